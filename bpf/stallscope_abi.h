@@ -1,0 +1,150 @@
+/* Shared by the BPF programs and the agent: plain structs with fixed-width fields only,
+ * so both compilers lay them out identically. Change it on both sides at once. */
+#ifndef STALLSCOPE_BPF_ABI_H_
+#define STALLSCOPE_BPF_ABI_H_
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define SS_COMM_LEN 16
+#define SS_MAX_SYSCALL_SLOTS 6   /* distinct (syscall, fd) pairs kept per busy period */
+#define SS_SYSCALL_TABLE_SIZE 512
+#define SS_NO_FD (-1)
+#define SS_NO_STACK (-1)
+
+/* How a syscall number is treated; the agent fills a table indexed by number. */
+enum ss_syscall_class {
+  SS_SC_PLAIN = 0,       /* no fd argument we report */
+  SS_SC_FD = 1,          /* first argument is an fd */
+  SS_SC_EPOLL_WAIT = 2,  /* epoll_wait/epoll_pwait/epoll_pwait2: arg0 is the epoll fd */
+  SS_SC_POLL = 3,        /* poll/ppoll: arg0 points at struct pollfd[] */
+  SS_SC_SELECT = 4,      /* select/pselect6: arg1 points at the read fd_set */
+};
+
+/* What kind of file an fd was when the kernel looked (from the inode mode). */
+enum ss_file_kind {
+  SS_FILE_UNKNOWN = 0,
+  SS_FILE_SOCKET = 1,
+  SS_FILE_PIPE = 2,
+  SS_FILE_REGULAR = 3,
+  SS_FILE_OTHER = 4,
+};
+
+/* Addresses of an inet socket, read in the kernel while the fd was still open, so a
+ * connection closed before the agent looks is still named. family 0 = not inet. */
+struct ss_sock_addr {
+  __u16 family; /* AF_INET / AF_INET6 */
+  __u16 sport;  /* host order */
+  __u16 dport;  /* host order */
+  __u8 protocol; /* IPPROTO_TCP / IPPROTO_UDP */
+  __u8 state;    /* TCP state */
+  __u8 saddr[16];
+  __u8 daddr[16];
+};
+
+/* One syscall (by number and fd) that blocked, or ran >= 1 ms, during a busy period. */
+struct ss_syscall_slot {
+  __s32 nr;
+  __s32 fd;
+  __u64 total_ns;
+  __u32 count;
+  __u32 file_kind; /* enum ss_file_kind */
+  struct ss_sock_addr sock;
+};
+
+/* Per-thread accounting of the current busy period (the time between the return of the
+ * loop's wait and the entry of the next). Lives in the thread map; the agent also reads it
+ * directly to report stalls still in progress. */
+struct ss_busy_period {
+  __u64 start_ns;  /* CLOCK_BOOTTIME ns of the wait's return; 0 = waiting / never waited */
+  __u64 on_cpu_ns;
+  __u64 off_cpu_ns;
+  __u64 runq_ns;
+  __u64 other_ns;     /* blocking syscalls that did not fit in slots */
+  __u32 other_count;
+  __u32 nslots;
+  struct ss_syscall_slot slots[SS_MAX_SYSCALL_SLOTS];
+  __s32 block_stack_id; /* user stack of the longest blocking syscall */
+  __s32 cpu_stack_id;   /* user stack sampled on CPU late in the period */
+  __u64 longest_block_ns;
+  __u32 seq;          /* increments per busy period, to match in-progress and final reports */
+  __u32 _pad;
+};
+
+enum ss_off_kind { SS_ON_CPU = 0, SS_OFF_BLOCKED = 1, SS_OFF_RUNNABLE = 2 };
+
+struct ss_thread_state {
+  __u32 tgid;
+  __u32 tid;
+  /* scheduler bookkeeping */
+  __u64 last_on_ns;
+  __u64 last_off_ns;
+  __u64 wakeup_ns;
+  __u8 off_kind;       /* enum ss_off_kind */
+  __u8 in_wait;        /* inside a wait that bounds busy periods */
+  __u8 sys_blocked;    /* the in-flight syscall went off CPU */
+  __u8 _pad0;
+  /* in-flight syscall */
+  __s32 sys_nr;        /* -1 when not in a syscall */
+  __s32 sys_fd;
+  __u64 sys_start_ns;
+  __s32 sys_stack_id;  /* user stack taken when the in-flight syscall first blocked */
+  /* the loop's wait: the first epoll fd the thread waits on; poll/select bound periods
+   * only for threads that never used epoll (nested poll() on a socket with a timeout
+   * inside a handler must not split a stall). */
+  __s32 loop_epfd;     /* -1 until the thread waits on an epoll fd */
+  __s32 last_wait_nr;
+  __s32 last_wait_fd;
+  __u32 _pad1;
+  struct ss_busy_period busy;
+};
+
+enum ss_event_type {
+  SS_EV_STALL = 1,        /* a busy period >= threshold ended */
+  SS_EV_PROC_FORK = 2,    /* a tracked process forked a child process (now tracked) */
+  SS_EV_PROC_EXEC = 3,
+  SS_EV_PROC_EXIT = 4,
+};
+
+enum ss_stall_end {
+  SS_END_WAIT = 0,          /* the thread returned to its wait */
+  SS_END_THREAD_EXIT = 1,   /* the thread exited mid-stall */
+};
+
+struct ss_event_header {
+  __u32 type; /* enum ss_event_type */
+  __u32 tgid;
+  __u32 tid;
+  __u32 _pad;
+  __u64 ts_ns; /* CLOCK_BOOTTIME */
+};
+
+struct ss_stall_event {
+  struct ss_event_header hdr;
+  char comm[SS_COMM_LEN];
+  __u32 end_reason; /* enum ss_stall_end */
+  __s32 wait_nr;    /* the wait that ended it (-1 on thread exit) */
+  __s32 wait_fd;
+  __u32 _pad;
+  struct ss_busy_period busy;
+};
+
+struct ss_proc_event {
+  struct ss_event_header hdr;
+  __u32 parent_tgid; /* fork: the parent; exec/exit: 0 */
+  __u32 child_tgid;  /* fork: the new process */
+  char comm[SS_COMM_LEN];
+};
+
+/* Counters the agent reports; nothing is dropped without one of these going up. */
+enum ss_counter {
+  SS_CNT_RINGBUF_FULL = 0,
+  SS_CNT_THREAD_MAP_FULL = 1,
+  SS_CNT_TRACKED_MAP_FULL = 2,
+  SS_CNT_STACK_FAILED = 3,
+  SS_CNT_STALLS_EMITTED = 4,
+  SS_CNT_MAX = 5,
+};
+
+#endif /* STALLSCOPE_BPF_ABI_H_ */

@@ -1,0 +1,33 @@
+# Debian 12 packages the project needs, and a helper that installs only the missing ones.
+# shellcheck shell=bash
+BUILD_PACKAGES=(
+  cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libabsl-dev
+  libgtest-dev libgmock-dev linux-libc-dev
+)
+# Real servers and load for the real-kernel tests and the benchmark.
+TEST_PACKAGES=(
+  python3 python3-tornado python3-aiohttp python3-gevent gunicorn python3-cherrypy3
+  uwsgi uwsgi-plugin-python3 python3-flask wrk curl procps
+)
+BENCH_PACKAGES=(libbpf-tools bpftrace)
+
+ensure_packages() {
+  local missing=()
+  local pkg
+  for pkg in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done
+  if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}" >&2
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "error: missing packages and not root; install them: apt-get install ${missing[*]}" >&2
+      return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
