@@ -1,6 +1,465 @@
-/* placeholder: replaced by the real programs shortly */
+// SPDX-License-Identifier: GPL-2.0
+/* stallscope's kernel side: per-thread busy-period accounting for tracked processes.
+ *
+ * A thread's busy period runs from the return of its wait (epoll_wait & co.) to the entry of
+ * the next. While it runs we split its time into on-CPU, blocked and run-queue time, and keep
+ * the syscalls that blocked (or ran >= 1 ms) with the fd they used. A period that reaches the
+ * threshold is sent to user space when it ends; periods still running are read by the agent
+ * straight from the thread map, so a loop hung forever is still reported.
+ *
+ * Every program first asks "is this process tracked?" (one hash lookup) and returns otherwise,
+ * so the rest of the host pays almost nothing. Only tp_btf, perf_event programs are used: they
+ * need neither kprobes nor tracefs.
+ */
 #include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
 #include "stallscope_abi.h"
+
 char LICENSE[] SEC("license") = "GPL";
-struct ss_thread_state _unused_state = {};
+
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFREG 0100000
+#define S_IFIFO 0010000
+#define SOCK_DGRAM 2
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define E2BIG 7
+
+/* Set by the agent before load. */
+const volatile __u64 block_threshold_ns = 100000000ULL;
+const volatile __u64 long_syscall_ns = 1000000ULL;      /* on-CPU syscalls this long are kept */
+const volatile __u64 cpu_sample_after_ns = 50000000ULL;  /* sample stacks once a period is this old */
+const volatile __u8 syscall_class[SS_SYSCALL_TABLE_SIZE] = {};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);  /* tgid */
+  __type(value, __u8);
+} tracked_tgids SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);  /* tid */
+  __type(value, struct ss_thread_state);
+} threads SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SS_CNT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+/* A zeroed thread state to insert from: too large for the 512-byte BPF stack. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct ss_thread_state);
+} zero_state SEC(".maps");
+
+static __always_inline void count(__u32 idx) {
+  __u64 *c = bpf_map_lookup_elem(&counters, &idx);
+  if (c) *c += 1; /* per-CPU slot: no atomic needed */
+}
+
+static __always_inline bool is_tracked(__u32 tgid) {
+  return bpf_map_lookup_elem(&tracked_tgids, &tgid) != NULL;
+}
+
+static __always_inline __u8 classify(long nr) {
+  if (nr < 0 || nr >= SS_SYSCALL_TABLE_SIZE) return SS_SC_PLAIN;
+  return syscall_class[nr];
+}
+
+/* task_struct::state became __state in 5.14 (commit 2f064a59a11f); read whichever exists. */
+struct task_struct___pre514 {
+  volatile long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *t) {
+  if (bpf_core_field_exists(t->__state)) return BPF_CORE_READ(t, __state);
+  return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
+static __always_inline struct ss_thread_state *lookup_thread(__u32 tid) {
+  return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/* Thread states are created on the thread's first wait: threads that never wait (pool workers
+ * blocked on a queue) cost one failed lookup and no memory. */
+static __always_inline struct ss_thread_state *get_or_create_thread(__u32 tgid, __u32 tid) {
+  struct ss_thread_state *t = lookup_thread(tid);
+  if (t) return t;
+  __u32 zero = 0;
+  struct ss_thread_state *init = bpf_map_lookup_elem(&zero_state, &zero);
+  if (!init) return NULL;
+  init->tgid = tgid;
+  init->tid = tid;
+  init->sys_nr = -1;
+  init->sys_fd = SS_NO_FD;
+  init->loop_epfd = -1;
+  init->last_wait_nr = -1;
+  init->last_wait_fd = SS_NO_FD;
+  if (bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST) != 0) {
+    count(SS_CNT_THREAD_MAP_FULL);
+    return NULL;
+  }
+  return lookup_thread(tid);
+}
+
+/* The fd a syscall is about, from its arguments. poll/select take arrays in user memory: we
+ * read the first entry only, which is the socket for Python's poll()-based socket timeouts. */
+static __always_inline int syscall_fd(__u8 cls, struct pt_regs *regs) {
+  if (cls == SS_SC_FD || cls == SS_SC_EPOLL_WAIT) return (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+  if (cls == SS_SC_POLL) {
+    struct pollfd first = {};
+    void *fds = (void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
+    if (PT_REGS_PARM2_CORE_SYSCALL(regs) < 1 || bpf_probe_read_user(&first, sizeof(first), fds))
+      return SS_NO_FD;
+    return first.fd;
+  }
+  if (cls == SS_SC_SELECT) {
+    __u64 low_bits = 0;
+    void *readfds = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+    if (!readfds || bpf_probe_read_user(&low_bits, sizeof(low_bits), readfds) || !low_bits)
+      return SS_NO_FD;
+    /* no __builtin_ctzll: the BPF backend of clang 14 crashes on it (BPF has no ctz) */
+    for (int i = 0; i < 64; i++)
+      if (low_bits & (1ULL << i)) return i;
+  }
+  return SS_NO_FD;
+}
+
+/* Names the fd while it is still open: file kind, and inet addresses for sockets. */
+static __always_inline void describe_fd(int fd, struct ss_syscall_slot *slot) {
+  struct task_struct *task = bpf_get_current_task_btf();
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return;
+  struct file **fd_array = BPF_CORE_READ(fdt, fd);
+  struct file *file = NULL;
+  if (bpf_probe_read_kernel(&file, sizeof(file), &fd_array[fd]) || !file) return;
+  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+  switch (mode & S_IFMT) {
+    case S_IFSOCK: slot->file_kind = SS_FILE_SOCKET; break;
+    case S_IFIFO: slot->file_kind = SS_FILE_PIPE; return;
+    case S_IFREG: slot->file_kind = SS_FILE_REGULAR; return;
+    default: slot->file_kind = SS_FILE_OTHER; return;
+  }
+  struct socket *sock = BPF_CORE_READ(file, private_data);
+  struct sock *sk = BPF_CORE_READ(sock, sk);
+  if (!sk) return;
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family != AF_INET && family != AF_INET6) return;
+  slot->sock.family = family;
+  slot->sock.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  slot->sock.protocol = BPF_CORE_READ(sk, sk_type) == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
+  slot->sock.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+  slot->sock.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (family == AF_INET) {
+    BPF_CORE_READ_INTO(&slot->sock.saddr, sk, __sk_common.skc_rcv_saddr);
+    BPF_CORE_READ_INTO(&slot->sock.daddr, sk, __sk_common.skc_daddr);
+  } else {
+    BPF_CORE_READ_INTO(&slot->sock.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO(&slot->sock.daddr, sk, __sk_common.skc_v6_daddr);
+  }
+}
+
+/* Adds a finished syscall to the period's slots, keyed by (nr, fd). */
+static __always_inline void record_syscall(struct ss_thread_state *t, __u64 dur) {
+  struct ss_busy_period *b = &t->busy;
+  __u32 n = b->nslots;
+  for (int i = 0; i < SS_MAX_SYSCALL_SLOTS; i++) {
+    if (i >= n) break;
+    if (b->slots[i].nr == t->sys_nr && b->slots[i].fd == t->sys_fd) {
+      b->slots[i].total_ns += dur;
+      b->slots[i].count += 1;
+      return;
+    }
+  }
+  if (n >= SS_MAX_SYSCALL_SLOTS) {
+    b->other_ns += dur;
+    b->other_count += 1;
+    return;
+  }
+  struct ss_syscall_slot *slot = &b->slots[n];
+  slot->nr = t->sys_nr;
+  slot->fd = t->sys_fd;
+  slot->total_ns = dur;
+  slot->count = 1;
+  slot->file_kind = SS_FILE_UNKNOWN;
+  __builtin_memset(&slot->sock, 0, sizeof(slot->sock));
+  if (t->sys_fd >= 0) describe_fd(t->sys_fd, slot);
+  b->nslots = n + 1;
+}
+
+static __always_inline void emit_stall(struct ss_thread_state *t, __u64 now, __u32 reason,
+                                       int wait_nr, int wait_fd) {
+  struct ss_stall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(SS_CNT_RINGBUF_FULL);
+    return;
+  }
+  e->hdr.type = SS_EV_STALL;
+  e->hdr.tgid = t->tgid;
+  e->hdr.tid = t->tid;
+  e->hdr._pad = 0;
+  e->hdr.ts_ns = now;
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  e->end_reason = reason;
+  e->wait_nr = wait_nr;
+  e->wait_fd = wait_fd;
+  e->_pad = 0;
+  /* One helper call instead of an unrolled ~1 KiB copy the verifier would walk. */
+  bpf_probe_read_kernel(&e->busy, sizeof(e->busy), &t->busy);
+  bpf_ringbuf_submit(e, 0);
+  count(SS_CNT_STALLS_EMITTED);
+}
+
+/* The thread (on CPU, as current) leaves its busy period: report it if it was long. */
+static __always_inline void end_busy_period(struct ss_thread_state *t, __u64 now, __u32 reason,
+                                            int wait_nr, int wait_fd) {
+  if (!t->busy.start_ns) return;
+  if (t->off_kind == SS_ON_CPU && t->last_on_ns) t->busy.on_cpu_ns += now - t->last_on_ns;
+  if (now - t->busy.start_ns >= block_threshold_ns) emit_stall(t, now, reason, wait_nr, wait_fd);
+  t->busy.start_ns = 0;
+}
+
+static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 now) {
+  struct ss_busy_period *b = &t->busy;
+  b->start_ns = now;
+  b->on_cpu_ns = 0;
+  b->off_cpu_ns = 0;
+  b->runq_ns = 0;
+  b->other_ns = 0;
+  b->other_count = 0;
+  b->nslots = 0;
+  b->longest_block_ns = 0;
+  b->block_stack_len = 0;
+  b->cpu_stack_len = 0;
+  b->seq += 1;
+  t->off_kind = SS_ON_CPU;
+  t->last_on_ns = now;
+  t->sys_nr = -1;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+  if (!is_tracked(tgid)) return 0;
+
+  __u8 cls = classify(id);
+  struct ss_thread_state *t;
+  if (cls == SS_SC_EPOLL_WAIT || cls == SS_SC_POLL || cls == SS_SC_SELECT) {
+    t = get_or_create_thread(tgid, tid);
+    if (!t) return 0;
+    int fd = syscall_fd(cls, regs);
+    /* Epoll waits always bound busy periods (a new epoll fd means a new loop). poll/select do
+     * only for threads that never used epoll: in an epoll loop they are nested blocking calls,
+     * e.g. Python's poll() on a socket with a timeout, and must not split the stall. */
+    bool bounds_period = cls == SS_SC_EPOLL_WAIT || t->loop_epfd < 0;
+    if (bounds_period) {
+      __u64 now = bpf_ktime_get_boot_ns();
+      end_busy_period(t, now, SS_END_WAIT, id, fd);
+      if (cls == SS_SC_EPOLL_WAIT) t->loop_epfd = fd;
+      t->in_wait = 1;
+      t->last_wait_nr = id;
+      t->last_wait_fd = fd;
+      return 0;
+    }
+    /* nested wait: fall through and account it as an ordinary syscall */
+    if (!t->busy.start_ns) return 0;
+    t->sys_nr = id;
+    t->sys_fd = fd;
+    t->sys_start_ns = bpf_ktime_get_boot_ns();
+    t->sys_blocked = 0;
+    t->sys_stack_len = 0;
+    return 0;
+  }
+
+  t = lookup_thread(tid);
+  if (!t || !t->busy.start_ns) return 0;
+  t->sys_nr = id;
+  t->sys_fd = cls == SS_SC_FD ? syscall_fd(cls, regs) : SS_NO_FD;
+  t->sys_start_ns = bpf_ktime_get_boot_ns();
+  t->sys_blocked = 0;
+  t->sys_stack_len = 0;
+  return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+  if (!is_tracked(tgid)) return 0;
+  struct ss_thread_state *t = lookup_thread(tid);
+  if (!t) return 0;
+
+  __u64 now = bpf_ktime_get_boot_ns();
+  if (t->in_wait) {
+    t->in_wait = 0;
+    start_busy_period(t, now);
+    return 0;
+  }
+  if (!t->busy.start_ns || t->sys_nr < 0) return 0;
+
+  __u64 dur = now - t->sys_start_ns;
+  if (t->sys_blocked || dur >= long_syscall_ns) record_syscall(t, dur);
+  if (t->sys_blocked && dur > t->busy.longest_block_ns) {
+    t->busy.longest_block_ns = dur;
+    __u32 len = t->sys_stack_len;
+    if (len > SS_STACK_DEPTH) len = SS_STACK_DEPTH;
+    bpf_probe_read_kernel(t->busy.block_stack, sizeof(t->busy.block_stack), t->sys_stack);
+    t->busy.block_stack_len = len;
+  }
+  t->sys_nr = -1;
+  return 0;
+}
+
+/* Scheduler accounting: prev leaves the CPU (blocked or preempted), next gets it. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
+  __u64 now = 0;
+  if (is_tracked(prev->tgid)) {
+    struct ss_thread_state *t = lookup_thread(prev->pid);
+    if (t && t->busy.start_ns && !t->in_wait) {
+      now = bpf_ktime_get_boot_ns();
+      if (t->off_kind == SS_ON_CPU) t->busy.on_cpu_ns += now - t->last_on_ns;
+      t->last_off_ns = now;
+      bool runnable = preempt || task_state(prev) == 0;
+      t->off_kind = runnable ? SS_OFF_RUNNABLE : SS_OFF_BLOCKED;
+      if (!runnable && t->sys_nr >= 0 && !t->sys_blocked) {
+        t->sys_blocked = 1;
+        /* prev is current here, so the user stack is the one at its syscall entry. */
+        long bytes = bpf_get_stack(ctx, t->sys_stack, sizeof(t->sys_stack), BPF_F_USER_STACK);
+        if (bytes > 0)
+          t->sys_stack_len = bytes / sizeof(__u64);
+        else
+          count(SS_CNT_STACK_FAILED);
+      }
+    }
+  }
+  if (is_tracked(next->tgid)) {
+    struct ss_thread_state *t = lookup_thread(next->pid);
+    if (t && t->busy.start_ns && !t->in_wait && t->off_kind != SS_ON_CPU) {
+      if (!now) now = bpf_ktime_get_boot_ns();
+      if (t->off_kind == SS_OFF_BLOCKED && t->wakeup_ns > t->last_off_ns) {
+        t->busy.off_cpu_ns += t->wakeup_ns - t->last_off_ns;
+        t->busy.runq_ns += now - t->wakeup_ns;
+      } else if (t->off_kind == SS_OFF_BLOCKED) {
+        t->busy.off_cpu_ns += now - t->last_off_ns;
+      } else {
+        t->busy.runq_ns += now - t->last_off_ns;
+      }
+      t->off_kind = SS_ON_CPU;
+      t->last_on_ns = now;
+    }
+  }
+  return 0;
+}
+
+static __always_inline void note_wakeup(struct task_struct *p) {
+  if (!is_tracked(p->tgid)) return;
+  struct ss_thread_state *t = lookup_thread(p->pid);
+  if (t && t->off_kind == SS_OFF_BLOCKED) t->wakeup_ns = bpf_ktime_get_boot_ns();
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(ss_sched_wakeup, struct task_struct *p) {
+  note_wakeup(p);
+  return 0;
+}
+
+/* CPU-bound stalls make no syscalls to take a stack at: sample the user stack late in long
+ * periods instead (perf cpu-clock on every CPU, a few dozen Hz). */
+SEC("perf_event")
+int ss_cpu_sample(struct bpf_perf_event_data *ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!is_tracked(pid_tgid >> 32)) return 0;
+  struct ss_thread_state *t = lookup_thread((__u32)pid_tgid);
+  if (!t || !t->busy.start_ns || t->in_wait) return 0;
+  if (bpf_ktime_get_boot_ns() - t->busy.start_ns < cpu_sample_after_ns) return 0;
+  long bytes = bpf_get_stack(ctx, t->busy.cpu_stack, sizeof(t->busy.cpu_stack), BPF_F_USER_STACK);
+  if (bytes > 0)
+    t->busy.cpu_stack_len = bytes / sizeof(__u64);
+  else
+    count(SS_CNT_STACK_FAILED);
+  return 0;
+}
+
+static __always_inline void emit_proc(__u32 type, __u32 tgid, __u32 parent, __u32 child) {
+  struct ss_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(SS_CNT_RINGBUF_FULL);
+    return;
+  }
+  e->hdr.type = type;
+  e->hdr.tgid = tgid;
+  e->hdr.tid = tgid;
+  e->hdr._pad = 0;
+  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  e->parent_tgid = parent;
+  e->child_tgid = child;
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  bpf_ringbuf_submit(e, 0);
+}
+
+/* Children of tracked processes are tracked from their first instruction (gunicorn and uWSGI
+ * fork workers, and respawn them). New threads share the tgid and need nothing. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(ss_process_fork, struct task_struct *parent, struct task_struct *child) {
+  __u32 parent_tgid = parent->tgid;
+  if (!is_tracked(parent_tgid)) return 0;
+  __u32 child_tgid = child->tgid;
+  if (child->pid != child_tgid) return 0;
+  __u8 one = 1;
+  if (bpf_map_update_elem(&tracked_tgids, &child_tgid, &one, BPF_NOEXIST) == -E2BIG) {
+    count(SS_CNT_TRACKED_MAP_FULL);
+    return 0;
+  }
+  emit_proc(SS_EV_PROC_FORK, child_tgid, parent_tgid, child_tgid);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(ss_process_exec, struct task_struct *p) {
+  __u32 tgid = p->tgid;
+  if (!is_tracked(tgid)) return 0;
+  emit_proc(SS_EV_PROC_EXEC, tgid, 0, 0);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(ss_process_exit, struct task_struct *p) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+  if (!is_tracked(tgid)) return 0;
+  struct ss_thread_state *t = lookup_thread(tid);
+  if (t) {
+    if (!t->in_wait) end_busy_period(t, bpf_ktime_get_boot_ns(), SS_END_THREAD_EXIT, -1, SS_NO_FD);
+    bpf_map_delete_elem(&threads, &tid);
+  }
+  /* signal->live drops to 0 (before this tracepoint) when the last thread of the group exits,
+   * whichever thread that is; the leader may exit first. */
+  if (BPF_CORE_READ(p, signal, live.counter) == 0) {
+    bpf_map_delete_elem(&tracked_tgids, &tgid);
+    emit_proc(SS_EV_PROC_EXIT, tgid, 0, 0);
+  }
+  return 0;
+}

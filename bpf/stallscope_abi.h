@@ -10,8 +10,8 @@
 #define SS_COMM_LEN 16
 #define SS_MAX_SYSCALL_SLOTS 6   /* distinct (syscall, fd) pairs kept per busy period */
 #define SS_SYSCALL_TABLE_SIZE 512
+#define SS_STACK_DEPTH 32        /* user frames kept per stack */
 #define SS_NO_FD (-1)
-#define SS_NO_STACK (-1)
 
 /* How a syscall number is treated; the agent fills a table indexed by number. */
 enum ss_syscall_class {
@@ -65,11 +65,15 @@ struct ss_busy_period {
   __u32 other_count;
   __u32 nslots;
   struct ss_syscall_slot slots[SS_MAX_SYSCALL_SLOTS];
-  __s32 block_stack_id; /* user stack of the longest blocking syscall */
-  __s32 cpu_stack_id;   /* user stack sampled on CPU late in the period */
   __u64 longest_block_ns;
   __u32 seq;          /* increments per busy period, to match in-progress and final reports */
+  /* Stacks are copied in (bpf_get_stack) rather than kept in a stack-id map: no collisions, no
+   * cleanup, and a stack can never belong to another moment than the stall it travels with. */
+  __u32 block_stack_len; /* frames: user stack at the longest blocking syscall */
+  __u32 cpu_stack_len;   /* frames: user stack sampled on CPU late in the period */
   __u32 _pad;
+  __u64 block_stack[SS_STACK_DEPTH];
+  __u64 cpu_stack[SS_STACK_DEPTH];
 };
 
 enum ss_off_kind { SS_ON_CPU = 0, SS_OFF_BLOCKED = 1, SS_OFF_RUNNABLE = 2 };
@@ -89,7 +93,7 @@ struct ss_thread_state {
   __s32 sys_nr;        /* -1 when not in a syscall */
   __s32 sys_fd;
   __u64 sys_start_ns;
-  __s32 sys_stack_id;  /* user stack taken when the in-flight syscall first blocked */
+  __u32 sys_stack_len; /* frames in sys_stack: taken when the in-flight syscall first blocked */
   /* the loop's wait: the first epoll fd the thread waits on; poll/select bound periods
    * only for threads that never used epoll (nested poll() on a socket with a timeout
    * inside a handler must not split a stall). */
@@ -97,6 +101,7 @@ struct ss_thread_state {
   __s32 last_wait_nr;
   __s32 last_wait_fd;
   __u32 _pad1;
+  __u64 sys_stack[SS_STACK_DEPTH];
   struct ss_busy_period busy;
 };
 
@@ -142,7 +147,7 @@ enum ss_counter {
   SS_CNT_RINGBUF_FULL = 0,
   SS_CNT_THREAD_MAP_FULL = 1,
   SS_CNT_TRACKED_MAP_FULL = 2,
-  SS_CNT_STACK_FAILED = 3,
+  SS_CNT_STACK_FAILED = 3,  /* bpf_get_stack failed */
   SS_CNT_STALLS_EMITTED = 4,
   SS_CNT_MAX = 5,
 };

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "stallscope_abi.h"
@@ -32,6 +33,9 @@ enum class FdKind {
   kRegularFile,
   kOther,            // character devices, ...
 };
+
+// "kTcpConnection", ... for logs and test failures.
+std::string_view FdKindName(FdKind kind);
 
 struct FdInfo {
   FdKind kind = FdKind::kUnknown;

@@ -1,0 +1,317 @@
+#include "attach/attach_runner.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "bpf/probe_session.h"
+#include "bpf/syscall_table.h"
+#include "cli/exit_codes.h"
+#include "core/busy_snapshot.h"
+#include "core/clock.h"
+#include "core/loop_tracker.h"
+#include "core/report_builder.h"
+#include "core/thread_classifier.h"
+#include "output/report_writer.h"
+#include "output/stall_summary.h"
+#include "proc/fd_target.h"
+#include "proc/process_tree.h"
+#include "symbolize/symbolizer.h"
+
+namespace stallscope {
+namespace {
+
+volatile sig_atomic_t g_stop_requested = 0;
+
+void OnStopSignal(int) { g_stop_requested = 1; }
+
+void InstallStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the ring-buffer poll returns EINTR and we stop promptly
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a closed stdout pipe becomes a write error, not a kill
+}
+
+int ExitCodeFor(const absl::Status& st) {
+  switch (st.code()) {
+    case absl::StatusCode::kPermissionDenied: return kExitPermission;
+    case absl::StatusCode::kFailedPrecondition: return kExitKernel;
+    case absl::StatusCode::kNotFound: return kExitNoSuchProcess;
+    default: return kExitInternal;
+  }
+}
+
+int Fail(const absl::Status& st) {
+  fprintf(stderr, "stallscope: %s\n", std::string(st.message()).c_str());
+  return ExitCodeFor(st);
+}
+
+constexpr uint64_t kScanIntervalNs = 200'000'000;  // in-progress detection: well under 1 s
+
+// One `attach` run: owns the probes, the tracked set, the tracker and the output.
+class AttachRun {
+ public:
+  AttachRun(const AttachOptions& options, ReportWriter* writer)
+      : options_(options),
+        writer_(writer),
+        clock_(BootClock::Measure()),
+        builder_(clock_, NameFd, [this](pid_t pid, const std::vector<uint64_t>& stack) {
+                   return symbolizer_.Symbolize(pid, stack);
+                 },
+                 [this](pid_t pid) { return ProcessName(pid); },
+                 [](pid_t pid, pid_t tid) { return ReadThreadComm(pid, tid); }),
+        tracker_(TrackerOptions(options),
+                 [](pid_t pid, int epfd) { return ProbeWaitSet(pid, epfd); },
+                 [this](int nr) { return nr >= 0 && nr < SS_SYSCALL_TABLE_SIZE ? classes_[nr] : 0; },
+                 [this](const BusySnapshot& s) { EmitStall(s); }),
+        classes_(BuildSyscallClassTable()) {}
+
+  int Run(const std::vector<pid_t>& roots) {
+    ProbeConfig config;
+    config.block_threshold_ns = options_.block_threshold_ms * 1'000'000;
+    config.max_threads = options_.max_threads;
+    config.max_processes = options_.max_processes;
+    config.verbose = options_.verbose;
+    auto session = ProbeSession::Create(config, [this](const void* data, size_t size) {
+      OnEvent(data, size);
+    });
+    if (!session.ok()) return Fail(session.status());
+    probes_ = std::move(*session);
+
+    if (absl::Status st = TrackInitialProcesses(roots); !st.ok()) return Fail(st);
+    AnnounceAttach();
+    started_ns_ = BootClock::NowBootNs();
+    uint64_t deadline = options_.duration_seconds
+                            ? started_ns_ + static_cast<uint64_t>(*options_.duration_seconds * 1e9)
+                            : UINT64_MAX;
+    uint64_t next_scan = 0;
+    while (!g_stop_requested) {
+      uint64_t now = BootClock::NowBootNs();
+      if (now >= deadline) break;
+      if (tracked_.empty()) {
+        fprintf(stderr, "stallscope: all tracked processes exited\n");
+        break;
+      }
+      int timeout_ms = static_cast<int>(std::min<uint64_t>(100, (deadline - now) / 1'000'000 + 1));
+      int n = probes_->Poll(timeout_ms);
+      if (n < 0 && n != -EINTR) return Fail(absl::InternalError(absl::StrCat("ring buffer poll: ", strerror(-n))));
+      now = BootClock::NowBootNs();
+      if (now >= next_scan) {
+        tracker_.OnThreadStates(probes_->ReadThreads(), now);
+        tracker_.Tick(now);
+        next_scan = now + kScanIntervalNs;
+      }
+      if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
+    }
+    return Finish();
+  }
+
+ private:
+  static LoopTracker::Options TrackerOptions(const AttachOptions& o) {
+    LoopTracker::Options t;
+    t.threshold_ns = o.block_threshold_ms * 1'000'000;
+    return t;
+  }
+
+  static bool ProbeWaitSet(pid_t pid, int epfd) {
+    auto targets = ReadEpollTargets(pid, epfd);
+    if (!targets) return false;
+    std::vector<FdKind> kinds;
+    for (const FdInfo& info : ResolveFds(pid, *targets)) kinds.push_back(info.kind);
+    return WaitSetShowsEventLoop(kinds);
+  }
+
+  static std::string NameFd(pid_t pid, const SyscallSample& call) {
+    // The kernel named inet sockets while the fd was open; the rest is looked up now.
+    if (call.sock.family != 0) return FormatSockAddr(call.sock);
+    if (call.file_kind == SS_FILE_PIPE) return "pipe";
+    return ResolveFd(pid, call.fd).target;
+  }
+
+  std::string ProcessName(pid_t pid) {
+    auto it = process_names_.find(pid);
+    if (it != process_names_.end()) return it->second;
+    std::string name = ReadComm(pid);
+    process_names_[pid] = name;
+    return name;
+  }
+
+  absl::Status TrackInitialProcesses(const std::vector<pid_t>& roots) {
+    // Roots first, so children they fork from now on are tracked by the kernel; then the
+    // descendants that already exist (scanned twice to catch forks during the first scan).
+    for (pid_t pid : roots) {
+      if (absl::Status st = probes_->TrackProcess(pid); !st.ok()) return st;
+      tracked_.insert(pid);
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+      for (pid_t pid : FindDescendants(roots)) {
+        if (tracked_.contains(pid)) continue;
+        if (absl::Status st = probes_->TrackProcess(pid); !st.ok()) return st;
+        tracked_.insert(pid);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void AnnounceAttach() {
+    std::vector<std::string> names;
+    uint64_t now_unix = clock_.ToUnixNs(BootClock::NowBootNs());
+    for (pid_t pid : tracked_) {
+      names.push_back(absl::StrCat(pid, " ", ProcessName(pid)));
+      WriteProcessEvent(v1::ProcessEvent::ATTACHED, pid, 0, now_unix);
+    }
+    std::sort(names.begin(), names.end());
+    fprintf(stderr,
+            "stallscope: attached to %zu process%s (%s); block threshold %llu ms; %s\n",
+            tracked_.size(), tracked_.size() == 1 ? "" : "es", absl::StrJoin(names, ", ").c_str(),
+            static_cast<unsigned long long>(options_.block_threshold_ms),
+            options_.duration_seconds ? absl::StrCat("running for ", *options_.duration_seconds, " s").c_str()
+                                      : "Ctrl-C to stop");
+  }
+
+  void WriteProcessEvent(v1::ProcessEvent::Kind kind, pid_t pid, pid_t parent, uint64_t unix_ns) {
+    v1::Report report;
+    v1::ProcessEvent* e = report.mutable_process_event();
+    e->set_kind(kind);
+    e->set_pid(static_cast<uint32_t>(pid));
+    e->set_parent_pid(static_cast<uint32_t>(parent));
+    e->set_comm(ProcessName(pid));
+    e->set_time_unix_nano(unix_ns);
+    writer_->Write(report);
+  }
+
+  void OnEvent(const void* data, size_t size) {
+    if (size < sizeof(ss_event_header)) return;
+    const auto* hdr = static_cast<const ss_event_header*>(data);
+    uint64_t now = BootClock::NowBootNs();
+    switch (hdr->type) {
+      case SS_EV_STALL:
+        if (size >= sizeof(ss_stall_event))
+          tracker_.OnStallEnded(SnapshotFromStallEvent(*static_cast<const ss_stall_event*>(data)), now);
+        break;
+      case SS_EV_PROC_FORK: {
+        if (size < sizeof(ss_proc_event)) break;
+        const auto* e = static_cast<const ss_proc_event*>(data);
+        pid_t child = static_cast<pid_t>(e->child_tgid);
+        tracked_.insert(child);
+        process_names_.erase(child);
+        WriteProcessEvent(v1::ProcessEvent::FORKED, child, static_cast<pid_t>(e->parent_tgid),
+                          clock_.ToUnixNs(hdr->ts_ns));
+        break;
+      }
+      case SS_EV_PROC_EXEC: {
+        pid_t pid = static_cast<pid_t>(hdr->tgid);
+        process_names_.erase(pid);
+        symbolizer_.ForgetProcess(pid);
+        WriteProcessEvent(v1::ProcessEvent::EXECED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
+        break;
+      }
+      case SS_EV_PROC_EXIT: {
+        pid_t pid = static_cast<pid_t>(hdr->tgid);
+        WriteProcessEvent(v1::ProcessEvent::EXITED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
+        tracked_.erase(pid);
+        tracker_.ForgetProcess(pid);
+        symbolizer_.ForgetProcess(pid);
+        process_names_.erase(pid);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  void EmitStall(const BusySnapshot& snapshot) {
+    v1::Report report;
+    *report.mutable_loop_block() = builder_.Build(snapshot);
+    summary_.Add(report.loop_block());
+    writer_->Write(report);
+  }
+
+  int Finish() {
+    // Drain what the kernel already sent, then judge held stalls.
+    while (probes_->Poll(0) > 0) {
+    }
+    uint64_t now = BootClock::NowBootNs();
+    tracker_.Flush(now);
+    auto counters = probes_->ReadCounters();
+    v1::AgentStats stats;
+    stats.set_ringbuf_drops(counters[SS_CNT_RINGBUF_FULL]);
+    stats.set_thread_map_full(counters[SS_CNT_THREAD_MAP_FULL]);
+    stats.set_tracked_map_full(counters[SS_CNT_TRACKED_MAP_FULL]);
+    stats.set_stack_failures(counters[SS_CNT_STACK_FAILED]);
+    stats.set_stalls_reported(tracker_.stats().final_reported);
+    stats.set_in_progress_reported(tracker_.stats().in_progress_reported);
+    stats.set_busy_periods_not_loops(tracker_.stats().not_loops);
+    stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
+    stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
+    stats.set_duration_ns(now - started_ns_);
+    writer_->Finish(summary_, stats);
+    uint64_t lost = stats.ringbuf_drops() + stats.thread_map_full() + stats.tracked_map_full() +
+                    stats.stalls_suppressed();
+    if (lost > 0)
+      fprintf(stderr,
+              "stallscope: warning: %llu events lost (ring buffer full %llu, thread map full %llu, "
+              "process map full %llu, held stalls over limit %llu)\n",
+              static_cast<unsigned long long>(lost), static_cast<unsigned long long>(stats.ringbuf_drops()),
+              static_cast<unsigned long long>(stats.thread_map_full()),
+              static_cast<unsigned long long>(stats.tracked_map_full()),
+              static_cast<unsigned long long>(stats.stalls_suppressed()));
+    if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
+    return kExitOk;
+  }
+
+  const AttachOptions& options_;
+  ReportWriter* writer_;
+  BootClock clock_;
+  Symbolizer symbolizer_;
+  ReportBuilder builder_;
+  LoopTracker tracker_;
+  std::array<uint8_t, SS_SYSCALL_TABLE_SIZE> classes_;
+  std::unique_ptr<ProbeSession> probes_;
+  absl::flat_hash_set<pid_t> tracked_;
+  absl::flat_hash_map<pid_t, std::string> process_names_;
+  StallSummary summary_;
+  uint64_t started_ns_ = 0;
+};
+
+}  // namespace
+
+int RunAttach(const AttachOptions& options) {
+  // Resolve every --pid first: a typo should fail before anything is loaded.
+  std::vector<pid_t> roots;
+  for (pid_t pid : options.pids) {
+    auto tgid = ThreadGroupOf(pid);
+    if (!tgid) return Fail(absl::NotFoundError(absl::StrCat("no process with PID ", pid)));
+    if (std::find(roots.begin(), roots.end(), *tgid) == roots.end()) roots.push_back(*tgid);
+  }
+
+  FILE* out = stdout;
+  std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
+  if (!options.output_path.empty()) {
+    file.reset(fopen(options.output_path.c_str(), "w"));
+    if (!file) {
+      fprintf(stderr, "stallscope: cannot write %s: %s\n", options.output_path.c_str(), strerror(errno));
+      return kExitOutput;
+    }
+    out = file.get();
+  }
+  std::unique_ptr<ReportWriter> writer =
+      options.format == OutputFormat::kJson ? MakeJsonWriter(out) : MakeTextWriter(out);
+  InstallStopHandlers();
+  AttachRun run(options, writer.get());
+  return run.Run(roots);
+}
+
+}  // namespace stallscope

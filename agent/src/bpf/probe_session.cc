@@ -1,0 +1,209 @@
+#include "bpf/probe_session.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <linux/capability.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "bpf/syscall_table.h"
+#include "stallscope_bpf.skel.h"
+
+namespace stallscope {
+namespace {
+
+bool g_verbose_libbpf = false;
+std::string g_last_libbpf_error;
+
+// libbpf prints verifier logs and warnings; keep them for the error message unless --verbose.
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char line[1024];
+  vsnprintf(line, sizeof(line), fmt, args);
+  if (g_verbose_libbpf) {
+    fputs(line, stderr);
+  } else if (level == LIBBPF_WARN) {
+    g_last_libbpf_error = line;
+    while (!g_last_libbpf_error.empty() && g_last_libbpf_error.back() == '\n')
+      g_last_libbpf_error.pop_back();
+  }
+  return 0;
+}
+
+absl::Status FromErrno(int err, const std::string& what) {
+  err = err < 0 ? -err : err;
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  if (!g_last_libbpf_error.empty() && !g_verbose_libbpf)
+    absl::StrAppend(&msg, " (libbpf: ", g_last_libbpf_error, "; --verbose shows more)");
+  if (err == EPERM || err == EACCES)
+    return absl::PermissionDeniedError(msg);
+  return absl::FailedPreconditionError(msg);
+}
+
+int RingCallback(void* ctx, void* data, size_t size) {
+  auto* handler = static_cast<ProbeSession::EventHandler*>(ctx);
+  (*handler)(data, size);
+  return 0;
+}
+
+}  // namespace
+
+absl::Status CheckBpfPrivileges() {
+  if (geteuid() == 0) return absl::OkStatus();
+  // Raw capget: the effective set is all we need, not worth a libcap dependency.
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  auto has = [&data](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
+  if (syscall(SYS_capget, &header, data) == 0) {
+    constexpr int kCapBpf = 39, kCapPerfmon = 38;  // CAP_BPF/CAP_PERFMON (5.8+)
+    if (has(CAP_SYS_ADMIN) || (has(kCapBpf) && has(kCapPerfmon))) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      "needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_PTRACE to read other users' processes); "
+      "try sudo");
+}
+
+absl::Status CheckKernelBtf() {
+  struct stat st {};
+  if (stat("/sys/kernel/btf/vmlinux", &st) == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): stallscope needs a kernel "
+      "built with CONFIG_DEBUG_INFO_BTF=y (5.8 or newer)");
+}
+
+absl::StatusOr<std::unique_ptr<ProbeSession>> ProbeSession::Create(const ProbeConfig& config,
+                                                                   EventHandler on_event) {
+  if (absl::Status st = CheckBpfPrivileges(); !st.ok()) return st;
+  if (absl::Status st = CheckKernelBtf(); !st.ok()) return st;
+  auto session = std::unique_ptr<ProbeSession>(new ProbeSession());
+  session->on_event_ = std::move(on_event);
+  if (absl::Status st = session->Load(config); !st.ok()) return st;
+  return session;
+}
+
+absl::Status ProbeSession::Load(const ProbeConfig& config) {
+  g_verbose_libbpf = config.verbose;
+  libbpf_set_print(LibbpfPrint);
+
+  skel_ = stallscope_bpf__open();
+  if (!skel_) return FromErrno(errno, "opening the BPF programs");
+
+  skel_->rodata->block_threshold_ns = config.block_threshold_ns;
+  // Sample CPU stacks in the second half of a would-be stall: early enough that a stall just
+  // over the threshold still gets one, late enough to skip ordinary busy periods.
+  skel_->rodata->cpu_sample_after_ns = config.block_threshold_ns / 2;
+  auto classes = BuildSyscallClassTable();
+  static_assert(sizeof(skel_->rodata->syscall_class) == SS_SYSCALL_TABLE_SIZE);
+  memcpy(const_cast<__u8*>(skel_->rodata->syscall_class), classes.data(), classes.size());
+
+  bpf_map__set_max_entries(skel_->maps.threads, config.max_threads);
+  bpf_map__set_max_entries(skel_->maps.tracked_tgids, config.max_processes);
+
+  if (int err = stallscope_bpf__load(skel_); err) return FromErrno(err, "loading the BPF programs");
+  if (int err = stallscope_bpf__attach(skel_); err) return FromErrno(err, "attaching the BPF programs");
+
+  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), RingCallback, &on_event_, nullptr);
+  if (!ring_) return FromErrno(errno, "opening the ring buffer");
+
+  if (config.cpu_sample_hz > 0) {
+    // Without sampling, CPU-bound stalls lose only their stack; keep running and say so.
+    if (absl::Status st = AttachCpuSampling(config.cpu_sample_hz); !st.ok())
+      fprintf(stderr, "stallscope: warning: %s; CPU-bound stalls will have no stack\n",
+              std::string(st.message()).c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProbeSession::AttachCpuSampling(uint32_t hz) {
+  int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return FromErrno(ncpus, "counting CPUs");
+  for (int cpu = 0; cpu < ncpus; ++cpu) {
+    perf_event_attr attr{};
+    attr.size = sizeof(attr);
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_CPU_CLOCK;
+    attr.freq = 1;
+    attr.sample_freq = hz;
+    int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) {
+      if (errno == ENODEV) continue;  // possible but offline CPU
+      return FromErrno(errno, "opening a cpu-clock perf event");
+    }
+    perf_fds_.push_back(fd);
+    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.ss_cpu_sample, fd);
+    if (!link) return FromErrno(errno, "attaching the CPU sampler");
+    perf_links_.push_back(link);
+  }
+  return absl::OkStatus();
+}
+
+ProbeSession::~ProbeSession() {
+  for (bpf_link* link : perf_links_) bpf_link__destroy(link);
+  for (int fd : perf_fds_) close(fd);
+  if (ring_) ring_buffer__free(ring_);
+  if (skel_) stallscope_bpf__destroy(skel_);
+}
+
+absl::Status ProbeSession::TrackProcess(pid_t tgid) {
+  __u32 key = static_cast<__u32>(tgid);
+  __u8 one = 1;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.tracked_tgids), &key, &one, BPF_ANY) != 0) {
+    if (errno == E2BIG)
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot track PID ", tgid, ": --max-processes reached"));
+    return FromErrno(errno, absl::StrCat("tracking PID ", tgid));
+  }
+  return absl::OkStatus();
+}
+
+void ProbeSession::UntrackProcess(pid_t tgid) {
+  __u32 key = static_cast<__u32>(tgid);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.tracked_tgids), &key);
+}
+
+int ProbeSession::Poll(int timeout_ms) { return ring_buffer__poll(ring_, timeout_ms); }
+
+std::vector<ss_thread_state> ProbeSession::ReadThreads() const {
+  std::vector<ss_thread_state> out;
+  int fd = bpf_map__fd(skel_->maps.threads);
+  __u32 key = 0, next = 0;
+  __u32* prev = nullptr;
+  // get_next_key walks a hash map safely while entries come and go; a deleted key restarts
+  // the walk from the first entry at worst, so cap the walk.
+  size_t guard = 4 * bpf_map__max_entries(skel_->maps.threads) + 16;
+  while (guard-- > 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+    ss_thread_state state{};
+    if (bpf_map_lookup_elem(fd, &next, &state) == 0) out.push_back(state);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+void ProbeSession::ForgetThread(pid_t tid) {
+  __u32 key = static_cast<__u32>(tid);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &key);
+}
+
+std::array<uint64_t, SS_CNT_MAX> ProbeSession::ReadCounters() const {
+  std::array<uint64_t, SS_CNT_MAX> totals{};
+  int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return totals;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpus));
+  int fd = bpf_map__fd(skel_->maps.counters);
+  for (__u32 i = 0; i < SS_CNT_MAX; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) totals[i] += v;
+  }
+  return totals;
+}
+
+}  // namespace stallscope

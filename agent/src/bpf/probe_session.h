@@ -1,0 +1,79 @@
+// Owns the loaded BPF programs: loads and attaches them, tracks processes, polls the ring
+// buffer, reads the per-thread map and the drop counters. Every libbpf error becomes an
+// absl::Status here, once, with a message a user can act on.
+#ifndef STALLSCOPE_AGENT_BPF_PROBE_SESSION_H_
+#define STALLSCOPE_AGENT_BPF_PROBE_SESSION_H_
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "stallscope_abi.h"
+
+struct stallscope_bpf;  // the generated skeleton (bpf/stallscope.bpf.c)
+struct ring_buffer;
+struct bpf_link;
+
+namespace stallscope {
+
+struct ProbeConfig {
+  uint64_t block_threshold_ns = 100'000'000;
+  uint32_t max_threads = 4096;
+  uint32_t max_processes = 4096;
+  uint32_t cpu_sample_hz = 97;  // stacks of CPU-bound stalls; 0 disables sampling
+  bool verbose = false;
+};
+
+class ProbeSession {
+ public:
+  // Raw event bytes from the ring buffer (an ss_event_header starts each).
+  using EventHandler = std::function<void(const void* data, size_t size)>;
+
+  // Fails with PermissionDenied (not root / no CAP_BPF), FailedPrecondition (no BTF, kernel
+  // refuses the programs) or Internal.
+  static absl::StatusOr<std::unique_ptr<ProbeSession>> Create(const ProbeConfig& config,
+                                                              EventHandler on_event);
+  ~ProbeSession();
+  ProbeSession(const ProbeSession&) = delete;
+  ProbeSession& operator=(const ProbeSession&) = delete;
+
+  // Start tracking a process (its threads, and children it forks from now on).
+  absl::Status TrackProcess(pid_t tgid);
+  void UntrackProcess(pid_t tgid);
+
+  // Delivers ring-buffer events to the handler; waits up to timeout_ms for the first one.
+  // Returns the number of events, or a negative errno (-EINTR on a signal).
+  int Poll(int timeout_ms);
+
+  // Every thread state in the kernel map (a snapshot, read without stopping the kernel side).
+  std::vector<ss_thread_state> ReadThreads() const;
+  void ForgetThread(pid_t tid);
+
+  // Kernel-side counters (enum ss_counter), summed over CPUs.
+  std::array<uint64_t, SS_CNT_MAX> ReadCounters() const;
+
+ private:
+  ProbeSession() = default;
+  absl::Status Load(const ProbeConfig& config);
+  absl::Status AttachCpuSampling(uint32_t hz);
+
+  struct stallscope_bpf* skel_ = nullptr;
+  struct ring_buffer* ring_ = nullptr;
+  std::vector<int> perf_fds_;
+  std::vector<struct bpf_link*> perf_links_;
+  EventHandler on_event_;
+};
+
+// Checks the conditions Create needs, with the one-line error a user should see.
+absl::Status CheckBpfPrivileges();
+absl::Status CheckKernelBtf();
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_BPF_PROBE_SESSION_H_

@@ -1,0 +1,121 @@
+#include "cli/attach_options.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace stallscope {
+
+const char kAttachHelp[] = R"(Usage: stallscope attach --pid PID [--pid PID ...] [options]
+
+Attaches to running processes and their descendants (workers forked later included) and
+reports every event-loop stall: which loop blocked, for how long, split into on-CPU, blocked
+and run-queue time, on which syscalls and fds, with the native stack.
+Runs until --duration passes, SIGINT/SIGTERM arrives, or every tracked process has exited;
+then flushes all reports, prints a summary (text) or agent counters (json), and exits 0.
+
+Options:
+  --pid PID                 process to attach to (repeatable; also --pid 1,2,3)
+  --duration SECONDS        stop after this long (default: until interrupted)
+  --block-threshold-ms MS   a loop busy for at least this long is a stall (default 100)
+  --format text|json        text for people (default); json = one stallscope.v1.Report
+                            per line (proto3 JSON mapping)
+  --output FILE             write reports to FILE instead of stdout (lines are flushed as
+                            written, so the file can be tailed)
+  --max-threads N           threads tracked in the kernel at once (default 4096)
+  --max-processes N         processes tracked in the kernel at once (default 4096)
+  --verbose                 show libbpf's messages
+  -h, --help                this help
+
+Needs root (or CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE) and a kernel with BTF.
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process, 4 insufficient privileges,
+5 kernel cannot run the probes, 6 cannot write the output.
+)";
+
+namespace {
+
+absl::Status AddPids(const std::string& value, std::vector<pid_t>& pids) {
+  for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(part, &pid) || pid <= 0)
+      return absl::InvalidArgumentError(absl::StrCat("--pid: '", part, "' is not a process id"));
+    pids.push_back(pid);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>& args) {
+  AttachOptions opts;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::string value;
+    bool has_inline_value = false;
+    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      has_inline_value = true;
+    }
+    auto next_value = [&]() -> absl::StatusOr<std::string> {
+      if (has_inline_value) return value;
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(flag + " needs a value");
+      return args[++i];
+    };
+    auto need = [&](auto parse) -> absl::Status {
+      absl::StatusOr<std::string> v = next_value();
+      if (!v.ok()) return v.status();
+      return parse(*v);
+    };
+    absl::Status st;
+    if (flag == "-h" || flag == "--help") {
+      opts.help = true;
+    } else if (flag == "--verbose" || flag == "-v") {
+      opts.verbose = true;
+    } else if (flag == "--pid" || flag == "-p") {
+      st = need([&](const std::string& v) { return AddPids(v, opts.pids); });
+    } else if (flag == "--duration") {
+      st = need([&](const std::string& v) {
+        double d = 0;
+        if (!absl::SimpleAtod(v, &d) || !(d > 0))
+          return absl::InvalidArgumentError("--duration: '" + v + "' is not a positive number of seconds");
+        opts.duration_seconds = d;
+        return absl::OkStatus();
+      });
+    } else if (flag == "--block-threshold-ms") {
+      st = need([&](const std::string& v) {
+        if (!absl::SimpleAtoi(v, &opts.block_threshold_ms) || opts.block_threshold_ms == 0)
+          return absl::InvalidArgumentError("--block-threshold-ms: '" + v + "' is not a positive whole number");
+        return absl::OkStatus();
+      });
+    } else if (flag == "--format") {
+      st = need([&](const std::string& v) {
+        if (v == "text") opts.format = OutputFormat::kText;
+        else if (v == "json") opts.format = OutputFormat::kJson;
+        else return absl::InvalidArgumentError("--format: '" + v + "' is not text or json");
+        return absl::OkStatus();
+      });
+    } else if (flag == "--output" || flag == "-o") {
+      st = need([&](const std::string& v) {
+        if (v.empty()) return absl::InvalidArgumentError("--output needs a file name");
+        opts.output_path = v;
+        return absl::OkStatus();
+      });
+    } else if (flag == "--max-threads" || flag == "--max-processes") {
+      uint32_t& dest = flag == "--max-threads" ? opts.max_threads : opts.max_processes;
+      st = need([&](const std::string& v) {
+        if (!absl::SimpleAtoi(v, &dest) || dest < 16 || dest > (1u << 20))
+          return absl::InvalidArgumentError(flag + ": '" + v + "' is not a number from 16 to 1048576");
+        return absl::OkStatus();
+      });
+    } else {
+      st = absl::InvalidArgumentError("unknown option '" + args[i] + "' (see stallscope attach --help)");
+    }
+    if (!st.ok()) return st;
+  }
+  if (!opts.help && opts.pids.empty())
+    return absl::InvalidArgumentError("attach needs at least one --pid (see stallscope attach --help)");
+  return opts;
+}
+
+}  // namespace stallscope

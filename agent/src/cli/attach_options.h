@@ -1,0 +1,38 @@
+// Flags of `stallscope attach`.
+#ifndef STALLSCOPE_AGENT_CLI_ATTACH_OPTIONS_H_
+#define STALLSCOPE_AGENT_CLI_ATTACH_OPTIONS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace stallscope {
+
+enum class OutputFormat { kText, kJson };
+
+struct AttachOptions {
+  std::vector<pid_t> pids;
+  std::optional<double> duration_seconds;  // run until a signal when unset
+  uint64_t block_threshold_ms = 100;
+  OutputFormat format = OutputFormat::kText;
+  std::string output_path;  // "" = stdout
+  uint32_t max_threads = 4096;
+  uint32_t max_processes = 4096;
+  bool verbose = false;     // libbpf's own messages on stderr
+  bool help = false;
+};
+
+// Parses the arguments after "attach". Errors are one line, suitable to print after
+// "stallscope: ".
+absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>& args);
+
+extern const char kAttachHelp[];
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_CLI_ATTACH_OPTIONS_H_

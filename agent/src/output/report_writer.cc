@@ -1,0 +1,158 @@
+#include "output/report_writer.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <time.h>
+
+#include "absl/strings/str_format.h"
+
+namespace stallscope {
+
+std::string FormatDuration(uint64_t ns) {
+  if (ns < 1'000'000) return absl::StrFormat("%.0f µs", ns / 1e3);
+  if (ns < 1'000'000'000) return absl::StrFormat("%.1f ms", ns / 1e6);
+  return absl::StrFormat("%.2f s", ns / 1e9);
+}
+
+std::string ReportToJsonLine(const v1::Report& report) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = false;
+  options.always_print_primitive_fields = true;  // zeros are answers too ("runqueueNs": "0")
+  options.preserve_proto_field_names = false;    // proto3 JSON mapping: lowerCamelCase
+  std::string line;
+  if (!google::protobuf::util::MessageToJsonString(report, &line, options).ok()) return "";
+  return line;
+}
+
+namespace {
+
+// "01:23:45.123" in local time, for reading next to application logs.
+std::string ClockTime(uint64_t unix_ns) {
+  time_t secs = static_cast<time_t>(unix_ns / 1'000'000'000);
+  struct tm tm {};
+  localtime_r(&secs, &tm);
+  return absl::StrFormat("%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                         static_cast<int>((unix_ns / 1'000'000) % 1000));
+}
+
+class JsonWriter : public ReportWriter {
+ public:
+  explicit JsonWriter(FILE* out) : out_(out) {}
+  void Write(const v1::Report& report) override {
+    std::string line = ReportToJsonLine(report);
+    line.push_back('\n');
+    if (fwrite(line.data(), 1, line.size(), out_) != line.size() || fflush(out_) != 0) ok_ = false;
+  }
+  void Finish(const StallSummary&, const v1::AgentStats& stats) override {
+    v1::Report report;
+    *report.mutable_agent_stats() = stats;
+    Write(report);
+  }
+  bool ok() const override { return ok_; }
+
+ private:
+  FILE* out_;
+  bool ok_ = true;
+};
+
+class TextWriter : public ReportWriter {
+ public:
+  explicit TextWriter(FILE* out) : out_(out) {}
+
+  void Write(const v1::Report& report) override {
+    if (report.has_loop_block()) WriteLoopBlock(report.loop_block());
+    if (report.has_process_event()) WriteProcessEvent(report.process_event());
+    if (fflush(out_) != 0) ok_ = false;
+  }
+
+  void Finish(const StallSummary& summary, const v1::AgentStats& stats) override {
+    Print("\n=== stallscope summary (%s) ===\n", FormatDuration(stats.duration_ns()));
+    Print("%llu stalls, %s stalled in total\n", static_cast<unsigned long long>(summary.stalls()),
+          FormatDuration(summary.total_ns()));
+    auto threads = summary.Threads();
+    if (!threads.empty()) {
+      Print("stalls per thread:\n");
+      for (const auto& t : threads)
+        Print("  pid %u tid %u (%s): %llu stalls, %s total, longest %s\n", t.pid, t.tid,
+              t.comm.c_str(), static_cast<unsigned long long>(t.stalls),
+              FormatDuration(t.total_ns), FormatDuration(t.max_ns));
+    }
+    auto causes = summary.TopCauses(10);
+    if (!causes.empty()) {
+      Print("top causes (time attributed within stalls):\n");
+      for (const auto& c : causes)
+        Print("  %10s  in %llu stalls  %s\n", FormatDuration(c.total_ns),
+              static_cast<unsigned long long>(c.stalls), c.what.c_str());
+    }
+    uint64_t drops = stats.ringbuf_drops() + stats.thread_map_full() + stats.tracked_map_full();
+    Print("agent: %u processes tracked; %llu events lost (ring buffer %llu, thread map full %llu, "
+          "process map full %llu); %llu stacks failed; %llu long busy periods on non-loop threads\n",
+          stats.tracked_processes(), static_cast<unsigned long long>(drops),
+          static_cast<unsigned long long>(stats.ringbuf_drops()),
+          static_cast<unsigned long long>(stats.thread_map_full()),
+          static_cast<unsigned long long>(stats.tracked_map_full()),
+          static_cast<unsigned long long>(stats.stack_failures()),
+          static_cast<unsigned long long>(stats.busy_periods_not_loops()));
+    if (fflush(out_) != 0) ok_ = false;
+  }
+  bool ok() const override { return ok_; }
+
+ private:
+  template <typename... Args>
+  void Print(const absl::FormatSpec<Args...>& format, const Args&... args) {
+    if (absl::FPrintF(out_, format, args...) < 0) ok_ = false;
+  }
+
+  void WriteLoopBlock(const v1::LoopBlock& b) {
+    std::string state = b.in_progress() ? " (STILL BLOCKED, so far)" : "";
+    if (b.thread_exited()) state = " (thread exited while blocked)";
+    Print("%s LOOP BLOCKED %s%s  pid %u tid %u (%s)%s\n", ClockTime(b.start_time_unix_nano()),
+          FormatDuration(b.duration_ns()), state, b.pid(), b.tid(), b.comm().c_str(),
+          b.wait().empty() ? "" : absl::StrFormat("  loop waits in %s", b.wait()).c_str());
+    Print("  on-CPU %s | blocked %s | waiting for CPU %s\n", FormatDuration(b.on_cpu_ns()),
+          FormatDuration(b.off_cpu_ns()), FormatDuration(b.runqueue_ns()));
+    bool first = true;
+    for (const v1::SyscallStat& call : b.syscalls()) {
+      std::string what = call.name();
+      if (call.fd() >= 0) what += absl::StrFormat(" fd %d", call.fd());
+      if (!call.target().empty()) what += " (" + call.target() + ")";
+      if (call.in_progress()) what += " [in progress]";
+      Print("  %-9s %-60s %10s  x%u\n", first ? "syscalls:" : "", what, FormatDuration(call.total_ns()),
+            call.count());
+      first = false;
+    }
+    if (b.stack_size() > 0) {
+      Print("  stack (%s):\n", b.stack_kind());
+      for (int i = 0; i < b.stack_size(); ++i) {
+        const v1::Frame& f = b.stack(i);
+        std::string fn = f.function().empty() ? absl::StrFormat("0x%x", f.address())
+                                              : absl::StrFormat("%s+0x%x", f.function(), f.offset());
+        std::string where = !f.file().empty() ? absl::StrFormat("%s:%u", f.file(), f.line()) : f.module();
+        Print("    #%-2d %s  %s\n", i, fn, where);
+      }
+    }
+    Print("\n");
+  }
+
+  void WriteProcessEvent(const v1::ProcessEvent& e) {
+    const char* what = "";
+    switch (e.kind()) {
+      case v1::ProcessEvent::ATTACHED: what = "attached to"; break;
+      case v1::ProcessEvent::FORKED: what = "now tracking new child"; break;
+      case v1::ProcessEvent::EXECED: what = "exec in"; break;
+      case v1::ProcessEvent::EXITED: what = "exited:"; break;
+      default: return;
+    }
+    std::string parent = e.parent_pid() ? absl::StrFormat(" of %u", e.parent_pid()) : "";
+    Print("%s -- %s pid %u (%s)%s\n", ClockTime(e.time_unix_nano()), what, e.pid(), e.comm(), parent);
+  }
+
+  FILE* out_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<ReportWriter> MakeJsonWriter(FILE* out) { return std::make_unique<JsonWriter>(out); }
+std::unique_ptr<ReportWriter> MakeTextWriter(FILE* out) { return std::make_unique<TextWriter>(out); }
+
+}  // namespace stallscope

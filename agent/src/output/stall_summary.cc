@@ -1,0 +1,54 @@
+#include "output/stall_summary.h"
+
+#include <algorithm>
+
+namespace stallscope {
+
+void StallSummary::Add(const v1::LoopBlock& block) {
+  if (block.in_progress()) return;
+  stalls_++;
+  total_ns_ += block.duration_ns();
+  ThreadTotals& t = threads_[{block.pid(), block.tid()}];
+  t.pid = block.pid();
+  t.tid = block.tid();
+  t.comm = block.comm();
+  t.stalls++;
+  t.total_ns += block.duration_ns();
+  t.max_ns = std::max<uint64_t>(t.max_ns, block.duration_ns());
+
+  // Attribute the stall to its syscalls (capped at the stall's length) and its CPU time.
+  uint64_t remaining = block.duration_ns();
+  auto add = [this](const std::string& what, uint64_t ns) {
+    Cause& c = causes_[what];
+    c.what = what;
+    c.total_ns += ns;
+    c.stalls++;
+  };
+  for (const v1::SyscallStat& call : block.syscalls()) {
+    uint64_t ns = std::min<uint64_t>(call.total_ns(), remaining);
+    if (ns == 0) break;
+    std::string what = call.name();
+    if (!call.target().empty()) what += " " + call.target();
+    add(what, ns);
+    remaining -= ns;
+  }
+  if (block.on_cpu_ns() > 0) add("on-CPU", std::min<uint64_t>(block.on_cpu_ns(), remaining));
+}
+
+std::vector<StallSummary::ThreadTotals> StallSummary::Threads() const {
+  std::vector<ThreadTotals> out;
+  for (const auto& [key, t] : threads_) out.push_back(t);
+  std::sort(out.begin(), out.end(),
+            [](const ThreadTotals& a, const ThreadTotals& b) { return a.total_ns > b.total_ns; });
+  return out;
+}
+
+std::vector<StallSummary::Cause> StallSummary::TopCauses(size_t limit) const {
+  std::vector<Cause> out;
+  for (const auto& [key, c] : causes_) out.push_back(c);
+  std::sort(out.begin(), out.end(), [](const Cause& a, const Cause& b) { return a.total_ns > b.total_ns; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+}  // namespace stallscope

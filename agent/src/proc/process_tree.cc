@@ -1,0 +1,85 @@
+#include "proc/process_tree.h"
+
+#include <dirent.h>
+
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+
+namespace stallscope {
+namespace {
+
+std::optional<pid_t> ParentOf(const std::string& proc_root, pid_t pid) {
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  // The name is in parentheses and may itself contain spaces and parentheses: parse after the
+  // last ')'. Fields then: state ppid ...
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string state;
+  pid_t ppid = 0;
+  if (!(rest >> state >> ppid)) return std::nullopt;
+  return ppid;
+}
+
+}  // namespace
+
+std::optional<pid_t> ThreadGroupOf(pid_t pid, const std::string& proc_root) {
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Tgid:", 0) == 0) {
+      int tgid = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(5)), &tgid) && tgid > 0) return tgid;
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string ReadComm(pid_t pid, const std::string& proc_root) {
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root) {
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+std::vector<pid_t> FindDescendants(const std::vector<pid_t>& roots, const std::string& proc_root) {
+  std::unordered_map<pid_t, std::vector<pid_t>> children;
+  if (DIR* dir = opendir(proc_root.c_str())) {
+    while (dirent* entry = readdir(dir)) {
+      int pid = 0;
+      if (!absl::SimpleAtoi(entry->d_name, &pid) || pid <= 0) continue;
+      if (auto ppid = ParentOf(proc_root, pid)) children[*ppid].push_back(pid);
+    }
+    closedir(dir);
+  }
+  std::vector<pid_t> out;
+  std::unordered_set<pid_t> seen(roots.begin(), roots.end());
+  std::vector<pid_t> queue(roots.begin(), roots.end());
+  while (!queue.empty()) {
+    pid_t parent = queue.back();
+    queue.pop_back();
+    for (pid_t child : children[parent]) {
+      if (!seen.insert(child).second) continue;
+      out.push_back(child);
+      queue.push_back(child);
+    }
+  }
+  return out;
+}
+
+}  // namespace stallscope
