@@ -1,0 +1,195 @@
+#include "proc/fd_target.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "proc/proc_net_tables.h"
+#include "proc/text_fields.h"
+
+namespace stallscope {
+namespace {
+
+constexpr uint8_t kTcpStateListen = 10;
+
+bool IsAllZero(const uint8_t* bytes, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (bytes[i] != 0) return false;
+  }
+  return true;
+}
+
+// ::ffff:a.b.c.d
+bool IsV4Mapped(const uint8_t* addr) {
+  return IsAllZero(addr, 10) && addr[10] == 0xff && addr[11] == 0xff;
+}
+
+// "1.2.3.4:80" or "[::1]:80".
+std::string FormatEndpoint(int family, const uint8_t* addr, uint16_t port) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(family, addr, text, sizeof(text)) == nullptr) return "?";
+  if (family == AF_INET6) return absl::StrCat("[", text, "]:", port);
+  return absl::StrCat(text, ":", port);
+}
+
+std::optional<std::string> ReadLink(const std::string& path) {
+  char buf[4096];
+  ssize_t len = readlink(path.c_str(), buf, sizeof(buf));
+  if (len < 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(len));
+}
+
+// "socket:[123]" with prefix "socket:" -> "123"; nullopt when `link` has another shape.
+std::optional<std::string_view> BracketedAfter(std::string_view link, std::string_view prefix) {
+  if (!link.starts_with(prefix)) return std::nullopt;
+  link.remove_prefix(prefix.size());
+  if (link.size() < 2 || link.front() != '[' || link.back() != ']') return std::nullopt;
+  return link.substr(1, link.size() - 2);
+}
+
+// Names an anon_inode file ("anon_inode:[eventfd]", "anon_inode:inotify").
+FdInfo AnonInodeFdInfo(std::string_view name) {
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
+    name = name.substr(1, name.size() - 2);
+  }
+  if (name == "eventpoll") return FdInfo{FdKind::kEpoll, "eventpoll"};
+  if (name == "eventfd" || name == "signalfd" || name == "timerfd" || name == "inotify") {
+    return FdInfo{FdKind::kEventFd, std::string(name)};
+  }
+  return FdInfo{FdKind::kOther, std::string(name)};
+}
+
+FdInfo ResolveOne(const std::string& pid_dir, int fd, ProcNetTables& tables) {
+  if (fd < 0) return {};
+  std::string link_path = absl::StrCat(pid_dir, "/fd/", fd);
+  std::optional<std::string> link = ReadLink(link_path);
+  if (!link) return {};
+
+  if (std::optional<std::string_view> inode_text = BracketedAfter(*link, "socket:")) {
+    uint64_t inode;
+    if (ParseNumber(*inode_text, 10, &inode)) {
+      if (std::optional<FdInfo> info = tables.Find(inode)) return *info;
+    }
+    return FdInfo{FdKind::kOtherSocket, "socket"};
+  }
+  if (BracketedAfter(*link, "pipe:")) return FdInfo{FdKind::kPipe, "pipe"};
+  constexpr std::string_view kAnonInode = "anon_inode:";
+  if (link->starts_with(kAnonInode)) {
+    return AnonInodeFdInfo(std::string_view(*link).substr(kAnonInode.size()));
+  }
+  if (link->starts_with('/')) {
+    // stat() through the fd link rather than the path it names: the path may be deleted or
+    // live in another mount namespace.
+    struct stat st;
+    bool regular = stat(link_path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    return FdInfo{regular ? FdKind::kRegularFile : FdKind::kOther, *link};
+  }
+  return FdInfo{FdKind::kOther, *link};  // e.g. "net:[4026531840]"
+}
+
+}  // namespace
+
+std::string_view FdKindName(FdKind kind) {
+  switch (kind) {
+    case FdKind::kUnknown:
+      return "kUnknown";
+    case FdKind::kTcpListener:
+      return "kTcpListener";
+    case FdKind::kTcpConnection:
+      return "kTcpConnection";
+    case FdKind::kUdp:
+      return "kUdp";
+    case FdKind::kUnixListener:
+      return "kUnixListener";
+    case FdKind::kUnixNamedConnection:
+      return "kUnixNamedConnection";
+    case FdKind::kUnixUnnamed:
+      return "kUnixUnnamed";
+    case FdKind::kOtherSocket:
+      return "kOtherSocket";
+    case FdKind::kPipe:
+      return "kPipe";
+    case FdKind::kEventFd:
+      return "kEventFd";
+    case FdKind::kEpoll:
+      return "kEpoll";
+    case FdKind::kRegularFile:
+      return "kRegularFile";
+    case FdKind::kOther:
+      return "kOther";
+  }
+  return "?";
+}
+
+std::string FormatSockAddr(const ss_sock_addr& sock) {
+  if (sock.family != AF_INET && sock.family != AF_INET6) return "";
+  const bool udp = sock.protocol == IPPROTO_UDP;
+  const bool listen = !udp && sock.state == kTcpStateListen;
+  const size_t addr_len = sock.family == AF_INET ? 4 : 16;
+  // An unconnected UDP socket has no peer: print only its local address.
+  const bool has_peer = !listen && !(udp && sock.dport == 0 && IsAllZero(sock.daddr, addr_len));
+
+  int family = sock.family;
+  const uint8_t* saddr = sock.saddr;
+  const uint8_t* daddr = sock.daddr;
+  // A dual-stack IPv6 socket talking IPv4 holds ::ffff:a.b.c.d; show what is on the wire.
+  if (family == AF_INET6 && IsV4Mapped(saddr) && (!has_peer || IsV4Mapped(daddr))) {
+    family = AF_INET;
+    saddr += 12;
+    daddr += 12;
+  }
+
+  std::string out =
+      absl::StrCat(udp ? "udp" : "tcp", family == AF_INET6 ? "6" : "", listen ? " listen " : " ",
+                   FormatEndpoint(family, saddr, sock.sport));
+  if (has_peer) absl::StrAppend(&out, " -> ", FormatEndpoint(family, daddr, sock.dport));
+  return out;
+}
+
+FdInfo ResolveFd(pid_t pid, int fd, const std::string& proc_root) {
+  return ResolveFds(pid, {fd}, proc_root).front();
+}
+
+std::vector<FdInfo> ResolveFds(pid_t pid, const std::vector<int>& fds,
+                               const std::string& proc_root) {
+  std::string pid_dir = absl::StrCat(proc_root, "/", pid);
+  ProcNetTables tables(pid_dir + "/net");
+  std::vector<FdInfo> result;
+  result.reserve(fds.size());
+  for (int fd : fds) result.push_back(ResolveOne(pid_dir, fd, tables));
+  return result;
+}
+
+std::optional<std::vector<int>> ReadEpollTargets(pid_t pid, int epfd,
+                                                 const std::string& proc_root) {
+  if (epfd < 0) return std::nullopt;
+  std::string pid_dir = absl::StrCat(proc_root, "/", pid);
+  std::ifstream in(absl::StrCat(pid_dir, "/fdinfo/", epfd));
+  if (!in.is_open()) return std::nullopt;
+
+  std::vector<int> targets;
+  std::string line;
+  while (std::getline(in, line)) {
+    // "tfd:        5 events:       19 data:                5  pos:0 ino:3d sdev:8"
+    std::vector<std::string_view> fields = SplitFields(line);
+    int tfd;
+    if (fields.size() >= 2 && fields[0] == "tfd:" && ParseNumber(fields[1], 10, &tfd) && tfd >= 0) {
+      targets.push_back(tfd);
+    }
+  }
+  // An empty interest list looks like the fdinfo of any other file; only the link tells.
+  if (targets.empty() &&
+      ReadLink(absl::StrCat(pid_dir, "/fd/", epfd)) != "anon_inode:[eventpoll]") {
+    return std::nullopt;
+  }
+  return targets;
+}
+
+}  // namespace stallscope

@@ -1,0 +1,34 @@
+#include "core/clock.h"
+
+#include <time.h>
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+namespace stallscope {
+namespace {
+
+TEST(BootClock, FixedOffsetConverts) {
+  BootClock clock(1'700'000'000'000'000'000);
+  EXPECT_EQ(clock.ToUnixNs(5'000'000'000), 1'700'000'005'000'000'000u);
+}
+
+TEST(BootClock, MeasuredOffsetMatchesTheRealtimeClock) {
+  BootClock clock = BootClock::Measure();
+  timespec real{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  uint64_t real_ns = static_cast<uint64_t>(real.tv_sec) * 1'000'000'000 + real.tv_nsec;
+  uint64_t converted = clock.ToUnixNs(BootClock::NowBootNs());
+  // Kernel timestamps become wall-clock times a user can match with application logs.
+  EXPECT_LT(std::llabs(static_cast<long long>(converted - real_ns)), 5'000'000LL);
+}
+
+TEST(BootClock, BootTimeIsMonotonic) {
+  uint64_t a = BootClock::NowBootNs();
+  uint64_t b = BootClock::NowBootNs();
+  EXPECT_LE(a, b);
+}
+
+}  // namespace
+}  // namespace stallscope

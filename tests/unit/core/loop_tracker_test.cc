@@ -1,0 +1,169 @@
+#include "core/loop_tracker.h"
+
+#include <sys/syscall.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "bpf/syscall_table.h"
+#include "core/event_fixtures.h"
+
+namespace stallscope {
+namespace {
+
+using testing::BusyThread;
+using testing::kMs;
+using testing::StallEvent;
+using testing::ThreadState;
+
+// A recorded world: which (pid, epfd) wait sets show a loop, and what was reported.
+class LoopTrackerTest : public ::testing::Test {
+ protected:
+  LoopTrackerTest()
+      : classes_(BuildSyscallClassTable()),
+        tracker_(Options(),
+                 [this](pid_t pid, int epfd) {
+                   probes_++;
+                   return loops_[{pid, epfd}];
+                 },
+                 [this](int nr) { return nr >= 0 && nr < SS_SYSCALL_TABLE_SIZE ? classes_[nr] : 0; },
+                 [this](const BusySnapshot& s) { emitted_.push_back(s); }) {}
+
+  static LoopTracker::Options Options() {
+    LoopTracker::Options o;
+    o.threshold_ns = 100 * kMs;
+    o.pending_grace_ns = 2000 * kMs;
+    o.probe_interval_ns = 250 * kMs;
+    return o;
+  }
+
+  std::array<uint8_t, SS_SYSCALL_TABLE_SIZE> classes_;
+  std::map<std::pair<pid_t, int>, bool> loops_;
+  int probes_ = 0;
+  std::vector<BusySnapshot> emitted_;
+  LoopTracker tracker_;
+};
+
+TEST_F(LoopTrackerTest, ProvenLoopStallIsReportedAtOnce) {
+  loops_[{10, 6}] = true;
+  tracker_.OnStallEnded(SnapshotFromStallEvent(StallEvent(10, 10, 0, 300 * kMs, 1)), 300 * kMs);
+  ASSERT_EQ(emitted_.size(), 1u);
+  EXPECT_FALSE(emitted_[0].in_progress);
+  EXPECT_EQ(tracker_.stats().final_reported, 1u);
+}
+
+TEST_F(LoopTrackerTest, UnprovenStallIsHeldUntilTheWaitSetShowsALoop) {
+  // Tornado reads the request inline: the connection joins the epoll set only afterwards.
+  tracker_.OnStallEnded(SnapshotFromStallEvent(StallEvent(10, 10, 0, 300 * kMs, 1)), 300 * kMs);
+  EXPECT_TRUE(emitted_.empty());
+  tracker_.Tick(400 * kMs);
+  EXPECT_TRUE(emitted_.empty());
+  loops_[{10, 6}] = true;
+  tracker_.Tick(700 * kMs);
+  ASSERT_EQ(emitted_.size(), 1u);
+  EXPECT_TRUE(tracker_.IsKnownLoop(10));
+}
+
+TEST_F(LoopTrackerTest, SyncWorkerBusyPeriodsAreNeverReported) {
+  // gunicorn sync: select() on the listener and a pipe; serving a request is not a stall.
+  ss_stall_event e = StallEvent(20, 20, 0, 300 * kMs, 1);
+  e.wait_nr = SYS_pselect6;
+  e.wait_fd = 5;
+  tracker_.OnStallEnded(SnapshotFromStallEvent(e), 300 * kMs);
+  tracker_.Tick(5000 * kMs);
+  tracker_.Flush(6000 * kMs);
+  EXPECT_TRUE(emitted_.empty());
+  EXPECT_EQ(tracker_.stats().not_loops, 1u);
+  EXPECT_EQ(probes_, 0);  // nothing to read for select()
+}
+
+TEST_F(LoopTrackerTest, UnprovenStallExpiresAfterGrace) {
+  tracker_.OnStallEnded(SnapshotFromStallEvent(StallEvent(10, 10, 0, 300 * kMs, 1)), 300 * kMs);
+  tracker_.Tick(2400 * kMs);
+  EXPECT_TRUE(emitted_.empty());
+  EXPECT_EQ(tracker_.stats().not_loops, 1u);
+  loops_[{10, 6}] = true;  // too late for that stall
+  tracker_.Tick(3000 * kMs);
+  EXPECT_TRUE(emitted_.empty());
+}
+
+TEST_F(LoopTrackerTest, IdleWaitersAreClassifiedBeforeTheirFirstStall) {
+  loops_[{10, 6}] = true;
+  ss_thread_state idle = ThreadState(10, 10);
+  idle.in_wait = 1;
+  tracker_.OnThreadStates({idle}, 100 * kMs);
+  EXPECT_TRUE(tracker_.IsKnownLoop(10));
+}
+
+TEST_F(LoopTrackerTest, InProgressReportedAtThresholdThenOnDoubling) {
+  loops_[{10, 6}] = true;
+  ss_thread_state t = BusyThread(10, 10, 1000 * kMs, 7);
+  tracker_.OnThreadStates({t}, 1050 * kMs);  // under the threshold
+  EXPECT_TRUE(emitted_.empty());
+  tracker_.OnThreadStates({t}, 1150 * kMs);
+  ASSERT_EQ(emitted_.size(), 1u);
+  EXPECT_TRUE(emitted_[0].in_progress);
+  EXPECT_EQ(emitted_[0].duration_ns(), 150 * kMs);
+  tracker_.OnThreadStates({t}, 1250 * kMs);  // 250 < 2 x 150: no new report
+  EXPECT_EQ(emitted_.size(), 1u);
+  tracker_.OnThreadStates({t}, 1310 * kMs);  // 310 >= 300
+  EXPECT_EQ(emitted_.size(), 2u);
+  // Then the final one, with the same seq.
+  tracker_.OnStallEnded(SnapshotFromStallEvent(StallEvent(10, 10, 1000 * kMs, 1400 * kMs, 7)), 1400 * kMs);
+  ASSERT_EQ(emitted_.size(), 3u);
+  EXPECT_FALSE(emitted_[2].in_progress);
+  EXPECT_EQ(emitted_[2].seq, emitted_[0].seq);
+  EXPECT_EQ(tracker_.stats().in_progress_reported, 2u);
+}
+
+TEST_F(LoopTrackerTest, NextBusyPeriodStartsItsOwnInProgressSeries) {
+  loops_[{10, 6}] = true;
+  tracker_.OnThreadStates({BusyThread(10, 10, 10 * kMs, 1)}, 160 * kMs);
+  tracker_.OnThreadStates({BusyThread(10, 10, 1000 * kMs, 2)}, 1150 * kMs);
+  ASSERT_EQ(emitted_.size(), 2u);
+  EXPECT_EQ(emitted_[1].seq, 2u);
+}
+
+TEST_F(LoopTrackerTest, ThreadExitMidStallOfAKnownLoopIsReported) {
+  loops_[{10, 6}] = true;
+  ss_thread_state idle = ThreadState(10, 11);
+  idle.in_wait = 1;
+  tracker_.OnThreadStates({idle}, 0);
+  ss_stall_event e = StallEvent(10, 11, 100 * kMs, 700 * kMs, 3);
+  e.end_reason = SS_END_THREAD_EXIT;
+  e.wait_nr = -1;
+  e.wait_fd = -1;
+  tracker_.OnStallEnded(SnapshotFromStallEvent(e), 700 * kMs);
+  ASSERT_EQ(emitted_.size(), 1u);
+  EXPECT_TRUE(emitted_[0].thread_exited);
+}
+
+TEST_F(LoopTrackerTest, ReusedThreadIdDoesNotInheritAVerdict) {
+  loops_[{10, 6}] = true;
+  ss_thread_state idle = ThreadState(10, 10);
+  idle.in_wait = 1;
+  tracker_.OnThreadStates({idle}, 0);
+  ASSERT_TRUE(tracker_.IsKnownLoop(10));
+  tracker_.ForgetProcess(10);
+  EXPECT_FALSE(tracker_.IsKnownLoop(10));
+}
+
+TEST_F(LoopTrackerTest, ProbesAreRateLimitedPerThread) {
+  ss_thread_state idle = ThreadState(10, 10);
+  idle.in_wait = 1;
+  for (uint64_t t = 0; t < 1000 * kMs; t += 50 * kMs) tracker_.OnThreadStates({idle}, t);
+  EXPECT_LE(probes_, 4);  // every 250 ms, not every scan
+}
+
+TEST_F(LoopTrackerTest, FlushJudgesHeldStallsOnce) {
+  tracker_.OnStallEnded(SnapshotFromStallEvent(StallEvent(10, 10, 0, 300 * kMs, 1)), 300 * kMs);
+  loops_[{10, 6}] = true;
+  tracker_.Flush(310 * kMs);
+  EXPECT_EQ(emitted_.size(), 1u);
+  tracker_.Flush(320 * kMs);
+  EXPECT_EQ(emitted_.size(), 1u);
+}
+
+}  // namespace
+}  // namespace stallscope

@@ -1,0 +1,116 @@
+#include "output/report_writer.h"
+
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "output/stall_summary.h"
+
+namespace stallscope {
+namespace {
+
+v1::LoopBlock Stall(uint32_t tid, uint64_t ms, const std::string& call, const std::string& target,
+                    uint64_t call_ms, uint64_t cpu_ms) {
+  v1::LoopBlock b;
+  b.set_pid(7);
+  b.set_tid(tid);
+  b.set_comm("python3");
+  b.set_start_time_unix_nano(1'700'000'000'000'000'000);
+  b.set_duration_ns(ms * 1'000'000);
+  b.set_on_cpu_ns(cpu_ms * 1'000'000);
+  if (!call.empty()) {
+    auto* s = b.add_syscalls();
+    s->set_name(call);
+    s->set_fd(9);
+    s->set_target(target);
+    s->set_total_ns(call_ms * 1'000'000);
+    s->set_count(1);
+  }
+  return b;
+}
+
+std::string Capture(const std::function<void(FILE*)>& fn) {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  fn(f);
+  fclose(f);
+  std::string out(buf, len);
+  free(buf);
+  return out;
+}
+
+TEST(ReportToJsonLine, IsTheProto3JsonMapping) {
+  v1::Report r;
+  *r.mutable_loop_block() = Stall(8, 300, "recvfrom", "tcp 127.0.0.1:1 -> 127.0.0.1:2", 290, 5);
+  std::string line = ReportToJsonLine(r);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_NE(line.find(R"({"loopBlock":{"pid":7,"tid":8,)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("startTimeUnixNano":"1700000000000000000")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("runqueueNs":"0")"), std::string::npos) << "zeros are printed: " << line;
+  EXPECT_NE(line.find(R"("inProgress":false)"), std::string::npos) << line;
+}
+
+TEST(JsonWriter, OneLinePerReportAndStatsAtTheEnd) {
+  std::string out = Capture([](FILE* f) {
+    auto w = MakeJsonWriter(f);
+    v1::Report r;
+    *r.mutable_loop_block() = Stall(8, 300, "", "", 0, 300);
+    w->Write(r);
+    w->Write(r);
+    v1::AgentStats stats;
+    stats.set_ringbuf_drops(3);
+    w->Finish(StallSummary(), stats);
+    EXPECT_TRUE(w->ok());
+  });
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3);
+  EXPECT_NE(out.find(R"({"agentStats":{"ringbufDrops":"3")"), std::string::npos) << out;
+}
+
+TEST(StallSummary, CountsFinalReportsAndRanksCauses) {
+  StallSummary s;
+  s.Add(Stall(8, 300, "clock_nanosleep", "", 299, 1));
+  s.Add(Stall(8, 500, "recvfrom", "tcp a -> b", 480, 20));
+  s.Add(Stall(9, 250, "", "", 0, 250));
+  v1::LoopBlock preview = Stall(9, 900, "", "", 0, 900);
+  preview.set_in_progress(true);
+  s.Add(preview);  // previews are not counted twice
+  EXPECT_EQ(s.stalls(), 3u);
+  EXPECT_EQ(s.total_ns(), 1050u * 1'000'000);
+  auto threads = s.Threads();
+  ASSERT_EQ(threads.size(), 2u);
+  EXPECT_EQ(threads[0].tid, 8u);
+  EXPECT_EQ(threads[0].stalls, 2u);
+  EXPECT_EQ(threads[0].max_ns, 500u * 1'000'000);
+  auto causes = s.TopCauses(10);
+  ASSERT_GE(causes.size(), 3u);
+  EXPECT_EQ(causes[0].what, "recvfrom tcp a -> b");
+  EXPECT_EQ(causes[1].what, "clock_nanosleep");
+  EXPECT_EQ(causes[2].what, "on-CPU");
+  EXPECT_EQ(causes[2].total_ns, 271u * 1'000'000);
+}
+
+TEST(TextWriter, ShowsUnitsTargetsAndSummary) {
+  std::string out = Capture([](FILE* f) {
+    auto w = MakeTextWriter(f);
+    v1::Report r;
+    *r.mutable_loop_block() = Stall(8, 523, "recvfrom", "tcp 127.0.0.1:41870 -> 127.0.0.1:5432", 520, 2);
+    w->Write(r);
+    StallSummary s;
+    s.Add(r.loop_block());
+    w->Finish(s, v1::AgentStats());
+  });
+  EXPECT_NE(out.find("LOOP BLOCKED 523.0 ms"), std::string::npos) << out;
+  EXPECT_NE(out.find("recvfrom fd 9 (tcp 127.0.0.1:41870 -> 127.0.0.1:5432)"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 stalls, 523.0 ms stalled in total"), std::string::npos) << out;
+}
+
+TEST(FormatDuration, PicksReadableUnits) {
+  EXPECT_EQ(FormatDuration(850'000), "850 µs");
+  EXPECT_EQ(FormatDuration(12'340'000), "12.3 ms");
+  EXPECT_EQ(FormatDuration(1'250'000'000), "1.25 s");
+}
+
+}  // namespace
+}  // namespace stallscope
