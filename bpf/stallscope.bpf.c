@@ -28,7 +28,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define S_IFSOCK 0140000
 #define S_IFREG 0100000
 #define S_IFIFO 0010000
+#define AF_UNIX 1
+#define SOCK_STREAM 1
 #define SOCK_DGRAM 2
+#define TCP_LISTEN 10
+#define EPOLL_CTL_ADD 1
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define E2BIG 7
@@ -126,7 +130,8 @@ static __always_inline struct ss_thread_state *get_or_create_thread(__u32 tgid, 
 /* The fd a syscall is about, from its arguments. poll/select take arrays in user memory: we
  * read the first entry only, which is the socket for Python's poll()-based socket timeouts. */
 static __always_inline int syscall_fd(__u8 cls, struct pt_regs *regs) {
-  if (cls == SS_SC_FD || cls == SS_SC_EPOLL_WAIT) return (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+  if (cls == SS_SC_FD || cls == SS_SC_EPOLL_WAIT || cls == SS_SC_EPOLL_CTL)
+    return (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
   if (cls == SS_SC_POLL) {
     struct pollfd first = {};
     void *fds = (void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
@@ -146,14 +151,44 @@ static __always_inline int syscall_fd(__u8 cls, struct pt_regs *regs) {
   return SS_NO_FD;
 }
 
-/* Names the fd while it is still open: file kind, and inet addresses for sockets. */
-static __always_inline void describe_fd(int fd, struct ss_syscall_slot *slot) {
+static __always_inline struct file *file_of_fd(int fd) {
   struct task_struct *task = bpf_get_current_task_btf();
   struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return;
+  if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return NULL;
   struct file **fd_array = BPF_CORE_READ(fdt, fd);
   struct file *file = NULL;
-  if (bpf_probe_read_kernel(&file, sizeof(file), &fd_array[fd]) || !file) return;
+  if (bpf_probe_read_kernel(&file, sizeof(file), &fd_array[fd])) return NULL;
+  return file;
+}
+
+static __always_inline struct sock *sock_of_file(struct file *file) {
+  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+  if ((mode & S_IFMT) != S_IFSOCK) return NULL;
+  struct socket *sock = BPF_CORE_READ(file, private_data);
+  return BPF_CORE_READ(sock, sk);
+}
+
+/* A TCP connection (any state but LISTEN, so outbound connects count), or a unix stream socket
+ * with a named end: accepted from, or connected to, a path. Socketpairs (asyncio's and uWSGI's
+ * wake-up channels) have no name on either end and are not client connections. */
+static __always_inline bool is_client_connection(int fd) {
+  struct file *file = file_of_fd(fd);
+  struct sock *sk = file ? sock_of_file(file) : NULL;
+  if (!sk || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM) return false;
+  if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN) return false;
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family == AF_INET || family == AF_INET6) return true;
+  if (family != AF_UNIX) return false;
+  struct unix_sock *u = (struct unix_sock *)sk; /* struct sock is unix_sock's first member */
+  if (BPF_CORE_READ(u, addr)) return true;
+  struct sock *peer = BPF_CORE_READ(u, peer);
+  return peer && BPF_CORE_READ((struct unix_sock *)peer, addr);
+}
+
+/* Names the fd while it is still open: file kind, and inet addresses for sockets. */
+static __always_inline void describe_fd(int fd, struct ss_syscall_slot *slot) {
+  struct file *file = file_of_fd(fd);
+  if (!file) return;
   umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
   switch (mode & S_IFMT) {
     case S_IFSOCK: slot->file_kind = SS_FILE_SOCKET; break;
@@ -161,8 +196,7 @@ static __always_inline void describe_fd(int fd, struct ss_syscall_slot *slot) {
     case S_IFREG: slot->file_kind = SS_FILE_REGULAR; return;
     default: slot->file_kind = SS_FILE_OTHER; return;
   }
-  struct socket *sock = BPF_CORE_READ(file, private_data);
-  struct sock *sk = BPF_CORE_READ(sock, sk);
+  struct sock *sk = sock_of_file(file);
   if (!sk) return;
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   if (family != AF_INET && family != AF_INET6) return;
@@ -224,7 +258,7 @@ static __always_inline void emit_stall(struct ss_thread_state *t, __u64 now, __u
   e->end_reason = reason;
   e->wait_nr = wait_nr;
   e->wait_fd = wait_fd;
-  e->_pad = 0;
+  e->flags = t->adds_connections ? SS_STALL_F_ADDS_CONNECTIONS : 0;
   /* One helper call instead of an unrolled ~1 KiB copy the verifier would walk. */
   bpf_probe_read_kernel(&e->busy, sizeof(e->busy), &t->busy);
   bpf_ringbuf_submit(e, 0);
@@ -294,9 +328,14 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id) {
   }
 
   t = lookup_thread(tid);
-  if (!t || !t->busy.start_ns) return 0;
+  if (!t) return 0;
+  if (cls == SS_SC_EPOLL_CTL && !t->adds_connections &&
+      PT_REGS_PARM2_CORE_SYSCALL(regs) == EPOLL_CTL_ADD &&
+      is_client_connection((int)PT_REGS_PARM3_CORE_SYSCALL(regs)))
+    t->adds_connections = 1;
+  if (!t->busy.start_ns) return 0;
   t->sys_nr = id;
-  t->sys_fd = cls == SS_SC_FD ? syscall_fd(cls, regs) : SS_NO_FD;
+  t->sys_fd = cls != SS_SC_PLAIN ? syscall_fd(cls, regs) : SS_NO_FD;
   t->sys_start_ns = bpf_ktime_get_boot_ns();
   t->sys_blocked = 0;
   t->sys_stack_len = 0;

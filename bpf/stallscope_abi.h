@@ -20,6 +20,7 @@ enum ss_syscall_class {
   SS_SC_EPOLL_WAIT = 2,  /* epoll_wait/epoll_pwait/epoll_pwait2: arg0 is the epoll fd */
   SS_SC_POLL = 3,        /* poll/ppoll: arg0 points at struct pollfd[] */
   SS_SC_SELECT = 4,      /* select/pselect6: arg1 points at the read fd_set */
+  SS_SC_EPOLL_CTL = 5,   /* epoll_ctl: arg0 epoll fd, arg1 op, arg2 target fd */
 };
 
 /* What kind of file an fd was when the kernel looked (from the inode mode). */
@@ -88,7 +89,10 @@ struct ss_thread_state {
   __u8 off_kind;       /* enum ss_off_kind */
   __u8 in_wait;        /* inside a wait that bounds busy periods */
   __u8 sys_blocked;    /* the in-flight syscall went off CPU */
-  __u8 _pad0;
+  /* Sticky: the thread once added a client connection (TCP or named unix stream socket) to an
+   * epoll set, i.e. it multiplexes connections. Sync workers never do; event loops do, even
+   * for a request they answer and close before waiting again. */
+  __u8 adds_connections;
   /* in-flight syscall */
   __s32 sys_nr;        /* -1 when not in a syscall */
   __s32 sys_fd;
@@ -131,9 +135,11 @@ struct ss_stall_event {
   __u32 end_reason; /* enum ss_stall_end */
   __s32 wait_nr;    /* the wait that ended it (-1 on thread exit) */
   __s32 wait_fd;
-  __u32 _pad;
+  __u32 flags; /* SS_STALL_F_* */
   struct ss_busy_period busy;
 };
+
+#define SS_STALL_F_ADDS_CONNECTIONS 1u /* the thread's adds_connections was set */
 
 struct ss_proc_event {
   struct ss_event_header hdr;

@@ -91,6 +91,7 @@ class AttachRun {
     probes_ = std::move(*session);
 
     if (absl::Status st = TrackInitialProcesses(roots); !st.ok()) return Fail(st);
+    SeedWaitingThreads();
     AnnounceAttach();
     started_ns_ = BootClock::NowBootNs();
     uint64_t deadline = options_.duration_seconds
@@ -163,6 +164,30 @@ class AttachRun {
       }
     }
     return absl::OkStatus();
+  }
+
+  // Loops sitting in their wait at attach entered it before the probes existed: tell the kernel,
+  // so the busy period that starts when the wait returns (often the first request) is measured.
+  void SeedWaitingThreads() {
+    for (pid_t pid : tracked_) {
+      for (pid_t tid : ListThreads(pid)) {
+        auto current = ReadCurrentSyscall(pid, tid);
+        if (!current || !current->in_syscall || current->nr >= SS_SYSCALL_TABLE_SIZE) continue;
+        uint8_t cls = classes_[current->nr];
+        if (cls != SS_SC_EPOLL_WAIT && cls != SS_SC_POLL && cls != SS_SC_SELECT) continue;
+        ss_thread_state state{};
+        state.tgid = static_cast<__u32>(pid);
+        state.tid = static_cast<__u32>(tid);
+        state.in_wait = 1;
+        state.sys_nr = -1;
+        state.sys_fd = SS_NO_FD;
+        state.last_wait_nr = current->nr;
+        state.last_wait_fd = cls == SS_SC_EPOLL_WAIT ? static_cast<int>(current->args[0]) : SS_NO_FD;
+        state.loop_epfd = cls == SS_SC_EPOLL_WAIT ? state.last_wait_fd : -1;
+        if (absl::Status st = probes_->SeedThread(state); !st.ok())
+          fprintf(stderr, "stallscope: warning: %s\n", std::string(st.message()).c_str());
+      }
+    }
   }
 
   void AnnounceAttach() {

@@ -188,6 +188,14 @@ std::vector<ss_thread_state> ProbeSession::ReadThreads() const {
   return out;
 }
 
+absl::Status ProbeSession::SeedThread(const ss_thread_state& state) {
+  __u32 key = state.tid;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.threads), &key, &state, BPF_NOEXIST) != 0 &&
+      errno != EEXIST)
+    return FromErrno(errno, absl::StrCat("seeding thread ", state.tid));
+  return absl::OkStatus();
+}
+
 void ProbeSession::ForgetThread(pid_t tid) {
   __u32 key = static_cast<__u32>(tid);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &key);

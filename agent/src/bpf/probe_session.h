@@ -53,6 +53,9 @@ class ProbeSession {
 
   // Every thread state in the kernel map (a snapshot, read without stopping the kernel side).
   std::vector<ss_thread_state> ReadThreads() const;
+  // Inserts a state for a thread the kernel has not seen yet (kept if one exists): used at
+  // attach for threads already sitting in their wait, whose wait entry we missed.
+  absl::Status SeedThread(const ss_thread_state& state);
   void ForgetThread(pid_t tid);
 
   // Kernel-side counters (enum ss_counter), summed over CPUs.

@@ -1,5 +1,6 @@
 #include "bpf/syscall_table.h"
 
+#include <initializer_list>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -24,7 +25,7 @@ constexpr std::string_view kFdSyscalls[] = {
     "accept4",    "shutdown",  "fsync",     "fdatasync", "sync_file_range", "flock",
     "fcntl",      "ioctl",     "sendfile",  "splice",    "getdents64",    "fstat",
     "newfstatat", "lseek",     "ftruncate", "fallocate", "close",         "copy_file_range",
-    "epoll_ctl",  "io_uring_enter", "fstatfs", "syncfs", "flistxattr", "fgetxattr",
+    "io_uring_enter", "fstatfs", "syncfs", "flistxattr", "fgetxattr",
 };
 constexpr std::string_view kEpollWaits[] = {"epoll_wait", "epoll_pwait", "epoll_pwait2"};
 constexpr std::string_view kPollWaits[] = {"poll", "ppoll"};
@@ -66,6 +67,7 @@ std::array<uint8_t, SS_SYSCALL_TABLE_SIZE> BuildSyscallClassTable() {
   mark(kEpollWaits, SS_SC_EPOLL_WAIT);
   mark(kPollWaits, SS_SC_POLL);
   mark(kSelectWaits, SS_SC_SELECT);
+  mark(std::initializer_list<std::string_view>{"epoll_ctl"}, SS_SC_EPOLL_CTL);
   return table;
 }
 

@@ -73,6 +73,7 @@ BusySnapshot SnapshotFromStallEvent(const ss_stall_event& event) {
   s.off_cpu_ns = event.busy.off_cpu_ns;
   s.runq_ns = event.busy.runq_ns;
   s.thread_exited = event.end_reason == SS_END_THREAD_EXIT;
+  s.adds_connections = (event.flags & SS_STALL_F_ADDS_CONNECTIONS) != 0;
   s.wait_nr = event.wait_nr;
   s.wait_fd = event.wait_fd;
   CopySlots(event.busy, s.syscalls);
@@ -96,6 +97,7 @@ BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_
   s.runq_ns = busy.runq_ns;
   s.wait_nr = state.last_wait_nr;
   s.wait_fd = state.last_wait_fd;
+  s.adds_connections = state.adds_connections != 0;
 
   // The kernel adds a slice to its bucket when the slice ends; add the open slice here.
   uint64_t now = s.end_boot_ns;

@@ -41,6 +41,7 @@ struct BusySnapshot {
   StackKind stack_kind = StackKind::kNone;
   bool in_progress = false;
   bool thread_exited = false;
+  bool adds_connections = false;  // kernel evidence the thread multiplexes client connections
   int wait_nr = -1;  // the loop's wait (for in-progress: the last one it made)
   int wait_fd = SS_NO_FD;
 

@@ -17,8 +17,9 @@ bool LoopTracker::IsKnownLoop(pid_t tid) const {
   return it != threads_.end() && it->second.proven_loop;
 }
 
-bool LoopTracker::CheckLoop(ThreadInfo& info, pid_t pid, int wait_nr, int wait_fd, uint64_t now,
-                            bool force) {
+bool LoopTracker::CheckLoop(ThreadInfo& info, pid_t pid, int wait_nr, int wait_fd,
+                            bool kernel_evidence, uint64_t now, bool force) {
+  if (kernel_evidence) info.proven_loop = true;
   if (info.proven_loop) return true;
   // Only epoll sets can be read from outside; poll()/select() waiters (gunicorn's sync worker,
   // for one) are not classified as loops.
@@ -40,7 +41,7 @@ void LoopTracker::OnStallEnded(const BusySnapshot& stall, uint64_t now) {
   ThreadInfo& info = threads_[stall.tid];
   info.pid = stall.pid;
   bool was_reported_in_progress = info.reported_any && info.reported_seq == stall.seq;
-  if (was_reported_in_progress || CheckLoop(info, stall.pid, stall.wait_nr, stall.wait_fd, now, true)) {
+  if (was_reported_in_progress || CheckLoop(info, stall.pid, stall.wait_nr, stall.wait_fd, stall.adds_connections, now, true)) {
     EmitFinal(stall, info);
     return;
   }
@@ -65,7 +66,7 @@ void LoopTracker::OnThreadStates(const std::vector<ss_thread_state>& states, uin
       // Idle waiters are probed too, so loops are known before their first stall.
       ThreadInfo& info = threads_[tid];
       info.pid = pid;
-      CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, now, false);
+      CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, state.adds_connections, now, false);
       continue;
     }
     uint64_t duration = now > state.busy.start_ns ? now - state.busy.start_ns : 0;
@@ -74,7 +75,8 @@ void LoopTracker::OnThreadStates(const std::vector<ss_thread_state>& states, uin
     info.pid = pid;
     bool new_period = !info.reported_any || info.reported_seq != state.busy.seq;
     if (!new_period && duration < 2 * info.last_reported_duration_ns) continue;
-    if (!CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, now, false)) continue;
+    if (!CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, state.adds_connections, now, false))
+      continue;
     BusySnapshot snapshot = SnapshotFromThreadState(state, now);
     emit_(snapshot);
     stats_.in_progress_reported++;
@@ -88,7 +90,7 @@ void LoopTracker::Tick(uint64_t now) {
   std::vector<Pending> still_pending;
   for (Pending& p : pending_) {
     ThreadInfo& info = threads_[p.stall.tid];
-    if (CheckLoop(info, p.stall.pid, p.stall.wait_nr, p.stall.wait_fd, now, false)) {
+    if (CheckLoop(info, p.stall.pid, p.stall.wait_nr, p.stall.wait_fd, p.stall.adds_connections, now, false)) {
       EmitFinal(p.stall, info);
     } else if (now >= p.deadline_ns) {
       stats_.not_loops++;
@@ -102,7 +104,7 @@ void LoopTracker::Tick(uint64_t now) {
 void LoopTracker::Flush(uint64_t now) {
   for (Pending& p : pending_) {
     ThreadInfo& info = threads_[p.stall.tid];
-    if (CheckLoop(info, p.stall.pid, p.stall.wait_nr, p.stall.wait_fd, now, true))
+    if (CheckLoop(info, p.stall.pid, p.stall.wait_nr, p.stall.wait_fd, p.stall.adds_connections, now, true))
       EmitFinal(p.stall, info);
     else
       stats_.not_loops++;

@@ -3,10 +3,10 @@
 // - Final reports come from the kernel's stall events; in-progress reports from scanning the
 //   thread map: first when a period passes the threshold, then each time its duration doubles
 //   (a loop hung for an hour gives a dozen reports, not thousands).
-// - Only event loops are reported. A thread proves itself a loop when its epoll set is seen
-//   holding client connections (see thread_classifier.h). A stall of a thread not yet proven is
-//   held for a grace period and re-checked (the connection that triggered it is often
-//   registered only after the handler returns), then counted as "not a loop" and dropped.
+// - Only event loops are reported. A thread proves itself a loop when the kernel saw it add a
+//   client connection to an epoll set (ss_thread_state.adds_connections), or when its epoll set
+//   is seen holding client connections (see thread_classifier.h). A stall of a thread not yet
+//   proven is held for a grace period and re-checked, then counted as "not a loop" and dropped.
 #ifndef STALLSCOPE_AGENT_CORE_LOOP_TRACKER_H_
 #define STALLSCOPE_AGENT_CORE_LOOP_TRACKER_H_
 
@@ -75,7 +75,8 @@ class LoopTracker {
   };
 
   // True when the thread is (now) known to be a loop; may probe its wait set.
-  bool CheckLoop(ThreadInfo& info, pid_t pid, int wait_nr, int wait_fd, uint64_t now, bool force);
+  bool CheckLoop(ThreadInfo& info, pid_t pid, int wait_nr, int wait_fd, bool kernel_evidence,
+                 uint64_t now, bool force);
   void EmitFinal(const BusySnapshot& stall, ThreadInfo& info);
 
   Options options_;

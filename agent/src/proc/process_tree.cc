@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -55,6 +56,36 @@ std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root) {
   std::string comm;
   std::getline(in, comm);
   return comm;
+}
+
+std::vector<pid_t> ListThreads(pid_t pid, const std::string& proc_root) {
+  std::vector<pid_t> out;
+  if (DIR* dir = opendir((proc_root + "/" + std::to_string(pid) + "/task").c_str())) {
+    while (dirent* entry = readdir(dir)) {
+      int tid = 0;
+      if (absl::SimpleAtoi(entry->d_name, &tid) && tid > 0) out.push_back(tid);
+    }
+    closedir(dir);
+  }
+  return out;
+}
+
+std::optional<CurrentSyscall> ReadCurrentSyscall(pid_t pid, pid_t tid, const std::string& proc_root) {
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  // "232 0x6 0x7ffd... 0x3ff 0xffffffff 0x0 0x0 SP PC" | "running" | "-1 SP PC"
+  std::istringstream fields(line);
+  CurrentSyscall out;
+  std::string word;
+  if (!(fields >> word)) return std::nullopt;
+  if (word == "running" || !absl::SimpleAtoi(word, &out.nr) || out.nr < 0) return out;
+  for (uint64_t& arg : out.args) {
+    if (!(fields >> word)) return std::nullopt;
+    arg = std::strtoull(word.c_str(), nullptr, 16);
+  }
+  out.in_syscall = true;
+  return out;
 }
 
 std::vector<pid_t> FindDescendants(const std::vector<pid_t>& roots, const std::string& proc_root) {

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,18 @@ std::string ReadComm(pid_t pid, const std::string& proc_root = "/proc");
 
 // A thread's name (/proc/PID/task/TID/comm), "" when gone.
 std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root = "/proc");
+
+// Thread ids of a process (/proc/PID/task), empty when gone.
+std::vector<pid_t> ListThreads(pid_t pid, const std::string& proc_root = "/proc");
+
+// What a thread is doing in the kernel right now, from /proc/PID/task/TID/syscall.
+struct CurrentSyscall {
+  bool in_syscall = false;  // false: running, or blocked outside a syscall
+  int nr = -1;
+  uint64_t args[6] = {};
+};
+std::optional<CurrentSyscall> ReadCurrentSyscall(pid_t pid, pid_t tid,
+                                                 const std::string& proc_root = "/proc");
 
 // Every live descendant (children, grandchildren, ...) of the given processes, from the PPid of
 // each /proc/PID/stat. Does not include the roots themselves.

@@ -22,6 +22,7 @@ TEST(SyscallTable, ClassifiesWaitsAndFdCalls) {
   EXPECT_EQ(table[SYS_pselect6], SS_SC_SELECT);
   EXPECT_EQ(table[SYS_recvfrom], SS_SC_FD);
   EXPECT_EQ(table[SYS_futex], SS_SC_PLAIN);
+  EXPECT_EQ(table[SYS_epoll_ctl], SS_SC_EPOLL_CTL);
 #ifdef SYS_epoll_wait
   EXPECT_EQ(table[SYS_epoll_wait], SS_SC_EPOLL_WAIT);
   EXPECT_EQ(table[SYS_select], SS_SC_SELECT);

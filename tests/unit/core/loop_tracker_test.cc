@@ -65,6 +65,25 @@ TEST_F(LoopTrackerTest, UnprovenStallIsHeldUntilTheWaitSetShowsALoop) {
   EXPECT_TRUE(tracker_.IsKnownLoop(10));
 }
 
+TEST_F(LoopTrackerTest, KernelEvidenceOfAddedConnectionsProvesALoop) {
+  // Tornado answering a "Connection: close" request: the connection was added to the epoll set
+  // and removed again within the stall, so no wait set ever shows it; the kernel saw the add.
+  ss_stall_event e = StallEvent(10, 10, 0, 300 * kMs, 1);
+  e.flags = SS_STALL_F_ADDS_CONNECTIONS;
+  tracker_.OnStallEnded(SnapshotFromStallEvent(e), 300 * kMs);
+  ASSERT_EQ(emitted_.size(), 1u);
+  EXPECT_TRUE(tracker_.IsKnownLoop(10));
+}
+
+TEST_F(LoopTrackerTest, IdleThreadWithKernelEvidenceIsALoopWithoutProbing) {
+  ss_thread_state idle = ThreadState(10, 10);
+  idle.in_wait = 1;
+  idle.adds_connections = 1;
+  tracker_.OnThreadStates({idle}, 100 * kMs);
+  EXPECT_TRUE(tracker_.IsKnownLoop(10));
+  EXPECT_EQ(probes_, 0);
+}
+
 TEST_F(LoopTrackerTest, SyncWorkerBusyPeriodsAreNeverReported) {
   // gunicorn sync: select() on the listener and a pipe; serving a request is not a stall.
   ss_stall_event e = StallEvent(20, 20, 0, 300 * kMs, 1);
