@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job in one command: builds stallscope (installing what it needs), then
+#   scripts/stallscope.sh                      runs the demo: a bundled Tornado app that stalls,
+#                                              attached and reported
+#   scripts/stallscope.sh attach --pid PID     attaches to your process (any stallscope args)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/packages.sh
+scripts/build.sh >/dev/null
+if (($# == 0)); then
+  ensure_packages python3 python3-tornado
+  exec build/bin/stallscope demo
+fi
+exec build/bin/stallscope "$@"
