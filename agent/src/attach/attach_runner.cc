@@ -25,6 +25,7 @@
 #include "output/stall_summary.h"
 #include "proc/fd_target.h"
 #include "proc/process_tree.h"
+#include "proc/runtime_detect.h"
 #include "symbolize/symbolizer.h"
 
 namespace stallscope {
@@ -68,12 +69,12 @@ class AttachRun {
         writer_(writer),
         clock_(BootClock::Measure()),
         builder_(clock_, NameFd, [this](pid_t pid, const std::vector<uint64_t>& stack) {
-                   return symbolizer_.Symbolize(pid, stack);
+                   return SymbolizeStack(pid, stack);
                  },
                  [this](pid_t pid) { return ProcessName(pid); },
                  [](pid_t pid, pid_t tid) { return ReadThreadComm(pid, tid); }),
         tracker_(TrackerOptions(options),
-                 [](pid_t pid, int epfd) { return ProbeWaitSet(pid, epfd); },
+                 [this](pid_t pid, int epfd) { return ProbeWaitSet(pid, epfd); },
                  [this](int nr) { return nr >= 0 && nr < SS_SYSCALL_TABLE_SIZE ? classes_[nr] : 0; },
                  [this](const BusySnapshot& s) { EmitStall(s); }),
         classes_(BuildSyscallClassTable()) {}
@@ -126,9 +127,12 @@ class AttachRun {
     return t;
   }
 
-  static bool ProbeWaitSet(pid_t pid, int epfd) {
+  bool ProbeWaitSet(pid_t pid, int epfd) {
     auto targets = ReadEpollTargets(pid, epfd);
     if (!targets) return false;
+    auto gevent = runs_gevent_.find(pid);
+    if (gevent == runs_gevent_.end()) gevent = runs_gevent_.emplace(pid, ProcessRunsGevent(pid)).first;
+    if (gevent->second) return true;
     std::vector<FdKind> kinds;
     for (const FdInfo& info : ResolveFds(pid, *targets)) kinds.push_back(info.kind);
     return WaitSetShowsEventLoop(kinds);
@@ -139,6 +143,19 @@ class AttachRun {
     if (call.sock.family != 0) return FormatSockAddr(call.sock);
     if (call.file_kind == SS_FILE_PIPE) return "pipe";
     return ResolveFd(pid, call.fd).target;
+  }
+
+  // Frames past the first hold return addresses: look up addr-1, the call instruction, so a
+  // call at the very end of a function is not attributed to the next one.
+  std::vector<v1::Frame> SymbolizeStack(pid_t pid, const std::vector<uint64_t>& stack) {
+    std::vector<uint64_t> lookup = stack;
+    for (size_t i = 1; i < lookup.size(); ++i) lookup[i] -= 1;
+    std::vector<v1::Frame> frames = symbolizer_.Symbolize(pid, lookup);
+    for (size_t i = 1; i < frames.size() && i < stack.size(); ++i) {
+      frames[i].set_address(stack[i]);
+      if (!frames[i].function().empty()) frames[i].set_offset(frames[i].offset() + 1);
+    }
+    return frames;
   }
 
   std::string ProcessName(pid_t pid) {
@@ -239,6 +256,7 @@ class AttachRun {
       case SS_EV_PROC_EXEC: {
         pid_t pid = static_cast<pid_t>(hdr->tgid);
         process_names_.erase(pid);
+        runs_gevent_.erase(pid);
         symbolizer_.ForgetProcess(pid);
         WriteProcessEvent(v1::ProcessEvent::EXECED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
         break;
@@ -250,6 +268,7 @@ class AttachRun {
         tracker_.ForgetProcess(pid);
         symbolizer_.ForgetProcess(pid);
         process_names_.erase(pid);
+        runs_gevent_.erase(pid);
         break;
       }
       default:
@@ -307,6 +326,7 @@ class AttachRun {
   std::unique_ptr<ProbeSession> probes_;
   absl::flat_hash_set<pid_t> tracked_;
   absl::flat_hash_map<pid_t, std::string> process_names_;
+  absl::flat_hash_map<pid_t, bool> runs_gevent_;  // cleared on exec and exit
   StallSummary summary_;
   uint64_t started_ns_ = 0;
 };

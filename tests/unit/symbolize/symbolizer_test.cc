@@ -457,7 +457,9 @@ class SymbolizerDebugFile : public ::testing::Test {
     Symbolizer symbolizer(options);
     v1::Frame frame = symbolizer.Symbolize(kPid, {TargetAddress() + 1})[0];
     EXPECT_EQ(frame.module(), "unit_tests");
-    if (!frame.function().empty()) EXPECT_EQ(frame.offset(), 1u);
+    if (!frame.function().empty()) {
+      EXPECT_EQ(frame.offset(), 1u);
+    }
     return frame.function();
   }
 

@@ -1,0 +1,256 @@
+#include "symbolize/elf_symbols.h"
+
+#include <cxxabi.h>
+#include <elf.h>
+#include <gelf.h>
+#include <libelf.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <tuple>
+
+namespace stallscope::symbolize {
+namespace {
+
+// Real build-ids are 20 bytes (sha1) or 16 (md5/uuid); anything huge is corruption.
+constexpr size_t kMaxBuildIdBytes = 64;
+
+// Owns an Elf* read with ELF_C_READ: libelf then reads with pread on demand instead of mmap,
+// so a file truncated while we read it gives errors rather than SIGBUS.
+class ElfHandle {
+ public:
+  explicit ElfHandle(int fd) {
+    static const bool initialized = elf_version(EV_CURRENT) != EV_NONE;
+    if (!initialized) return;
+    elf_ = elf_begin(fd, ELF_C_READ, nullptr);
+    if (elf_ != nullptr && elf_kind(elf_) != ELF_K_ELF) {
+      elf_end(elf_);
+      elf_ = nullptr;
+    }
+  }
+  ~ElfHandle() {
+    if (elf_ != nullptr) elf_end(elf_);
+  }
+  ElfHandle(const ElfHandle&) = delete;
+  ElfHandle& operator=(const ElfHandle&) = delete;
+
+  Elf* get() const { return elf_; }
+
+ private:
+  Elf* elf_ = nullptr;
+};
+
+const char* SectionName(Elf* elf, const GElf_Shdr& shdr) {
+  size_t shstrndx;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
+  return elf_strptr(elf, shstrndx, shdr.sh_name);
+}
+
+// Returns the NT_GNU_BUILD_ID descriptor in a note data block, "" if none.
+std::string FindBuildIdNote(Elf_Data* data) {
+  if (data == nullptr || data->d_buf == nullptr) return "";
+  const char* bytes = static_cast<const char*>(data->d_buf);
+  GElf_Nhdr nhdr;
+  size_t name_offset;
+  size_t desc_offset;
+  size_t offset = 0;
+  while ((offset = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset)) > 0) {
+    if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
+        memcmp(bytes + name_offset, "GNU", 4) == 0 && nhdr.n_descsz > 0 &&
+        nhdr.n_descsz <= kMaxBuildIdBytes) {
+      return std::string(bytes + desc_offset, nhdr.n_descsz);
+    }
+  }
+  return "";
+}
+
+// .gnu_debuglink: a NUL-terminated file name, padding to 4 bytes, then the CRC-32.
+void ReadDebuglink(Elf_Data* data, ElfInfo* info) {
+  if (data == nullptr || data->d_buf == nullptr || data->d_size == 0) return;
+  const char* bytes = static_cast<const char*>(data->d_buf);
+  size_t length = strnlen(bytes, data->d_size);
+  size_t crc_offset = (length + 1 + 3) & ~size_t{3};
+  if (length == 0 || crc_offset + 4 > data->d_size) return;  // corrupt
+  info->debuglink.assign(bytes, length);
+  memcpy(&info->debuglink_crc, bytes + crc_offset, 4);
+}
+
+void ReadSections(Elf* elf, ElfInfo* info) {
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    if (shdr.sh_type == SHT_SYMTAB && shdr.sh_size > 0) info->has_symtab = true;
+    if (shdr.sh_type == SHT_NOTE && info->build_id.empty()) {
+      info->build_id = FindBuildIdNote(elf_getdata(scn, nullptr));
+    }
+    if (shdr.sh_type == SHT_PROGBITS && info->debuglink.empty()) {
+      const char* name = SectionName(elf, shdr);
+      if (name != nullptr && strcmp(name, ".gnu_debuglink") == 0) {
+        ReadDebuglink(elf_getdata(scn, nullptr), info);
+      }
+    }
+  }
+}
+
+void ReadProgramHeaders(Elf* elf, ElfInfo* info) {
+  size_t count;
+  if (elf_getphdrnum(elf, &count) != 0) return;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) continue;
+    if (phdr.p_type == PT_LOAD) {
+      info->loads.push_back({.vaddr = phdr.p_vaddr, .offset = phdr.p_offset,
+                             .file_size = phdr.p_filesz});
+    } else if (phdr.p_type == PT_NOTE && info->build_id.empty()) {
+      // Files without section headers (some stripped objects) still have PT_NOTE.
+      Elf_Data* data = elf_getdata_rawchunk(elf, static_cast<int64_t>(phdr.p_offset),
+                                            phdr.p_filesz,
+                                            phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+      info->build_id = FindBuildIdNote(data);
+    }
+  }
+}
+
+Elf_Scn* FindSymbolSection(Elf* elf, Elf64_Word type) {
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == type && shdr.sh_size > 0) {
+      return scn;
+    }
+  }
+  return nullptr;
+}
+
+int LeadingUnderscores(std::string_view name) {
+  return static_cast<int>(std::min(name.find_first_not_of('_'), name.size()));
+}
+
+int BindingRank(int binding) {
+  if (binding == STB_GLOBAL) return 0;
+  if (binding == STB_WEAK) return 1;
+  return 2;
+}
+
+}  // namespace
+
+std::string ElfInfo::BuildIdHex() const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(build_id.size() * 2);
+  for (unsigned char byte : build_id) {
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 0xf]);
+  }
+  return hex;
+}
+
+std::optional<ElfInfo> ReadElfInfo(int fd) {
+  ElfHandle elf(fd);
+  if (elf.get() == nullptr) return std::nullopt;
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf.get(), &ehdr) == nullptr) return std::nullopt;
+  if (ehdr.e_type != ET_DYN && ehdr.e_type != ET_EXEC) return std::nullopt;
+  ElfInfo info;
+  info.position_independent = ehdr.e_type == ET_DYN;
+  ReadSections(elf.get(), &info);
+  ReadProgramHeaders(elf.get(), &info);
+  return info;
+}
+
+std::optional<uint64_t> FileOffsetToVaddr(const ElfInfo& info, uint64_t file_offset) {
+  for (const LoadSegment& load : info.loads) {
+    if (file_offset >= load.offset && file_offset - load.offset < load.file_size) {
+      return load.vaddr + (file_offset - load.offset);
+    }
+  }
+  return std::nullopt;
+}
+
+SymbolTable::SymbolTable(std::vector<RawSymbol> raw) {
+  // Among aliases, prefer one with a size, then the public spelling (getpid over __getpid),
+  // then global over weak over local; the name breaks ties so results are stable.
+  auto rank = [](const RawSymbol& s) {
+    return std::make_tuple(s.address, s.size == 0, LeadingUnderscores(s.name),
+                           BindingRank(s.binding), s.name);
+  };
+  std::sort(raw.begin(), raw.end(),
+            [&](const RawSymbol& a, const RawSymbol& b) { return rank(a) < rank(b); });
+  symbols_.reserve(raw.size());
+  for (const RawSymbol& s : raw) {
+    if (!symbols_.empty() && symbols_.back().address == s.address) continue;
+    if (names_.size() + s.name.size() + 1 > std::numeric_limits<uint32_t>::max()) break;
+    symbols_.push_back({.address = s.address, .size = s.size,
+                        .name_offset = static_cast<uint32_t>(names_.size())});
+    names_.append(s.name);
+    names_.push_back('\0');
+  }
+  symbols_.shrink_to_fit();
+  names_.shrink_to_fit();
+}
+
+const SymbolTable::Symbol* SymbolTable::Find(uint64_t vaddr) const {
+  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
+                             [](uint64_t v, const Symbol& s) { return v < s.address; });
+  if (it == symbols_.begin()) return nullptr;
+  const Symbol& symbol = *std::prev(it);
+  if (symbol.size != 0 && vaddr - symbol.address >= symbol.size) return nullptr;
+  return &symbol;
+}
+
+std::string_view SymbolTable::Name(const Symbol& symbol) const {
+  return std::string_view(names_.c_str() + symbol.name_offset);
+}
+
+std::optional<SymbolTable> ReadFunctionSymbols(int fd, bool allow_dynsym) {
+  ElfHandle elf(fd);
+  if (elf.get() == nullptr) return std::nullopt;
+  Elf_Scn* scn = FindSymbolSection(elf.get(), SHT_SYMTAB);
+  if (scn == nullptr && allow_dynsym) scn = FindSymbolSection(elf.get(), SHT_DYNSYM);
+  GElf_Shdr shdr;
+  if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr) return std::nullopt;
+  if ((shdr.sh_flags & SHF_COMPRESSED) != 0 && elf_compress(scn, 0, 0) < 0) return std::nullopt;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  size_t entry_size = gelf_fsize(elf.get(), ELF_T_SYM, 1, EV_CURRENT);
+  if (data == nullptr || entry_size == 0) return std::nullopt;
+  size_t count = data->d_size / entry_size;
+  std::vector<SymbolTable::RawSymbol> raw;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Sym sym;
+    if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
+    int type = GELF_ST_TYPE(sym.st_info);
+    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
+        sym.st_value == 0) {
+      continue;
+    }
+    // libelf bounds-checks the string table; the pointer lives until elf_end.
+    const char* name = elf_strptr(elf.get(), shdr.sh_link, sym.st_name);
+    if (name == nullptr || *name == '\0') continue;
+    // .symtab names carry the symbol version ("clock_nanosleep@@GLIBC_2.17"); report the
+    // function name people know.
+    std::string_view plain(name);
+    if (size_t at = plain.find('@'); at != std::string_view::npos && at > 0) plain = plain.substr(0, at);
+    raw.push_back({.address = sym.st_value, .size = sym.st_size,
+                   .binding = GELF_ST_BIND(sym.st_info), .name = plain});
+  }
+  return SymbolTable(std::move(raw));
+}
+
+std::string Demangle(std::string_view name) {
+  if (!name.starts_with("_Z")) return std::string(name);
+  std::string mangled(name);
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
+  if (status != 0 || demangled == nullptr) {
+    free(demangled);
+    return mangled;
+  }
+  std::string result(demangled);
+  free(demangled);
+  return result;
+}
+
+}  // namespace stallscope::symbolize

@@ -1,0 +1,230 @@
+// Not thread-safe: callers symbolize from one thread (or serialize calls).
+#include "symbolize/symbolizer.h"
+
+#include <algorithm>
+#include <exception>
+#include <optional>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "symbolize/debug_file.h"
+#include "symbolize/elf_symbols.h"
+#include "symbolize/file_access.h"
+#include "symbolize/proc_maps.h"
+#include "symbolize/symbol_cache.h"
+
+namespace stallscope {
+namespace {
+
+using symbolize::ElfInfo;
+using symbolize::FileIdentity;
+using symbolize::MemoryMapping;
+using symbolize::ScopedFd;
+using symbolize::SymbolTable;
+
+// Processes whose exit was never reported through ForgetProcess must not grow the cache forever.
+constexpr size_t kMaxCachedProcesses = 1024;
+
+// One ELF object as mapped by one process.
+struct MappedObject {
+  std::string path;  // inside the process's root
+  ElfInfo info;
+  FileIdentity identity;
+  std::string cache_key;  // of its symbol table
+};
+
+struct CachedMapping {
+  MemoryMapping mapping;
+  bool resolved = false;
+  std::shared_ptr<const MappedObject> object;  // null: no symbols to be had
+};
+
+struct ProcessEntry {
+  std::vector<CachedMapping> mappings;  // executable mappings, sorted by start
+  uint64_t last_used = 0;
+};
+
+bool SameMapping(const MemoryMapping& a, const MemoryMapping& b) {
+  return a.start == b.start && a.end == b.end && a.offset == b.offset && a.inode == b.inode &&
+         a.deleted == b.deleted && a.path == b.path;
+}
+
+CachedMapping* FindMapping(ProcessEntry& entry, uint64_t address) {
+  auto it = std::upper_bound(
+      entry.mappings.begin(), entry.mappings.end(), address,
+      [](uint64_t a, const CachedMapping& m) { return a < m.mapping.start; });
+  if (it == entry.mappings.begin()) return nullptr;
+  --it;
+  return it->mapping.Contains(address) ? &*it : nullptr;
+}
+
+// The size next to the build-id keeps a stripped or truncated copy of an object (same build-id)
+// from sharing the full copy's table, in either direction.
+std::string CacheKey(const std::string& path, const ElfInfo& info, const FileIdentity& id) {
+  if (!info.build_id.empty()) return absl::StrCat("build-id:", info.BuildIdHex(), ":", id.size);
+  return absl::StrCat("file:", path, ":", id.dev, ":", id.ino, ":", id.size, ":", id.mtime_ns);
+}
+
+bool SameFile(const FileIdentity& a, const FileIdentity& b) {
+  return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime_ns == b.mtime_ns;
+}
+
+}  // namespace
+
+struct Symbolizer::Impl {
+  explicit Impl(Options o) : options(std::move(o)), tables(options.max_cached_symbols) {}
+
+  std::string RootOf(pid_t pid) const { return absl::StrCat(options.proc_root, "/", pid, "/root"); }
+
+  // Re-reads the maps, keeping what was resolved for unchanged mappings. Null when the process
+  // cannot be read (then any previous entry is left as it was).
+  ProcessEntry* Refresh(pid_t pid);
+  std::shared_ptr<const MappedObject> Resolve(pid_t pid, const MemoryMapping& mapping) const;
+  std::shared_ptr<const SymbolTable> LoadTable(pid_t pid, const MappedObject& object);
+  void EvictProcesses(pid_t keep);
+
+  Options options;
+  symbolize::SymbolTableCache tables;
+  absl::flat_hash_map<pid_t, ProcessEntry> processes;
+  uint64_t clock = 0;
+};
+
+ProcessEntry* Symbolizer::Impl::Refresh(pid_t pid) {
+  absl::StatusOr<std::vector<MemoryMapping>> maps = symbolize::ReadProcMaps(options.proc_root, pid);
+  if (!maps.ok()) return nullptr;
+  ProcessEntry& entry = processes[pid];
+  std::vector<CachedMapping> old = std::move(entry.mappings);
+  entry.mappings.clear();
+  // Both lists are sorted by start, so one forward pass pairs up unchanged mappings.
+  auto same = old.begin();
+  for (MemoryMapping& mapping : *maps) {
+    if (!mapping.executable) continue;
+    CachedMapping cached;
+    cached.mapping = std::move(mapping);
+    while (same != old.end() && same->mapping.start < cached.mapping.start) ++same;
+    if (same != old.end() && SameMapping(same->mapping, cached.mapping)) {
+      cached.resolved = same->resolved;
+      cached.object = same->object;
+    }
+    entry.mappings.push_back(std::move(cached));
+  }
+  EvictProcesses(pid);
+  return &processes[pid];
+}
+
+void Symbolizer::Impl::EvictProcesses(pid_t keep) {
+  while (processes.size() > kMaxCachedProcesses) {
+    auto oldest = processes.end();
+    for (auto it = processes.begin(); it != processes.end(); ++it) {
+      if (it->first != keep && (oldest == processes.end() ||
+                                it->second.last_used < oldest->second.last_used)) {
+        oldest = it;
+      }
+    }
+    if (oldest == processes.end()) return;
+    processes.erase(oldest);
+  }
+}
+
+std::shared_ptr<const MappedObject> Symbolizer::Impl::Resolve(
+    pid_t pid, const MemoryMapping& mapping) const {
+  // A deleted file's path may now name another file (or none): its symbols are unknowable here.
+  if (!mapping.IsFile() || mapping.deleted) return nullptr;
+  ScopedFd fd = symbolize::OpenRegularFile(RootOf(pid), mapping.path);
+  if (!fd.valid()) return nullptr;
+  std::optional<ElfInfo> info = symbolize::ReadElfInfo(fd.get());
+  std::optional<FileIdentity> identity = symbolize::IdentifyFile(fd.get());
+  if (!info || !identity) return nullptr;
+  auto object = std::make_shared<MappedObject>();
+  object->path = mapping.path;
+  object->cache_key = CacheKey(mapping.path, *info, *identity);
+  object->info = std::move(*info);
+  object->identity = *identity;
+  return object;
+}
+
+std::shared_ptr<const SymbolTable> Symbolizer::Impl::LoadTable(pid_t pid,
+                                                               const MappedObject& object) {
+  if (auto table = tables.Get(object.cache_key)) return table;
+  std::string root = RootOf(pid);
+  ScopedFd fd = symbolize::OpenRegularFile(root, object.path);
+  std::optional<FileIdentity> identity;
+  if (fd.valid()) identity = symbolize::IdentifyFile(fd.get());
+  // Not cached on failure: the process may be gone while the object lives on elsewhere.
+  if (!identity || !SameFile(*identity, object.identity)) return nullptr;
+  std::optional<SymbolTable> symbols;
+  ScopedFd debug = symbolize::FindDebugFile({.target_root = root,
+                                             .host_debug_root = options.debug_root},
+                                            object.path, object.info);
+  if (debug.valid()) symbols = symbolize::ReadFunctionSymbols(debug.get(), false);
+  if (!symbols) symbols = symbolize::ReadFunctionSymbols(fd.get(), true);
+  // An object without symbols is cached too (empty) so it is not re-read for every address.
+  auto table = std::make_shared<const SymbolTable>(symbols ? std::move(*symbols) : SymbolTable());
+  tables.Put(object.cache_key, table);
+  return table;
+}
+
+Symbolizer::Symbolizer() : Symbolizer(Options()) {}
+
+Symbolizer::Symbolizer(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Symbolizer::~Symbolizer() = default;
+
+std::vector<v1::Frame> Symbolizer::Symbolize(pid_t pid, const std::vector<uint64_t>& addresses) {
+  std::vector<v1::Frame> frames(addresses.size());
+  for (size_t i = 0; i < addresses.size(); ++i) frames[i].set_address(addresses[i]);
+  try {
+    auto it = impl_->processes.find(pid);
+    ProcessEntry* entry = it != impl_->processes.end() ? &it->second : nullptr;
+    bool refreshed = false;
+    if (entry == nullptr) {
+      entry = impl_->Refresh(pid);
+      refreshed = true;
+    }
+    if (entry == nullptr) return frames;
+    entry->last_used = ++impl_->clock;
+    // Tables used by this call stay alive even if a tiny cache bound evicts them meanwhile.
+    absl::flat_hash_map<std::string, std::shared_ptr<const SymbolTable>> pinned;
+    for (v1::Frame& frame : frames) {
+      uint64_t address = frame.address();
+      CachedMapping* cached = FindMapping(*entry, address);
+      if (cached == nullptr && !refreshed) {
+        // New mappings (dlopen, JIT) since the maps were read: re-read once per call.
+        refreshed = true;
+        if (ProcessEntry* fresh = impl_->Refresh(pid)) entry = fresh;
+        cached = FindMapping(*entry, address);
+      }
+      if (cached == nullptr) continue;
+      frame.set_module(cached->mapping.ModuleName());
+      if (!cached->resolved) {
+        cached->object = impl_->Resolve(pid, cached->mapping);
+        cached->resolved = true;
+      }
+      if (cached->object == nullptr) continue;
+      const MappedObject& object = *cached->object;
+      auto [slot, first_use] = pinned.try_emplace(object.cache_key);
+      if (first_use) slot->second = impl_->LoadTable(pid, object);  // null stays null this call
+      const SymbolTable* table = slot->second.get();
+      if (table == nullptr) continue;
+      std::optional<uint64_t> vaddr = address;
+      // ET_EXEC objects are mapped at their link addresses; ET_DYN ones anywhere.
+      if (object.info.position_independent) {
+        vaddr = symbolize::FileOffsetToVaddr(
+            object.info, address - cached->mapping.start + cached->mapping.offset);
+      }
+      if (!vaddr) continue;
+      const SymbolTable::Symbol* symbol = table->Find(*vaddr);
+      if (symbol == nullptr) continue;
+      frame.set_function(symbolize::Demangle(table->Name(*symbol)));
+      frame.set_offset(*vaddr - symbol->address);
+    }
+  } catch (const std::exception&) {
+    // Out of memory or similar: what was resolved so far is still right.
+  }
+  return frames;
+}
+
+void Symbolizer::ForgetProcess(pid_t pid) { impl_->processes.erase(pid); }
+
+}  // namespace stallscope
