@@ -45,7 +45,7 @@ START_TIMEOUT_S = 30
 STALL_GAP_S = 0.4          # idle time between stalls, so each is a separate busy period
 MATCH_SLACK_NS = 50 * MS   # clock slack when deciding whether a report overlaps a true stall
 
-EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_NO_PID, EXIT_PRIVILEGES, EXIT_KERNEL = 0, 1, 2, 3, 4, 5
+EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_NO_PID, EXIT_PRIVILEGES, EXIT_KERNEL, EXIT_OUTPUT = 0, 1, 2, 3, 4, 5, 6
 SKIP_EXIT_CODE = 77
 ENV_SKIP = "environment cannot run BPF: "   # prefix of skip reasons that make the script exit 77
 

@@ -1,8 +1,10 @@
 """Command-line errors and exits: a PID that does not exist (exit 3, one line on stderr), bad
-flags and values (exit 2), --duration ending the run (exit 0), and a target that exits while
-the agent runs (exit 0 by the duration at the latest, never hanging)."""
+flags and values (exit 2), no privileges (exit 4), an unwritable --output (exit 6), --duration
+and SIGTERM ending the run (exit 0, everything flushed), and a target that exits while the agent
+runs (exit 0 by the duration at the latest, never hanging)."""
 
 import os
+import shutil
 import signal
 import time
 import unittest
@@ -63,6 +65,31 @@ class UsageErrors(unittest.TestCase):
     def test_no_subcommand(self):
         self.assert_usage_error([], "noargs")
 
+    def test_unwritable_output(self):
+        rc, proc = self.run_agent(["attach", "--pid", str(os.getpid()), "--output",
+                                   "/nonexistent-dir/reports.json"], "badoutput")
+        self.assertEqual(rc, harness.EXIT_OUTPUT, "unwritable --output should exit 6\n%s" %
+                         proc.output_tail())
+        self.assertEqual(len(proc.stderr().strip().splitlines()), 1, proc.stderr())
+
+    def test_unprivileged_user(self):
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv to drop to an unprivileged user")
+        # An unprivileged user with no capabilities: a clear one-line error and exit 4, not a
+        # libbpf crash or a hang.
+        args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", harness.STALLSCOPE_BIN, "attach",
+                "--pid", str(os.getpid()), "--duration", "2"]
+        proc = self.s.spawn("unprivileged", args)
+        rc = proc.wait(USAGE_TIMEOUT_S)
+        if rc is None:
+            proc.kill()
+            self.fail("unprivileged agent still running after %d s" % USAGE_TIMEOUT_S)
+        self.assertEqual(rc, harness.EXIT_PRIVILEGES, proc.output_tail())
+        lines = proc.stderr().strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr())
+        self.assertIn("root", lines[0])
+
 
 class RunEnds(unittest.TestCase):
     def setUp(self):
@@ -83,6 +110,22 @@ class RunEnds(unittest.TestCase):
         self.assertIsNotNone(agent.final_reports().agent_stats(), "no agentStats line at exit")
         self.assertTrue(app.alive(), "the target must survive the agent")
         harness.http_get_ok(port, "/fast")
+
+    def test_sigterm_flushes_and_exits_zero(self):
+        app, port = self.s.start_app("asyncio_app.py")
+        agent = harness.Agent(self.s, [app.pid])  # no --duration: runs until a signal
+        agent.wait_attached()
+        harness.http_get_ok(port, "/sleep?ms=300")
+        time.sleep(0.3)
+        agent.proc.signal(signal.SIGTERM)
+        rc = agent.proc.wait(10)
+        if rc is None:
+            self.fail("agent still running 10 s after SIGTERM\n%s" % agent.proc.output_tail())
+        self.assertEqual(rc, 0, agent.proc.output_tail())
+        reports = agent.final_reports()
+        self.assertIsNotNone(reports.agent_stats(), "no agentStats line after SIGTERM")
+        self.assertEqual(len(reports.finals()), 1,
+                         "the stall before SIGTERM must be flushed")
 
     def test_target_exits_mid_run(self):
         target = self.s.spawn("target", [harness.PYTHON, "-c", "import time; time.sleep(60)"])
