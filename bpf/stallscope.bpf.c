@@ -43,12 +43,25 @@ const volatile __u64 long_syscall_ns = 1000000ULL;      /* on-CPU syscalls this 
 const volatile __u64 cpu_sample_after_ns = 50000000ULL;  /* sample stacks once a period is this old */
 const volatile __u8 syscall_class[SS_SYSCALL_TABLE_SIZE] = {};
 
+/* The tracked processes, bounded by --max-processes: the authoritative set. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 4096);
   __type(key, __u32);  /* tgid */
   __type(value, __u8);
 } tracked_tgids SEC(".maps");
+
+/* The same set as a bitmap indexed by tgid, for the check every program makes on every event
+ * of every process on the host: an array lookup is inlined by the verifier (no hashing), which
+ * is most of what an untracked process pays. Mmapable so the agent sets bits with atomic ORs
+ * that cannot race the kernel's own updates at fork and exit. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, SS_TGID_BITMAP_WORDS);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, __u64);
+} tracked_bitmap SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -82,8 +95,14 @@ static __always_inline void count(__u32 idx) {
   if (c) *c += 1; /* per-CPU slot: no atomic needed */
 }
 
+static __always_inline __u64 *bitmap_word(__u32 tgid) {
+  __u32 word = tgid / 64;
+  return bpf_map_lookup_elem(&tracked_bitmap, &word);
+}
+
 static __always_inline bool is_tracked(__u32 tgid) {
-  return bpf_map_lookup_elem(&tracked_tgids, &tgid) != NULL;
+  __u64 *bits = bitmap_word(tgid);
+  return bits && ((*bits >> (tgid % 64)) & 1);
 }
 
 static __always_inline __u8 classify(long nr) {
@@ -472,6 +491,8 @@ int BPF_PROG(ss_process_fork, struct task_struct *parent, struct task_struct *ch
     count(SS_CNT_TRACKED_MAP_FULL);
     return 0;
   }
+  __u64 *bits = bitmap_word(child_tgid);
+  if (bits) __sync_fetch_and_or(bits, 1ULL << (child_tgid % 64));
   emit_proc(SS_EV_PROC_FORK, child_tgid, parent_tgid, child_tgid);
   return 0;
 }
@@ -497,6 +518,8 @@ int BPF_PROG(ss_process_exit, struct task_struct *p) {
   /* signal->live drops to 0 (before this tracepoint) when the last thread of the group exits,
    * whichever thread that is; the leader may exit first. */
   if (BPF_CORE_READ(p, signal, live.counter) == 0) {
+    __u64 *bits = bitmap_word(tgid);
+    if (bits) __sync_fetch_and_and(bits, ~(1ULL << (tgid % 64)));
     bpf_map_delete_elem(&tracked_tgids, &tgid);
     emit_proc(SS_EV_PROC_EXIT, tgid, 0, 0);
   }

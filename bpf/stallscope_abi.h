@@ -12,6 +12,9 @@
 #define SS_SYSCALL_TABLE_SIZE 512
 #define SS_STACK_DEPTH 32        /* user frames kept per stack */
 #define SS_NO_FD (-1)
+/* Tracked-process bitmap: one bit per possible tgid (PID_MAX_LIMIT on 64-bit, 4M = 512 KiB). */
+#define SS_PID_MAX_LIMIT (4u * 1024u * 1024u)
+#define SS_TGID_BITMAP_WORDS (SS_PID_MAX_LIMIT / 64u)
 
 /* How a syscall number is treated; the agent fills a table indexed by number. */
 enum ss_syscall_class {

@@ -36,7 +36,8 @@ function(bpf_object name source)
   set(skel ${CMAKE_CURRENT_BINARY_DIR}/${name}.skel.h)
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
+    # -mcpu=v3: atomic OR/AND on map values (tracked-process bitmap), kernel 5.12+.
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_TARGET_ARCH}
             -Wall -Werror -I${VMLINUX_H_DIR} -I${CMAKE_CURRENT_SOURCE_DIR}
             -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${obj}
     DEPENDS ${source} ${ARG_DEPENDS} vmlinux_h ${VMLINUX_H_DIR}/vmlinux.h

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
 #include <linux/capability.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -110,6 +111,11 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   if (int err = stallscope_bpf__load(skel_); err) return FromErrno(err, "loading the BPF programs");
   if (int err = stallscope_bpf__attach(skel_); err) return FromErrno(err, "attaching the BPF programs");
 
+  void* bitmap = mmap(nullptr, SS_TGID_BITMAP_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                      MAP_SHARED, bpf_map__fd(skel_->maps.tracked_bitmap), 0);
+  if (bitmap == MAP_FAILED) return FromErrno(errno, "mapping the tracked-process bitmap");
+  tracked_bitmap_ = static_cast<uint64_t*>(bitmap);
+
   ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), RingCallback, &on_event_, nullptr);
   if (!ring_) return FromErrno(errno, "opening the ring buffer");
 
@@ -149,6 +155,7 @@ ProbeSession::~ProbeSession() {
   for (bpf_link* link : perf_links_) bpf_link__destroy(link);
   for (int fd : perf_fds_) close(fd);
   if (ring_) ring_buffer__free(ring_);
+  if (tracked_bitmap_) munmap(tracked_bitmap_, SS_TGID_BITMAP_WORDS * sizeof(uint64_t));
   if (skel_) stallscope_bpf__destroy(skel_);
 }
 
@@ -161,11 +168,15 @@ absl::Status ProbeSession::TrackProcess(pid_t tgid) {
           absl::StrCat("cannot track PID ", tgid, ": --max-processes reached"));
     return FromErrno(errno, absl::StrCat("tracking PID ", tgid));
   }
+  if (key < SS_PID_MAX_LIMIT)
+    __atomic_fetch_or(&tracked_bitmap_[key / 64], 1ULL << (key % 64), __ATOMIC_SEQ_CST);
   return absl::OkStatus();
 }
 
 void ProbeSession::UntrackProcess(pid_t tgid) {
   __u32 key = static_cast<__u32>(tgid);
+  if (key < SS_PID_MAX_LIMIT)
+    __atomic_fetch_and(&tracked_bitmap_[key / 64], ~(1ULL << (key % 64)), __ATOMIC_SEQ_CST);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.tracked_tgids), &key);
 }
 

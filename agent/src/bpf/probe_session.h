@@ -70,6 +70,7 @@ class ProbeSession {
   struct ring_buffer* ring_ = nullptr;
   std::vector<int> perf_fds_;
   std::vector<struct bpf_link*> perf_links_;
+  uint64_t* tracked_bitmap_ = nullptr;  // mmap of the kernel's tracked_bitmap map
   EventHandler on_event_;
 };
 
