@@ -146,21 +146,25 @@ static __always_inline struct ss_thread_state *get_or_create_thread(__u32 tgid, 
   return lookup_thread(tid);
 }
 
+/* Syscall arguments are read with PT_REGS_PARMn_SYSCALL, not the _CORE_ variants: in tp_btf
+ * programs `regs` is a BTF-typed pointer, so on x86 these are direct loads the verifier turns
+ * into inline probe loads instead of a bpf_probe_read_kernel call per argument. */
+
 /* The fd a syscall is about, from its arguments. poll/select take arrays in user memory: we
  * read the first entry only, which is the socket for Python's poll()-based socket timeouts. */
 static __always_inline int syscall_fd(__u8 cls, struct pt_regs *regs) {
   if (cls == SS_SC_FD || cls == SS_SC_EPOLL_WAIT || cls == SS_SC_EPOLL_CTL)
-    return (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+    return (int)PT_REGS_PARM1_SYSCALL(regs);
   if (cls == SS_SC_POLL) {
     struct pollfd first = {};
-    void *fds = (void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
-    if (PT_REGS_PARM2_CORE_SYSCALL(regs) < 1 || bpf_probe_read_user(&first, sizeof(first), fds))
+    void *fds = (void *)PT_REGS_PARM1_SYSCALL(regs);
+    if (PT_REGS_PARM2_SYSCALL(regs) < 1 || bpf_probe_read_user(&first, sizeof(first), fds))
       return SS_NO_FD;
     return first.fd;
   }
   if (cls == SS_SC_SELECT) {
     __u64 low_bits = 0;
-    void *readfds = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+    void *readfds = (void *)PT_REGS_PARM2_SYSCALL(regs);
     if (!readfds || bpf_probe_read_user(&low_bits, sizeof(low_bits), readfds) || !low_bits)
       return SS_NO_FD;
     /* no __builtin_ctzll: the BPF backend of clang 14 crashes on it (BPF has no ctz) */
@@ -349,8 +353,8 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id) {
   t = lookup_thread(tid);
   if (!t) return 0;
   if (cls == SS_SC_EPOLL_CTL && !t->adds_connections &&
-      PT_REGS_PARM2_CORE_SYSCALL(regs) == EPOLL_CTL_ADD &&
-      is_client_connection((int)PT_REGS_PARM3_CORE_SYSCALL(regs)))
+      PT_REGS_PARM2_SYSCALL(regs) == EPOLL_CTL_ADD &&
+      is_client_connection((int)PT_REGS_PARM3_SYSCALL(regs)))
     t->adds_connections = 1;
   if (!t->busy.start_ns) return 0;
   t->sys_nr = id;

@@ -357,6 +357,11 @@ class LoopBlock:
         self.in_progress = bool(d.get("inProgress", False))
         self.seq = int(d.get("seq", 0) or 0)
         self.thread_exited = bool(d.get("threadExited", False))
+        self.python_stack_status = d.get("pythonStackStatus", "")
+        self.gil_holder_tid = int(d.get("gilHolderTid", 0) or 0)
+
+    def python_frames(self):
+        return [f for f in self.stack if f.get("kind") == "PYTHON"]
 
     @property
     def end_ns(self):
@@ -720,6 +725,35 @@ def match_stall(true, reports, origin_ns=None):
              tolerance_ns(true.duration_ns) / MS, true.describe(origin_ns),
              best.describe(origin_ns), describe_reports(found, origin_ns)))
     return best
+
+
+STALLKIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "apps", "stallkit.py")
+
+
+def stallkit_line_of(snippet):
+    """Line numbers in tests/apps/stallkit.py whose source contains `snippet`."""
+    with open(STALLKIT) as f:
+        return [i for i, text in enumerate(f, 1) if snippet in text]
+
+
+def assert_python_frame(report, function, line_snippets, caller=None):
+    """The stall's innermost Python frame is `function` in stallkit.py, at a line whose source
+    contains one of `line_snippets`; with `caller`, the next Python frame is that function."""
+    frames = report.python_frames()
+    what = "\n report: %s\n status %s\n stack %s" % (report.describe(), report.python_stack_status,
+                                                    json.dumps(report.stack, indent=1)[:3000])
+    if report.python_stack_status != "PYTHON_STACK_CAPTURED" or not frames:
+        raise AssertionError("no Python frames captured for the stall%s" % what)
+    top = frames[0]
+    lines = sorted({n for snip in line_snippets for n in stallkit_line_of(snip)})
+    if top.get("function") != function or not top.get("file", "").endswith("stallkit.py") \
+            or int(top.get("line", 0)) not in lines:
+        raise AssertionError("innermost Python frame is %s (%s:%s), expected %s (stallkit.py, one "
+                             "of lines %s)%s" % (top.get("function"), top.get("file"),
+                                                 top.get("line"), function, lines, what))
+    if caller is not None:
+        if len(frames) < 2 or frames[1].get("function") != caller:
+            raise AssertionError("the caller of %s should be %s%s" % (function, caller, what))
 
 
 def assert_cpu_stall(true, report, origin_ns=None):

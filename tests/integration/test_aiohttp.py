@@ -54,6 +54,7 @@ class AiohttpStalls(unittest.TestCase):
     def test_sleep(self):
         true, report = self.match("sleep")
         self.assertIn("clock_nanosleep", [c.name for c in report.syscalls], report.describe())
+        harness.assert_python_frame(report, "run_stall", ["sleep(ms / 1000.0)"])
 
     def test_upstream(self):
         true, report = self.match("upstream")
@@ -62,6 +63,8 @@ class AiohttpStalls(unittest.TestCase):
                  if c.name in ("recvfrom", "read", "recvmsg", "recv") and target in c.target]
         self.assertTrue(recvs, "upstream stall should show a recv-family call on %s: %s" %
                         (target, report.describe()))
+        harness.assert_python_frame(report, "call_upstream", ["chunk = s.recv(256)"],
+                                    caller="run_stall")
 
     def test_hang_in_progress_report_arrives_while_hanging(self):
         self.assertEqual(self.hang_response and self.hang_response[0], 200,

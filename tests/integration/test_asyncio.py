@@ -31,6 +31,7 @@ class AsyncioStalls(unittest.TestCase):
     def test_sleep(self):
         true, report = self.match("sleep")
         self.assertIn("clock_nanosleep", [c.name for c in report.syscalls], report.describe())
+        harness.assert_python_frame(report, "run_stall", ["sleep(ms / 1000.0)"])
 
     def test_nested_poll_is_one_stall(self):
         true = harness.the_stall(self.s, "nested")
@@ -44,10 +45,14 @@ class AsyncioStalls(unittest.TestCase):
         polls = [c for c in report.syscalls if c.name == "poll" and target in c.target]
         self.assertTrue(polls, "nested stall should show poll on %s: %s" %
                         (target, report.describe()))
+        harness.assert_python_frame(report, "call_upstream", ["chunk = s.recv(256)"],
+                                    caller="run_stall")
 
     def test_cpu(self):
         true, report = self.match("cpu")
         harness.assert_cpu_stall(true, report, self.s.origin_ns)
+        harness.assert_python_frame(report, "busy_cpu", ["while time.perf_counter() < deadline",
+                                                         "n += 1"], caller="run_stall")
 
     def test_no_unexplained_reports(self):
         extra = harness.unexplained(self.reports, self.trues, self.s.origin_ns)

@@ -36,10 +36,13 @@ class GeventStalls(unittest.TestCase):
     def test_original_sleep(self):
         true, report = self.match("sleep")
         self.assertIn("clock_nanosleep", [c.name for c in report.syscalls], report.describe())
+        harness.assert_python_frame(report, "run_stall", ["sleep(ms / 1000.0)"])
 
     def test_cpu(self):
         true, report = self.match("cpu")
         harness.assert_cpu_stall(true, report, self.s.origin_ns)
+        harness.assert_python_frame(report, "busy_cpu", ["while time.perf_counter() < deadline",
+                                                         "n += 1"], caller="run_stall")
 
     def test_original_socket_upstream(self):
         true, report = self.match("upstream")
@@ -48,6 +51,8 @@ class GeventStalls(unittest.TestCase):
                  if c.name in ("recvfrom", "read", "recvmsg", "recv") and target in c.target]
         self.assertTrue(recvs, "upstream stall should show a recv-family call on %s: %s" %
                         (target, report.describe()))
+        harness.assert_python_frame(report, "call_upstream", ["chunk = s.recv(256)"],
+                                    caller="run_stall")
 
     def test_no_unexplained_reports(self):
         extra = harness.unexplained(self.reports, self.trues, self.s.origin_ns)

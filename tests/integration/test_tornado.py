@@ -39,10 +39,13 @@ class TornadoStalls(unittest.TestCase):
         names = [c.name for c in report.syscalls]
         self.assertIn("clock_nanosleep", names, "sleep stall syscalls: %s" % report.describe())
         self.assertEqual(report.pid, self.app.pid)
+        harness.assert_python_frame(report, "run_stall", ["sleep(ms / 1000.0)"])
 
     def test_cpu(self):
         true, report = self.match("cpu")
         harness.assert_cpu_stall(true, report, self.s.origin_ns)
+        harness.assert_python_frame(report, "busy_cpu", ["while time.perf_counter() < deadline",
+                                                         "n += 1"], caller="run_stall")
 
     def test_upstream(self):
         true, report = self.match("upstream")
@@ -51,6 +54,8 @@ class TornadoStalls(unittest.TestCase):
                  if c.name in ("recvfrom", "read", "recvmsg", "recv") and target in c.target]
         self.assertTrue(recvs, "upstream stall should show a recv-family call on %s: %s" %
                         (target, report.describe()))
+        harness.assert_python_frame(report, "call_upstream", ["chunk = s.recv(256)"],
+                                    caller="run_stall")
 
     def test_fast_requests_are_not_stalls(self):
         window = harness.without_starved(

@@ -1,4 +1,5 @@
 #include "attach/attach_runner.h"
+#include "attach/python_stacks.h"
 
 #include <signal.h>
 
@@ -21,11 +22,15 @@
 #include "core/loop_tracker.h"
 #include "core/report_builder.h"
 #include "core/thread_classifier.h"
+#include "output/flamegraph.h"
 #include "output/report_writer.h"
 #include "output/stall_summary.h"
 #include "proc/fd_target.h"
 #include "proc/process_tree.h"
 #include "proc/runtime_detect.h"
+#include "stream/agent_identity.h"
+#include "stream/collector_client.h"
+#include "stream/streaming_writer.h"
 #include "symbolize/symbolizer.h"
 
 namespace stallscope {
@@ -54,12 +59,14 @@ int ExitCodeFor(const absl::Status& st) {
   }
 }
 
-int Fail(const absl::Status& st) {
+int Fail(const absl::Status& st, int exit_code = -1) {
   fprintf(stderr, "stallscope: %s\n", std::string(st.message()).c_str());
-  return ExitCodeFor(st);
+  return exit_code >= 0 ? exit_code : ExitCodeFor(st);
 }
 
-constexpr uint64_t kScanIntervalNs = 200'000'000;  // in-progress detection: well under 1 s
+// In-progress detection, and the moment Python frames are read: a stall is always caught live
+// once it lasts threshold + this long.
+constexpr uint64_t kScanIntervalNs = 100'000'000;
 
 // One `attach` run: owns the probes, the tracked set, the tracker and the output.
 class AttachRun {
@@ -143,6 +150,12 @@ class AttachRun {
     if (call.sock.family != 0) return FormatSockAddr(call.sock);
     if (call.file_kind == SS_FILE_PIPE) return "pipe";
     return ResolveFd(pid, call.fd).target;
+  }
+
+  bool StillStalled(const BusySnapshot& stall) const {
+    std::optional<ss_thread_state> now = probes_->ReadThread(stall.tid);
+    return now && !now->in_wait && now->busy.start_ns == stall.start_boot_ns &&
+           now->busy.seq == stall.seq;
   }
 
   // Frames past the first hold return addresses: look up addr-1, the call instruction, so a
@@ -257,6 +270,7 @@ class AttachRun {
         pid_t pid = static_cast<pid_t>(hdr->tgid);
         process_names_.erase(pid);
         runs_gevent_.erase(pid);
+        python_stacks_.ForgetProcess(pid);
         symbolizer_.ForgetProcess(pid);
         WriteProcessEvent(v1::ProcessEvent::EXECED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
         break;
@@ -266,6 +280,7 @@ class AttachRun {
         WriteProcessEvent(v1::ProcessEvent::EXITED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
         tracked_.erase(pid);
         tracker_.ForgetProcess(pid);
+        python_stacks_.ForgetProcess(pid);
         symbolizer_.ForgetProcess(pid);
         process_names_.erase(pid);
         runs_gevent_.erase(pid);
@@ -278,8 +293,19 @@ class AttachRun {
 
   void EmitStall(const BusySnapshot& snapshot) {
     v1::Report report;
-    *report.mutable_loop_block() = builder_.Build(snapshot);
+    v1::LoopBlock* block = report.mutable_loop_block();
+    *block = builder_.Build(snapshot);
+    if (snapshot.in_progress)
+      python_stacks_.OnInProgress(snapshot, *block);
+    else
+      python_stacks_.OnFinal(snapshot, *block);
     summary_.Add(report.loop_block());
+    if (!options_.flamegraph_path.empty() && !block->in_progress() && flame_stacks_.size() < kMaxFlameStacks) {
+      FlameStack stack;
+      stack.frames.assign(block->stack().begin(), block->stack().end());
+      stack.weight_ns = block->duration_ns();
+      flame_stacks_.push_back(std::move(stack));
+    }
     writer_->Write(report);
   }
 
@@ -302,6 +328,12 @@ class AttachRun {
     stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
     stats.set_duration_ns(now - started_ns_);
     writer_->Finish(summary_, stats);
+    if (!options_.flamegraph_path.empty()) {
+      if (absl::Status st = WriteFlameGraph(options_.flamegraph_path, flame_stacks_); !st.ok())
+        return Fail(absl::Status(st.code(), absl::StrCat("flame graph: ", st.message())), kExitOutput);
+      fprintf(stderr, "stallscope: flame graph of %zu stalls written to %s\n", flame_stacks_.size(),
+              options_.flamegraph_path.c_str());
+    }
     uint64_t lost = stats.ringbuf_drops() + stats.thread_map_full() + stats.tracked_map_full() +
                     stats.stalls_suppressed();
     if (lost > 0)
@@ -327,6 +359,9 @@ class AttachRun {
   absl::flat_hash_set<pid_t> tracked_;
   absl::flat_hash_map<pid_t, std::string> process_names_;
   absl::flat_hash_map<pid_t, bool> runs_gevent_;  // cleared on exec and exit
+  PythonStacks python_stacks_{[this](const BusySnapshot& stall) { return StillStalled(stall); }};
+  static constexpr size_t kMaxFlameStacks = 100'000;  // bounds memory on very long runs
+  std::vector<FlameStack> flame_stacks_;
   StallSummary summary_;
   uint64_t started_ns_ = 0;
 };
@@ -354,6 +389,16 @@ int RunAttach(const AttachOptions& options) {
   }
   std::unique_ptr<ReportWriter> writer =
       options.format == OutputFormat::kJson ? MakeJsonWriter(out) : MakeTextWriter(out);
+  // --collector: every report also goes to the collector, from a background thread.
+  std::unique_ptr<CollectorClient> collector;
+  if (!options.collector.empty()) {
+    CollectorClient::Options stream_options;
+    stream_options.buffer_reports = options.collector_buffer;
+    collector = std::make_unique<CollectorClient>(options.collector,
+                                                  BuildAgentIdentity(options.service, roots.front()), stream_options);
+    collector->Start();
+    writer = MakeStreamingWriter(std::move(writer), collector.get(), std::chrono::seconds(5));
+  }
   InstallStopHandlers();
   AttachRun run(options, writer.get());
   return run.Run(roots);

@@ -185,10 +185,29 @@ int ProbeSession::Poll(int timeout_ms) { return ring_buffer__poll(ring_, timeout
 std::vector<ss_thread_state> ProbeSession::ReadThreads() const {
   std::vector<ss_thread_state> out;
   int fd = bpf_map__fd(skel_->maps.threads);
+  // Batched lookups read the whole map in a few syscalls (the scan runs 10 times a second);
+  // fall back to get_next_key on kernels without BPF_MAP_LOOKUP_BATCH for hash maps.
+  constexpr __u32 kBatch = 256;
+  std::vector<__u32> keys(kBatch);
+  std::vector<ss_thread_state> values(kBatch);
+  __u32 in_batch = 0, out_batch = 0;
+  bool first = true;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  while (true) {
+    __u32 count = kBatch;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                   values.data(), &count, &opts);
+    if (err != 0 && errno != ENOENT) {
+      if (first) break;  // not supported: use the slow path below
+      return out;
+    }
+    out.insert(out.end(), values.begin(), values.begin() + count);
+    if (err != 0) return out;  // ENOENT: that was the last batch
+    in_batch = out_batch;
+    first = false;
+  }
   __u32 key = 0, next = 0;
   __u32* prev = nullptr;
-  // get_next_key walks a hash map safely while entries come and go; a deleted key restarts
-  // the walk from the first entry at worst, so cap the walk.
   size_t guard = 4 * bpf_map__max_entries(skel_->maps.threads) + 16;
   while (guard-- > 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
     ss_thread_state state{};
@@ -197,6 +216,13 @@ std::vector<ss_thread_state> ProbeSession::ReadThreads() const {
     prev = &key;
   }
   return out;
+}
+
+std::optional<ss_thread_state> ProbeSession::ReadThread(pid_t tid) const {
+  __u32 key = static_cast<__u32>(tid);
+  ss_thread_state state{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.threads), &key, &state) != 0) return std::nullopt;
+  return state;
 }
 
 absl::Status ProbeSession::SeedThread(const ss_thread_state& state) {

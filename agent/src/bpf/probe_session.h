@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -53,6 +54,8 @@ class ProbeSession {
 
   // Every thread state in the kernel map (a snapshot, read without stopping the kernel side).
   std::vector<ss_thread_state> ReadThreads() const;
+  // One thread's state now; nullopt when the kernel has none.
+  std::optional<ss_thread_state> ReadThread(pid_t tid) const;
   // Inserts a state for a thread the kernel has not seen yet (kept if one exists): used at
   // attach for threads already sitting in their wait, whose wait entry we missed.
   absl::Status SeedThread(const ss_thread_state& state);

@@ -24,6 +24,15 @@ Options:
                             written, so the file can be tailed)
   --max-threads N           threads tracked in the kernel at once (default 4096)
   --max-processes N         processes tracked in the kernel at once (default 4096)
+  --collector HOST:PORT     also stream every report to a stallscope-collector; survives
+                            collector restarts (reconnects, resends what was not
+                            acknowledged)
+  --collector-buffer N      reports kept in memory while the collector is unreachable
+                            (default 100000); beyond it the oldest are dropped and counted
+  --service NAME            service name the collector groups reports by
+                            (default: $STALLSCOPE_SERVICE)
+  --flamegraph FILE.svg     at exit, write a flame graph of stalled time by stack (Python
+                            and native frames) to FILE.svg; it opens in any browser
   --verbose                 show libbpf's messages
   -h, --help                this help
 
@@ -70,6 +79,12 @@ absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>&
     absl::Status st;
     if (flag == "-h" || flag == "--help") {
       opts.help = true;
+    } else if (flag == "--flamegraph") {
+      st = need([&](const std::string& v) {
+        if (v.empty()) return absl::InvalidArgumentError("--flamegraph needs a file name");
+        opts.flamegraph_path = v;
+        return absl::OkStatus();
+      });
     } else if (flag == "--verbose" || flag == "-v") {
       opts.verbose = true;
     } else if (flag == "--pid" || flag == "-p") {
@@ -106,6 +121,29 @@ absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>&
       st = need([&](const std::string& v) {
         if (!absl::SimpleAtoi(v, &dest) || dest < 16 || dest > (1u << 20))
           return absl::InvalidArgumentError(flag + ": '" + v + "' is not a number from 16 to 1048576");
+        return absl::OkStatus();
+      });
+    } else if (flag == "--collector") {
+      st = need([&](const std::string& v) {
+        auto colon = v.rfind(':');
+        int port = 0;
+        if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(v.substr(colon + 1), &port) || port <= 0 ||
+            port > 65535)
+          return absl::InvalidArgumentError("--collector: '" + v + "' is not HOST:PORT");
+        opts.collector = v;
+        return absl::OkStatus();
+      });
+    } else if (flag == "--collector-buffer") {
+      st = need([&](const std::string& v) {
+        if (!absl::SimpleAtoi(v, &opts.collector_buffer) || opts.collector_buffer < 1 ||
+            opts.collector_buffer > 100'000'000)
+          return absl::InvalidArgumentError("--collector-buffer: '" + v + "' is not a number from 1 to 100000000");
+        return absl::OkStatus();
+      });
+    } else if (flag == "--service") {
+      st = need([&](const std::string& v) {
+        if (v.empty() || v.size() > 256) return absl::InvalidArgumentError("--service needs a name (up to 256 bytes)");
+        opts.service = v;
         return absl::OkStatus();
       });
     } else {

@@ -23,6 +23,10 @@ struct AttachOptions {
   std::string output_path;  // "" = stdout
   uint32_t max_threads = 4096;
   uint32_t max_processes = 4096;
+  std::string collector;    // HOST:PORT of a stallscope-collector; "" = none
+  size_t collector_buffer = 100'000;  // reports kept in memory while the collector is away
+  std::string service;      // service name sent to the collector
+  std::string flamegraph_path;  // write an SVG flame graph of stalled time at exit; "" = none
   bool verbose = false;     // libbpf's own messages on stderr
   bool help = false;
 };

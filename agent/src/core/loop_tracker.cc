@@ -18,16 +18,24 @@ bool LoopTracker::IsKnownLoop(pid_t tid) const {
 }
 
 bool LoopTracker::CheckLoop(ThreadInfo& info, pid_t pid, int wait_nr, int wait_fd,
-                            bool kernel_evidence, uint64_t now, bool force) {
+                            bool kernel_evidence, uint64_t now, Probe urgency) {
   if (kernel_evidence) info.proven_loop = true;
   if (info.proven_loop) return true;
   // Only epoll sets can be read from outside; poll()/select() waiters (gunicorn's sync worker,
   // for one) are not classified as loops.
   if (wait_nr < 0 || wait_fd < 0 || syscall_class_(wait_nr) != SS_SC_EPOLL_WAIT) return false;
-  if (!force && info.probed && now - info.last_probe_ns < options_.probe_interval_ns) return false;
+  if (info.probed && urgency != Probe::kNow) {
+    uint64_t wait = urgency == Probe::kPending
+                        ? options_.probe_interval_ns
+                        : std::max(info.idle_backoff_ns, options_.probe_interval_ns);
+    if (now - info.last_probe_ns < wait) return false;
+  }
   info.probed = true;
   info.last_probe_ns = now;
   info.proven_loop = probe_(pid, wait_fd);
+  if (!info.proven_loop && urgency == Probe::kIdle)
+    info.idle_backoff_ns = std::min(std::max(2 * info.idle_backoff_ns, options_.probe_interval_ns),
+                                    options_.max_idle_probe_interval_ns);
   return info.proven_loop;
 }
 
@@ -41,7 +49,7 @@ void LoopTracker::OnStallEnded(const BusySnapshot& stall, uint64_t now) {
   ThreadInfo& info = threads_[stall.tid];
   info.pid = stall.pid;
   bool was_reported_in_progress = info.reported_any && info.reported_seq == stall.seq;
-  if (was_reported_in_progress || CheckLoop(info, stall.pid, stall.wait_nr, stall.wait_fd, stall.adds_connections, now, true)) {
+  if (was_reported_in_progress || CheckLoop(info, stall.pid, stall.wait_nr, stall.wait_fd, stall.adds_connections, now, Probe::kNow)) {
     EmitFinal(stall, info);
     return;
   }
@@ -66,7 +74,7 @@ void LoopTracker::OnThreadStates(const std::vector<ss_thread_state>& states, uin
       // Idle waiters are probed too, so loops are known before their first stall.
       ThreadInfo& info = threads_[tid];
       info.pid = pid;
-      CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, state.adds_connections, now, false);
+      CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, state.adds_connections, now, Probe::kIdle);
       continue;
     }
     uint64_t duration = now > state.busy.start_ns ? now - state.busy.start_ns : 0;
@@ -75,7 +83,8 @@ void LoopTracker::OnThreadStates(const std::vector<ss_thread_state>& states, uin
     info.pid = pid;
     bool new_period = !info.reported_any || info.reported_seq != state.busy.seq;
     if (!new_period && duration < 2 * info.last_reported_duration_ns) continue;
-    if (!CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, state.adds_connections, now, false))
+    if (!CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, state.adds_connections, now,
+                   Probe::kPending))
       continue;
     BusySnapshot snapshot = SnapshotFromThreadState(state, now);
     emit_(snapshot);
@@ -90,7 +99,8 @@ void LoopTracker::Tick(uint64_t now) {
   std::vector<Pending> still_pending;
   for (Pending& p : pending_) {
     ThreadInfo& info = threads_[p.stall.tid];
-    if (CheckLoop(info, p.stall.pid, p.stall.wait_nr, p.stall.wait_fd, p.stall.adds_connections, now, false)) {
+    if (CheckLoop(info, p.stall.pid, p.stall.wait_nr, p.stall.wait_fd, p.stall.adds_connections, now,
+                  Probe::kPending)) {
       EmitFinal(p.stall, info);
     } else if (now >= p.deadline_ns) {
       stats_.not_loops++;
@@ -104,7 +114,8 @@ void LoopTracker::Tick(uint64_t now) {
 void LoopTracker::Flush(uint64_t now) {
   for (Pending& p : pending_) {
     ThreadInfo& info = threads_[p.stall.tid];
-    if (CheckLoop(info, p.stall.pid, p.stall.wait_nr, p.stall.wait_fd, p.stall.adds_connections, now, true))
+    if (CheckLoop(info, p.stall.pid, p.stall.wait_nr, p.stall.wait_fd, p.stall.adds_connections, now,
+                  Probe::kNow))
       EmitFinal(p.stall, info);
     else
       stats_.not_loops++;

@@ -27,7 +27,8 @@ class LoopTracker {
   struct Options {
     uint64_t threshold_ns = 100'000'000;
     uint64_t pending_grace_ns = 3'000'000'000;  // how long an unproven stall waits for a verdict
-    uint64_t probe_interval_ns = 250'000'000;   // how often one thread's wait set is re-read
+    uint64_t probe_interval_ns = 250'000'000;   // re-read of a wait set while a stall waits on it
+    uint64_t max_idle_probe_interval_ns = 30'000'000'000;  // idle threads back off up to this
     uint32_t max_pending = 4096;                // unproven stalls held at once
   };
   // Reads the wait set of `pid`'s epoll fd now: true when it shows an event loop.
@@ -63,6 +64,7 @@ class LoopTracker {
     pid_t pid = 0;
     bool proven_loop = false;
     uint64_t last_probe_ns = 0;
+    uint64_t idle_backoff_ns = 0;
     bool probed = false;
     // in-progress reporting of the current period
     uint32_t reported_seq = 0;
@@ -74,9 +76,13 @@ class LoopTracker {
     uint64_t deadline_ns;
   };
 
-  // True when the thread is (now) known to be a loop; may probe its wait set.
+  // How soon a wait set may be read again: at once (a stall just ended), at the probe interval
+  // (a stall is held for a verdict), or with exponential backoff (an idle thread: reading
+  // /proc/PID/net/* costs ~1 ms, and sync workers never become loops).
+  enum class Probe { kNow, kPending, kIdle };
+  // True when the thread is (now) known to be a loop; may read its wait set.
   bool CheckLoop(ThreadInfo& info, pid_t pid, int wait_nr, int wait_fd, bool kernel_evidence,
-                 uint64_t now, bool force);
+                 uint64_t now, Probe urgency);
   void EmitFinal(const BusySnapshot& stall, ThreadInfo& info);
 
   Options options_;

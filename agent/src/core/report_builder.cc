@@ -42,6 +42,7 @@ v1::LoopBlock ReportBuilder::Build(const BusySnapshot& s) const {
       // Walking frame pointers through code built without them (CPython, most distro libs)
       // yields addresses outside any mapping: the stack is cut there rather than padded with junk.
       if (i > 0 && frames[i].module().empty()) break;
+      frames[i].set_kind(v1::Frame::NATIVE);
       *block.add_stack() = std::move(frames[i]);
     }
     block.set_stack_kind(s.stack_kind == StackKind::kCpuSample ? "cpu-sample" : "blocking-syscall");

@@ -76,6 +76,13 @@ class TextWriter : public ReportWriter {
               t.comm.c_str(), static_cast<unsigned long long>(t.stalls),
               FormatDuration(t.total_ns), FormatDuration(t.max_ns));
     }
+    auto sites = summary.TopCallSites(10);
+    if (!sites.empty()) {
+      Print("top call sites (stalled time by innermost Python frame, else native frame):\n");
+      for (const auto& c : sites)
+        Print("  %10s  in %llu stalls  %s\n", FormatDuration(c.total_ns),
+              static_cast<unsigned long long>(c.stalls), c.what.c_str());
+    }
     auto causes = summary.TopCauses(10);
     if (!causes.empty()) {
       Print("top causes (time attributed within stalls):\n");
@@ -121,14 +128,39 @@ class TextWriter : public ReportWriter {
       first = false;
     }
     if (b.stack_size() > 0) {
-      Print("  stack (%s):\n", b.stack_kind());
+      Print("  stack (%s):\n", b.stack_kind().empty() ? "python" : b.stack_kind());
       for (int i = 0; i < b.stack_size(); ++i) {
         const v1::Frame& f = b.stack(i);
-        std::string fn = f.function().empty() ? absl::StrFormat("0x%x", f.address())
-                                              : absl::StrFormat("%s+0x%x", f.function(), f.offset());
+        std::string fn;
+        if (f.kind() == v1::Frame::PYTHON)
+          fn = f.function();
+        else if (f.function().empty())
+          fn = absl::StrFormat("0x%x", f.address());
+        else
+          fn = absl::StrFormat("%s+0x%x", f.function(), f.offset());
         std::string where = !f.file().empty() ? absl::StrFormat("%s:%u", f.file(), f.line()) : f.module();
         Print("    #%-2d %s  %s\n", i, fn, where);
       }
+    }
+    switch (b.python_stack_status()) {
+      case v1::PYTHON_STACK_CAPTURED:
+        Print("  python frames read %s into the stall%s\n", FormatDuration(b.python_stack_at_ns()),
+              b.gil_holder_tid() == 0 ? ""
+              : b.gil_holder_tid() == b.tid()
+                  ? "; this thread held the GIL"
+                  : absl::StrFormat("; thread %u held the GIL", b.gil_holder_tid()).c_str());
+        break;
+      case v1::PYTHON_STACK_NOT_CAPTURED:
+        Print("  python frames: not captured (the stall ended before the agent looked)\n");
+        break;
+      case v1::PYTHON_STACK_UNSUPPORTED:
+        Print("  python frames: this CPython version is not supported\n");
+        break;
+      case v1::PYTHON_STACK_READ_FAILED:
+        Print("  python frames: could not be read\n");
+        break;
+      default:
+        break;
     }
     Print("\n");
   }

@@ -16,6 +16,24 @@ void StallSummary::Add(const v1::LoopBlock& block) {
   t.total_ns += block.duration_ns();
   t.max_ns = std::max<uint64_t>(t.max_ns, block.duration_ns());
 
+  std::string site;
+  for (const v1::Frame& f : block.stack()) {
+    if (f.kind() == v1::Frame::PYTHON) {
+      site = f.function() + " (" + f.file() + ":" + std::to_string(f.line()) + ")";
+      break;
+    }
+  }
+  if (site.empty() && block.stack_size() > 0) {
+    const v1::Frame& f = block.stack(0);
+    site = (f.function().empty() ? "?" : f.function()) + " (" + f.module() + ")";
+  }
+  if (!site.empty()) {
+    Cause& c = call_sites_[site];
+    c.what = site;
+    c.total_ns += block.duration_ns();
+    c.stalls++;
+  }
+
   // Attribute the stall to its syscalls (capped at the stall's length) and its CPU time.
   uint64_t remaining = block.duration_ns();
   auto add = [this](const std::string& what, uint64_t ns) {
@@ -43,12 +61,24 @@ std::vector<StallSummary::ThreadTotals> StallSummary::Threads() const {
   return out;
 }
 
-std::vector<StallSummary::Cause> StallSummary::TopCauses(size_t limit) const {
-  std::vector<Cause> out;
-  for (const auto& [key, c] : causes_) out.push_back(c);
-  std::sort(out.begin(), out.end(), [](const Cause& a, const Cause& b) { return a.total_ns > b.total_ns; });
+namespace {
+
+std::vector<StallSummary::Cause> Top(const std::map<std::string, StallSummary::Cause>& all, size_t limit) {
+  std::vector<StallSummary::Cause> out;
+  for (const auto& [key, c] : all) out.push_back(c);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.total_ns > b.total_ns; });
   if (out.size() > limit) out.resize(limit);
   return out;
+}
+
+}  // namespace
+
+std::vector<StallSummary::Cause> StallSummary::TopCallSites(size_t limit) const {
+  return Top(call_sites_, limit);
+}
+
+std::vector<StallSummary::Cause> StallSummary::TopCauses(size_t limit) const {
+  return Top(causes_, limit);
 }
 
 }  // namespace stallscope

@@ -36,12 +36,16 @@ class StallSummary {
   uint64_t total_ns() const { return total_ns_; }
   std::vector<ThreadTotals> Threads() const;           // most stalled time first
   std::vector<Cause> TopCauses(size_t limit) const;    // most time first
+  // Stalled time by where the code was: the innermost Python frame ("get_user
+  // (handlers.py:88)"), else the innermost native frame.
+  std::vector<Cause> TopCallSites(size_t limit) const;
 
  private:
   uint64_t stalls_ = 0;
   uint64_t total_ns_ = 0;
   std::map<std::pair<uint32_t, uint32_t>, ThreadTotals> threads_;
   std::map<std::string, Cause> causes_;
+  std::map<std::string, Cause> call_sites_;
 };
 
 }  // namespace stallscope

@@ -239,6 +239,38 @@ std::optional<SymbolTable> ReadFunctionSymbols(int fd, bool allow_dynsym) {
   return SymbolTable(std::move(raw));
 }
 
+std::vector<std::optional<uint64_t>> LookupSymbols(int fd,
+                                                  const std::vector<std::string_view>& names) {
+  std::vector<std::optional<uint64_t>> values(names.size());
+  ElfHandle elf(fd);
+  if (elf.get() == nullptr) return values;
+  size_t remaining = names.size();
+  for (Elf64_Word type : {SHT_DYNSYM, SHT_SYMTAB}) {
+    Elf_Scn* scn = FindSymbolSection(elf.get(), type);
+    GElf_Shdr shdr;
+    if (remaining == 0 || scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr) continue;
+    if ((shdr.sh_flags & SHF_COMPRESSED) != 0 && elf_compress(scn, 0, 0) < 0) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    size_t entry_size = gelf_fsize(elf.get(), ELF_T_SYM, 1, EV_CURRENT);
+    if (data == nullptr || entry_size == 0) continue;
+    size_t count = data->d_size / entry_size;
+    for (size_t i = 0; i < count && remaining > 0; ++i) {
+      GElf_Sym sym;
+      if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
+      if (sym.st_shndx == SHN_UNDEF || sym.st_name == 0) continue;
+      const char* name = elf_strptr(elf.get(), shdr.sh_link, sym.st_name);
+      if (name == nullptr) continue;
+      for (size_t n = 0; n < names.size(); ++n) {
+        if (!values[n].has_value() && names[n] == name) {
+          values[n] = sym.st_value;
+          --remaining;
+        }
+      }
+    }
+  }
+  return values;
+}
+
 std::string Demangle(std::string_view name) {
   if (!name.starts_with("_Z")) return std::string(name);
   std::string mangled(name);

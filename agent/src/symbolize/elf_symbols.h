@@ -70,6 +70,12 @@ class SymbolTable {
 // ELF or has no such table.
 std::optional<SymbolTable> ReadFunctionSymbols(int fd, bool allow_dynsym);
 
+// The values (st_value) of the named defined symbols of any type, looked up in .dynsym and then
+// .symtab: one entry per name, nullopt where the name is not found. Used to find data symbols
+// such as CPython's _PyRuntime.
+std::vector<std::optional<uint64_t>> LookupSymbols(int fd,
+                                                  const std::vector<std::string_view>& names);
+
 // Demangles C++ (Itanium ABI) names; other names come back unchanged.
 std::string Demangle(std::string_view name);
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <fstream>
 #include <optional>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "symbolize/debug_file.h"
 #include "symbolize/elf_symbols.h"
 #include "symbolize/file_access.h"
+#include "symbolize/perf_map.h"
 #include "symbolize/proc_maps.h"
 #include "symbolize/symbol_cache.h"
 
@@ -43,7 +45,29 @@ struct CachedMapping {
 struct ProcessEntry {
   std::vector<CachedMapping> mappings;  // executable mappings, sorted by start
   uint64_t last_used = 0;
+  // JIT symbols: loaded on the first anonymous-memory address, reloaded when the file grows.
+  std::optional<symbolize::PerfMap> perf_map;
+  uint64_t perf_map_size = 0;
 };
+
+// The JIT function at `address` from the process's perf map, if it has one.
+const symbolize::PerfMap::Entry* FindJitSymbol(ProcessEntry& entry, pid_t pid,
+                                               const std::string& proc_root, uint64_t address) {
+  std::string path = symbolize::PerfMapPath(pid, proc_root);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return nullptr;
+  uint64_t size = static_cast<uint64_t>(in.tellg());
+  constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;  // bounded memory
+  if (!entry.perf_map || size != entry.perf_map_size) {
+    if (size > kMaxPerfMapBytes) return nullptr;
+    std::string text(size, '\0');
+    in.seekg(0);
+    in.read(text.data(), static_cast<std::streamsize>(size));
+    entry.perf_map = symbolize::PerfMap::Parse(text);
+    entry.perf_map_size = size;
+  }
+  return entry.perf_map->Find(address);
+}
 
 bool SameMapping(const MemoryMapping& a, const MemoryMapping& b) {
   return a.start == b.start && a.end == b.end && a.offset == b.offset && a.inode == b.inode &&
@@ -196,6 +220,15 @@ std::vector<v1::Frame> Symbolizer::Symbolize(pid_t pid, const std::vector<uint64
         cached = FindMapping(*entry, address);
       }
       if (cached == nullptr) continue;
+      if (cached->mapping.path.empty()) {
+        // Anonymous executable memory is JIT code: named only by the JIT's perf map.
+        if (const auto* jit = FindJitSymbol(*entry, pid, impl_->options.proc_root, address)) {
+          frame.set_function(jit->name);
+          frame.set_module("[jit]");
+          frame.set_offset(address - jit->start);
+        }
+        continue;
+      }
       frame.set_module(cached->mapping.ModuleName());
       if (!cached->resolved) {
         cached->object = impl_->Resolve(pid, cached->mapping);

@@ -175,6 +175,27 @@ TEST_F(LoopTrackerTest, ProbesAreRateLimitedPerThread) {
   EXPECT_LE(probes_, 4);  // every 250 ms, not every scan
 }
 
+TEST_F(LoopTrackerTest, IdleSyncWorkersAreProbedWithBackoff) {
+  // An idle gunicorn worker's wait set never shows a loop: reading it every 250 ms forever
+  // would cost the agent a few % of a core.
+  ss_thread_state idle = ThreadState(10, 10);
+  idle.in_wait = 1;
+  for (uint64_t t = 0; t < 60'000 * kMs; t += 100 * kMs) tracker_.OnThreadStates({idle}, t);
+  EXPECT_LE(probes_, 12);
+  EXPECT_GE(probes_, 6);
+}
+
+TEST_F(LoopTrackerTest, HeldStallIsReprobedAtTheShortIntervalEvenAfterBackoff) {
+  ss_thread_state idle = ThreadState(10, 10);
+  idle.in_wait = 1;
+  for (uint64_t t = 0; t < 20'000 * kMs; t += 100 * kMs) tracker_.OnThreadStates({idle}, t);
+  tracker_.OnStallEnded(SnapshotFromStallEvent(StallEvent(10, 10, 20'000 * kMs, 20'300 * kMs, 9)),
+                        20'300 * kMs);
+  loops_[{10, 6}] = true;  // evidence appears shortly after
+  tracker_.Tick(20'600 * kMs);
+  EXPECT_EQ(emitted_.size(), 1u);
+}
+
 TEST_F(LoopTrackerTest, FlushJudgesHeldStallsOnce) {
   tracker_.OnStallEnded(SnapshotFromStallEvent(StallEvent(10, 10, 0, 300 * kMs, 1)), 300 * kMs);
   loops_[{10, 6}] = true;

@@ -14,6 +14,9 @@ struct WaitSetCase {
   bool is_loop;
 };
 
+// Readable test names in ctest (gtest prints the parameter next to each name).
+void PrintTo(const WaitSetCase& c, std::ostream* os) { *os << c.name; }
+
 class ThreadClassifierTest : public testing::TestWithParam<WaitSetCase> {};
 
 TEST_P(ThreadClassifierTest, WaitSetShowsEventLoop) {

@@ -1,0 +1,62 @@
+// Python frames for stalls: read while a stall is in progress (the agent knows a loop is stalled
+// once it passes the threshold), kept for the stall's final report. A stall that ended before
+// the agent could look says so (PYTHON_STACK_NOT_CAPTURED): never a stack from another moment.
+#ifndef STALLSCOPE_AGENT_ATTACH_PYTHON_STACKS_H_
+#define STALLSCOPE_AGENT_ATTACH_PYTHON_STACKS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "core/busy_snapshot.h"
+#include "python/python_process.h"
+#include "stallscope/v1/report.pb.h"
+
+namespace stallscope {
+
+class PythonStacks {
+ public:
+  // True while the thread is still inside the stall `stall` describes (checked with the kernel).
+  using StillStalled = std::function<bool(const BusySnapshot& stall)>;
+
+  explicit PythonStacks(StillStalled still_stalled) : still_stalled_(std::move(still_stalled)) {}
+
+  // The stall is in progress: read the thread's Python frames now and add them to `block`.
+  // Frames read after the stall ended (the loop may return to its wait between the kernel
+  // snapshot and the read) are discarded, never shown as the stall's.
+  void OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block);
+  // The stall ended: add what was read while it lasted, or why nothing was.
+  void OnFinal(const BusySnapshot& stall, v1::LoopBlock& block);
+  void ForgetProcess(pid_t pid);
+
+ private:
+  struct Capture {
+    pid_t pid = 0;
+    uint32_t seq = 0;
+    v1::PythonStackStatus status = v1::PYTHON_STACK_STATUS_UNSPECIFIED;
+    std::vector<v1::Frame> frames;
+    uint64_t at_ns = 0;  // into the stall
+    uint32_t gil_holder = 0;
+  };
+  struct ProcessEntry {
+    std::unique_ptr<PythonProcess> process;  // null when not readable
+    v1::PythonStackStatus unavailable = v1::PYTHON_STACK_STATUS_UNSPECIFIED;
+  };
+
+  ProcessEntry& ProcessFor(pid_t pid);
+  static void Apply(const Capture& capture, v1::LoopBlock& block);
+
+  StillStalled still_stalled_;
+  absl::flat_hash_map<pid_t, ProcessEntry> processes_;
+  absl::flat_hash_map<pid_t, Capture> latest_by_tid_;  // one stall per thread at a time
+};
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_ATTACH_PYTHON_STACKS_H_

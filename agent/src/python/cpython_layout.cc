@@ -1,0 +1,217 @@
+#include "python/cpython_layout.h"
+
+#include <algorithm>
+#include <initializer_list>
+
+#include "absl/strings/str_format.h"
+
+namespace stallscope {
+namespace {
+
+// Offsets from offsetof() on each version's own headers (Py_BUILD_CORE), then checked against
+// live processes by tests/unit/python/python_process_test.cc.
+
+// CPython 3.11.x: Debian 12's 3.11.2 (_PyRuntime in the executable) and a --enable-shared
+// 3.11.7 (in libpython3.11.so). Internal structs did not change within 3.11 releases.
+constexpr CPythonLayout kPython311 = {
+    .series = "3.11",
+    .runtime_interpreters_head = 0x28,
+    .runtime_interpreters_main = 0x30,
+    .gil_source = GilSource::kTstateCurrent,
+    .runtime_tstate_current = 0x240,
+    .runtime_gil_locked = 0x178,
+    .interp_ceval_gil = kNoField,
+    .gil_last_holder = kNoField,
+    .gil_locked = kNoField,
+    .interp_next = 0x00,
+    .interp_threads_head = 0x10,
+    .tstate_next = 0x08,
+    .tstate_cframe = 0x38,
+    .tstate_current_frame = kNoField,
+    .tstate_native_thread_id = 0xa0,
+    .tstate_datastack_chunk = 0x128,
+    .tstate_datastack_top = 0x130,
+    .tstate_datastack_limit = 0x138,
+    .cframe_current_frame = 0x08,
+    .frame_code = 0x20,
+    .frame_previous = 0x30,
+    .frame_instr = 0x38,
+    .frame_owner = 0x45,
+    .frame_owner_thread = 0,
+    .frame_owner_generator = 1,
+    .frame_owner_cstack = 0xff,
+    .code_firstlineno = 0x48,
+    .code_filename = 0x70,
+    .code_name = 0x78,
+    .code_qualname = 0x80,
+    .code_linetable = 0x88,
+    .code_firsttraceable = 0xa8,
+    .code_framesize = kNoField,
+    .code_nlocalsplus = 0x4c,
+    .code_stacksize = 0x44,
+    .frame_specials_words = 9,
+    .code_bytecode = 0xb8,
+    .unicode_length = 0x10,
+    .unicode_state = 0x20,
+    .unicode_ascii_data = 48,
+    .unicode_compact_data = 72,
+    .bytes_data = 0x20,
+};
+
+// CPython 3.12.x (verified: pyenv's 3.12.1). tstate_current became thread-local; the GIL moved
+// into the interpreter; str lost its wstr fields.
+constexpr CPythonLayout kPython312 = {
+    .series = "3.12",
+    .runtime_interpreters_head = 0x28,
+    .runtime_interpreters_main = 0x30,
+    .gil_source = GilSource::kInterpreterGil,
+    .runtime_tstate_current = kNoField,
+    .runtime_gil_locked = kNoField,
+    .interp_ceval_gil = 0x180,
+    .gil_last_holder = 0x08,
+    .gil_locked = 0x10,
+    .interp_next = 0x00,
+    .interp_threads_head = 0x48,
+    .tstate_next = 0x08,
+    .tstate_cframe = 0x38,
+    .tstate_current_frame = kNoField,
+    .tstate_native_thread_id = 0x90,
+    .tstate_datastack_chunk = 0xe8,
+    .tstate_datastack_top = 0xf0,
+    .tstate_datastack_limit = 0xf8,
+    .cframe_current_frame = 0x00,
+    .frame_code = 0x00,
+    .frame_previous = 0x08,
+    .frame_instr = 0x38,
+    .frame_owner = 0x46,
+    .frame_owner_thread = 0,
+    .frame_owner_generator = 1,
+    .frame_owner_cstack = 3,
+    .code_firstlineno = 0x44,
+    .code_filename = 0x70,
+    .code_name = 0x78,
+    .code_qualname = 0x80,
+    .code_linetable = 0x88,
+    .code_firsttraceable = 0xb0,
+    .code_framesize = 0x4c,
+    .code_nlocalsplus = kNoField,
+    .code_stacksize = kNoField,
+    .frame_specials_words = 0,
+    .code_bytecode = 0xc0,
+    .unicode_length = 0x10,
+    .unicode_state = 0x20,
+    .unicode_ascii_data = 40,
+    .unicode_compact_data = 56,
+    .bytes_data = 0x20,
+};
+
+// CPython 3.13.x (verified: pyenv's 3.13.0, default GIL build). No _PyCFrame: the thread
+// state points at its current frame; frames hold instr_ptr.
+constexpr CPythonLayout kPython313 = {
+    .series = "3.13",
+    .runtime_interpreters_head = 0x278,
+    .runtime_interpreters_main = 0x280,
+    .gil_source = GilSource::kInterpreterGil,
+    .runtime_tstate_current = kNoField,
+    .runtime_gil_locked = kNoField,
+    .interp_ceval_gil = 0x10,
+    .gil_last_holder = 0x08,
+    .gil_locked = 0x10,
+    .interp_next = 0x1c60,
+    .interp_threads_head = 0x1cb0,
+    .tstate_next = 0x08,
+    .tstate_cframe = kNoField,
+    .tstate_current_frame = 0x48,
+    .tstate_native_thread_id = 0xa0,
+    .tstate_datastack_chunk = 0xe8,
+    .tstate_datastack_top = 0xf0,
+    .tstate_datastack_limit = 0xf8,
+    .cframe_current_frame = kNoField,
+    .frame_code = 0x00,
+    .frame_previous = 0x08,
+    .frame_instr = 0x38,
+    .frame_owner = 0x46,
+    .frame_owner_thread = 0,
+    .frame_owner_generator = 1,
+    .frame_owner_cstack = 3,
+    .code_firstlineno = 0x44,
+    .code_filename = 0x70,
+    .code_name = 0x78,
+    .code_qualname = 0x80,
+    .code_linetable = 0x88,
+    .code_firsttraceable = 0xb8,
+    .code_framesize = 0x4c,
+    .code_nlocalsplus = kNoField,
+    .code_stacksize = kNoField,
+    .frame_specials_words = 0,
+    .code_bytecode = 0xc8,
+    .unicode_length = 0x10,
+    .unicode_state = 0x20,
+    .unicode_ascii_data = 40,
+    .unicode_compact_data = 56,
+    .bytes_data = 0x20,
+};
+
+constexpr uint32_t kReleaseLevelFinal = 0xf;
+
+// The end of the furthest field (of `size` bytes each) that this version has.
+uint32_t ReadSize(std::initializer_list<uint32_t> offsets, uint32_t size) {
+  uint32_t end = 0;
+  for (uint32_t offset : offsets) {
+    if (offset != kNoField) end = std::max(end, offset + size);
+  }
+  return end;
+}
+
+}  // namespace
+
+uint32_t CPythonLayout::TstateReadSize() const {
+  return ReadSize({tstate_next, tstate_cframe, tstate_current_frame, tstate_native_thread_id,
+                   tstate_datastack_chunk, tstate_datastack_top, tstate_datastack_limit},
+                  8);
+}
+
+uint32_t CPythonLayout::FrameReadSize() const {
+  return std::max(ReadSize({frame_code, frame_previous, frame_instr}, 8), frame_owner + 1);
+}
+
+const CPythonLayout* FindCPythonLayout(uint32_t hex_version) {
+  uint32_t major = hex_version >> 24;
+  uint32_t minor = (hex_version >> 16) & 0xff;
+  uint32_t level = (hex_version >> 4) & 0xf;
+  // Alphas, betas and release candidates changed internal structs between builds.
+  if (level != kReleaseLevelFinal || major != 3) return nullptr;
+  switch (minor) {
+    case 11:
+      return &kPython311;
+    case 12:
+      return &kPython312;
+    case 13:
+      return &kPython313;
+    default:
+      return nullptr;
+  }
+}
+
+const char* SupportedPythonSeries() { return "3.11, 3.12, 3.13"; }
+
+std::string FormatPythonVersion(uint32_t hex_version) {
+  uint32_t major = hex_version >> 24;
+  uint32_t minor = (hex_version >> 16) & 0xff;
+  uint32_t micro = (hex_version >> 8) & 0xff;
+  uint32_t level = (hex_version >> 4) & 0xf;
+  uint32_t serial = hex_version & 0xf;
+  std::string version = absl::StrFormat("%d.%d.%d", major, minor, micro);
+  switch (level) {
+    case 0xa:
+      return absl::StrFormat("%sa%d", version, serial);
+    case 0xb:
+      return absl::StrFormat("%sb%d", version, serial);
+    case 0xc:
+      return absl::StrFormat("%src%d", version, serial);
+    default:
+      return version;
+  }
+}
+
+}  // namespace stallscope

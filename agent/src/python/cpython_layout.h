@@ -1,0 +1,107 @@
+// Where the fields a stack reader needs sit in one CPython version's structs (x86_64/arm64,
+// release builds). Each layout was checked with offsetof() against that version's headers and
+// by reading live processes of that version (tests/unit/python).
+#ifndef STALLSCOPE_AGENT_PYTHON_CPYTHON_LAYOUT_H_
+#define STALLSCOPE_AGENT_PYTHON_CPYTHON_LAYOUT_H_
+
+#include <cstdint>
+#include <string>
+
+namespace stallscope {
+
+// A field this version does not have.
+inline constexpr uint32_t kNoField = UINT32_MAX;
+
+// How to tell which thread holds the GIL.
+enum class GilSource {
+  kTstateCurrent,   // 3.11: _PyRuntime.gilstate.tstate_current (and ceval.gil.locked)
+  kInterpreterGil,  // 3.12+: the main interpreter's ceval.gil -> {locked, last_holder}
+};
+
+struct CPythonLayout {
+  const char* series;  // "3.11"
+
+  // _PyRuntimeState
+  uint32_t runtime_interpreters_head;
+  uint32_t runtime_interpreters_main;
+
+  GilSource gil_source;
+  uint32_t runtime_tstate_current;  // kTstateCurrent
+  uint32_t runtime_gil_locked;      // kTstateCurrent: ceval.gil.locked (int)
+  uint32_t interp_ceval_gil;        // kInterpreterGil: pointer to struct _gil_runtime_state
+  uint32_t gil_last_holder;         // kInterpreterGil: offsets in struct _gil_runtime_state
+  uint32_t gil_locked;
+
+  // PyInterpreterState
+  uint32_t interp_next;
+  uint32_t interp_threads_head;
+
+  // PyThreadState
+  uint32_t tstate_next;
+  uint32_t tstate_cframe;         // 3.11, 3.12: the current _PyCFrame
+  uint32_t tstate_current_frame;  // 3.13+: the current frame, directly
+  uint32_t tstate_native_thread_id;
+  uint32_t tstate_datastack_chunk;  // the chunk thread-owned frames are allocated in...
+  uint32_t tstate_datastack_top;    // ...up to here (frames grow upward)...
+  uint32_t tstate_datastack_limit;  // ...and the chunk's end
+
+  // _PyCFrame
+  uint32_t cframe_current_frame;
+
+  // _PyInterpreterFrame
+  uint32_t frame_code;  // f_code (f_executable in 3.13)
+  uint32_t frame_previous;
+  // prev_instr (3.11, 3.12) or instr_ptr (3.13): either way CPython takes the line of the
+  // code unit it points to, and a frame has not started before _co_firsttraceable.
+  uint32_t frame_instr;
+  uint32_t frame_owner;        // char
+  uint8_t frame_owner_thread;  // on the thread's frame stack (0 in every version)
+  uint8_t frame_owner_generator;
+  uint8_t frame_owner_cstack;  // 3.12+: entry frames of the C stack (not Python); 0xff if none
+
+  // PyCodeObject (a PyVarObject: ob_size is the number of 2-byte code units)
+  uint32_t code_firstlineno;
+  uint32_t code_filename;
+  uint32_t code_name;
+  uint32_t code_qualname;
+  uint32_t code_linetable;
+  uint32_t code_firsttraceable;  // int: code unit index of the first traceable instruction
+  // How many words a frame of this code takes on the thread's frame stack: co_framesize
+  // (3.12+), or frame_specials_words + co_nlocalsplus + co_stacksize (3.11).
+  uint32_t code_framesize;
+  uint32_t code_nlocalsplus;
+  uint32_t code_stacksize;
+  uint32_t frame_specials_words;
+  uint32_t code_bytecode;  // co_code_adaptive, the instructions
+
+  // str: PyASCIIObject / PyCompactUnicodeObject
+  uint32_t unicode_length;
+  uint32_t unicode_state;
+  uint32_t unicode_ascii_data;    // data of compact ASCII strings (= sizeof(PyASCIIObject))
+  uint32_t unicode_compact_data;  // data of other compact strings
+
+  // bytes
+  uint32_t bytes_data;
+
+  // Bytes to copy to get every field above of each struct, in one read.
+  uint32_t TstateReadSize() const;
+  uint32_t FrameReadSize() const;
+  uint32_t CodeReadSize() const { return code_bytecode; }
+};
+
+// PyObject header fields, the same in every supported (release) build.
+inline constexpr uint32_t kObjectType = 0x08;     // ob_type
+inline constexpr uint32_t kVarObjectSize = 0x10;  // ob_size
+
+// The layout for a Py_Version / PY_VERSION_HEX value, or null when no verified layout exists.
+const CPythonLayout* FindCPythonLayout(uint32_t hex_version);
+
+// The series with a verified layout, for messages: "3.11, 3.12, 3.13".
+const char* SupportedPythonSeries();
+
+// "3.11.2", "3.12.0b1", "3.13.0rc2".
+std::string FormatPythonVersion(uint32_t hex_version);
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_PYTHON_CPYTHON_LAYOUT_H_

@@ -1,0 +1,455 @@
+#include "python/cpython_reader.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_format.h"
+#include "python/location_table.h"
+#include "python/module_name.h"
+#include "python/python_strings.h"
+
+namespace stallscope {
+namespace {
+
+// A pointer the target could really hold to one of its objects: user space, 8-byte aligned.
+bool Plausible(uint64_t address) {
+  return address >= 4096 && address % 8 == 0 && address < (uint64_t{1} << 57);
+}
+
+// Errors that end every further read of this target.
+bool IsFatal(const absl::Status& status) {
+  return absl::IsNotFound(status) || absl::IsPermissionDenied(status);
+}
+
+}  // namespace
+
+CPythonReader::CPythonReader(RemoteMemory* memory, const CPythonLayout& layout,
+                             CPythonAddresses addresses, size_t code_cache_capacity)
+    : memory_(memory), layout_(layout), addresses_(addresses), code_cache_(code_cache_capacity) {}
+
+absl::StatusOr<std::vector<PythonThread>> CPythonReader::Threads() {
+  uint64_t interp = 0;
+  absl::Status status =
+      memory_->ReadValue(addresses_.runtime + layout_.runtime_interpreters_head, &interp);
+  if (!status.ok()) return status;
+
+  std::vector<PythonThread> threads;
+  absl::flat_hash_set<uint64_t> seen;
+  std::vector<unsigned char> tstate_block(layout_.TstateReadSize());
+  for (int i = 0; i < kMaxInterpreters && Plausible(interp); ++i) {
+    // Two fields, far apart in 3.13's large interpreter state: one read, two ranges.
+    uint64_t next_interp = 0;
+    uint64_t tstate = 0;
+    RemoteRead reads[] = {
+        {.address = interp + layout_.interp_next, .buffer = &next_interp, .size = 8},
+        {.address = interp + layout_.interp_threads_head, .buffer = &tstate, .size = 8},
+    };
+    status = memory_->ReadMany(reads);
+    if (!status.ok()) return status;
+    while (Plausible(tstate) && threads.size() < static_cast<size_t>(kMaxThreads) &&
+           seen.insert(tstate).second) {
+      status = memory_->Read(tstate, tstate_block.data(), tstate_block.size());
+      if (IsFatal(status)) return status;
+      if (!status.ok()) break;  // freed under us: the rest of this list is unreliable
+      int64_t tid = Field<int64_t>(tstate_block.data(), layout_.tstate_native_thread_id);
+      if (tid > 0 && tid <= INT32_MAX) {
+        threads.push_back({.tid = static_cast<pid_t>(tid), .tstate = tstate});
+      }
+      tstate = Field<uint64_t>(tstate_block.data(), layout_.tstate_next);
+    }
+    interp = next_interp;
+  }
+  return threads;
+}
+
+CPythonReader::StackWindow CPythonReader::PlanStackWindow(const unsigned char* tstate_block) const {
+  StackWindow window;
+  uint64_t chunk = Field<uint64_t>(tstate_block, layout_.tstate_datastack_chunk);
+  uint64_t top = Field<uint64_t>(tstate_block, layout_.tstate_datastack_top);
+  uint64_t limit = Field<uint64_t>(tstate_block, layout_.tstate_datastack_limit);
+  if (!Plausible(chunk) || !Plausible(top) || !Plausible(limit) || top <= chunk || limit < top) {
+    return window;
+  }
+  window.chunk_start = chunk;
+  window.chunk_end = limit;
+  // Frames sit between the chunk's start and top; the whole chunk is mapped.
+  uint64_t end = std::min(limit, top + kStackWindowSlackBytes);
+  window.start = end - chunk > kStackWindowBytes ? end - kStackWindowBytes : chunk;
+  window.bytes.resize(end - window.start);
+  return window;
+}
+
+CPythonReader::RawFrame CPythonReader::ParseFrame(uint64_t address,
+                                                  const unsigned char* block) const {
+  return {.address = address,
+          .code = Field<uint64_t>(block, layout_.frame_code),
+          .previous = Field<uint64_t>(block, layout_.frame_previous),
+          .instr = Field<uint64_t>(block, layout_.frame_instr),
+          .owner = Field<uint8_t>(block, layout_.frame_owner)};
+}
+
+uint64_t CPythonReader::FrameBytes(const unsigned char* code_header) const {
+  int64_t words;
+  if (layout_.code_framesize != kNoField) {
+    words = Field<int32_t>(code_header, layout_.code_framesize);
+  } else {
+    words = int64_t{layout_.frame_specials_words} +
+            Field<int32_t>(code_header, layout_.code_nlocalsplus) +
+            Field<int32_t>(code_header, layout_.code_stacksize);
+  }
+  return static_cast<uint64_t>(words) * 8;
+}
+
+absl::StatusOr<std::vector<CPythonReader::RawFrame>> CPythonReader::ReadFrameChain(
+    uint64_t frame, const StackWindow& window) {
+  std::vector<RawFrame> chain;
+  std::vector<uint64_t> visited;
+  unsigned char block[128];
+  const uint32_t frame_size = layout_.FrameReadSize();
+  if (frame_size > sizeof(block)) return absl::InternalError("frame layout");
+  while (Plausible(frame) && chain.size() < static_cast<size_t>(kMaxFrames)) {
+    // Frames form a chain; revisiting one means garbage links (or a frame reused mid-walk).
+    if (std::find(visited.begin(), visited.end(), frame) != visited.end()) break;
+    visited.push_back(frame);
+    if (window.Contains(frame, frame_size)) {
+      memcpy(block, window.bytes.data() + (frame - window.start), frame_size);
+    } else {
+      absl::Status status = memory_->Read(frame, block, frame_size);
+      if (!status.ok()) {
+        if (IsFatal(status) || chain.empty()) return status;
+        break;  // the rest of the chain was freed under us: keep the inner frames
+      }
+    }
+    chain.push_back(ParseFrame(frame, block));
+    frame = chain.back().previous;
+  }
+  return chain;
+}
+
+absl::Status CPythonReader::ReadWithFallback(std::span<const RemoteRead> required,
+                                             std::span<const RemoteRead> optional) {
+  std::vector<RemoteRead> reads(required.begin(), required.end());
+  reads.insert(reads.end(), optional.begin(), optional.end());
+  absl::Status status = memory_->ReadMany(reads);
+  if (status.ok() || IsFatal(status)) return status;
+  // Something was freed under us: find what, one range at a time.
+  status = memory_->ReadMany(required);
+  if (!status.ok()) return status;
+  for (const RemoteRead& read : optional) {
+    status = memory_->ReadMany({&read, 1});
+    if (IsFatal(status)) return status;
+    if (!status.ok()) memset(read.buffer, 0, read.size);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CodeInfo> CPythonReader::ReadCodeInfo(const unsigned char* header) {
+  uint64_t filename = Field<uint64_t>(header, layout_.code_filename);
+  uint64_t qualname = Field<uint64_t>(header, layout_.code_qualname);
+  uint64_t linetable = Field<uint64_t>(header, layout_.code_linetable);
+  if (!Plausible(filename) || !Plausible(qualname) || !Plausible(linetable)) {
+    return absl::DataLossError("code object with bad pointers");
+  }
+
+  // First the three objects' headers, then their contents: two reads per code object.
+  const uint32_t str_header = layout_.unicode_ascii_data;
+  std::vector<unsigned char> headers(2 * str_header + layout_.bytes_data);
+  RemoteRead header_reads[] = {
+      {.address = qualname, .buffer = headers.data(), .size = str_header},
+      {.address = filename, .buffer = headers.data() + str_header, .size = str_header},
+      {.address = linetable, .buffer = headers.data() + 2 * str_header, .size = layout_.bytes_data},
+  };
+  absl::Status status = memory_->ReadMany(header_reads);
+  if (!status.ok()) return status;
+  std::optional<StrShape> qualname_shape =
+      ParseStrHeader(headers.data(), layout_, addresses_.unicode_type, kMaxNameChars);
+  std::optional<StrShape> filename_shape = ParseStrHeader(
+      headers.data() + str_header, layout_, addresses_.unicode_type, kMaxFilenameChars);
+  const unsigned char* bytes_header = headers.data() + 2 * str_header;
+  if (!qualname_shape || !filename_shape ||
+      Field<uint64_t>(bytes_header, kObjectType) != addresses_.bytes_type) {
+    return absl::DataLossError("code object names are not strings");
+  }
+  int64_t table_size = Field<int64_t>(bytes_header, kVarObjectSize);
+  if (table_size < 0) return absl::DataLossError("negative line table size");
+  // A table too large to copy only costs the line number (reported as 0).
+  size_t table_bytes =
+      static_cast<uint64_t>(table_size) <= kMaxLinetableBytes ? static_cast<size_t>(table_size) : 0;
+
+  std::string qualname_data(qualname_shape->DataBytes(), '\0');
+  std::string filename_data(filename_shape->DataBytes(), '\0');
+  CodeInfo info;
+  info.linetable.resize(table_bytes);
+  RemoteRead data_reads[] = {
+      {.address = qualname + qualname_shape->data_offset,
+       .buffer = qualname_data.data(),
+       .size = qualname_data.size()},
+      {.address = filename + filename_shape->data_offset,
+       .buffer = filename_data.data(),
+       .size = filename_data.size()},
+      {.address = linetable + layout_.bytes_data,
+       .buffer = info.linetable.data(),
+       .size = info.linetable.size()},
+  };
+  status = memory_->ReadMany(data_reads);
+  if (!status.ok()) return status;
+
+  info.qualname =
+      StrDataToUtf8(reinterpret_cast<const unsigned char*>(qualname_data.data()), *qualname_shape);
+  info.filename =
+      StrDataToUtf8(reinterpret_cast<const unsigned char*>(filename_data.data()), *filename_shape);
+  info.module = ModuleFromFilename(info.filename);
+  info.first_line = Field<int32_t>(header, layout_.code_firstlineno);
+  info.first_traceable = Field<int32_t>(header, layout_.code_firsttraceable);
+  info.code_units = Field<int64_t>(header, kVarObjectSize);
+  return info;
+}
+
+std::shared_ptr<const CodeInfo> CPythonReader::Decode(uint64_t code, const unsigned char* header) {
+  CodeIdentity identity{.filename = Field<uint64_t>(header, layout_.code_filename),
+                        .name = Field<uint64_t>(header, layout_.code_name),
+                        .qualname = Field<uint64_t>(header, layout_.code_qualname),
+                        .linetable = Field<uint64_t>(header, layout_.code_linetable),
+                        .first_line = Field<int32_t>(header, layout_.code_firstlineno),
+                        .code_units = Field<int64_t>(header, kVarObjectSize)};
+  if (std::shared_ptr<const CodeInfo> cached = code_cache_.Find(code, identity)) return cached;
+  absl::StatusOr<CodeInfo> info = ReadCodeInfo(header);
+  if (!info.ok()) return nullptr;
+  return code_cache_.Insert(code, identity, *std::move(info));
+}
+
+absl::StatusOr<std::vector<v1::Frame>> CPythonReader::Stack(const PythonThread& thread) {
+  absl::StatusOr<std::vector<v1::Frame>> stack;
+  size_t settled = 0;
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    if (attempt > 0) ++stats_.retries;
+    stack = ReadStackOnce(thread, &settled);
+    if (!stack.ok()) return stack;
+    if (settled == stack->size()) {
+      ++stats_.stacks;
+      return stack;
+    }
+  }
+  if (settled == 0) {
+    return absl::UnavailableError(absl::StrFormat(
+        "the stack of thread %d changed during each of %d reads", thread.tid, kMaxAttempts));
+  }
+  ++stats_.stacks;
+  ++stats_.truncated;
+  stack->erase(stack->begin(), stack->end() - static_cast<long>(settled));
+  return stack;
+}
+
+absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const PythonThread& thread,
+                                                                    size_t* settled) {
+  *settled = 0;
+  if (!Plausible(thread.tstate)) return absl::InvalidArgumentError("bad thread state address");
+  std::vector<unsigned char> tstate_block(layout_.TstateReadSize());
+  absl::Status status = memory_->Read(thread.tstate, tstate_block.data(), tstate_block.size());
+  if (!status.ok()) return status;
+  if (Field<int64_t>(tstate_block.data(), layout_.tstate_native_thread_id) != thread.tid) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("thread state 0x%x is not thread %d's", thread.tstate, thread.tid));
+  }
+  // Where the current frame pointer is: in the thread state (3.13), or in its current
+  // _PyCFrame (3.11, 3.12).
+  uint64_t frame_pointer_at = 0;
+  if (layout_.tstate_cframe == kNoField) {
+    frame_pointer_at = thread.tstate + layout_.tstate_current_frame;
+  } else {
+    uint64_t cframe = Field<uint64_t>(tstate_block.data(), layout_.tstate_cframe);
+    if (cframe == 0) return std::vector<v1::Frame>();  // not running Python code
+    if (!Plausible(cframe)) return absl::DataLossError("bad cframe pointer");
+    frame_pointer_at = cframe + layout_.cframe_current_frame;
+  }
+
+  // The current frame pointer and the top of the frame stack, in one read.
+  uint64_t first_frame = 0;
+  StackWindow window = PlanStackWindow(tstate_block.data());
+  std::vector<RemoteRead> reads = {
+      {.address = frame_pointer_at, .buffer = &first_frame, .size = sizeof(first_frame)}};
+  if (!window.bytes.empty()) {
+    reads.push_back(
+        {.address = window.start, .buffer = window.bytes.data(), .size = window.bytes.size()});
+  }
+  status = memory_->ReadMany(reads);
+  if (!status.ok() && !window.bytes.empty() && !IsFatal(status)) {
+    window.bytes.clear();  // a stale window: read the frames one by one instead
+    reads.pop_back();
+    status = memory_->ReadMany(reads);
+  }
+  if (!status.ok()) return status;
+
+  absl::StatusOr<std::vector<RawFrame>> chain = ReadFrameChain(first_frame, window);
+  if (!chain.ok()) return chain.status();
+
+  std::vector<uint64_t> codes;
+  absl::flat_hash_map<uint64_t, size_t> code_index;
+  for (const RawFrame& raw : *chain) {
+    if (raw.owner == layout_.frame_owner_cstack) continue;
+    if (code_index.emplace(raw.code, codes.size()).second) codes.push_back(raw.code);
+  }
+  // With the code objects, read the thread's id and every frame again. The same id: the
+  // frames were still this thread's (its state was not freed and reused). The same frames:
+  // the chain did not change while we copied it (a running thread pushes and pops frames
+  // while we read), so it is one the thread really had.
+  int64_t tid_after = 0;
+  RemoteRead required[] = {
+      {.address = thread.tstate + layout_.tstate_native_thread_id,
+       .buffer = &tid_after,
+       .size = sizeof(tid_after)},
+  };
+  const size_t header_size = layout_.CodeReadSize();
+  const size_t frame_size = layout_.FrameReadSize();
+  std::vector<unsigned char> headers(codes.size() * header_size, 0);
+  std::vector<unsigned char> frames_after(chain->size() * frame_size, 0);
+  std::vector<RemoteRead> optional;
+  optional.reserve(codes.size() + chain->size());
+  for (size_t i = 0; i < codes.size(); ++i) {
+    if (!Plausible(codes[i])) continue;  // stays zeroed: not a code object
+    optional.push_back(
+        {.address = codes[i], .buffer = headers.data() + i * header_size, .size = header_size});
+  }
+  for (size_t i = 0; i < chain->size(); ++i) {
+    optional.push_back({.address = (*chain)[i].address,
+                        .buffer = frames_after.data() + i * frame_size,
+                        .size = frame_size});
+  }
+  status = ReadWithFallback(required, optional);
+  if (!status.ok()) return status;
+  if (tid_after != thread.tid) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("thread %d exited during the read", thread.tid));
+  }
+  // Which raw frames held still: from the outermost inward, up to the first that changed.
+  size_t stable_from = chain->size();  // index of the innermost of the stable outer run
+  while (stable_from > 0 && ParseFrame((*chain)[stable_from - 1].address,
+                                       frames_after.data() + (stable_from - 1) * frame_size)
+                                .SameCall((*chain)[stable_from - 1])) {
+    --stable_from;
+  }
+
+  // Frames on the thread's frame stack are packed: a callee starts where its caller ends. A
+  // link that breaks this joins frames copied at different moments: the inner part is stale.
+  for (size_t i = 0; i + 1 < chain->size(); ++i) {
+    const RawFrame& callee = (*chain)[i];
+    const RawFrame& caller = (*chain)[i + 1];
+    if (callee.owner != layout_.frame_owner_thread || caller.owner != layout_.frame_owner_thread ||
+        !window.InChunk(callee.address) || !window.InChunk(caller.address)) {
+      continue;
+    }
+    const unsigned char* header = headers.data() + code_index[caller.code] * header_size;
+    if (Field<uint64_t>(header, kObjectType) != addresses_.code_type) continue;
+    if (caller.address + FrameBytes(header) != callee.address) {
+      stable_from = std::max(stable_from, i + 1);
+    }
+  }
+
+  // Where each frame stopped, in code units; frames caught half-rewritten (the instruction
+  // pointer outside their code: code and position of different calls) make the frames inside
+  // them suspect too.
+  std::vector<std::optional<int64_t>> code_units(chain->size());
+  for (size_t i = 0; i < chain->size(); ++i) {
+    const RawFrame& raw = (*chain)[i];
+    const unsigned char* header = headers.data() + code_index[raw.code] * header_size;
+    if (raw.owner == layout_.frame_owner_cstack ||
+        Field<uint64_t>(header, kObjectType) != addresses_.code_type) {
+      continue;
+    }
+    int64_t unit = static_cast<int64_t>(raw.instr - (raw.code + layout_.code_bytecode)) / 2;
+    // One unit before the code: a generator that has not started.
+    if (unit >= -1 && unit < Field<int64_t>(header, kVarObjectSize)) {
+      code_units[i] = unit;
+    } else {
+      stable_from = std::max(stable_from, i + 1);
+    }
+  }
+
+  std::vector<v1::Frame> frames;
+  frames.reserve(chain->size());
+  size_t unsettled_frames = 0;  // output frames made from raw frames that changed
+  for (size_t index = 0; index < chain->size(); ++index) {
+    const RawFrame& raw = (*chain)[index];
+    // Entry frames of the C stack (3.12+) are not Python code.
+    if (raw.owner == layout_.frame_owner_cstack) continue;
+    const unsigned char* header = headers.data() + code_index[raw.code] * header_size;
+    // A frame whose code is not a code object was reused under us, and so may be what it
+    // links to: stop here.
+    if (Field<uint64_t>(header, kObjectType) != addresses_.code_type) break;
+    if (!code_units[index].has_value()) continue;  // half-rewritten
+    int64_t code_unit = *code_units[index];
+    // Frames still being set up (before their first RESUME) are not part of the Python stack,
+    // as for CPython's own tracebacks; generator frames are always complete.
+    int32_t first_traceable = Field<int32_t>(header, layout_.code_firsttraceable);
+    if (raw.owner != layout_.frame_owner_generator && code_unit < first_traceable) continue;
+
+    std::shared_ptr<const CodeInfo> info = Decode(raw.code, header);
+    if (index < stable_from) ++unsettled_frames;
+    v1::Frame& frame = frames.emplace_back();
+    frame.set_kind(v1::Frame::PYTHON);
+    if (info == nullptr) continue;  // names unreadable: keep the frame's place, unnamed
+    frame.set_function(info->qualname);
+    frame.set_file(info->filename);
+    frame.set_module(info->module);
+    std::optional<int> line =
+        LineForCodeUnit(info->linetable, info->first_line, static_cast<int>(code_unit));
+    if (line.has_value() && *line > 0) frame.set_line(static_cast<uint32_t>(*line));
+  }
+  *settled = frames.size() - unsettled_frames;
+  return frames;
+}
+
+absl::StatusOr<uint64_t> CPythonReader::GilHoldingTstate() {
+  uint64_t tstate = 0;
+  int32_t locked = 0;
+  if (layout_.gil_source == GilSource::kTstateCurrent) {
+    RemoteRead reads[] = {
+        {.address = addresses_.runtime + layout_.runtime_tstate_current,
+         .buffer = &tstate,
+         .size = sizeof(tstate)},
+        {.address = addresses_.runtime + layout_.runtime_gil_locked,
+         .buffer = &locked,
+         .size = sizeof(locked)},
+    };
+    absl::Status status = memory_->ReadMany(reads);
+    if (!status.ok()) return status;
+    return locked == 1 ? tstate : 0;
+  }
+  // The main interpreter's GIL: where it is does not change once the interpreter runs.
+  if (gil_ == 0) {
+    uint64_t interp = 0;
+    absl::Status status =
+        memory_->ReadValue(addresses_.runtime + layout_.runtime_interpreters_main, &interp);
+    if (!status.ok()) return status;
+    if (!Plausible(interp)) return uint64_t{0};
+    uint64_t gil = 0;
+    status = memory_->ReadValue(interp + layout_.interp_ceval_gil, &gil);
+    if (!status.ok()) return status;
+    if (!Plausible(gil)) return uint64_t{0};
+    gil_ = gil;
+  }
+  // last_holder is set by the thread that takes the GIL, after it holds it.
+  RemoteRead reads[] = {
+      {.address = gil_ + layout_.gil_last_holder, .buffer = &tstate, .size = sizeof(tstate)},
+      {.address = gil_ + layout_.gil_locked, .buffer = &locked, .size = sizeof(locked)},
+  };
+  absl::Status status = memory_->ReadMany(reads);
+  if (!status.ok()) return status;
+  return locked == 1 ? tstate : 0;
+}
+
+absl::StatusOr<std::optional<pid_t>> CPythonReader::GilHolder() {
+  absl::StatusOr<uint64_t> tstate = GilHoldingTstate();
+  if (!tstate.ok()) return tstate.status();
+  if (!Plausible(*tstate)) return std::optional<pid_t>();
+  int64_t tid = 0;
+  absl::Status status = memory_->ReadValue(*tstate + layout_.tstate_native_thread_id, &tid);
+  if (IsFatal(status)) return status;
+  if (!status.ok() || tid <= 0 || tid > INT32_MAX) return std::optional<pid_t>();
+  return std::optional<pid_t>(static_cast<pid_t>(tid));
+}
+
+}  // namespace stallscope

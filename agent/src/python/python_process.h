@@ -1,0 +1,78 @@
+// A running CPython process whose Python stacks can be read from outside, without stopping or
+// changing it: the interpreter's structures are copied with process_vm_readv (which needs
+// ptrace permission over the target, e.g. root, but attaches nothing).
+//
+// Supported: release (GIL) builds of CPython 3.11, 3.12 and 3.13, each verified by tests on
+// live processes: Debian 12's /usr/bin/python3.11 (3.11.2; _PyRuntime in the executable) and
+// --enable-shared builds 3.11.7, 3.12.1 and 3.13.0 (_PyRuntime in libpython3.X.so). Other
+// versions (3.10 and older, 3.14+, pre-releases), debug and free-threaded builds are refused
+// with Unimplemented naming the version.
+//
+// Stacks of a running target are read while it runs: a stack is a best-effort snapshot (a
+// frame may be popped while we copy the next), but always one thread's. Not thread-safe.
+#ifndef STALLSCOPE_AGENT_PYTHON_PYTHON_PROCESS_H_
+#define STALLSCOPE_AGENT_PYTHON_PYTHON_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "python/cpython_reader.h"
+#include "python/remote_memory.h"
+#include "stallscope/v1/report.pb.h"
+
+namespace stallscope {
+
+class PythonProcess {
+ public:
+  // Errors: NotFound (no such process, or not CPython: no _PyRuntime in the executable or a
+  // mapped libpython), Unimplemented (a CPython version or build without a verified layout;
+  // the message names it), PermissionDenied (process_vm_readv refused).
+  static absl::StatusOr<std::unique_ptr<PythonProcess>> Open(
+      pid_t pid, const std::string& proc_root = "/proc");
+
+  pid_t pid() const { return memory_.pid(); }
+  std::string version() const { return version_; }  // "3.11.2"
+  // The object _PyRuntime was found in: "/usr/bin/python3.11", ".../libpython3.11.so.1.0".
+  const std::string& interpreter_path() const { return interpreter_path_; }
+
+  // The Python frames running on OS thread `tid` now, innermost first: function = qualified
+  // name (co_qualname), file = co_filename, line, module (see module_name.h), kind PYTHON.
+  // NotFound when the process is gone or `tid` has no Python thread state; Unavailable when
+  // the thread's calls changed during every read (see CPythonReader::Stack).
+  absl::StatusOr<std::vector<v1::Frame>> ThreadStack(pid_t tid);
+
+  // OS thread ids of the threads that have a Python thread state.
+  absl::StatusOr<std::vector<pid_t>> ThreadIds();
+
+  // The OS thread holding the GIL, nullopt if none or unknown (including read errors). 3.11:
+  // _PyRuntime.gilstate.tstate_current; 3.12+: the main interpreter's GIL's last holder while
+  // it is locked.
+  std::optional<pid_t> GilHolder();
+
+  // Cost accounting: process_vm_readv calls so far, and the code cache's state.
+  uint64_t read_calls() const { return memory_.read_calls(); }
+  const CodeCache& code_cache() const { return reader_.code_cache(); }
+  const CPythonReader::Stats& stack_stats() const { return reader_.stats(); }
+
+ private:
+  PythonProcess(pid_t pid, std::string version, std::string interpreter_path,
+                const CPythonLayout& layout, CPythonAddresses addresses);
+  absl::Status RefreshThreads();
+
+  ProcessMemory memory_;
+  std::string version_;
+  std::string interpreter_path_;
+  CPythonReader reader_;
+  absl::flat_hash_map<pid_t, uint64_t> tstates_;  // tid -> PyThreadState address
+};
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_PYTHON_PYTHON_PROCESS_H_

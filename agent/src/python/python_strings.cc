@@ -1,0 +1,76 @@
+#include "python/python_strings.h"
+
+#include "python/remote_memory.h"
+
+namespace stallscope {
+namespace {
+
+// PyASCIIObject.state bit fields (3.11 and 3.12): interned:2, kind:3, compact:1, ascii:1.
+constexpr int kKindShift = 2;
+constexpr uint32_t kKindMask = 7;
+constexpr uint32_t kCompactBit = 1u << 5;
+constexpr uint32_t kAsciiBit = 1u << 6;
+
+constexpr char32_t kReplacement = 0xfffd;
+
+void AppendUtf8(char32_t c, std::string* out) {
+  if ((c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) c = kReplacement;
+  if (c < 0x80) {
+    out->push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out->push_back(static_cast<char>(0xc0 | (c >> 6)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+  } else if (c < 0x10000) {
+    out->push_back(static_cast<char>(0xe0 | (c >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+  } else {
+    out->push_back(static_cast<char>(0xf0 | (c >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+  }
+}
+
+}  // namespace
+
+std::optional<StrShape> ParseStrHeader(const unsigned char* header, const CPythonLayout& layout,
+                                       uint64_t str_type, size_t max_chars) {
+  if (Field<uint64_t>(header, kObjectType) != str_type) return std::nullopt;
+  int64_t length = Field<int64_t>(header, layout.unicode_length);
+  uint32_t state = Field<uint32_t>(header, layout.unicode_state);
+  if (length < 0 || (state & kCompactBit) == 0) return std::nullopt;
+  StrShape shape;
+  shape.ascii = (state & kAsciiBit) != 0;
+  shape.char_width = (state >> kKindShift) & kKindMask;
+  if (shape.char_width != 1 && shape.char_width != 2 && shape.char_width != 4) return std::nullopt;
+  if (shape.ascii && shape.char_width != 1) return std::nullopt;
+  shape.data_offset = shape.ascii ? layout.unicode_ascii_data : layout.unicode_compact_data;
+  shape.length =
+      static_cast<uint64_t>(length) < max_chars ? static_cast<size_t>(length) : max_chars;
+  return shape;
+}
+
+std::string StrDataToUtf8(const unsigned char* data, const StrShape& shape) {
+  std::string out;
+  out.reserve(shape.length);
+  for (size_t i = 0; i < shape.length; ++i) {
+    char32_t c;
+    switch (shape.char_width) {
+      case 1:
+        c = data[i];
+        if (shape.ascii && c >= 0x80) c = kReplacement;
+        break;
+      case 2:
+        c = Field<uint16_t>(data, i * 2);
+        break;
+      default:
+        c = Field<uint32_t>(data, i * 4);
+        break;
+    }
+    AppendUtf8(c, &out);
+  }
+  return out;
+}
+
+}  // namespace stallscope

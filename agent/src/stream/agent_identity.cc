@@ -1,0 +1,70 @@
+#include "stream/agent_identity.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+
+namespace stallscope {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Env(const char* name) {
+  const char* v = getenv(name);
+  return v ? v : "";
+}
+
+std::string RandomId() {
+  std::random_device rd;
+  std::string id;
+  for (int i = 0; i < 4; ++i) id += absl::StrFormat("%08x", rd());
+  return id;
+}
+
+}  // namespace
+
+std::string ContainerIdFromCgroup(const std::string& cgroup) {
+  size_t run = 0;
+  for (size_t i = 0; i < cgroup.size(); ++i) {
+    if (isxdigit(static_cast<unsigned char>(cgroup[i])) && !isupper(static_cast<unsigned char>(cgroup[i]))) {
+      ++run;
+      bool ends = i + 1 == cgroup.size() || !isxdigit(static_cast<unsigned char>(cgroup[i + 1]));
+      if (run == 64 && ends) return cgroup.substr(i + 1 - 64, 64);
+    } else {
+      run = 0;
+    }
+  }
+  return "";
+}
+
+v1::AgentIdentity BuildAgentIdentity(const std::string& service, pid_t first_pid) {
+  v1::AgentIdentity id;
+  id.set_agent_id(RandomId());
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) id.set_host(host);
+  id.set_boot_id(std::string(absl::StripAsciiWhitespace(ReadFile("/proc/sys/kernel/random/boot_id"))));
+  id.set_agent_version(STALLSCOPE_VERSION);
+  id.set_container_id(ContainerIdFromCgroup(ReadFile(absl::StrCat("/proc/", first_pid, "/cgroup"))));
+  id.set_pod(Env("POD_NAME"));
+  id.set_pod_namespace(Env("POD_NAMESPACE"));
+  id.set_service(service.empty() ? Env("STALLSCOPE_SERVICE") : service);
+  id.set_started_unix_nano(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
+  return id;
+}
+
+}  // namespace stallscope

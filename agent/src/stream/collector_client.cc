@@ -1,0 +1,211 @@
+#include "stream/collector_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "stallscope/v1/collector.grpc.pb.h"
+
+namespace stallscope {
+
+// The generated stub and the channel it uses, made once per client: gRPC reconnects the
+// channel itself, each failed stream is reopened on it.
+class CollectorStub {
+ public:
+  explicit CollectorStub(const std::string& target) {
+    grpc::ChannelArguments args;
+    // Notice a dead collector (or a silently dropped connection) while idle.
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 3'000);
+    args.SetMaxSendMessageSize(4 << 20);
+    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    stub_ = v1::Collector::NewStub(channel_);
+  }
+  v1::Collector::Stub* operator->() { return stub_.get(); }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Collector::Stub> stub_;
+};
+
+CollectorClient::CollectorClient(std::string target, v1::AgentIdentity identity, Options options)
+    : target_(std::move(target)), identity_(std::move(identity)), options_(options), buffer_(options.buffer_reports) {}
+
+CollectorClient::~CollectorClient() { Stop(); }
+
+void CollectorClient::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void CollectorClient::Write(const v1::Report& report) {
+  std::string bytes = report.SerializeAsString();
+  {
+    std::lock_guard lock(mu_);
+    buffer_.Push(std::move(bytes));
+  }
+  cv_.notify_all();
+}
+
+bool CollectorClient::Flush(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return buffer_.pending() == 0; });
+}
+
+void CollectorClient::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (active_ != nullptr) active_->TryCancel();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+CollectorClient::Stats CollectorClient::stats() {
+  std::lock_guard lock(mu_);
+  return {buffer_.acked(), buffer_.dropped(), buffer_.pending(), streams_ > 0 ? streams_ - 1 : 0};
+}
+
+void CollectorClient::Log(const std::string& message) {
+  if (!options_.quiet) fprintf(stderr, "stallscope: collector %s: %s\n", target_.c_str(), message.c_str());
+}
+
+void CollectorClient::Run() {
+  auto stub = std::make_unique<CollectorStub>(target_);
+  std::mt19937 rng(std::random_device{}());
+  auto backoff = options_.initial_backoff;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    bool stuck = false;
+    if (RunStream(*stub, &stuck)) backoff = options_.initial_backoff;
+    // A connection that went silent may be half-dead: start over on a new one.
+    if (stuck) stub = std::make_unique<CollectorStub>(target_);
+    // Jittered, so agents restarted together do not reconnect in lockstep.
+    std::uniform_real_distribution<double> jitter(0.8, 1.2);
+    auto wait = std::chrono::milliseconds(static_cast<int64_t>(backoff.count() * jitter(rng)));
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, wait, [&] { return stopping_; })) return;
+    backoff = std::min(options_.max_backoff, backoff * 2);
+  }
+}
+
+bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
+  grpc::ClientContext context;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return false;
+    active_ = &context;
+    buffer_.Rewind();
+    ++streams_;
+  }
+  auto stream = stub->StreamReports(&context);
+  bool answered = false;
+  bool broken = false;
+  auto last_progress = std::chrono::steady_clock::now();
+
+  v1::AgentMessage hello;
+  *hello.mutable_identity() = identity_;
+  {
+    std::lock_guard lock(mu_);
+    hello.set_dropped_total(buffer_.dropped());
+  }
+  bool wrote_hello = stream->Write(hello);
+
+  // Acknowledgements arrive on their own thread; the first one says where to resume.
+  std::thread reader([&] {
+    v1::CollectorMessage ack;
+    while (stream->Read(&ack)) {
+      std::lock_guard lock(mu_);
+      buffer_.Ack(ack.acked_through());
+      answered = true;
+      last_progress = std::chrono::steady_clock::now();
+      cv_.notify_all();
+    }
+    std::lock_guard lock(mu_);
+    broken = true;
+    cv_.notify_all();
+  });
+
+  // A stream that stops answering (a network that silently drops packets, a stuck
+  // collector) is cancelled by this watchdog, even while a Write is blocked by flow control.
+  bool done = false, stuck = false;
+  auto opened = std::chrono::steady_clock::now();
+  std::thread watchdog([&] {
+    std::unique_lock lock(mu_);
+    while (!done) {
+      cv_.wait_for(lock, std::chrono::milliseconds(200));
+      auto now = std::chrono::steady_clock::now();
+      bool no_answer = !answered && now - opened > options_.ack_timeout;
+      bool no_ack = answered && buffer_.pending() > 0 && now - last_progress > options_.ack_timeout;
+      if (!done && !stuck && (no_answer || no_ack)) {
+        stuck = true;
+        context.TryCancel();
+        cv_.notify_all();
+      }
+    }
+  });
+
+  std::unique_lock lock(mu_);
+  if (!wrote_hello) broken = true;
+  // Resume from the collector's answer, so what it already stored is not sent again.
+  cv_.wait(lock, [&] { return answered || broken || stopping_ || stuck; });
+  if (answered && !broken && !stuck) {
+    connected_ = true;
+    Log(streams_ == 1 ? "streaming reports" : "reconnected; resending unacknowledged reports");
+  }
+  while (answered && !broken && !stopping_ && !stuck) {
+    if (!buffer_.has_unsent()) {
+      cv_.wait(lock, [&] { return buffer_.has_unsent() || broken || stopping_ || stuck; });
+      continue;
+    }
+    std::vector<ReportBuffer::Entry> batch = buffer_.TakeUnsent(options_.batch_reports, options_.batch_bytes);
+    uint64_t dropped = buffer_.dropped();
+    if (buffer_.pending() == batch.size()) last_progress = std::chrono::steady_clock::now();
+    lock.unlock();
+    v1::AgentMessage message;
+    message.set_dropped_total(dropped);
+    for (ReportBuffer::Entry& e : batch) {
+      v1::SequencedReport* sr = message.add_reports();
+      sr->set_seq(e.seq);
+      sr->mutable_report()->ParseFromString(e.bytes);
+    }
+    bool ok = stream->Write(message);
+    lock.lock();
+    if (!ok) broken = true;
+  }
+  bool stopping = stopping_;
+  bool failed = broken || stuck;
+  bool was_stuck = stuck;
+  *stuck_out = stuck;
+  active_ = nullptr;
+  done = true;
+  cv_.notify_all();
+  lock.unlock();
+  watchdog.join();
+
+  // A stream we leave (Stop) is cancelled; a broken one already carries its status.
+  if (!failed) context.TryCancel();
+  reader.join();
+  grpc::Status status = stream->Finish();
+  if (!stopping) {
+    std::lock_guard relock(mu_);
+    if (connected_ || streams_ == 1) {
+      std::string why = was_stuck ? "the collector stopped answering"
+                        : status.error_message().empty() ? "no status" : status.error_message();
+      Log(absl::StrCat(answered ? "stream ended" : "unreachable", " (", why, "); buffering up to ",
+                       options_.buffer_reports, " reports and retrying"));
+    }
+    connected_ = false;
+  }
+  return answered;
+}
+
+}  // namespace stallscope

@@ -1,0 +1,36 @@
+// Turns one AgentMessage of a stream into an IngestBatch, or says precisely what is wrong
+// with it (the stream then ends with that status and nothing of the message is stored).
+#ifndef STALLSCOPE_COLLECTOR_BATCH_BUILDER_H_
+#define STALLSCOPE_COLLECTOR_BATCH_BUILDER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "stallscope/v1/collector.pb.h"
+#include "store.h"
+
+namespace stallscope::collector {
+
+inline constexpr size_t kMaxReportsPerMessage = 10'000;
+
+// Identity strings are labels and keys: bounded.
+absl::Status ValidateIdentity(const v1::AgentIdentity& identity);
+
+// Per-stream state: the identity from the first message and the last seq seen.
+class BatchBuilder {
+ public:
+  absl::StatusOr<std::unique_ptr<IngestBatch>> Build(const v1::AgentMessage& message, uint64_t now_ns);
+  bool has_identity() const { return has_identity_; }
+  const v1::AgentIdentity& identity() const { return identity_; }
+
+ private:
+  bool has_identity_ = false;
+  v1::AgentIdentity identity_;
+  std::string identity_bytes_;
+  uint64_t last_seq_ = 0;
+};
+
+}  // namespace stallscope::collector
+
+#endif  // STALLSCOPE_COLLECTOR_BATCH_BUILDER_H_

@@ -1,0 +1,83 @@
+#include "collector_options.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace stallscope::collector {
+
+const char kCollectorHelp[] = R"(Usage: stallscope-collector [options]
+
+Receives reports from stallscope agents (stallscope attach --collector HOST:PORT), stores
+them, and serves a query API, a dashboard and Prometheus metrics.
+
+Options:
+  --grpc-listen ADDR        agent streams (gRPC), HOST:PORT or :PORT (default :7700)
+  --http-listen ADDR        dashboard at /, API at /api/v1/, /metrics (default :7701)
+  --db PATH|URL             SQLite file (default stallscope.db), or postgresql://... to
+                            share one store between replicas
+  --retention DURATION      keep reports this long (default 168h = 7 days), e.g. 72h, 30m
+  --max-message-bytes N     largest agent message accepted (default 4194304)
+  --max-streams N           agent streams at once (default 4096)
+  --identity-timeout DUR    close streams that send no identity by then (default 10s)
+  -h, --help                this help
+
+Port 0 picks a free port; the ports in use are printed on stderr at start.
+)";
+
+absl::StatusOr<HostPort> ParseHostPort(const std::string& value) {
+  size_t colon = value.rfind(':');
+  if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("'", value, "' is not HOST:PORT"));
+  HostPort hp;
+  hp.host = value.substr(0, colon);
+  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']') hp.host = hp.host.substr(1, hp.host.size() - 2);
+  if (!absl::SimpleAtoi(value.substr(colon + 1), &hp.port) || hp.port < 0 || hp.port > 65535)
+    return absl::InvalidArgumentError(absl::StrCat("'", value, "' has no valid port"));
+  return hp;
+}
+
+absl::StatusOr<CollectorOptions> ParseCollectorOptions(const std::vector<std::string>& args) {
+  CollectorOptions o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i], value;
+    bool inline_value = false;
+    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      inline_value = true;
+    }
+    if (flag == "-h" || flag == "--help") {
+      o.help = true;
+      continue;
+    }
+    if (!inline_value) {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value"));
+      value = args[++i];
+    }
+    auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' ", why));
+    };
+    if (flag == "--grpc-listen" || flag == "--http-listen") {
+      auto hp = ParseHostPort(value);
+      if (!hp.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", hp.status().message()));
+      (flag == "--grpc-listen" ? o.grpc_listen : o.http_listen) = *hp;
+    } else if (flag == "--db") {
+      if (value.empty()) return bad("is empty");
+      o.db = value;
+    } else if (flag == "--retention") {
+      if (!absl::ParseDuration(value, &o.retention) || o.retention <= absl::ZeroDuration())
+        return bad("is not a positive duration like 168h");
+    } else if (flag == "--max-message-bytes") {
+      if (!absl::SimpleAtoi(value, &o.max_message_bytes) || o.max_message_bytes < 1024) return bad("is not a size >= 1024");
+    } else if (flag == "--max-streams") {
+      if (!absl::SimpleAtoi(value, &o.max_streams) || o.max_streams < 1) return bad("is not a positive number");
+    } else if (flag == "--identity-timeout") {
+      if (!absl::ParseDuration(value, &o.identity_timeout) || o.identity_timeout <= absl::ZeroDuration())
+        return bad("is not a positive duration");
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown option '", args[i], "' (see --help)"));
+    }
+  }
+  return o;
+}
+
+}  // namespace stallscope::collector

@@ -1,0 +1,59 @@
+// The gRPC side: stallscope.v1.Collector/StreamReports with the callback API. Messages are
+// taken as raw bytes and parsed here, so a malformed one ends its stream with
+// INVALID_ARGUMENT saying so (the generated parser would report it as a plain end of stream).
+#ifndef STALLSCOPE_COLLECTOR_COLLECTOR_SERVICE_H_
+#define STALLSCOPE_COLLECTOR_COLLECTOR_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "absl/time/time.h"
+#include "ingestor.h"
+#include "metrics.h"
+#include "stallscope/v1/collector.grpc.pb.h"
+
+namespace stallscope::collector {
+
+class StreamReactor;
+
+class CollectorService : public v1::Collector::WithRawCallbackMethod_StreamReports<v1::Collector::Service> {
+ public:
+  struct Options {
+    int max_streams = 4096;
+    // A stream must identify itself this soon, or it is closed (a client that never sends).
+    absl::Duration identity_timeout = absl::Seconds(10);
+  };
+
+  CollectorService(Ingestor* ingestor, Metrics* metrics, Options options);
+  ~CollectorService() override;
+
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamReports(
+      grpc::CallbackServerContext* context) override;
+
+  // Configures `builder` for this service: message limits, keepalive, handshake timeout.
+  static void Configure(grpc::ServerBuilder& builder, int max_message_bytes);
+
+ private:
+  friend class StreamReactor;
+  void Register(StreamReactor* r);
+  void Unregister(StreamReactor* r);
+  void Reap();
+
+  Ingestor* ingestor_;
+  Metrics* metrics_;
+  Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_set<StreamReactor*> streams_;
+  bool stopping_ = false;
+  std::thread reaper_;
+};
+
+}  // namespace stallscope::collector
+
+#endif  // STALLSCOPE_COLLECTOR_COLLECTOR_SERVICE_H_

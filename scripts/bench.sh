@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# stallscope's performance benchmark: overhead on real servers (gunicorn gthread, Tornado) under
+# wrk against bare and against libbpf-tools / bpftrace doing the same job, in-kernel cost of the
+# BPF programs (bpf_stats), and the agent's CPU and memory. Needs root; 127.0.0.1 only.
+#
+#   scripts/bench.sh            # full run (~6 min): prints the tables, rewrites BENCHMARKS.md
+#   scripts/bench.sh --quick    # short runs to try it out (~1 min): bench-out/*.quick.* only
+#   scripts/bench.sh --rounds 5 # more alternating rounds
+#
+# Raw numbers and logs go to bench-out/ (results.json, logs/, runs/). The work is done by
+# scripts/bench/bench.py (with Debian's /usr/bin/python3); this wrapper builds the agent,
+# installs what is missing, and puts the host back (processes, bpf_stats, tracefs) whatever
+# happens to the Python side.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/bench-out
+STATS=/proc/sys/kernel/bpf_stats_enabled
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "bench: must run as root (BPF programs, bpf_stats, tracefs)" >&2
+  exit 1
+fi
+
+source scripts/lib/packages.sh
+ensure_packages python3 python3-tornado gunicorn wrk procps "${BENCH_PACKAGES[@]}" gcc
+# Only the agent is needed here (the rest of the tree may be mid-change).
+echo "bench: building the agent (scripts/build.sh --target stallscope)" >&2
+build_log=${TMPDIR:-/tmp}/stallscope-bench-build.log
+scripts/build.sh --target stallscope >"$build_log" 2>&1 || {
+  tail -30 "$build_log" >&2
+  echo "bench: scripts/build.sh failed (log: $build_log)" >&2
+  exit 1
+}
+
+mkdir -p "$OUT"
+stats_orig=$(cat "$STATS" 2>/dev/null || echo 0)
+bench_pid=
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  if [[ -n $bench_pid ]] && kill -0 "$bench_pid" 2>/dev/null; then
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$bench_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$bench_pid" 2>/dev/null || true
+  fi
+  # Process groups bench.py started and could not reap (it removes them as it goes): only
+  # groups whose leader is still alive and still leads its group.
+  if [[ -f $OUT/live-pgids ]]; then
+    while read -r pg; do
+      [[ $pg =~ ^[0-9]+$ ]] || continue
+      if [[ $(ps -o pgid= -p "$pg" 2>/dev/null | tr -d ' ') == "$pg" ]]; then
+        kill -KILL -- "-$pg" 2>/dev/null || true
+      fi
+    done <"$OUT/live-pgids"
+    rm -f "$OUT/live-pgids"
+  fi
+  [[ -w $STATS ]] && echo "$stats_orig" >"$STATS"
+  if [[ -f $OUT/mounted-tracefs ]]; then
+    umount "$(cat "$OUT/mounted-tracefs")" 2>/dev/null || true
+    rm -f "$OUT/mounted-tracefs"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+/usr/bin/python3 scripts/bench/bench.py "$@" &
+bench_pid=$!
+wait "$bench_pid"

@@ -1,0 +1,94 @@
+#include "batch_builder.h"
+
+#include <gtest/gtest.h>
+
+#include "collector/test_reports.h"
+
+namespace stallscope::collector {
+namespace {
+
+v1::AgentMessage Message(std::initializer_list<uint64_t> seqs, bool identity = true) {
+  v1::AgentMessage m;
+  if (identity) *m.mutable_identity() = Agent("agent-1", "web-1", "shop");
+  for (uint64_t seq : seqs) {
+    v1::SequencedReport* sr = m.add_reports();
+    sr->set_seq(seq);
+    *sr->mutable_report() = Stall(1, 1, 1, "f");
+  }
+  return m;
+}
+
+TEST(BatchBuilderTest, TheFirstMessageMustIdentifyTheAgent) {
+  BatchBuilder b;
+  auto batch = b.Build(Message({1}, false), 5);
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(batch.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(batch.status().message().find("identity"), std::string::npos);
+}
+
+TEST(BatchBuilderTest, LaterMessagesCarryTheStreamIdentity) {
+  BatchBuilder b;
+  ASSERT_TRUE(b.Build(Message({}), 5).ok());
+  auto batch = b.Build(Message({1, 2}, false), 6);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ((*batch)->identity.host(), "web-1");
+  EXPECT_EQ((*batch)->rows.size(), 2u);
+  EXPECT_EQ((*batch)->rows[1].seq, 2u);
+  EXPECT_EQ((*batch)->received_ns, 6u);
+}
+
+TEST(BatchBuilderTest, SeqMustIncreaseAcrossTheStream) {
+  BatchBuilder b;
+  ASSERT_TRUE(b.Build(Message({1, 2, 3}), 1).ok());
+  EXPECT_FALSE(b.Build(Message({3}, false), 1).ok());
+  BatchBuilder c;
+  EXPECT_FALSE(c.Build(Message({2, 1}), 1).ok());
+  BatchBuilder d;
+  EXPECT_FALSE(d.Build(Message({0}), 1).ok());
+}
+
+TEST(BatchBuilderTest, RejectsReportsWithoutKindAndBadIdentities) {
+  BatchBuilder b;
+  v1::AgentMessage m = Message({});
+  m.add_reports()->set_seq(1);  // no report at all
+  EXPECT_FALSE(b.Build(m, 1).ok());
+  BatchBuilder c;
+  m = Message({});
+  v1::SequencedReport* sr = m.add_reports();
+  sr->set_seq(1);
+  sr->mutable_report();  // a report with no kind
+  EXPECT_FALSE(c.Build(m, 1).ok());
+  BatchBuilder d;
+  m = Message({});
+  m.mutable_identity()->set_agent_id("");
+  EXPECT_FALSE(d.Build(m, 1).ok());
+  BatchBuilder e;
+  m = Message({});
+  m.mutable_identity()->set_service(std::string(1000, 's'));
+  EXPECT_FALSE(e.Build(m, 1).ok());
+}
+
+TEST(BatchBuilderTest, RejectsTooManyReportsInOneMessage) {
+  BatchBuilder b;
+  v1::AgentMessage m = Message({});
+  for (size_t i = 1; i <= kMaxReportsPerMessage + 1; ++i) {
+    v1::SequencedReport* sr = m.add_reports();
+    sr->set_seq(i);
+    sr->mutable_report()->mutable_agent_stats();
+  }
+  EXPECT_FALSE(b.Build(m, 1).ok());
+}
+
+TEST(BatchBuilderTest, StripsAnAgentFieldTheSenderSet) {
+  BatchBuilder b;
+  v1::AgentMessage m = Message({1});
+  m.mutable_reports(0)->mutable_report()->mutable_agent()->set_host("spoofed");
+  auto batch = b.Build(m, 1);
+  ASSERT_TRUE(batch.ok());
+  v1::Report stored;
+  ASSERT_TRUE(stored.ParseFromString((*batch)->rows[0].body));
+  EXPECT_FALSE(stored.has_agent());
+}
+
+}  // namespace
+}  // namespace stallscope::collector
