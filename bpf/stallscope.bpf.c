@@ -3,7 +3,7 @@
  *
  * A thread's busy period runs from the return of its wait (epoll_wait & co.) to the entry of
  * the next. While it runs we split its time into on-CPU, blocked and run-queue time, and keep
- * the syscalls that blocked (or ran >= 1 ms) with the fd they used. A period that reaches the
+ * the syscalls that blocked with the fd they used. A period that reaches the
  * threshold is sent to user space when it ends; periods still running are read by the agent
  * straight from the thread map, so a loop hung forever is still reported.
  *
@@ -39,7 +39,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the agent before load. */
 const volatile __u64 block_threshold_ns = 100000000ULL;
-const volatile __u64 long_syscall_ns = 1000000ULL;      /* on-CPU syscalls this long are kept */
 const volatile __u64 cpu_sample_after_ns = 50000000ULL;  /* sample stacks once a period is this old */
 const volatile __u8 syscall_class[SS_SYSCALL_TABLE_SIZE] = {};
 
@@ -340,11 +339,10 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id) {
       t->last_wait_fd = fd;
       return 0;
     }
-    /* nested wait: fall through and account it as an ordinary syscall */
+    /* nested wait: accounted as an ordinary syscall */
     if (!t->busy.start_ns) return 0;
     t->sys_nr = id;
     t->sys_fd = fd;
-    t->sys_start_ns = bpf_ktime_get_boot_ns();
     t->sys_blocked = 0;
     t->sys_stack_len = 0;
     return 0;
@@ -357,9 +355,10 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id) {
       is_client_connection((int)PT_REGS_PARM3_SYSCALL(regs)))
     t->adds_connections = 1;
   if (!t->busy.start_ns) return 0;
+  /* No clock read here: only syscalls that block are reported, and sched_switch stamps their
+   * start when they first go off CPU. That keeps two clock reads off every other syscall. */
   t->sys_nr = id;
   t->sys_fd = cls != SS_SC_PLAIN ? syscall_fd(cls, regs) : SS_NO_FD;
-  t->sys_start_ns = bpf_ktime_get_boot_ns();
   t->sys_blocked = 0;
   t->sys_stack_len = 0;
   return 0;
@@ -373,17 +372,22 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret) {
   struct ss_thread_state *t = lookup_thread(tid);
   if (!t) return 0;
 
-  __u64 now = bpf_ktime_get_boot_ns();
   if (t->in_wait) {
     t->in_wait = 0;
-    start_busy_period(t, now);
+    start_busy_period(t, bpf_ktime_get_boot_ns());
     return 0;
   }
   if (!t->busy.start_ns || t->sys_nr < 0) return 0;
+  if (!t->sys_blocked) {
+    t->sys_nr = -1;
+    return 0;
+  }
 
-  __u64 dur = now - t->sys_start_ns;
-  if (t->sys_blocked || dur >= long_syscall_ns) record_syscall(t, dur);
-  if (t->sys_blocked && dur > t->busy.longest_block_ns) {
+  /* From the first block to the return: the on-CPU prefix of the call (microseconds) is left
+   * out, which is what lets the entry path skip its clock read. */
+  __u64 dur = bpf_ktime_get_boot_ns() - t->sys_start_ns;
+  record_syscall(t, dur);
+  if (dur > t->busy.longest_block_ns) {
     t->busy.longest_block_ns = dur;
     __u32 len = t->sys_stack_len;
     if (len > SS_STACK_DEPTH) len = SS_STACK_DEPTH;
@@ -408,6 +412,7 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
       t->off_kind = runnable ? SS_OFF_RUNNABLE : SS_OFF_BLOCKED;
       if (!runnable && t->sys_nr >= 0 && !t->sys_blocked) {
         t->sys_blocked = 1;
+        t->sys_start_ns = now;
         /* prev is current here, so the user stack is the one at its syscall entry. */
         long bytes = bpf_get_stack(ctx, t->sys_stack, sizeof(t->sys_stack), BPF_F_USER_STACK);
         if (bytes > 0)

@@ -47,7 +47,7 @@ struct ss_sock_addr {
   __u8 daddr[16];
 };
 
-/* One syscall (by number and fd) that blocked, or ran >= 1 ms, during a busy period. */
+/* One syscall (by number and fd) that blocked during a busy period. */
 struct ss_syscall_slot {
   __s32 nr;
   __s32 fd;
@@ -99,7 +99,7 @@ struct ss_thread_state {
   /* in-flight syscall */
   __s32 sys_nr;        /* -1 when not in a syscall */
   __s32 sys_fd;
-  __u64 sys_start_ns;
+  __u64 sys_start_ns;  /* when the in-flight syscall first went off CPU (valid if sys_blocked) */
   __u32 sys_stack_len; /* frames in sys_stack: taken when the in-flight syscall first blocked */
   /* the loop's wait: the first epoll fd the thread waits on; poll/select bound periods
    * only for threads that never used epoll (nested poll() on a socket with a timeout

@@ -69,3 +69,13 @@ trap 'exit 130' INT TERM HUP
 /usr/bin/python3 scripts/bench/bench.py "$@" &
 bench_pid=$!
 wait "$bench_pid"
+bench_pid=
+
+# The collector's ingest and query benchmark (issue 5), appended to BENCHMARKS.md; not in
+# --quick or --render runs, which leave BENCHMARKS.md alone.
+if [[ " $* " != *" --quick "* && " $* " != *" --render "* ]]; then
+  echo "bench: collector ingest and queries (scripts/bench/collector_bench.sh)" >&2
+  scripts/build.sh --target stallscope-collector stallscope-collector-loadgen >>"$build_log" 2>&1
+  scripts/bench/collector_bench.sh
+  /usr/bin/python3 scripts/bench/collector_section.py
+fi

@@ -56,6 +56,12 @@ constexpr CPythonLayout kPython311 = {
     .unicode_ascii_data = 48,
     .unicode_compact_data = 72,
     .bytes_data = 0x20,
+    .frame_model = FrameModel::kInterpreterFrame,
+    .line_format = LineFormat::kLocationTable,
+    .tstate_interp = 0x10,
+    .tstate_frame = kNoField,
+    .tstate_thread_id = kNoField,
+    .lasti_in_code_units = false,
 };
 
 // CPython 3.12.x (verified: pyenv's 3.12.1). tstate_current became thread-local; the GIL moved
@@ -103,6 +109,12 @@ constexpr CPythonLayout kPython312 = {
     .unicode_ascii_data = 40,
     .unicode_compact_data = 56,
     .bytes_data = 0x20,
+    .frame_model = FrameModel::kInterpreterFrame,
+    .line_format = LineFormat::kLocationTable,
+    .tstate_interp = 0x10,
+    .tstate_frame = kNoField,
+    .tstate_thread_id = kNoField,
+    .lasti_in_code_units = false,
 };
 
 // CPython 3.13.x (verified: pyenv's 3.13.0, default GIL build). No _PyCFrame: the thread
@@ -150,7 +162,83 @@ constexpr CPythonLayout kPython313 = {
     .unicode_ascii_data = 40,
     .unicode_compact_data = 56,
     .bytes_data = 0x20,
+    .frame_model = FrameModel::kInterpreterFrame,
+    .line_format = LineFormat::kLocationTable,
+    .tstate_interp = 0x10,
+    .tstate_frame = kNoField,
+    .tstate_thread_id = kNoField,
+    .lasti_in_code_units = false,
 };
+
+// Before 3.11 (verified: pyenv's --enable-shared 3.8.18, 3.9.18 and 3.10.13; _PyRuntime in
+// libpython3.X.so). Offsets printed by a throwaway C program compiled against each
+// installation's own headers (-I<prefix>/include/python3.X with Py_BUILD_CORE; offsetof() on
+// _PyRuntimeState, PyInterpreterState, PyThreadState, PyFrameObject and PyCodeObject). The
+// three differ only where given as arguments. str still has its wstr fields. These versions
+// do not export Py_Version (the series comes from the interpreter's file name and is checked
+// on the live runtime, see python_process.cc) and have no native_thread_id: a thread is known
+// by its pthread_t (see cpython_reader.cc).
+constexpr CPythonLayout Pre311Layout(const char* series, uint32_t tstate_current,
+                                     uint32_t gil_locked, uint32_t lasti, LineFormat line_format,
+                                     bool lasti_in_code_units) {
+  return {
+      .series = series,
+      .runtime_interpreters_head = 0x20,
+      .runtime_interpreters_main = 0x28,
+      .gil_source = GilSource::kTstateCurrent,
+      .runtime_tstate_current = tstate_current,
+      .runtime_gil_locked = gil_locked,
+      .interp_ceval_gil = kNoField,
+      .gil_last_holder = kNoField,
+      .gil_locked = kNoField,
+      .interp_next = 0x00,
+      .interp_threads_head = 0x08,  // tstate_head
+      .tstate_next = 0x08,
+      .tstate_cframe = kNoField,
+      .tstate_current_frame = kNoField,
+      .tstate_native_thread_id = kNoField,
+      .tstate_datastack_chunk = kNoField,
+      .tstate_datastack_top = kNoField,
+      .tstate_datastack_limit = kNoField,
+      .cframe_current_frame = kNoField,
+      .frame_code = 0x20,      // f_code
+      .frame_previous = 0x18,  // f_back
+      .frame_instr = lasti,    // f_lasti
+      .frame_owner = kNoField,
+      .frame_owner_thread = 0,
+      .frame_owner_generator = 0xfe,
+      .frame_owner_cstack = 0xff,
+      .code_firstlineno = 0x28,
+      .code_filename = 0x68,
+      .code_name = 0x70,
+      .code_qualname = 0x70,   // co_name: no co_qualname before 3.11
+      .code_linetable = 0x78,  // co_linetable (3.10) or co_lnotab
+      .code_firsttraceable = kNoField,
+      .code_framesize = kNoField,
+      .code_nlocalsplus = kNoField,
+      .code_stacksize = kNoField,
+      .frame_specials_words = 0,
+      .code_bytecode = 0x80,  // co_code is a separate bytes object: only the header's size
+      .unicode_length = 0x10,
+      .unicode_state = 0x20,
+      .unicode_ascii_data = 48,
+      .unicode_compact_data = 72,
+      .bytes_data = 0x20,
+      .frame_model = FrameModel::kFrameObject,
+      .line_format = line_format,
+      .tstate_interp = 0x10,
+      .tstate_frame = 0x18,
+      .tstate_thread_id = 0xb0,
+      .lasti_in_code_units = lasti_in_code_units,
+  };
+}
+
+constexpr CPythonLayout kPython38 =
+    Pre311Layout("3.8", 0x558, 0x490, 0x68, LineFormat::kLnotab, false);
+constexpr CPythonLayout kPython39 =
+    Pre311Layout("3.9", 0x238, 0x170, 0x68, LineFormat::kLnotab, false);
+constexpr CPythonLayout kPython310 =
+    Pre311Layout("3.10", 0x238, 0x170, 0x60, LineFormat::kLineTable310, true);
 
 constexpr uint32_t kReleaseLevelFinal = 0xf;
 
@@ -167,12 +255,14 @@ uint32_t ReadSize(std::initializer_list<uint32_t> offsets, uint32_t size) {
 
 uint32_t CPythonLayout::TstateReadSize() const {
   return ReadSize({tstate_next, tstate_cframe, tstate_current_frame, tstate_native_thread_id,
-                   tstate_datastack_chunk, tstate_datastack_top, tstate_datastack_limit},
+                   tstate_datastack_chunk, tstate_datastack_top, tstate_datastack_limit,
+                   tstate_interp, tstate_frame, tstate_thread_id},
                   8);
 }
 
 uint32_t CPythonLayout::FrameReadSize() const {
-  return std::max(ReadSize({frame_code, frame_previous, frame_instr}, 8), frame_owner + 1);
+  uint32_t size = ReadSize({frame_code, frame_previous, frame_instr}, 8);
+  return frame_owner == kNoField ? size : std::max(size, frame_owner + 1);
 }
 
 const CPythonLayout* FindCPythonLayout(uint32_t hex_version) {
@@ -193,7 +283,14 @@ const CPythonLayout* FindCPythonLayout(uint32_t hex_version) {
   }
 }
 
-const char* SupportedPythonSeries() { return "3.11, 3.12, 3.13"; }
+const CPythonLayout* FindCPythonLayoutForSeries(const std::string& series) {
+  if (series == "3.8") return &kPython38;
+  if (series == "3.9") return &kPython39;
+  if (series == "3.10") return &kPython310;
+  return nullptr;
+}
+
+const char* SupportedPythonSeries() { return "3.8, 3.9, 3.10, 3.11, 3.12, 3.13"; }
 
 std::string FormatPythonVersion(uint32_t hex_version) {
   uint32_t major = hex_version >> 24;

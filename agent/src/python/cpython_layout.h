@@ -18,6 +18,19 @@ enum class GilSource {
   kInterpreterGil,  // 3.12+: the main interpreter's ceval.gil -> {locked, last_holder}
 };
 
+// Where a thread's frames live.
+enum class FrameModel {
+  kInterpreterFrame,  // 3.11+: _PyInterpreterFrame, mostly on the thread's frame stack
+  kFrameObject,       // 3.8-3.10: heap PyFrameObjects linked by f_back
+};
+
+// How a code object maps instructions to lines.
+enum class LineFormat {
+  kLocationTable,  // 3.11+: co_linetable (location_table.h)
+  kLineTable310,   // 3.10: co_linetable, (byte delta, line delta) pairs
+  kLnotab,         // 3.8, 3.9: co_lnotab, (byte increment, line increment) pairs
+};
+
 struct CPythonLayout {
   const char* series;  // "3.11"
 
@@ -40,7 +53,7 @@ struct CPythonLayout {
   uint32_t tstate_next;
   uint32_t tstate_cframe;         // 3.11, 3.12: the current _PyCFrame
   uint32_t tstate_current_frame;  // 3.13+: the current frame, directly
-  uint32_t tstate_native_thread_id;
+  uint32_t tstate_native_thread_id;  // 3.11+; kNoField before (see tstate_thread_id)
   uint32_t tstate_datastack_chunk;  // the chunk thread-owned frames are allocated in...
   uint32_t tstate_datastack_top;    // ...up to here (frames grow upward)...
   uint32_t tstate_datastack_limit;  // ...and the chunk's end
@@ -83,6 +96,17 @@ struct CPythonLayout {
   // bytes
   uint32_t bytes_data;
 
+  // Before 3.11 (kFrameObject). Function names are then co_name (code_qualname points at it):
+  // there is no co_qualname, so methods are reported unqualified ("get", not "Handler.get").
+  FrameModel frame_model;
+  LineFormat line_format;
+  uint32_t tstate_interp;     // PyThreadState.interp (checked when the version is not exported)
+  uint32_t tstate_frame;      // PyThreadState.frame: the current PyFrameObject
+  uint32_t tstate_thread_id;  // PyThreadState.thread_id: the thread's pthread_t
+  // PyFrameObject: f_back is frame_previous, f_code frame_code; f_lasti (int) is frame_instr,
+  // the last instruction started: a byte offset (3.8, 3.9) or a code unit index (3.10).
+  bool lasti_in_code_units;
+
   // Bytes to copy to get every field above of each struct, in one read.
   uint32_t TstateReadSize() const;
   uint32_t FrameReadSize() const;
@@ -96,7 +120,10 @@ inline constexpr uint32_t kVarObjectSize = 0x10;  // ob_size
 // The layout for a Py_Version / PY_VERSION_HEX value, or null when no verified layout exists.
 const CPythonLayout* FindCPythonLayout(uint32_t hex_version);
 
-// The series with a verified layout, for messages: "3.11, 3.12, 3.13".
+// The layout of a series without Py_Version (3.8, 3.9, 3.10: "3.10"), or null.
+const CPythonLayout* FindCPythonLayoutForSeries(const std::string& series);
+
+// The series with a verified layout, for messages: "3.8, 3.9, 3.10, 3.11, 3.12, 3.13".
 const char* SupportedPythonSeries();
 
 // "3.11.2", "3.12.0b1", "3.13.0rc2".

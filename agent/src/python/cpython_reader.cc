@@ -24,6 +24,18 @@ bool IsFatal(const absl::Status& status) {
   return absl::IsNotFound(status) || absl::IsPermissionDenied(status);
 }
 
+// Before 3.11 a thread state names its thread only by pthread_t, the address of glibc's
+// struct pthread, whose `tid` field holds the OS thread id. Where that field is: glibc's own
+// _thread_db_pthread_tid descriptor (x86_64: 0x2d0, aarch64: 0xd0; checked with glibc 2.36
+// against gettid()). Another libc (musl) gives ids that match no thread: threads not found.
+#if defined(__x86_64__)
+constexpr uint64_t kPthreadTidOffset = 0x2d0;
+#elif defined(__aarch64__)
+constexpr uint64_t kPthreadTidOffset = 0xd0;
+#else
+#error "struct pthread's tid offset is not known for this architecture"
+#endif
+
 }  // namespace
 
 CPythonReader::CPythonReader(RemoteMemory* memory, const CPythonLayout& layout,
@@ -54,7 +66,9 @@ absl::StatusOr<std::vector<PythonThread>> CPythonReader::Threads() {
       status = memory_->Read(tstate, tstate_block.data(), tstate_block.size());
       if (IsFatal(status)) return status;
       if (!status.ok()) break;  // freed under us: the rest of this list is unreliable
-      int64_t tid = Field<int64_t>(tstate_block.data(), layout_.tstate_native_thread_id);
+      absl::StatusOr<int64_t> thread_id = ThreadIdOf(tstate_block.data());
+      if (!thread_id.ok()) return thread_id.status();
+      int64_t tid = *thread_id;
       if (tid > 0 && tid <= INT32_MAX) {
         threads.push_back({.tid = static_cast<pid_t>(tid), .tstate = tstate});
       }
@@ -65,8 +79,26 @@ absl::StatusOr<std::vector<PythonThread>> CPythonReader::Threads() {
   return threads;
 }
 
+absl::StatusOr<int64_t> CPythonReader::ThreadIdOf(const unsigned char* tstate_block) {
+  if (layout_.tstate_native_thread_id != kNoField) {
+    return Field<int64_t>(tstate_block, layout_.tstate_native_thread_id);
+  }
+  uint64_t pthread = Field<uint64_t>(tstate_block, layout_.tstate_thread_id);
+  if (!Plausible(pthread)) return int64_t{0};
+  int32_t tid = 0;
+  absl::Status status = memory_->ReadValue(pthread + kPthreadTidOffset, &tid);
+  if (IsFatal(status)) return status;
+  return status.ok() ? int64_t{tid} : int64_t{0};
+}
+
+uint32_t CPythonReader::ThreadIdentityField() const {
+  return layout_.tstate_native_thread_id != kNoField ? layout_.tstate_native_thread_id
+                                                     : layout_.tstate_thread_id;
+}
+
 CPythonReader::StackWindow CPythonReader::PlanStackWindow(const unsigned char* tstate_block) const {
   StackWindow window;
+  if (layout_.tstate_datastack_chunk == kNoField) return window;  // before 3.11: heap frames
   uint64_t chunk = Field<uint64_t>(tstate_block, layout_.tstate_datastack_chunk);
   uint64_t top = Field<uint64_t>(tstate_block, layout_.tstate_datastack_top);
   uint64_t limit = Field<uint64_t>(tstate_block, layout_.tstate_datastack_limit);
@@ -84,11 +116,16 @@ CPythonReader::StackWindow CPythonReader::PlanStackWindow(const unsigned char* t
 
 CPythonReader::RawFrame CPythonReader::ParseFrame(uint64_t address,
                                                   const unsigned char* block) const {
+  // Before 3.11, f_lasti: an int, kept sign-extended (-1: not started).
+  uint64_t instr = layout_.frame_model == FrameModel::kFrameObject
+                       ? static_cast<uint64_t>(int64_t{Field<int32_t>(block, layout_.frame_instr)})
+                       : Field<uint64_t>(block, layout_.frame_instr);
   return {.address = address,
           .code = Field<uint64_t>(block, layout_.frame_code),
           .previous = Field<uint64_t>(block, layout_.frame_previous),
-          .instr = Field<uint64_t>(block, layout_.frame_instr),
-          .owner = Field<uint8_t>(block, layout_.frame_owner)};
+          .instr = instr,
+          .owner = layout_.frame_owner == kNoField ? layout_.frame_owner_thread
+                                                   : Field<uint8_t>(block, layout_.frame_owner)};
 }
 
 uint64_t CPythonReader::FrameBytes(const unsigned char* code_header) const {
@@ -203,7 +240,9 @@ absl::StatusOr<CodeInfo> CPythonReader::ReadCodeInfo(const unsigned char* header
       StrDataToUtf8(reinterpret_cast<const unsigned char*>(filename_data.data()), *filename_shape);
   info.module = ModuleFromFilename(info.filename);
   info.first_line = Field<int32_t>(header, layout_.code_firstlineno);
-  info.first_traceable = Field<int32_t>(header, layout_.code_firsttraceable);
+  info.first_traceable = layout_.code_firsttraceable == kNoField
+                             ? 0
+                             : Field<int32_t>(header, layout_.code_firsttraceable);
   info.code_units = Field<int64_t>(header, kVarObjectSize);
   return info;
 }
@@ -250,14 +289,18 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
   std::vector<unsigned char> tstate_block(layout_.TstateReadSize());
   absl::Status status = memory_->Read(thread.tstate, tstate_block.data(), tstate_block.size());
   if (!status.ok()) return status;
-  if (Field<int64_t>(tstate_block.data(), layout_.tstate_native_thread_id) != thread.tid) {
+  absl::StatusOr<int64_t> thread_id = ThreadIdOf(tstate_block.data());
+  if (!thread_id.ok()) return thread_id.status();
+  if (*thread_id != thread.tid) {
     return absl::FailedPreconditionError(
         absl::StrFormat("thread state 0x%x is not thread %d's", thread.tstate, thread.tid));
   }
   // Where the current frame pointer is: in the thread state (3.13), or in its current
   // _PyCFrame (3.11, 3.12).
   uint64_t frame_pointer_at = 0;
-  if (layout_.tstate_cframe == kNoField) {
+  if (layout_.frame_model == FrameModel::kFrameObject) {
+    frame_pointer_at = thread.tstate + layout_.tstate_frame;  // PyThreadState.frame
+  } else if (layout_.tstate_cframe == kNoField) {
     frame_pointer_at = thread.tstate + layout_.tstate_current_frame;
   } else {
     uint64_t cframe = Field<uint64_t>(tstate_block.data(), layout_.tstate_cframe);
@@ -296,9 +339,11 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
   // frames were still this thread's (its state was not freed and reused). The same frames:
   // the chain did not change while we copied it (a running thread pushes and pops frames
   // while we read), so it is one the thread really had.
+  // (Before 3.11 the thread's pthread_t, which names the same thread as its id.)
   int64_t tid_after = 0;
+  const int64_t identity = Field<int64_t>(tstate_block.data(), ThreadIdentityField());
   RemoteRead required[] = {
-      {.address = thread.tstate + layout_.tstate_native_thread_id,
+      {.address = thread.tstate + ThreadIdentityField(),
        .buffer = &tid_after,
        .size = sizeof(tid_after)},
   };
@@ -320,7 +365,7 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
   }
   status = ReadWithFallback(required, optional);
   if (!status.ok()) return status;
-  if (tid_after != thread.tid) {
+  if (tid_after != identity) {
     return absl::FailedPreconditionError(
         absl::StrFormat("thread %d exited during the read", thread.tid));
   }
@@ -359,9 +404,20 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
         Field<uint64_t>(header, kObjectType) != addresses_.code_type) {
       continue;
     }
-    int64_t unit = static_cast<int64_t>(raw.instr - (raw.code + layout_.code_bytecode)) / 2;
+    int64_t unit;
+    int64_t units_in_code;
+    if (layout_.frame_model == FrameModel::kFrameObject) {
+      // f_lasti; co_code is not copied, so its length bounds nothing here (the line tables
+      // do: an offset past them gets no line).
+      int64_t lasti = static_cast<int64_t>(raw.instr);
+      unit = lasti < 0 ? -1 : layout_.lasti_in_code_units ? lasti : lasti / 2;
+      units_in_code = int64_t{1} << 30;
+    } else {
+      unit = static_cast<int64_t>(raw.instr - (raw.code + layout_.code_bytecode)) / 2;
+      units_in_code = Field<int64_t>(header, kVarObjectSize);
+    }
     // One unit before the code: a generator that has not started.
-    if (unit >= -1 && unit < Field<int64_t>(header, kVarObjectSize)) {
+    if (unit >= -1 && unit < units_in_code) {
       code_units[i] = unit;
     } else {
       stable_from = std::max(stable_from, i + 1);
@@ -383,8 +439,10 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
     int64_t code_unit = *code_units[index];
     // Frames still being set up (before their first RESUME) are not part of the Python stack,
     // as for CPython's own tracebacks; generator frames are always complete.
-    int32_t first_traceable = Field<int32_t>(header, layout_.code_firsttraceable);
-    if (raw.owner != layout_.frame_owner_generator && code_unit < first_traceable) continue;
+    if (layout_.code_firsttraceable != kNoField) {
+      int32_t first_traceable = Field<int32_t>(header, layout_.code_firsttraceable);
+      if (raw.owner != layout_.frame_owner_generator && code_unit < first_traceable) continue;
+    }
 
     std::shared_ptr<const CodeInfo> info = Decode(raw.code, header);
     if (index < stable_from) ++unsettled_frames;
@@ -394,8 +452,20 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
     frame.set_function(info->qualname);
     frame.set_file(info->filename);
     frame.set_module(info->module);
-    std::optional<int> line =
-        LineForCodeUnit(info->linetable, info->first_line, static_cast<int>(code_unit));
+    std::optional<int> line;
+    switch (layout_.line_format) {
+      case LineFormat::kLocationTable:
+        line = LineForCodeUnit(info->linetable, info->first_line, static_cast<int>(code_unit));
+        break;
+      case LineFormat::kLineTable310:
+        line = LineForByteOffset310(info->linetable, info->first_line,
+                                    code_unit < 0 ? -1 : static_cast<int>(code_unit * 2));
+        break;
+      case LineFormat::kLnotab:
+        line = LineForByteOffsetLnotab(info->linetable, info->first_line,
+                                       code_unit < 0 ? -1 : static_cast<int>(code_unit * 2));
+        break;
+    }
     if (line.has_value() && *line > 0) frame.set_line(static_cast<uint32_t>(*line));
   }
   *settled = frames.size() - unsettled_frames;
@@ -445,10 +515,14 @@ absl::StatusOr<std::optional<pid_t>> CPythonReader::GilHolder() {
   absl::StatusOr<uint64_t> tstate = GilHoldingTstate();
   if (!tstate.ok()) return tstate.status();
   if (!Plausible(*tstate)) return std::optional<pid_t>();
-  int64_t tid = 0;
-  absl::Status status = memory_->ReadValue(*tstate + layout_.tstate_native_thread_id, &tid);
+  std::vector<unsigned char> tstate_block(layout_.TstateReadSize());
+  absl::Status status = memory_->Read(*tstate, tstate_block.data(), tstate_block.size());
   if (IsFatal(status)) return status;
-  if (!status.ok() || tid <= 0 || tid > INT32_MAX) return std::optional<pid_t>();
+  if (!status.ok()) return std::optional<pid_t>();
+  absl::StatusOr<int64_t> thread_id = ThreadIdOf(tstate_block.data());
+  if (!thread_id.ok()) return thread_id.status();
+  int64_t tid = *thread_id;
+  if (tid <= 0 || tid > INT32_MAX) return std::optional<pid_t>();
   return std::optional<pid_t>(static_cast<pid_t>(tid));
 }
 

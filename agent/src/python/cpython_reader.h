@@ -33,7 +33,7 @@ struct CPythonAddresses {
 };
 
 struct PythonThread {
-  pid_t tid = 0;        // OS thread id (PyThreadState.native_thread_id)
+  pid_t tid = 0;        // OS thread id (PyThreadState.native_thread_id, or via pthread_t)
   uint64_t tstate = 0;  // address of its PyThreadState
 };
 
@@ -132,6 +132,11 @@ class CPythonReader {
   // The decoded code object, from the cache or read now; null if its strings are unreadable.
   std::shared_ptr<const CodeInfo> Decode(uint64_t code, const unsigned char* header);
   absl::StatusOr<CodeInfo> ReadCodeInfo(const unsigned char* header);
+  // The OS thread id of a copied thread state (0 if unknown): native_thread_id (3.11+), or the
+  // tid in the glibc struct pthread its thread_id (pthread_t) points to.
+  absl::StatusOr<int64_t> ThreadIdOf(const unsigned char* tstate_block);
+  // The thread state field that names its thread: native_thread_id, or thread_id before 3.11.
+  uint32_t ThreadIdentityField() const;
   // The PyThreadState holding the GIL, 0 when it is not held.
   absl::StatusOr<uint64_t> GilHoldingTstate();
 

@@ -64,4 +64,37 @@ std::optional<int> LineForCodeUnit(std::string_view table, int first_line, int c
   return std::nullopt;
 }
 
+std::optional<int> LineForByteOffset310(std::string_view table, int first_line,
+                                        int byte_offset) {
+  if (byte_offset < 0) return first_line;
+  int64_t line = first_line;
+  int64_t start = 0;
+  for (size_t pos = 0; pos + 1 < table.size(); pos += 2) {
+    int64_t end = start + static_cast<uint8_t>(table[pos]);
+    int8_t delta = static_cast<int8_t>(table[pos + 1]);
+    if (delta != -128) line += delta;
+    if (byte_offset >= start && byte_offset < end) {
+      if (delta == -128) return -1;
+      if (line < INT32_MIN || line > INT32_MAX) return std::nullopt;
+      return static_cast<int>(line);
+    }
+    start = end;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> LineForByteOffsetLnotab(std::string_view table, int first_line,
+                                           int byte_offset) {
+  if (byte_offset < 0) return first_line;
+  int64_t line = first_line;
+  int64_t address = 0;
+  for (size_t pos = 0; pos + 1 < table.size(); pos += 2) {
+    address += static_cast<uint8_t>(table[pos]);
+    if (address > byte_offset) break;
+    line += static_cast<int8_t>(table[pos + 1]);
+  }
+  if (line < INT32_MIN || line > INT32_MAX) return std::nullopt;
+  return static_cast<int>(line);
+}
+
 }  // namespace stallscope

@@ -26,6 +26,20 @@ namespace stallscope {
 // its first instruction) gives `first_line`.
 std::optional<int> LineForCodeUnit(std::string_view table, int first_line, int code_unit);
 
+// Before 3.11 (positions are byte offsets into co_code; `first_line` is co_firstlineno):
+//
+// 3.10's co_linetable: (byte delta, line delta) pairs, the byte delta unsigned, the line delta
+// signed with -128 meaning "no line". Each pair covers [start, start + byte delta) and moves the
+// running line; a byte offset before 0 gives `first_line`, one without a line -1, and nullopt
+// means the table does not reach it or is malformed.
+std::optional<int> LineForByteOffset310(std::string_view table, int first_line, int byte_offset);
+
+// 3.8 and 3.9's co_lnotab: (byte increment, line increment) pairs, the line increment signed;
+// the line of `byte_offset` is first_line plus the line increments of the pairs whose address
+// (running sum of byte increments) is at most `byte_offset`, as PyCode_Addr2Line computes it.
+std::optional<int> LineForByteOffsetLnotab(std::string_view table, int first_line,
+                                           int byte_offset);
+
 }  // namespace stallscope
 
 #endif  // STALLSCOPE_AGENT_PYTHON_LOCATION_TABLE_H_

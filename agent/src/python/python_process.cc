@@ -6,29 +6,77 @@
 #include "python/interpreter_locator.h"
 
 namespace stallscope {
+namespace {
+
+// For a version known only by its file name: the runtime must list interpreters (head and
+// main set), and the first thread state of the first one (if any) must point back at it.
+absl::Status CheckRuntimeLayout(ProcessMemory& memory, uint64_t runtime,
+                                const CPythonLayout& layout) {
+  uint64_t interpreters[2] = {0, 0};  // head, main
+  if (layout.runtime_interpreters_main != layout.runtime_interpreters_head + 8) {
+    return absl::InternalError("unexpected runtime layout");
+  }
+  absl::Status status = memory.Read(runtime + layout.runtime_interpreters_head, interpreters,
+                                    sizeof(interpreters));
+  if (!status.ok()) return status;
+  if (interpreters[0] == 0 || interpreters[0] % 8 != 0 || interpreters[1] == 0 ||
+      interpreters[1] % 8 != 0) {
+    return absl::DataLossError("_PyRuntime.interpreters.head/main are not interpreters");
+  }
+  uint64_t tstate = 0;
+  status = memory.ReadValue(interpreters[0] + layout.interp_threads_head, &tstate);
+  if (!status.ok()) return status;
+  if (tstate == 0) return absl::OkStatus();  // no thread state yet
+  uint64_t interp = 0;
+  status = memory.ReadValue(tstate + layout.tstate_interp, &interp);
+  if (!status.ok()) return status;
+  if (interp != interpreters[0]) {
+    return absl::DataLossError("the first thread state does not point at its interpreter");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Open(pid_t pid,
                                                                    const std::string& proc_root) {
   absl::StatusOr<InterpreterSymbols> symbols = LocateInterpreter(pid, proc_root);
   if (!symbols.ok()) return symbols.status();
+  ProcessMemory memory(pid);
+  std::string version;
+  const CPythonLayout* layout = nullptr;
   if (!symbols->version.has_value()) {
-    // Py_Version exists since 3.11: an older interpreter, named by its file.
+    // Py_Version exists since 3.11: an older interpreter, named by its file
+    // ("libpython3.10.so.1.0", "python3.10"). Its layout is then checked on the live runtime.
     std::string series =
         symbols->series_from_name.empty() ? "before 3.11" : symbols->series_from_name;
-    return absl::UnimplementedError(absl::StrFormat(
-        "pid %d runs CPython %s (%s), whose layout is not verified (supported: CPython %s)", pid,
-        series, symbols->path, SupportedPythonSeries()));
-  }
-  ProcessMemory memory(pid);
-  uint32_t hex_version = 0;
-  absl::Status status = memory.ReadValue(*symbols->version + symbols->load_bias, &hex_version);
-  if (!status.ok()) return status;
-  std::string version = FormatPythonVersion(hex_version);
-  const CPythonLayout* layout = FindCPythonLayout(hex_version);
-  if (layout == nullptr) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "pid %d runs CPython %s (%s), whose layout is not verified (supported: CPython %s)", pid,
-        version, symbols->path, SupportedPythonSeries()));
+    layout = FindCPythonLayoutForSeries(series);
+    if (layout == nullptr) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "pid %d runs CPython %s (%s), whose layout is not verified (supported: CPython %s)",
+          pid, series, symbols->path, SupportedPythonSeries()));
+    }
+    absl::Status status =
+        CheckRuntimeLayout(memory, symbols->runtime + symbols->load_bias, *layout);
+    if (!status.ok()) {
+      if (absl::IsNotFound(status) || absl::IsPermissionDenied(status)) return status;
+      return absl::UnimplementedError(absl::StrFormat(
+          "pid %d runs CPython %s (%s, by its name) but its runtime does not match that "
+          "version's layout: %s",
+          pid, series, symbols->path, status.message()));
+    }
+    version = series;  // the micro version is not exported before 3.11
+  } else {
+    uint32_t hex_version = 0;
+    absl::Status status = memory.ReadValue(*symbols->version + symbols->load_bias, &hex_version);
+    if (!status.ok()) return status;
+    version = FormatPythonVersion(hex_version);
+    layout = FindCPythonLayout(hex_version);
+    if (layout == nullptr) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "pid %d runs CPython %s (%s), whose layout is not verified (supported: CPython %s)",
+          pid, version, symbols->path, SupportedPythonSeries()));
+    }
   }
   if (symbols->debug_build || symbols->free_threaded) {
     return absl::UnimplementedError(absl::StrFormat(

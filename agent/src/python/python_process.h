@@ -2,11 +2,15 @@
 // changing it: the interpreter's structures are copied with process_vm_readv (which needs
 // ptrace permission over the target, e.g. root, but attaches nothing).
 //
-// Supported: release (GIL) builds of CPython 3.11, 3.12 and 3.13, each verified by tests on
-// live processes: Debian 12's /usr/bin/python3.11 (3.11.2; _PyRuntime in the executable) and
-// --enable-shared builds 3.11.7, 3.12.1 and 3.13.0 (_PyRuntime in libpython3.X.so). Other
-// versions (3.10 and older, 3.14+, pre-releases), debug and free-threaded builds are refused
-// with Unimplemented naming the version.
+// Supported: release (GIL) builds of CPython 3.8 to 3.13, each verified by tests on live
+// processes: Debian 12's /usr/bin/python3.11 (3.11.2; _PyRuntime in the executable) and
+// --enable-shared builds 3.8.18, 3.9.18, 3.10.13, 3.11.7, 3.12.1 and 3.13.0 (_PyRuntime in
+// libpython3.X.so). Before 3.11 there is no Py_Version: the series comes from the
+// interpreter's file name (version() is then "3.10", without the micro version), checked
+// against the live _PyRuntime; functions are named by co_name, unqualified ("get", not
+// "Handler.get"), as there is no co_qualname; and threads are matched through glibc's struct
+// pthread (no native_thread_id). Other versions (3.7 and older, 3.14+, pre-releases), debug and
+// free-threaded builds are refused with Unimplemented naming the version.
 //
 // Stacks of a running target are read while it runs: a stack is a best-effort snapshot (a
 // frame may be popped while we copy the next), but always one thread's. Not thread-safe.
@@ -38,12 +42,13 @@ class PythonProcess {
       pid_t pid, const std::string& proc_root = "/proc");
 
   pid_t pid() const { return memory_.pid(); }
-  std::string version() const { return version_; }  // "3.11.2"
+  std::string version() const { return version_; }  // "3.11.2"; before 3.11 "3.10"
   // The object _PyRuntime was found in: "/usr/bin/python3.11", ".../libpython3.11.so.1.0".
   const std::string& interpreter_path() const { return interpreter_path_; }
 
   // The Python frames running on OS thread `tid` now, innermost first: function = qualified
-  // name (co_qualname), file = co_filename, line, module (see module_name.h), kind PYTHON.
+  // name (co_qualname; co_name before 3.11), file = co_filename, line, module (see
+  // module_name.h), kind PYTHON.
   // NotFound when the process is gone or `tid` has no Python thread state; Unavailable when
   // the thread's calls changed during every read (see CPythonReader::Stack).
   absl::StatusOr<std::vector<v1::Frame>> ThreadStack(pid_t tid);
@@ -51,7 +56,7 @@ class PythonProcess {
   // OS thread ids of the threads that have a Python thread state.
   absl::StatusOr<std::vector<pid_t>> ThreadIds();
 
-  // The OS thread holding the GIL, nullopt if none or unknown (including read errors). 3.11:
+  // The OS thread holding the GIL, nullopt if none or unknown (including read errors). 3.8-3.11:
   // _PyRuntime.gilstate.tstate_current; 3.12+: the main interpreter's GIL's last holder while
   // it is locked.
   std::optional<pid_t> GilHolder();

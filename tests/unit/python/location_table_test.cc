@@ -113,3 +113,44 @@ print("DONE", seen)
 
 }  // namespace
 }  // namespace stallscope
+
+namespace stallscope {
+namespace {
+
+std::string Pairs(std::initializer_list<int> bytes) {
+  std::string table;
+  for (int b : bytes) table.push_back(static_cast<char>(static_cast<uint8_t>(b)));
+  return table;
+}
+
+// 3.10: (byte delta, line delta) pairs; -128 is "no line".
+TEST(PythonLineTable310, RangesAndNoLine) {
+  std::string table = Pairs({6, 1, 4, -128, 0, 3, 2, -1});
+  for (int offset = 0; offset < 6; ++offset) {
+    EXPECT_EQ(LineForByteOffset310(table, 10, offset), 11);
+  }
+  EXPECT_EQ(LineForByteOffset310(table, 10, 6), -1);
+  EXPECT_EQ(LineForByteOffset310(table, 10, 9), -1);
+  EXPECT_EQ(LineForByteOffset310(table, 10, 10), 13);  // 11 + 3 - 1 (empty range moves the line)
+  EXPECT_EQ(LineForByteOffset310(table, 10, 11), 13);
+  EXPECT_EQ(LineForByteOffset310(table, 10, 12), std::nullopt);  // past the table
+  EXPECT_EQ(LineForByteOffset310(table, 10, -1), 10);            // not started
+  EXPECT_EQ(LineForByteOffset310("", 10, 0), std::nullopt);
+}
+
+// 3.8, 3.9: (byte increment, line increment) pairs, signed line increments.
+TEST(PythonLnotab, IncrementsApplyFromTheirAddress) {
+  std::string table = Pairs({6, 1, 4, 2, 0, -1});
+  for (int offset = 0; offset < 6; ++offset) {
+    EXPECT_EQ(LineForByteOffsetLnotab(table, 10, offset), 10);
+  }
+  EXPECT_EQ(LineForByteOffsetLnotab(table, 10, 6), 11);
+  EXPECT_EQ(LineForByteOffsetLnotab(table, 10, 9), 11);
+  EXPECT_EQ(LineForByteOffsetLnotab(table, 10, 10), 12);  // 10 + 1 + 2 - 1
+  EXPECT_EQ(LineForByteOffsetLnotab(table, 10, 500), 12);
+  EXPECT_EQ(LineForByteOffsetLnotab("", 7, 4), 7);
+  EXPECT_EQ(LineForByteOffsetLnotab(table, 10, -1), 10);
+}
+
+}  // namespace
+}  // namespace stallscope

@@ -63,7 +63,9 @@ def stack_of(ident):
     out = []
     frame = sys._current_frames().get(ident)
     while frame is not None:
-        out.append((frame.f_code.co_qualname, frame.f_lineno, frame.f_code.co_filename))
+        # co_qualname since 3.11; before, the reader names functions by co_name too.
+        code = frame.f_code
+        out.append((getattr(code, "co_qualname", code.co_name), frame.f_lineno, code.co_filename))
         frame = frame.f_back
     return out
 
@@ -77,7 +79,9 @@ def main():
     while True:
         stack = stack_of(w.ident)
         spinning = stack_of(s.ident)
-        if stack and stack[0][0] == "Condition.wait" and spinning and spinning[0][0] == "spin":
+        # Condition.wait <- Event.wait ("wait" <- "wait" before 3.11: no co_qualname).
+        waiting = [qualname.split(".")[-1] for qualname, _, _ in stack[:2]] == ["wait", "wait"]
+        if waiting and spinning and spinning[0][0] == "spin":
             break
         time.sleep(0.01)
     for qualname, line, filename in stack:
