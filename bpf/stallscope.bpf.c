@@ -461,6 +461,9 @@ int ss_cpu_sample(struct bpf_perf_event_data *ctx) {
   if (!is_tracked(pid_tgid >> 32)) return 0;
   struct ss_thread_state *t = lookup_thread((__u32)pid_tgid);
   if (!t || !t->busy.start_ns || t->in_wait) return 0;
+  /* Keep the first sample past the mark, not the last: a CPU-bound stall is still in its hot
+   * code then, while a last sample can land in the short tail after it (writing the response). */
+  if (t->busy.cpu_stack_len) return 0;
   if (bpf_ktime_get_boot_ns() - t->busy.start_ns < cpu_sample_after_ns) return 0;
   long bytes = bpf_get_stack(ctx, t->busy.cpu_stack, sizeof(t->busy.cpu_stack), BPF_F_USER_STACK);
   if (bytes > 0)

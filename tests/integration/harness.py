@@ -756,6 +756,18 @@ def assert_python_frame(report, function, line_snippets, caller=None):
             raise AssertionError("the caller of %s should be %s%s" % (function, caller, what))
 
 
+def assert_upstream_stall(report, upstream_port):
+    """A blocking call to the slow upstream: a recv-family syscall on the upstream connection,
+    and call_upstream (called by run_stall) as the innermost Python frame."""
+    target = "127.0.0.1:%d" % upstream_port
+    recvs = [c for c in report.syscalls
+             if c.name in ("recvfrom", "read", "recvmsg", "recv") and target in c.target]
+    if not recvs:
+        raise AssertionError("upstream stall should show a recv-family call on %s: %s" %
+                             (target, report.describe()))
+    assert_python_frame(report, "call_upstream", ["chunk = s.recv(256)"], caller="run_stall")
+
+
 def assert_cpu_stall(true, report, origin_ns=None):
     """A CPU burn: on-CPU >= 70% of the reported duration. When the machine was busy (the app's
     own thread CPU clock says it got < 80% of the wall time, the rest waiting for a CPU), the

@@ -46,13 +46,7 @@ class GeventStalls(unittest.TestCase):
 
     def test_original_socket_upstream(self):
         true, report = self.match("upstream")
-        target = "127.0.0.1:%d" % self.up_port
-        recvs = [c for c in report.syscalls
-                 if c.name in ("recvfrom", "read", "recvmsg", "recv") and target in c.target]
-        self.assertTrue(recvs, "upstream stall should show a recv-family call on %s: %s" %
-                        (target, report.describe()))
-        harness.assert_python_frame(report, "call_upstream", ["chunk = s.recv(256)"],
-                                    caller="run_stall")
+        harness.assert_upstream_stall(report, self.up_port)
 
     def test_no_unexplained_reports(self):
         extra = harness.unexplained(self.reports, self.trues, self.s.origin_ns)
