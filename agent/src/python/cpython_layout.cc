@@ -62,6 +62,7 @@ constexpr CPythonLayout kPython311 = {
     .tstate_frame = kNoField,
     .tstate_thread_id = kNoField,
     .lasti_in_code_units = false,
+    .frame_executing = 0,
 };
 
 // CPython 3.12.x (verified: pyenv's 3.12.1). tstate_current became thread-local; the GIL moved
@@ -115,6 +116,7 @@ constexpr CPythonLayout kPython312 = {
     .tstate_frame = kNoField,
     .tstate_thread_id = kNoField,
     .lasti_in_code_units = false,
+    .frame_executing = 0,
 };
 
 // CPython 3.13.x (verified: pyenv's 3.13.0, default GIL build). No _PyCFrame: the thread
@@ -168,6 +170,7 @@ constexpr CPythonLayout kPython313 = {
     .tstate_frame = kNoField,
     .tstate_thread_id = kNoField,
     .lasti_in_code_units = false,
+    .frame_executing = 0,
 };
 
 // Before 3.11 (verified: pyenv's --enable-shared 3.8.18, 3.9.18 and 3.10.13; _PyRuntime in
@@ -179,7 +182,8 @@ constexpr CPythonLayout kPython313 = {
 // on the live runtime, see python_process.cc) and have no native_thread_id: a thread is known
 // by its pthread_t (see cpython_reader.cc).
 constexpr CPythonLayout Pre311Layout(const char* series, uint32_t tstate_current,
-                                     uint32_t gil_locked, uint32_t lasti, LineFormat line_format,
+                                     uint32_t gil_locked, uint32_t lasti, uint32_t state,
+                                     uint8_t executing, LineFormat line_format,
                                      bool lasti_in_code_units) {
   return {
       .series = series,
@@ -204,7 +208,7 @@ constexpr CPythonLayout Pre311Layout(const char* series, uint32_t tstate_current
       .frame_code = 0x20,      // f_code
       .frame_previous = 0x18,  // f_back
       .frame_instr = lasti,    // f_lasti
-      .frame_owner = kNoField,
+      .frame_owner = state,  // f_executing or f_state (char)
       .frame_owner_thread = 0,
       .frame_owner_generator = 0xfe,
       .frame_owner_cstack = 0xff,
@@ -230,15 +234,17 @@ constexpr CPythonLayout Pre311Layout(const char* series, uint32_t tstate_current
       .tstate_frame = 0x18,
       .tstate_thread_id = 0xb0,
       .lasti_in_code_units = lasti_in_code_units,
+      .frame_executing = executing,
   };
 }
 
+// f_executing is 1 while a frame runs (3.8, 3.9); 3.10's f_state is then FRAME_EXECUTING (0).
 constexpr CPythonLayout kPython38 =
-    Pre311Layout("3.8", 0x558, 0x490, 0x68, LineFormat::kLnotab, false);
+    Pre311Layout("3.8", 0x558, 0x490, 0x68, 0x74, 1, LineFormat::kLnotab, false);
 constexpr CPythonLayout kPython39 =
-    Pre311Layout("3.9", 0x238, 0x170, 0x68, LineFormat::kLnotab, false);
+    Pre311Layout("3.9", 0x238, 0x170, 0x68, 0x74, 1, LineFormat::kLnotab, false);
 constexpr CPythonLayout kPython310 =
-    Pre311Layout("3.10", 0x238, 0x170, 0x60, LineFormat::kLineTable310, true);
+    Pre311Layout("3.10", 0x238, 0x170, 0x60, 0x6c, 0, LineFormat::kLineTable310, true);
 
 constexpr uint32_t kReleaseLevelFinal = 0xf;
 

@@ -106,6 +106,10 @@ struct CPythonLayout {
   // PyFrameObject: f_back is frame_previous, f_code frame_code; f_lasti (int) is frame_instr,
   // the last instruction started: a byte offset (3.8, 3.9) or a code unit index (3.10).
   bool lasti_in_code_units;
+  // frame_owner is then f_executing (3.8, 3.9) or f_state (3.10): a frame on a thread's live
+  // chain has this value there. Dead frames (kept for reuse) keep a stale f_back, so a chain
+  // copied while it changed can pass through one: it is recognized by this byte.
+  uint8_t frame_executing;
 
   // Bytes to copy to get every field above of each struct, in one read.
   uint32_t TstateReadSize() const;

@@ -124,8 +124,7 @@ CPythonReader::RawFrame CPythonReader::ParseFrame(uint64_t address,
           .code = Field<uint64_t>(block, layout_.frame_code),
           .previous = Field<uint64_t>(block, layout_.frame_previous),
           .instr = instr,
-          .owner = layout_.frame_owner == kNoField ? layout_.frame_owner_thread
-                                                   : Field<uint8_t>(block, layout_.frame_owner)};
+          .owner = Field<uint8_t>(block, layout_.frame_owner)};
 }
 
 uint64_t CPythonReader::FrameBytes(const unsigned char* code_header) const {
@@ -328,11 +327,23 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
 
   absl::StatusOr<std::vector<RawFrame>> chain = ReadFrameChain(first_frame, window);
   if (!chain.ok()) return chain.status();
+  // Before 3.11: a frame not executing is a dead one (its f_back stale), reached through a
+  // link copied before the chain changed. It and what it links to are not the thread's.
+  bool broken = false;
+  if (layout_.frame_model == FrameModel::kFrameObject) {
+    for (size_t i = 0; i < chain->size(); ++i) {
+      if ((*chain)[i].owner != layout_.frame_executing) {
+        chain->resize(i);
+        broken = true;
+        break;
+      }
+    }
+  }
 
   std::vector<uint64_t> codes;
   absl::flat_hash_map<uint64_t, size_t> code_index;
   for (const RawFrame& raw : *chain) {
-    if (raw.owner == layout_.frame_owner_cstack) continue;
+    if (IsCStackEntry(raw)) continue;
     if (code_index.emplace(raw.code, codes.size()).second) codes.push_back(raw.code);
   }
   // With the code objects, read the thread's id and every frame again. The same id: the
@@ -342,11 +353,18 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
   // (Before 3.11 the thread's pthread_t, which names the same thread as its id.)
   int64_t tid_after = 0;
   const int64_t identity = Field<int64_t>(tstate_block.data(), ThreadIdentityField());
-  RemoteRead required[] = {
+  // Before 3.11, also the thread's current frame: frames are reused, so a chain is only
+  // known to be whole if its first frame is still the thread's current one.
+  uint64_t first_frame_after = first_frame;
+  std::vector<RemoteRead> required = {
       {.address = thread.tstate + ThreadIdentityField(),
        .buffer = &tid_after,
        .size = sizeof(tid_after)},
   };
+  if (layout_.frame_model == FrameModel::kFrameObject) {
+    required.push_back(
+        {.address = frame_pointer_at, .buffer = &first_frame_after, .size = sizeof(uint64_t)});
+  }
   const size_t header_size = layout_.CodeReadSize();
   const size_t frame_size = layout_.FrameReadSize();
   std::vector<unsigned char> headers(codes.size() * header_size, 0);
@@ -371,9 +389,12 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
   }
   // Which raw frames held still: from the outermost inward, up to the first that changed.
   size_t stable_from = chain->size();  // index of the innermost of the stable outer run
-  while (stable_from > 0 && ParseFrame((*chain)[stable_from - 1].address,
-                                       frames_after.data() + (stable_from - 1) * frame_size)
-                                .SameCall((*chain)[stable_from - 1])) {
+  // (Nothing held still if a dead frame was met or the thread's current frame changed.)
+  const bool whole = !broken && first_frame_after == first_frame;
+  while (whole && stable_from > 0 &&
+         ParseFrame((*chain)[stable_from - 1].address,
+                    frames_after.data() + (stable_from - 1) * frame_size)
+             .SameCall((*chain)[stable_from - 1])) {
     --stable_from;
   }
 
@@ -400,8 +421,7 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
   for (size_t i = 0; i < chain->size(); ++i) {
     const RawFrame& raw = (*chain)[i];
     const unsigned char* header = headers.data() + code_index[raw.code] * header_size;
-    if (raw.owner == layout_.frame_owner_cstack ||
-        Field<uint64_t>(header, kObjectType) != addresses_.code_type) {
+    if (IsCStackEntry(raw) || Field<uint64_t>(header, kObjectType) != addresses_.code_type) {
       continue;
     }
     int64_t unit;
@@ -430,7 +450,7 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
   for (size_t index = 0; index < chain->size(); ++index) {
     const RawFrame& raw = (*chain)[index];
     // Entry frames of the C stack (3.12+) are not Python code.
-    if (raw.owner == layout_.frame_owner_cstack) continue;
+    if (IsCStackEntry(raw)) continue;
     const unsigned char* header = headers.data() + code_index[raw.code] * header_size;
     // A frame whose code is not a code object was reused under us, and so may be what it
     // links to: stop here.

@@ -101,6 +101,11 @@ class CPythonReader {
     }
   };
   RawFrame ParseFrame(uint64_t address, const unsigned char* block) const;
+  // An entry frame of the C stack (3.12+), not Python code.
+  bool IsCStackEntry(const RawFrame& frame) const {
+    return layout_.frame_model == FrameModel::kInterpreterFrame &&
+           frame.owner == layout_.frame_owner_cstack;
+  }
   // Bytes a frame of this code object takes on the thread's frame stack.
   uint64_t FrameBytes(const unsigned char* code_header) const;
 

@@ -56,15 +56,6 @@ absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Open(pid_t pid,
           "pid %d runs CPython %s (%s), whose layout is not verified (supported: CPython %s)",
           pid, series, symbols->path, SupportedPythonSeries()));
     }
-    absl::Status status =
-        CheckRuntimeLayout(memory, symbols->runtime + symbols->load_bias, *layout);
-    if (!status.ok()) {
-      if (absl::IsNotFound(status) || absl::IsPermissionDenied(status)) return status;
-      return absl::UnimplementedError(absl::StrFormat(
-          "pid %d runs CPython %s (%s, by its name) but its runtime does not match that "
-          "version's layout: %s",
-          pid, series, symbols->path, status.message()));
-    }
     version = series;  // the micro version is not exported before 3.11
   } else {
     uint32_t hex_version = 0;
@@ -83,6 +74,17 @@ absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Open(pid_t pid,
         "pid %d runs a %s build of CPython %s (%s): its object layout differs (supported: "
         "release builds with the GIL)",
         pid, symbols->debug_build ? "debug" : "free-threaded", version, symbols->path));
+  }
+  if (!symbols->version.has_value()) {
+    absl::Status status =
+        CheckRuntimeLayout(memory, symbols->runtime + symbols->load_bias, *layout);
+    if (!status.ok()) {
+      if (absl::IsNotFound(status) || absl::IsPermissionDenied(status)) return status;
+      return absl::UnimplementedError(absl::StrFormat(
+          "pid %d runs CPython %s (%s, by its name) but its runtime does not match that "
+          "version's layout: %s",
+          pid, version, symbols->path, status.message()));
+    }
   }
   if (!symbols->code_type || !symbols->unicode_type || !symbols->bytes_type) {
     return absl::UnimplementedError(absl::StrFormat(
