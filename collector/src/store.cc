@@ -6,125 +6,79 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 
 namespace stallscope::collector {
 namespace {
 
-constexpr char kSqliteSchema[] = R"sql(
+constexpr char kSchemaTemplate[] = R"sql(
 CREATE TABLE IF NOT EXISTS agents (
-  id INTEGER PRIMARY KEY,
+  id $ID,
   agent_id TEXT NOT NULL UNIQUE,
   host TEXT NOT NULL,
   service TEXT NOT NULL,
-  identity BLOB NOT NULL,
-  max_seq INTEGER NOT NULL DEFAULT 0,
-  dropped_total INTEGER NOT NULL DEFAULT 0,
-  first_seen_ns INTEGER NOT NULL,
-  last_seen_ns INTEGER NOT NULL);
+  identity $BLOB NOT NULL,
+  max_seq $INT NOT NULL DEFAULT 0,
+  dropped_total $INT NOT NULL DEFAULT 0,
+  first_seen_ns $INT NOT NULL,
+  last_seen_ns $INT NOT NULL);
 CREATE TABLE IF NOT EXISTS reports (
-  id INTEGER PRIMARY KEY,
-  agent INTEGER NOT NULL,
-  seq INTEGER NOT NULL,
+  id $ID,
+  agent $INT NOT NULL,
+  seq $INT NOT NULL,
   kind TEXT NOT NULL,
-  time_ns INTEGER NOT NULL,
-  duration_ns INTEGER NOT NULL,
+  time_ns $INT NOT NULL,
+  duration_ns $INT NOT NULL,
   host TEXT NOT NULL,
   service TEXT NOT NULL,
-  pid INTEGER NOT NULL,
+  pid $INT NOT NULL,
   is_final INTEGER NOT NULL,
   site TEXT NOT NULL,
   subject TEXT NOT NULL,
-  received_ns INTEGER NOT NULL,
-  body BLOB NOT NULL);
+  received_ns $INT NOT NULL,
+  body $BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS reports_time ON reports(time_ns);
 CREATE INDEX IF NOT EXISTS reports_kind_time ON reports(kind, time_ns);
 CREATE INDEX IF NOT EXISTS reports_host_time ON reports(host, kind, time_ns);
 CREATE INDEX IF NOT EXISTS reports_service_time ON reports(service, kind, time_ns);
 CREATE INDEX IF NOT EXISTS reports_pid_time ON reports(pid, time_ns);
 CREATE TABLE IF NOT EXISTS rollup (
-  bucket_ns INTEGER NOT NULL,
+  bucket_ns $INT NOT NULL,
   kind TEXT NOT NULL,
   service TEXT NOT NULL,
   host TEXT NOT NULL,
-  pid INTEGER NOT NULL,
+  pid $INT NOT NULL,
   key TEXT NOT NULL,
-  count INTEGER NOT NULL,
-  total_ns INTEGER NOT NULL,
-  max_ns INTEGER NOT NULL,
-  example_id INTEGER NOT NULL,
+  count $INT NOT NULL,
+  total_ns $INT NOT NULL,
+  max_ns $INT NOT NULL,
+  example_id $INT NOT NULL,
   PRIMARY KEY (bucket_ns, kind, service, host, pid, key));
 CREATE INDEX IF NOT EXISTS rollup_kind_key ON rollup(kind, key, max_ns);
 CREATE TABLE IF NOT EXISTS timeline (
-  bucket_ns INTEGER NOT NULL,
+  bucket_ns $INT NOT NULL,
   kind TEXT NOT NULL,
   service TEXT NOT NULL,
   host TEXT NOT NULL,
-  count INTEGER NOT NULL,
-  total_ns INTEGER NOT NULL,
-  max_ns INTEGER NOT NULL,
+  count $INT NOT NULL,
+  total_ns $INT NOT NULL,
+  max_ns $INT NOT NULL,
   PRIMARY KEY (bucket_ns, kind, service, host));
 )sql";
 
-// The same tables in PostgreSQL types. Created under an advisory lock, so replicas starting
-// together do not race on CREATE TABLE.
-constexpr char kPostgresSchema[] = R"sql(
-BEGIN;
-SELECT pg_advisory_xact_lock(5713020);
-CREATE TABLE IF NOT EXISTS agents (
-  id BIGSERIAL PRIMARY KEY,
-  agent_id TEXT NOT NULL UNIQUE,
-  host TEXT NOT NULL,
-  service TEXT NOT NULL,
-  identity BYTEA NOT NULL,
-  max_seq BIGINT NOT NULL DEFAULT 0,
-  dropped_total BIGINT NOT NULL DEFAULT 0,
-  first_seen_ns BIGINT NOT NULL,
-  last_seen_ns BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS reports (
-  id BIGSERIAL PRIMARY KEY,
-  agent BIGINT NOT NULL,
-  seq BIGINT NOT NULL,
-  kind TEXT NOT NULL,
-  time_ns BIGINT NOT NULL,
-  duration_ns BIGINT NOT NULL,
-  host TEXT NOT NULL,
-  service TEXT NOT NULL,
-  pid BIGINT NOT NULL,
-  is_final INTEGER NOT NULL,
-  site TEXT NOT NULL,
-  subject TEXT NOT NULL,
-  received_ns BIGINT NOT NULL,
-  body BYTEA NOT NULL);
-CREATE INDEX IF NOT EXISTS reports_time ON reports(time_ns);
-CREATE INDEX IF NOT EXISTS reports_kind_time ON reports(kind, time_ns);
-CREATE INDEX IF NOT EXISTS reports_host_time ON reports(host, kind, time_ns);
-CREATE INDEX IF NOT EXISTS reports_service_time ON reports(service, kind, time_ns);
-CREATE INDEX IF NOT EXISTS reports_pid_time ON reports(pid, time_ns);
-CREATE TABLE IF NOT EXISTS rollup (
-  bucket_ns BIGINT NOT NULL,
-  kind TEXT NOT NULL,
-  service TEXT NOT NULL,
-  host TEXT NOT NULL,
-  pid BIGINT NOT NULL,
-  key TEXT NOT NULL,
-  count BIGINT NOT NULL,
-  total_ns BIGINT NOT NULL,
-  max_ns BIGINT NOT NULL,
-  example_id BIGINT NOT NULL,
-  PRIMARY KEY (bucket_ns, kind, service, host, pid, key));
-CREATE INDEX IF NOT EXISTS rollup_kind_key ON rollup(kind, key, max_ns);
-CREATE TABLE IF NOT EXISTS timeline (
-  bucket_ns BIGINT NOT NULL,
-  kind TEXT NOT NULL,
-  service TEXT NOT NULL,
-  host TEXT NOT NULL,
-  count BIGINT NOT NULL,
-  total_ns BIGINT NOT NULL,
-  max_ns BIGINT NOT NULL,
-  PRIMARY KEY (bucket_ns, kind, service, host));
-COMMIT;
-)sql";
+// One schema for both stores; only the type names differ.
+std::string Schema(bool postgres) {
+  if (!postgres)
+    return absl::StrReplaceAll(kSchemaTemplate,
+                               {{"$ID", "INTEGER PRIMARY KEY"}, {"$INT", "INTEGER"}, {"$BLOB", "BLOB"}});
+  // Created under an advisory lock, so replicas starting together do not race on CREATE TABLE.
+  return absl::StrCat("BEGIN;\nSELECT pg_advisory_xact_lock(5713020);",
+                      absl::StrReplaceAll(kSchemaTemplate, {{"$ID", "BIGSERIAL PRIMARY KEY"},
+                                                            {"$INT", "BIGINT"},
+                                                            {"$BLOB", "BYTEA"}}),
+                      "COMMIT;\n");
+}
 
 constexpr char kUpsertAgent[] =
     "INSERT INTO agents(agent_id, host, service, identity, max_seq, dropped_total, first_seen_ns, last_seen_ns) "
@@ -217,7 +171,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db, int re
   bool pg = absl::StartsWith(db, "postgresql://") || absl::StartsWith(db, "postgres://");
   absl::StatusOr<std::unique_ptr<SqlConnection>> writer = pg ? OpenPostgres(db) : OpenSqlite(db, false);
   if (!writer.ok()) return writer.status();
-  if (absl::Status st = (*writer)->Exec(pg ? kPostgresSchema : kSqliteSchema); !st.ok()) {
+  if (absl::Status st = (*writer)->Exec(Schema(pg)); !st.ok()) {
     if (pg) (*writer)->Exec("ROLLBACK").IgnoreError();
     return absl::UnavailableError(absl::StrCat("creating the schema in ", pg ? "PostgreSQL" : db, ": ", st.message()));
   }
