@@ -756,6 +756,21 @@ def assert_python_frame(report, function, line_snippets, caller=None):
             raise AssertionError("the caller of %s should be %s%s" % (function, caller, what))
 
 
+def assert_sleep_stall(report):
+    """time.sleep on the loop: blocked in clock_nanosleep, called from run_stall's sleep line."""
+    if "clock_nanosleep" not in [c.name for c in report.syscalls]:
+        raise AssertionError("sleep stall without clock_nanosleep: %s" % report.describe())
+    assert_python_frame(report, "run_stall", ["sleep(ms / 1000.0)"])
+
+
+def assert_no_unexplained(reports, trues, origin_ns):
+    """Every final report matches a stall the app logged."""
+    extra = unexplained(reports, trues, origin_ns)
+    if extra:
+        raise AssertionError("final reports matching no true stall:\n%s" %
+                             describe_reports(extra, origin_ns))
+
+
 def assert_upstream_stall(report, upstream_port):
     """A blocking call to the slow upstream: a recv-family syscall on the upstream connection,
     and call_upstream (called by run_stall) as the innermost Python frame."""
@@ -777,6 +792,8 @@ def assert_cpu_stall(true, report, origin_ns=None):
     time, which the scheduler-switch timestamps we report include.)"""
     origin_ns = true.start_ns if origin_ns is None else origin_ns
     what = "\n %s\n report: %s" % (true.describe(origin_ns), report.describe(origin_ns))
+    assert_python_frame(report, "busy_cpu", ["while time.perf_counter() < deadline", "n += 1"],
+                        caller="run_stall")
     if true.cpu_ns is None or true.cpu_ns >= 0.8 * true.duration_ns:
         if report.on_cpu_ns < 0.7 * report.duration_ns:
             raise AssertionError("cpu stall: on-CPU %.1f ms < 70%% of %.1f ms%s" %

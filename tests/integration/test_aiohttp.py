@@ -53,8 +53,7 @@ class AiohttpStalls(unittest.TestCase):
 
     def test_sleep(self):
         true, report = self.match("sleep")
-        self.assertIn("clock_nanosleep", [c.name for c in report.syscalls], report.describe())
-        harness.assert_python_frame(report, "run_stall", ["sleep(ms / 1000.0)"])
+        harness.assert_sleep_stall(report)
 
     def test_upstream(self):
         true, report = self.match("upstream")
@@ -101,9 +100,7 @@ class AiohttpStalls(unittest.TestCase):
                         self.first_in_progress.describe(self.s.origin_ns))
 
     def test_no_unexplained_reports(self):
-        extra = harness.unexplained(self.reports, self.trues, self.s.origin_ns)
-        self.assertEqual(extra, [], "final reports matching no true stall:\n%s" %
-                         harness.describe_reports(extra, self.s.origin_ns))
+        harness.assert_no_unexplained(self.reports, self.trues, self.s.origin_ns)
 
 
 if __name__ == "__main__":

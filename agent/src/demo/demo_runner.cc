@@ -88,7 +88,8 @@ int RunDemo(const char*, const std::vector<std::string>& args) {
     return kExitUsage;
   }
 
-  std::string script = "/tmp/stallscope-demo-app.py";
+  // Per process, so two demos (on different --port) do not overwrite each other's app.
+  std::string script = "/tmp/stallscope-demo-app-" + std::to_string(getpid()) + ".py";
   std::ofstream(script) << kSampleApp;
   pid_t app = fork();
   if (app == 0) {
