@@ -7,9 +7,10 @@
  * threshold is sent to user space when it ends; periods still running are read by the agent
  * straight from the thread map, so a loop hung forever is still reported.
  *
- * Every program first asks "is this process tracked?" (one hash lookup) and returns otherwise,
- * so the rest of the host pays almost nothing. Only tp_btf, perf_event programs are used: they
- * need neither kprobes nor tracefs.
+ * Every program first asks "is this process tracked?" (one bit in an array map) and returns
+ * otherwise, so the rest of the host pays almost nothing. Only the wait syscalls are hooked
+ * (wait_hooks.bpf.h); the syscalls that block inside a period are found at sched_switch. No
+ * kprobes: tracepoints, tp_btf and perf_event programs only.
  */
 #include "vmlinux.h"
 
@@ -36,6 +37,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define E2BIG 7
+#define SS_ENOSYS 38
 
 /* Set by the agent before load. */
 const volatile __u64 block_threshold_ns = 100000000ULL;
@@ -145,25 +147,20 @@ static __always_inline struct ss_thread_state *get_or_create_thread(__u32 tgid, 
   return lookup_thread(tid);
 }
 
-/* Syscall arguments are read with PT_REGS_PARMn_SYSCALL, not the _CORE_ variants: in tp_btf
- * programs `regs` is a BTF-typed pointer, so on x86 these are direct loads the verifier turns
- * into inline probe loads instead of a bpf_probe_read_kernel call per argument. */
-
-/* The fd a syscall is about, from its arguments. poll/select take arrays in user memory: we
- * read the first entry only, which is the socket for Python's poll()-based socket timeouts. */
-static __always_inline int syscall_fd(__u8 cls, struct pt_regs *regs) {
-  if (cls == SS_SC_FD || cls == SS_SC_EPOLL_WAIT || cls == SS_SC_EPOLL_CTL)
-    return (int)PT_REGS_PARM1_SYSCALL(regs);
+/* The fd a syscall is about, from its first two arguments. poll/select take arrays in user
+ * memory: we read the first entry only, which is the socket for Python's poll()-based socket
+ * timeouts. User memory is read for the current task only (its own syscall, or prev at
+ * sched_switch, which is still current there). */
+static __always_inline int syscall_fd(__u8 cls, __u64 arg0, __u64 arg1) {
+  if (cls == SS_SC_FD || cls == SS_SC_EPOLL_WAIT || cls == SS_SC_EPOLL_CTL) return (int)arg0;
   if (cls == SS_SC_POLL) {
     struct pollfd first = {};
-    void *fds = (void *)PT_REGS_PARM1_SYSCALL(regs);
-    if (PT_REGS_PARM2_SYSCALL(regs) < 1 || bpf_probe_read_user(&first, sizeof(first), fds))
-      return SS_NO_FD;
+    if (arg1 < 1 || bpf_probe_read_user(&first, sizeof(first), (void *)arg0)) return SS_NO_FD;
     return first.fd;
   }
   if (cls == SS_SC_SELECT) {
     __u64 low_bits = 0;
-    void *readfds = (void *)PT_REGS_PARM2_SYSCALL(regs);
+    void *readfds = (void *)arg1;
     if (!readfds || bpf_probe_read_user(&low_bits, sizeof(low_bits), readfds) || !low_bits)
       return SS_NO_FD;
     /* no __builtin_ctzll: the BPF backend of clang 14 crashes on it (BPF has no ctz) */
@@ -173,95 +170,41 @@ static __always_inline int syscall_fd(__u8 cls, struct pt_regs *regs) {
   return SS_NO_FD;
 }
 
-static __always_inline struct file *file_of_fd(int fd) {
-  struct task_struct *task = bpf_get_current_task_btf();
-  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return NULL;
-  struct file **fd_array = BPF_CORE_READ(fdt, fd);
-  struct file *file = NULL;
-  if (bpf_probe_read_kernel(&file, sizeof(file), &fd_array[fd])) return NULL;
-  return file;
-}
+#include "fd_info.bpf.h"
 
-static __always_inline struct sock *sock_of_file(struct file *file) {
-  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
-  if ((mode & S_IFMT) != S_IFSOCK) return NULL;
-  struct socket *sock = BPF_CORE_READ(file, private_data);
-  return BPF_CORE_READ(sock, sk);
-}
-
-/* A TCP connection (any state but LISTEN, so outbound connects count), or a unix stream socket
- * with a named end: accepted from, or connected to, a path. Socketpairs (asyncio's and uWSGI's
- * wake-up channels) have no name on either end and are not client connections. */
-static __always_inline bool is_client_connection(int fd) {
-  struct file *file = file_of_fd(fd);
-  struct sock *sk = file ? sock_of_file(file) : NULL;
-  if (!sk || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM) return false;
-  if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN) return false;
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-  if (family == AF_INET || family == AF_INET6) return true;
-  if (family != AF_UNIX) return false;
-  struct unix_sock *u = (struct unix_sock *)sk; /* struct sock is unix_sock's first member */
-  if (BPF_CORE_READ(u, addr)) return true;
-  struct sock *peer = BPF_CORE_READ(u, peer);
-  return peer && BPF_CORE_READ((struct unix_sock *)peer, addr);
-}
-
-/* Names the fd while it is still open: file kind, and inet addresses for sockets. */
-static __always_inline void describe_fd(int fd, struct ss_syscall_slot *slot) {
-  struct file *file = file_of_fd(fd);
-  if (!file) return;
-  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
-  switch (mode & S_IFMT) {
-    case S_IFSOCK: slot->file_kind = SS_FILE_SOCKET; break;
-    case S_IFIFO: slot->file_kind = SS_FILE_PIPE; return;
-    case S_IFREG: slot->file_kind = SS_FILE_REGULAR; return;
-    default: slot->file_kind = SS_FILE_OTHER; return;
-  }
-  struct sock *sk = sock_of_file(file);
-  if (!sk) return;
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-  if (family != AF_INET && family != AF_INET6) return;
-  slot->sock.family = family;
-  slot->sock.state = BPF_CORE_READ(sk, __sk_common.skc_state);
-  slot->sock.protocol = BPF_CORE_READ(sk, sk_type) == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
-  slot->sock.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-  slot->sock.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-  if (family == AF_INET) {
-    BPF_CORE_READ_INTO(&slot->sock.saddr, sk, __sk_common.skc_rcv_saddr);
-    BPF_CORE_READ_INTO(&slot->sock.daddr, sk, __sk_common.skc_daddr);
-  } else {
-    BPF_CORE_READ_INTO(&slot->sock.saddr, sk, __sk_common.skc_v6_rcv_saddr);
-    BPF_CORE_READ_INTO(&slot->sock.daddr, sk, __sk_common.skc_v6_daddr);
-  }
-}
-
-/* Adds a finished syscall to the period's slots, keyed by (nr, fd). */
-static __always_inline void record_syscall(struct ss_thread_state *t, __u64 dur) {
+/* The period's slot for (nr, fd), created on first use (the fd is described then, while it is
+ * open and its task is current). SS_SLOT_OTHER when all slots are taken. */
+static __always_inline __s32 slot_for_syscall(struct ss_thread_state *t, __s32 nr, __s32 fd) {
   struct ss_busy_period *b = &t->busy;
   __u32 n = b->nslots;
   for (int i = 0; i < SS_MAX_SYSCALL_SLOTS; i++) {
     if (i >= n) break;
-    if (b->slots[i].nr == t->sys_nr && b->slots[i].fd == t->sys_fd) {
-      b->slots[i].total_ns += dur;
-      b->slots[i].count += 1;
-      return;
-    }
+    if (b->slots[i].nr == nr && b->slots[i].fd == fd) return i;
   }
-  if (n >= SS_MAX_SYSCALL_SLOTS) {
-    b->other_ns += dur;
-    b->other_count += 1;
-    return;
-  }
+  if (n >= SS_MAX_SYSCALL_SLOTS) return SS_SLOT_OTHER;
   struct ss_syscall_slot *slot = &b->slots[n];
-  slot->nr = t->sys_nr;
-  slot->fd = t->sys_fd;
-  slot->total_ns = dur;
-  slot->count = 1;
+  slot->nr = nr;
+  slot->fd = fd;
+  slot->total_ns = 0;
+  slot->count = 0;
   slot->file_kind = SS_FILE_UNKNOWN;
   __builtin_memset(&slot->sock, 0, sizeof(slot->sock));
-  if (t->sys_fd >= 0) describe_fd(t->sys_fd, slot);
+  if (fd >= 0) describe_fd(fd, slot);
   b->nslots = n + 1;
+  return n;
+}
+
+/* Adds a blocked stretch of the in-flight syscall to its slot. */
+static __always_inline void add_to_slot(struct ss_thread_state *t, __u64 dur) {
+  struct ss_busy_period *b = &t->busy;
+  __s32 i = t->sys_slot;
+  if (i >= 0 && i < SS_MAX_SYSCALL_SLOTS) {
+    b->slots[i].total_ns += dur;
+    b->slots[i].count += 1;
+  } else {
+    b->other_ns += dur;
+    b->other_count += 1;
+  }
 }
 
 static __always_inline void emit_stall(struct ss_thread_state *t, __u64 now, __u32 reason,
@@ -312,81 +255,61 @@ static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 n
   t->off_kind = SS_ON_CPU;
   t->last_on_ns = now;
   t->sys_nr = -1;
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-  if (!is_tracked(tgid)) return 0;
-
-  __u8 cls = classify(id);
-  struct ss_thread_state *t;
-  if (cls == SS_SC_EPOLL_WAIT || cls == SS_SC_POLL || cls == SS_SC_SELECT) {
-    t = get_or_create_thread(tgid, tid);
-    if (!t) return 0;
-    int fd = syscall_fd(cls, regs);
-    /* Epoll waits always bound busy periods (a new epoll fd means a new loop). poll/select do
-     * only for threads that never used epoll: in an epoll loop they are nested blocking calls,
-     * e.g. Python's poll() on a socket with a timeout, and must not split the stall. */
-    bool bounds_period = cls == SS_SC_EPOLL_WAIT || t->loop_epfd < 0;
-    if (bounds_period) {
-      __u64 now = bpf_ktime_get_boot_ns();
-      end_busy_period(t, now, SS_END_WAIT, id, fd);
-      if (cls == SS_SC_EPOLL_WAIT) t->loop_epfd = fd;
-      t->in_wait = 1;
-      t->last_wait_nr = id;
-      t->last_wait_fd = fd;
-      return 0;
-    }
-    /* nested wait: accounted as an ordinary syscall */
-    if (!t->busy.start_ns) return 0;
-    t->sys_nr = id;
-    t->sys_fd = fd;
-    t->sys_blocked = 0;
-    t->sys_stack_len = 0;
-    return 0;
-  }
-
-  t = lookup_thread(tid);
-  if (!t) return 0;
-  if (cls == SS_SC_EPOLL_CTL && !t->adds_connections &&
-      PT_REGS_PARM2_SYSCALL(regs) == EPOLL_CTL_ADD &&
-      is_client_connection((int)PT_REGS_PARM3_SYSCALL(regs)))
-    t->adds_connections = 1;
-  if (!t->busy.start_ns) return 0;
-  /* No clock read here: only syscalls that block are reported, and sched_switch stamps their
-   * start when they first go off CPU. That keeps two clock reads off every other syscall. */
-  t->sys_nr = id;
-  t->sys_fd = cls != SS_SC_PLAIN ? syscall_fd(cls, regs) : SS_NO_FD;
   t->sys_blocked = 0;
-  t->sys_stack_len = 0;
-  return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-  if (!is_tracked(tgid)) return 0;
-  struct ss_thread_state *t = lookup_thread(tid);
-  if (!t) return 0;
+#include "wait_hooks.bpf.h"
 
-  if (t->in_wait) {
-    t->in_wait = 0;
-    start_busy_period(t, bpf_ktime_get_boot_ns());
-    return 0;
-  }
-  if (!t->busy.start_ns || t->sys_nr < 0) return 0;
-  if (!t->sys_blocked) {
-    t->sys_nr = -1;
-    return 0;
-  }
+/* Blocking syscalls are found here, when they go off CPU, instead of at every syscall's entry
+ * and exit: hooking all syscalls puts every task on the host on the kernel's slow syscall path
+ * (issue 2's throughput target). A sleeping task's number and arguments are in the user
+ * registers saved at kernel entry. x86_64: entry_SYSCALL_64 saves the number as orig_ax and
+ * sets ax to -ENOSYS until the call returns, while exception entries save an error code (or -1)
+ * as orig_ax and keep the user's ax; so ax == -ENOSYS tells a syscall from a page fault sleeping
+ * on I/O. arm64: syscallno is NO_SYSCALL (-1) outside syscalls. */
+static __always_inline bool sleeping_syscall(struct task_struct *task, __s32 *nr, __u64 *arg0,
+                                             __u64 *arg1) {
+  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+  if (!regs) return false;
+#if defined(__TARGET_ARCH_x86)
+  long number = regs->orig_ax;
+  if (number < 0 || regs->ax != -SS_ENOSYS) return false;
+#elif defined(__TARGET_ARCH_arm64)
+  long number = regs->syscallno;
+  if (number < 0) return false;
+#endif
+  *nr = (__s32)number;
+  *arg0 = PT_REGS_PARM1_SYSCALL(regs);
+  *arg1 = PT_REGS_PARM2_SYSCALL(regs);
+  return true;
+}
 
-  /* From the first block to the return: the on-CPU prefix of the call (microseconds) is left
-   * out, which is what lets the entry path skip its clock read. */
-  __u64 dur = bpf_ktime_get_boot_ns() - t->sys_start_ns;
-  record_syscall(t, dur);
+/* prev (still current) blocks: open the syscall it sleeps in, name its fd, keep its stack. */
+static __always_inline void open_blocking_syscall(void *ctx, struct ss_thread_state *t,
+                                                  struct task_struct *prev, __u64 now) {
+  __s32 nr;
+  __u64 arg0, arg1;
+  if (t->sys_blocked || !sleeping_syscall(prev, &nr, &arg0, &arg1)) return;
+  __u8 cls = classify(nr);
+  int fd = cls != SS_SC_PLAIN ? syscall_fd(cls, arg0, arg1) : SS_NO_FD;
+  t->sys_nr = nr;
+  t->sys_fd = fd;
+  t->sys_slot = slot_for_syscall(t, nr, fd);
+  t->sys_blocked = 1;
+  t->sys_start_ns = now;
+  /* prev is current here, so the user stack is the one at its syscall entry. */
+  long bytes = bpf_get_stack(ctx, t->sys_stack, sizeof(t->sys_stack), BPF_F_USER_STACK);
+  if (bytes > 0)
+    t->sys_stack_len = bytes / sizeof(__u64);
+  else
+    count(SS_CNT_STACK_FAILED);
+}
+
+/* The task runs again: its syscall returns within microseconds. Counted from the first block
+ * to here, so a call that blocks several times counts once per block, with its whole time. */
+static __always_inline void close_blocking_syscall(struct ss_thread_state *t, __u64 now) {
+  __u64 dur = now - t->sys_start_ns;
+  add_to_slot(t, dur);
   if (dur > t->busy.longest_block_ns) {
     t->busy.longest_block_ns = dur;
     __u32 len = t->sys_stack_len;
@@ -394,8 +317,8 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret) {
     bpf_probe_read_kernel(t->busy.block_stack, sizeof(t->busy.block_stack), t->sys_stack);
     t->busy.block_stack_len = len;
   }
+  t->sys_blocked = 0;
   t->sys_nr = -1;
-  return 0;
 }
 
 /* Scheduler accounting: prev leaves the CPU (blocked or preempted), next gets it. */
@@ -410,16 +333,7 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
       t->last_off_ns = now;
       bool runnable = preempt || task_state(prev) == 0;
       t->off_kind = runnable ? SS_OFF_RUNNABLE : SS_OFF_BLOCKED;
-      if (!runnable && t->sys_nr >= 0 && !t->sys_blocked) {
-        t->sys_blocked = 1;
-        t->sys_start_ns = now;
-        /* prev is current here, so the user stack is the one at its syscall entry. */
-        long bytes = bpf_get_stack(ctx, t->sys_stack, sizeof(t->sys_stack), BPF_F_USER_STACK);
-        if (bytes > 0)
-          t->sys_stack_len = bytes / sizeof(__u64);
-        else
-          count(SS_CNT_STACK_FAILED);
-      }
+      if (!runnable) open_blocking_syscall(ctx, t, prev, now);
     }
   }
   if (is_tracked(next->tgid)) {
@@ -436,6 +350,7 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
       }
       t->off_kind = SS_ON_CPU;
       t->last_on_ns = now;
+      if (t->sys_blocked) close_blocking_syscall(t, now);
     }
   }
   return 0;

@@ -12,6 +12,7 @@
 #define SS_SYSCALL_TABLE_SIZE 512
 #define SS_STACK_DEPTH 32        /* user frames kept per stack */
 #define SS_NO_FD (-1)
+#define SS_SLOT_OTHER (-1)  /* a blocking syscall that found no free slot */
 /* Tracked-process bitmap: one bit per possible tgid (PID_MAX_LIMIT on 64-bit, 4M = 512 KiB). */
 #define SS_PID_MAX_LIMIT (4u * 1024u * 1024u)
 #define SS_TGID_BITMAP_WORDS (SS_PID_MAX_LIMIT / 64u)
@@ -91,7 +92,7 @@ struct ss_thread_state {
   __u64 wakeup_ns;
   __u8 off_kind;       /* enum ss_off_kind */
   __u8 in_wait;        /* inside a wait that bounds busy periods */
-  __u8 sys_blocked;    /* the in-flight syscall went off CPU */
+  __u8 sys_blocked;    /* the thread sleeps in a syscall (set at switch-out, cleared at switch-in) */
   /* Sticky: the thread once added a client connection (TCP or named unix stream socket) to an
    * epoll set, i.e. it multiplexes connections. Sync workers never do; event loops do, even
    * for a request they answer and close before waiting again. */
@@ -99,7 +100,7 @@ struct ss_thread_state {
   /* in-flight syscall */
   __s32 sys_nr;        /* -1 when not in a syscall */
   __s32 sys_fd;
-  __u64 sys_start_ns;  /* when the in-flight syscall first went off CPU (valid if sys_blocked) */
+  __u64 sys_start_ns;  /* when the thread went to sleep in it (valid if sys_blocked) */
   __u32 sys_stack_len; /* frames in sys_stack: taken when the in-flight syscall first blocked */
   /* the loop's wait: the first epoll fd the thread waits on; poll/select bound periods
    * only for threads that never used epoll (nested poll() on a socket with a timeout
@@ -107,7 +108,7 @@ struct ss_thread_state {
   __s32 loop_epfd;     /* -1 until the thread waits on an epoll fd */
   __s32 last_wait_nr;
   __s32 last_wait_fd;
-  __u32 _pad1;
+  __s32 sys_slot;      /* the in-flight syscall's slot in busy.slots, or SS_SLOT_OTHER */
   __u64 sys_stack[SS_STACK_DEPTH];
   struct ss_busy_period busy;
 };

@@ -461,7 +461,8 @@ class Agent:
     """One `stallscope attach` run with --format json --output FILE."""
 
     def __init__(self, session, pids, threshold_ms=THRESHOLD_MS, duration=None, extra=(),
-                 name="agent"):
+                 name="agent", wrap=None):
+        """wrap: argv prefix the agent runs under (e.g. unshare ... sh -c '...; exec "$@"' sh)."""
         require_agent_binary()
         self.session = session
         self.output = session.dir / ("%s.jsonl" % name)
@@ -473,6 +474,8 @@ class Agent:
         argv += ["--block-threshold-ms", str(threshold_ms), "--format", "json",
                  "--output", str(self.output)]
         argv += list(extra)
+        if wrap:
+            argv = list(wrap) + argv
         self.started = time.monotonic()
         self.proc = session.spawn(name, argv)
         self.exit_code = None

@@ -92,6 +92,9 @@ class AttachRun {
     config.max_threads = options_.max_threads;
     config.max_processes = options_.max_processes;
     config.verbose = options_.verbose;
+    config.syscall_hooks = options_.syscall_hooks == "tracepoints" ? SyscallHooks::kTracepoints
+                           : options_.syscall_hooks == "raw"       ? SyscallHooks::kRawSyscalls
+                                                                   : SyscallHooks::kAuto;
     auto session = ProbeSession::Create(config, [this](const void* data, size_t size) {
       OnEvent(data, size);
     });
@@ -229,9 +232,12 @@ class AttachRun {
     }
     std::sort(names.begin(), names.end());
     fprintf(stderr,
-            "stallscope: attached to %zu process%s (%s); block threshold %llu ms; %s\n",
+            "stallscope: attached to %zu process%s (%s); block threshold %llu ms; waits hooked "
+            "by %s; %s\n",
             tracked_.size(), tracked_.size() == 1 ? "" : "es", absl::StrJoin(names, ", ").c_str(),
             static_cast<unsigned long long>(options_.block_threshold_ms),
+            probes_->syscall_hooks() == SyscallHooks::kTracepoints ? "syscall tracepoints"
+                                                                   : "raw_syscalls",
             options_.duration_seconds ? absl::StrCat("running for ", *options_.duration_seconds, " s").c_str()
                                       : "Ctrl-C to stop");
   }

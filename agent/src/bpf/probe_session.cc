@@ -14,9 +14,11 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "bpf/syscall_table.h"
+#include "bpf/tracefs.h"
 #include "stallscope_bpf.skel.h"
 
 namespace stallscope {
@@ -105,6 +107,7 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   static_assert(sizeof(skel_->rodata->syscall_class) == SS_SYSCALL_TABLE_SIZE);
   memcpy(const_cast<__u8*>(skel_->rodata->syscall_class), classes.data(), classes.size());
 
+  if (absl::Status st = ChooseSyscallHooks(config.syscall_hooks); !st.ok()) return st;
   bpf_map__set_max_entries(skel_->maps.threads, config.max_threads);
   bpf_map__set_max_entries(skel_->maps.tracked_tgids, config.max_processes);
 
@@ -124,6 +127,43 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
     if (absl::Status st = AttachCpuSampling(config.cpu_sample_hz); !st.ok())
       fprintf(stderr, "stallscope: warning: %s; CPU-bound stalls will have no stack\n",
               std::string(st.message()).c_str());
+  }
+  return absl::OkStatus();
+}
+
+// Loads either the per-syscall wait tracepoints or the raw_syscalls pair, never both (they would
+// count every wait twice). Tracepoints of waits this kernel lacks (epoll_pwait2 before 5.11)
+// are left out.
+absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
+  std::string tracefs;
+  if (wanted != SyscallHooks::kRawSyscalls) {
+    absl::StatusOr<std::string> found = EnsureTracefs();
+    if (found.ok() && TraceEventExists(*found, "syscalls", "sys_enter_epoll_wait")) {
+      tracefs = *found;
+    } else if (wanted == SyscallHooks::kTracepoints) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--syscall-hooks=tracepoints: ",
+          found.ok() ? "this kernel has no syscalls:sys_enter_epoll_wait tracepoint"
+                     : std::string(found.status().message())));
+    } else {
+      fprintf(stderr,
+              "stallscope: note: %s; hooking every syscall instead (raw_syscalls), which costs "
+              "the host more\n",
+              found.ok() ? "no per-syscall tracepoints" : std::string(found.status().message()).c_str());
+    }
+  }
+  syscall_hooks_ = tracefs.empty() ? SyscallHooks::kRawSyscalls : SyscallHooks::kTracepoints;
+  const bool tracepoints = syscall_hooks_ == SyscallHooks::kTracepoints;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    std::string section = bpf_program__section_name(prog);
+    constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
+    if (section.rfind(kSyscallTp, 0) == 0) {
+      std::string event = section.substr(kSyscallTp.size());
+      bpf_program__set_autoload(prog, tracepoints && TraceEventExists(tracefs, "syscalls", event));
+    } else if (section == "tp_btf/sys_enter" || section == "tp_btf/sys_exit") {
+      bpf_program__set_autoload(prog, !tracepoints);
+    }
   }
   return absl::OkStatus();
 }

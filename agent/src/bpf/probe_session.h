@@ -23,11 +23,19 @@ struct bpf_link;
 
 namespace stallscope {
 
+// How the waits that bound busy periods are hooked (see bpf/wait_hooks.bpf.h).
+enum class SyscallHooks {
+  kAuto,         // per-syscall tracepoints when tracefs can be had, else raw_syscalls
+  kTracepoints,  // syscalls:sys_{enter,exit}_<wait>: other syscalls never run a program
+  kRawSyscalls,  // tp_btf raw_syscalls: every syscall on the host runs one; needs no tracefs
+};
+
 struct ProbeConfig {
   uint64_t block_threshold_ns = 100'000'000;
   uint32_t max_threads = 4096;
   uint32_t max_processes = 4096;
   uint32_t cpu_sample_hz = 97;  // stacks of CPU-bound stalls; 0 disables sampling
+  SyscallHooks syscall_hooks = SyscallHooks::kAuto;
   bool verbose = false;
 };
 
@@ -64,10 +72,14 @@ class ProbeSession {
   // Kernel-side counters (enum ss_counter), summed over CPUs.
   std::array<uint64_t, SS_CNT_MAX> ReadCounters() const;
 
+  // Which hooks were loaded: kTracepoints or kRawSyscalls, never kAuto.
+  SyscallHooks syscall_hooks() const { return syscall_hooks_; }
+
  private:
   ProbeSession() = default;
   absl::Status Load(const ProbeConfig& config);
   absl::Status AttachCpuSampling(uint32_t hz);
+  absl::Status ChooseSyscallHooks(SyscallHooks wanted);
 
   struct stallscope_bpf* skel_ = nullptr;
   struct ring_buffer* ring_ = nullptr;
@@ -75,6 +87,7 @@ class ProbeSession {
   std::vector<struct bpf_link*> perf_links_;
   uint64_t* tracked_bitmap_ = nullptr;  // mmap of the kernel's tracked_bitmap map
   EventHandler on_event_;
+  SyscallHooks syscall_hooks_ = SyscallHooks::kRawSyscalls;
 };
 
 // Checks the conditions Create needs, with the one-line error a user should see.

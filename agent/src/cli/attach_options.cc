@@ -33,6 +33,13 @@ Options:
                             (default: $STALLSCOPE_SERVICE)
   --flamegraph FILE.svg     at exit, write a flame graph of stalled time by stack (Python
                             and native frames) to FILE.svg; it opens in any browser
+  --syscall-hooks auto|tracepoints|raw
+                            how the wait syscalls that bound busy periods are hooked:
+                            tracepoints = their own syscalls:* tracepoints, so no other
+                            syscall on the host runs a program (needs tracefs, mounted
+                            when missing); raw = every syscall through raw_syscalls
+                            (costlier, needs no tracefs); auto (default) = tracepoints
+                            when tracefs can be had, else raw, with a note on stderr
   --verbose                 show libbpf's messages
   -h, --help                this help
 
@@ -83,6 +90,13 @@ absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>&
       st = need([&](const std::string& v) {
         if (v.empty()) return absl::InvalidArgumentError("--flamegraph needs a file name");
         opts.flamegraph_path = v;
+        return absl::OkStatus();
+      });
+    } else if (flag == "--syscall-hooks") {
+      st = need([&](const std::string& v) {
+        if (v != "auto" && v != "tracepoints" && v != "raw")
+          return absl::InvalidArgumentError("--syscall-hooks: '" + v + "' is not auto, tracepoints or raw");
+        opts.syscall_hooks = v;
         return absl::OkStatus();
       });
     } else if (flag == "--verbose" || flag == "-v") {

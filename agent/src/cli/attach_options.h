@@ -27,6 +27,8 @@ struct AttachOptions {
   size_t collector_buffer = 100'000;  // reports kept in memory while the collector is away
   std::string service;      // service name sent to the collector
   std::string flamegraph_path;  // write an SVG flame graph of stalled time at exit; "" = none
+  // "auto", "tracepoints" or "raw": how wait syscalls are hooked (ProbeConfig::syscall_hooks)
+  std::string syscall_hooks = "auto";
   bool verbose = false;     // libbpf's own messages on stderr
   bool help = false;
 };
