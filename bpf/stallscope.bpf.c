@@ -42,6 +42,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the agent before load. */
 const volatile __u64 block_threshold_ns = 100000000ULL;
 const volatile __u64 cpu_sample_after_ns = 50000000ULL;  /* sample stacks once a period is this old */
+const volatile __u64 full_stack_after_ns = 25000000ULL;  /* whole stacks of blocks from this age */
 const volatile __u8 syscall_class[SS_SYSCALL_TABLE_SIZE] = {};
 
 /* The tracked processes, bounded by --max-processes: the authoritative set. */
@@ -267,8 +268,14 @@ static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 n
  * sets ax to -ENOSYS until the call returns, while exception entries save an error code (or -1)
  * as orig_ax and keep the user's ax; so ax == -ENOSYS tells a syscall from a page fault sleeping
  * on I/O. arm64: syscallno is NO_SYSCALL (-1) outside syscalls. */
-static __always_inline bool sleeping_syscall(struct task_struct *task, __s32 *nr, __u64 *arg0,
-                                             __u64 *arg1) {
+struct ss_sleeping_syscall {
+  __s32 nr;
+  __u64 arg0, arg1;
+  __u64 user_ip; /* where the syscall returns to: the innermost user frame */
+};
+
+static __always_inline bool sleeping_syscall(struct task_struct *task,
+                                             struct ss_sleeping_syscall *out) {
   struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
   if (!regs) return false;
 #if defined(__TARGET_ARCH_x86)
@@ -278,31 +285,43 @@ static __always_inline bool sleeping_syscall(struct task_struct *task, __s32 *nr
   long number = regs->syscallno;
   if (number < 0) return false;
 #endif
-  *nr = (__s32)number;
-  *arg0 = PT_REGS_PARM1_SYSCALL(regs);
-  *arg1 = PT_REGS_PARM2_SYSCALL(regs);
+  out->nr = (__s32)number;
+  out->arg0 = PT_REGS_PARM1_SYSCALL(regs);
+  out->arg1 = PT_REGS_PARM2_SYSCALL(regs);
+  out->user_ip = PT_REGS_IP(regs);
   return true;
 }
 
-/* prev (still current) blocks: open the syscall it sleeps in, name its fd, keep its stack. */
+/* prev (still current) blocks: open the syscall it sleeps in, name its fd, keep its stack.
+ * A full user stack (bpf_get_stack) costs 0.7-1.5 us here, and nearly every block is short and
+ * in a short period (a GIL hand-off, a quick read), so young periods keep only the innermost
+ * frame, read from the saved registers; once a period is old enough to be a stall in the making
+ * (full_stack_after_ns), its blocks get the whole stack. Python frames come from the agent. */
 static __always_inline void open_blocking_syscall(void *ctx, struct ss_thread_state *t,
                                                   struct task_struct *prev, __u64 now) {
-  __s32 nr;
-  __u64 arg0, arg1;
-  if (t->sys_blocked || !sleeping_syscall(prev, &nr, &arg0, &arg1)) return;
-  __u8 cls = classify(nr);
-  int fd = cls != SS_SC_PLAIN ? syscall_fd(cls, arg0, arg1) : SS_NO_FD;
-  t->sys_nr = nr;
+  struct ss_sleeping_syscall call;
+  if (t->sys_blocked || !sleeping_syscall(prev, &call)) return;
+  __u8 cls = classify(call.nr);
+  int fd = cls != SS_SC_PLAIN ? syscall_fd(cls, call.arg0, call.arg1) : SS_NO_FD;
+  t->sys_nr = call.nr;
   t->sys_fd = fd;
-  t->sys_slot = slot_for_syscall(t, nr, fd);
+  t->sys_slot = slot_for_syscall(t, call.nr, fd);
   t->sys_blocked = 1;
   t->sys_start_ns = now;
+  if (now - t->busy.start_ns < full_stack_after_ns) {
+    t->sys_stack[0] = call.user_ip;
+    t->sys_stack_len = 1;
+    return;
+  }
   /* prev is current here, so the user stack is the one at its syscall entry. */
   long bytes = bpf_get_stack(ctx, t->sys_stack, sizeof(t->sys_stack), BPF_F_USER_STACK);
-  if (bytes > 0)
+  if (bytes > 0) {
     t->sys_stack_len = bytes / sizeof(__u64);
-  else
+  } else {
+    t->sys_stack[0] = call.user_ip;
+    t->sys_stack_len = 1;
     count(SS_CNT_STACK_FAILED);
+  }
 }
 
 /* The task runs again: its syscall returns within microseconds. Counted from the first block

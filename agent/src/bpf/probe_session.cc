@@ -103,6 +103,10 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   // Sample CPU stacks in the second half of a would-be stall: early enough that a stall just
   // over the threshold still gets one, late enough to skip ordinary busy periods.
   skel_->rodata->cpu_sample_after_ns = config.block_threshold_ns / 2;
+  // Whole user stacks of blocking calls from a quarter of the threshold on (before that, the
+  // innermost frame only): a long block that starts early still has its innermost frame, and
+  // the agent reads Python frames while the stall is in progress.
+  skel_->rodata->full_stack_after_ns = config.block_threshold_ns / 4;
   auto classes = BuildSyscallClassTable();
   static_assert(sizeof(skel_->rodata->syscall_class) == SS_SYSCALL_TABLE_SIZE);
   memcpy(const_cast<__u8*>(skel_->rodata->syscall_class), classes.data(), classes.size());
