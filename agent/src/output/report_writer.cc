@@ -1,9 +1,9 @@
 #include "output/report_writer.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <time.h>
 
 #include "absl/strings/str_format.h"
+#include "output/proto_json.h"
 
 namespace stallscope {
 
@@ -13,13 +13,11 @@ std::string FormatDuration(uint64_t ns) {
   return absl::StrFormat("%.2f s", ns / 1e9);
 }
 
+// The proto3 JSON mapping with zeros printed ("runqueueNs": "0": zeros are answers too).
 std::string ReportToJsonLine(const v1::Report& report) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = false;
-  options.always_print_primitive_fields = true;  // zeros are answers too ("runqueueNs": "0")
-  options.preserve_proto_field_names = false;    // proto3 JSON mapping: lowerCamelCase
   std::string line;
-  if (!google::protobuf::util::MessageToJsonString(report, &line, options).ok()) return "";
+  line.reserve(1024);
+  AppendProto3Json(report, line);
   return line;
 }
 

@@ -2,6 +2,7 @@
 #include "symbolize/symbolizer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <fstream>
 #include <optional>
@@ -45,6 +46,7 @@ struct CachedMapping {
 struct ProcessEntry {
   std::vector<CachedMapping> mappings;  // executable mappings, sorted by start
   uint64_t last_used = 0;
+  std::chrono::steady_clock::time_point read_at;  // when the maps were last read
   // JIT symbols: loaded on the first anonymous-memory address, reloaded when the file grows.
   std::optional<symbolize::PerfMap> perf_map;
   uint64_t perf_map_size = 0;
@@ -118,6 +120,7 @@ ProcessEntry* Symbolizer::Impl::Refresh(pid_t pid) {
   absl::StatusOr<std::vector<MemoryMapping>> maps = symbolize::ReadProcMaps(options.proc_root, pid);
   if (!maps.ok()) return nullptr;
   ProcessEntry& entry = processes[pid];
+  entry.read_at = std::chrono::steady_clock::now();
   std::vector<CachedMapping> old = std::move(entry.mappings);
   entry.mappings.clear();
   // Both lists are sorted by start, so one forward pass pairs up unchanged mappings.
@@ -213,7 +216,8 @@ std::vector<v1::Frame> Symbolizer::Symbolize(pid_t pid, const std::vector<uint64
     for (v1::Frame& frame : frames) {
       uint64_t address = frame.address();
       CachedMapping* cached = FindMapping(*entry, address);
-      if (cached == nullptr && !refreshed) {
+      if (cached == nullptr && !refreshed &&
+          std::chrono::steady_clock::now() - entry->read_at >= impl_->options.maps_reread_interval) {
         // New mappings (dlopen, JIT) since the maps were read: re-read once per call.
         refreshed = true;
         if (ProcessEntry* fresh = impl_->Refresh(pid)) entry = fresh;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ class Symbolizer {
     std::string proc_root = "/proc";
     std::string debug_root = "/usr/lib/debug";
     size_t max_cached_symbols = 2'000'000;
+    // An address in no known mapping re-reads /proc/PID/maps (dlopen, JIT code) at most this
+    // often per process: stacks walked without frame pointers end in addresses that are in no
+    // mapping at all, and re-reading for each was a tenth of the agent's CPU at a high stall rate.
+    std::chrono::milliseconds maps_reread_interval{1000};
   };
   Symbolizer();
   explicit Symbolizer(Options options);

@@ -187,23 +187,43 @@ TEST(Symbolizer, NoAddressesAndUnknownProcess) {
 }
 
 // A mapping created after the first call is found by re-reading the maps.
-TEST(Symbolizer, RereadsMapsForNewMappings) {
+// Maps a second view of libc's getpid page, symbolizes an address in it, unmaps it.
+std::vector<v1::Frame> SymbolizeFreshMapping(Symbolizer& symbolizer) {
   std::optional<FileLocation> getpid_location =
       LocateInFile(reinterpret_cast<void*>(GetpidAddress()));
-  ASSERT_TRUE(getpid_location.has_value());
-  Symbolizer symbolizer;
-  ASSERT_EQ(symbolizer.Symbolize(getpid(), {TargetAddress()})[0].function(), kTargetName);
-
+  EXPECT_TRUE(getpid_location.has_value());
+  if (!getpid_location) return {};
   symbolize::ScopedFd fd(open(getpid_location->path.c_str(), O_RDONLY | O_CLOEXEC));
-  ASSERT_TRUE(fd.valid());
+  EXPECT_TRUE(fd.valid());
   uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   uint64_t page_offset = getpid_location->offset & ~(page - 1);
   void* mapped = mmap(nullptr, 2 * page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd.get(),
                       static_cast<off_t>(page_offset));
-  ASSERT_NE(mapped, MAP_FAILED);
+  EXPECT_NE(mapped, MAP_FAILED);
+  if (mapped == MAP_FAILED) return {};
   uint64_t address = reinterpret_cast<uint64_t>(mapped) + getpid_location->offset - page_offset;
   std::vector<v1::Frame> frames = symbolizer.Symbolize(getpid(), {address});
   munmap(mapped, 2 * page);
+  return frames;
+}
+
+TEST(Symbolizer, NewMappingsWaitForTheRereadInterval) {
+  Symbolizer::Options options;
+  options.maps_reread_interval = std::chrono::hours(1);
+  Symbolizer symbolizer(options);
+  ASSERT_EQ(symbolizer.Symbolize(getpid(), {TargetAddress()})[0].function(), kTargetName);
+  std::vector<v1::Frame> frames = SymbolizeFreshMapping(symbolizer);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].function(), "") << "maps re-read before the interval passed";
+}
+
+TEST(Symbolizer, RereadsMapsForNewMappings) {
+  Symbolizer::Options options;
+  options.maps_reread_interval = std::chrono::milliseconds(0);
+  Symbolizer symbolizer(options);
+  ASSERT_EQ(symbolizer.Symbolize(getpid(), {TargetAddress()})[0].function(), kTargetName);
+  std::vector<v1::Frame> frames = SymbolizeFreshMapping(symbolizer);
+  ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].function(), "getpid");
   EXPECT_EQ(frames[0].module(), "libc.so.6");
   EXPECT_EQ(frames[0].offset(), 0u);
