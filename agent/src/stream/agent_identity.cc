@@ -54,8 +54,11 @@ std::string ContainerIdFromCgroup(const std::string& cgroup) {
 v1::AgentIdentity BuildAgentIdentity(const std::string& service, pid_t first_pid) {
   v1::AgentIdentity id;
   id.set_agent_id(RandomId());
+  // In a Kubernetes pod the hostname is the pod's name: the node's name comes from the
+  // downward API (spec.nodeName as $NODE_NAME) when the manifest provides it.
   char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) == 0) id.set_host(host);
+  if (!Env("NODE_NAME").empty()) id.set_host(Env("NODE_NAME"));
+  else if (gethostname(host, sizeof(host) - 1) == 0) id.set_host(host);
   id.set_boot_id(std::string(absl::StripAsciiWhitespace(ReadFile("/proc/sys/kernel/random/boot_id"))));
   id.set_agent_version(STALLSCOPE_VERSION);
   id.set_container_id(ContainerIdFromCgroup(ReadFile(absl::StrCat("/proc/", first_pid, "/cgroup"))));

@@ -1,0 +1,291 @@
+"""`stallscope daemon` on this host, end to end: started before any server, it finds a Tornado
+app, a gunicorn master (with its gevent workers) and a uWSGI master started after it, and never
+tracks other Python processes; reports carry the process identity (a Tornado app run inside a
+real Docker-style cgroup gets its container id, runtime, pod and service from the cgroup path and
+a recorded config.v2.json); /healthz, /readyz and /metrics answer; SIGHUP applies changed
+selectors (and a bad file keeps the old config); SIGTERM flushes every report to a real
+collector and exits 0."""
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+import unittest
+from pathlib import Path
+
+import harness
+
+sys.path.insert(0, str(harness.ROOT / "collector" / "tools"))
+import collector_harness as ch  # noqa: E402
+
+CONTAINER_ID = "5e1f0c2d3b4a59687766554433221100ffeeddccbbaa99887766554433221100"
+CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
+FIND_TIMEOUT_S = 10   # scan_interval_ms is 500: a new server is tracked within a second or two
+
+
+# Other engineers' servers may run on this host too: every selector also asks for this tree's
+# test apps on the command line, so the daemon leaves theirs alone. The processes it must
+# ignore have that path on their command lines as well, so only server detection tells them apart.
+ONLY_OURS = "cmdline:" + re.escape(str(harness.APPS))
+
+
+def config_text(servers, host_root):
+    lines = ["listen = 127.0.0.1:0", "scan_interval_ms = 500", "host_root = %s" % host_root,
+             "service = label:com.docker.compose.service, app, comm"]
+    lines += ["select = server:%s %s" % (s, ONLY_OURS) for s in servers]
+    return "\n".join(lines) + "\n"
+
+
+class Daemon(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        harness.require_bpf()
+        harness.require_agent_binary()
+        cls.s = s = harness.Session("daemon")
+        cls.addClassCleanup(s.close)
+        cls.collector = c = ch.Collector(s.dir)
+        cls.addClassCleanup(c.kill9)
+        c.start()
+
+        # A recorded Docker container config, where a node's runtime keeps it.
+        cls.host_root = s.dir / "host"
+        cfg = cls.host_root / "var/lib/docker/containers" / CONTAINER_ID / "config.v2.json"
+        cfg.parent.mkdir(parents=True)
+        cfg.write_text(json.dumps({"ID": CONTAINER_ID, "Config": {"Labels": {
+            "com.docker.compose.service": "storefront", "io.kubernetes.pod.name": "storefront-7d9f8b6c5-x2x9k",
+            "io.kubernetes.pod.namespace": "shop", "io.kubernetes.container.name": "web"}}}))
+
+        cls.config = s.dir / "stallscope.conf"
+        cls.config.write_text(config_text(["gunicorn", "uwsgi", "tornado"], cls.host_root))
+        cls.output = s.dir / "daemon.jsonl"
+        cls.daemon = s.spawn("daemon", [harness.STALLSCOPE_BIN, "daemon", "--config", cls.config,
+                                        "--collector", c.target(), "--output", cls.output])
+        cls.ops_port = cls.wait_ready()
+
+        # Started after the daemon: three servers it must find, three Python processes it must not
+        # (the apps' upstream, plain Python scripts).
+        cls.upstream = s.start_upstream()
+        cls.sleeper = s.spawn("sleeper", [harness.PYTHON, "-c", "import sys, time; time.sleep(300)", harness.APPS])
+        cls.http_server_port = harness.free_port()
+        cls.http_server = s.spawn("httpserver", [harness.PYTHON, "-m", "http.server", "--bind", "127.0.0.1",
+                                                 "--directory", harness.APPS, str(cls.http_server_port)])
+        cls.tornado, cls.tornado_port = cls.start_tornado_in_container()
+        cls.gunicorn, cls.gunicorn_port = s.start_gunicorn("gevent_app", worker_class="gevent", workers=2)
+        cls.uwsgi, cls.uwsgi_port = cls.start_uwsgi()
+        cls.workers = s.ready_workers(cls.gunicorn)
+
+        cls.attached = {}
+        for name, proc in (("tornado", cls.tornado), ("gunicorn", cls.gunicorn), ("uwsgi", cls.uwsgi)):
+            cls.attached[name] = cls.wait_event(proc.pid, "ATTACHED", FIND_TIMEOUT_S)
+
+        # A stall on the Tornado loop (identity on a loopBlock), then on a gevent worker.
+        s.warm_up(cls.tornado_port)
+        s.stall(cls.tornado_port, "sleep", 300)
+        s.warm_up(cls.gunicorn_port)
+        s.stall(cls.gunicorn_port, "sleep", 250)
+        cls.metrics_before_reload = ch.get(cls.ops_port, "/metrics")[1]
+        cls.health = ch.get(cls.ops_port, "/healthz")
+        cls.ready = ch.get(cls.ops_port, "/readyz")
+
+        # SIGHUP with a broken file: the old config stays.
+        cls.config.write_text("select = server:nginx\n")
+        cls.daemon.signal(signal.SIGHUP)
+        cls.bad_reload_line = harness.wait_until(
+            lambda: [l for l in cls.daemon.stderr().splitlines() if "config reload failed" in l], 10)
+        # SIGHUP with Tornado no longer selected: the app is dropped, a stall after it unreported.
+        cls.config.write_text(config_text(["gunicorn", "uwsgi"], cls.host_root))
+        cls.daemon.signal(signal.SIGHUP)
+        cls.dropped_line = harness.wait_until(
+            lambda: [l for l in cls.daemon.stderr().splitlines()
+                     if "no longer tracking PID %d" % cls.tornado.pid in l], 10)
+        s.stall(cls.tornado_port, "sleep", 300)
+        s.stall(cls.gunicorn_port, "sleep", 200)
+        time.sleep(0.5)
+        cls.metrics_after_reload = ch.get(cls.ops_port, "/metrics")[1]
+
+        # SIGTERM: exits 0 after flushing to the collector.
+        cls.daemon.signal(signal.SIGTERM)
+        cls.exit_code = cls.daemon.wait(20)
+        cls.reports = harness.Reports(cls.output.read_text(), complete=True)
+
+    @classmethod
+    def wait_ready(cls):
+        def ready():
+            m = re.search(r"daemon ready: .*on port (\d+)", cls.daemon.stderr())
+            return int(m.group(1)) if m else None
+        port = harness.wait_until(lambda: ready() or not cls.daemon.alive(), harness.ATTACH_TIMEOUT_S)
+        if not cls.daemon.alive():
+            rc = cls.daemon.poll()
+            if rc in (harness.EXIT_PRIVILEGES, harness.EXIT_KERNEL):
+                raise harness.EnvironmentSkip(harness.ENV_SKIP + "daemon exited %d: %s" % (rc, cls.daemon.stderr()))
+            raise AssertionError("daemon exited %s at start\n%s" % (rc, cls.daemon.output_tail()))
+        if not port:
+            raise AssertionError("daemon not ready within %d s\n%s" % (harness.ATTACH_TIMEOUT_S, cls.daemon.output_tail()))
+        return port
+
+    @classmethod
+    def start_tornado_in_container(cls):
+        """The Tornado app, started inside a Docker-named cgroup (cgroup v1 memory hierarchy)."""
+        cls.cgroup_dir = None
+        port = harness.free_port()
+        argv = [harness.PYTHON, harness.APPS / "tornado_app.py", port]
+        if (CGROUP_V1_MEMORY / "cgroup.procs").exists():
+            d = CGROUP_V1_MEMORY / "docker" / CONTAINER_ID
+            cls.created_parent = not d.parent.exists()  # a host with Docker has it already
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                cls.cgroup_dir = d
+                cls.addClassCleanup(cls.remove_cgroup)
+            except OSError:
+                pass
+        if cls.cgroup_dir:
+            argv = ["/bin/sh", "-c", 'echo $$ > %s/cgroup.procs && exec "$@"' % cls.cgroup_dir, "sh"] + [str(a) for a in argv]
+        proc = cls.s.spawn("tornado", argv, env=cls.s.app_env(), cwd=harness.APPS)
+        cls.s.wait_port(port, proc, "tornado")
+        harness.http_get_ok(port, "/fast")
+        return proc, port
+
+    @classmethod
+    def remove_cgroup(cls):
+        # Runs before the session's own cleanup: the app must be gone for rmdir to work.
+        for proc in cls.s.procs:
+            if proc.name == "tornado":
+                proc.kill()
+        for d in (cls.cgroup_dir, cls.cgroup_dir.parent) if cls.created_parent else (cls.cgroup_dir,):
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)  # its processes are still exiting
+
+    @classmethod
+    def start_uwsgi(cls):
+        port = harness.free_port()
+        argv = ["/usr/bin/uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:%d" % port, "--master",
+                "--processes", "1", "--chdir", harness.APPS, "--module", "sync_app:app", "--die-on-term"]
+        proc = cls.s.spawn("uwsgi", argv, env=cls.s.app_env(), cwd=harness.APPS)
+        cls.s.wait_port(port, proc, "uwsgi")
+        return proc, port
+
+    @classmethod
+    def events(cls, reports=None):
+        text = cls.output.read_text() if cls.output.exists() else ""
+        reports = reports or harness.Reports(text, complete=False)
+        return [d for _, d in reports.lines if "processEvent" in d]
+
+    @classmethod
+    def wait_event(cls, pid, kind, timeout):
+        def found():
+            return [e for e in cls.events() if e["processEvent"].get("pid") == pid
+                    and e["processEvent"].get("kind") == kind]
+        got = harness.wait_until(found, timeout, interval=0.1)
+        return got[0] if got else None
+
+    def finals(self, pid):
+        return [(d["loopBlock"], d.get("process", {})) for _, d in self.reports.lines
+                if "loopBlock" in d and not d["loopBlock"].get("inProgress") and d["loopBlock"]["pid"] == pid]
+
+    def test_finds_servers_started_after_it(self):
+        for name, proc in (("tornado", self.tornado), ("gunicorn", self.gunicorn), ("uwsgi", self.uwsgi)):
+            event = self.attached[name]
+            self.assertIsNotNone(event, "no ATTACHED event for the %s server (PID %d) within %d s\n%s" %
+                                 (name, proc.pid, FIND_TIMEOUT_S, self.daemon.output_tail()))
+            self.assertEqual(event["process"]["server"], name, event)
+        # gunicorn's workers come with their master
+        attached = {e["processEvent"]["pid"] for e in self.events(self.reports)
+                    if e["processEvent"]["kind"] in ("ATTACHED", "FORKED")}
+        for pid in self.workers:
+            self.assertIn(pid, attached, "gunicorn worker %d not tracked" % pid)
+
+    def test_ignores_other_python_processes(self):
+        upstream = [p for p in self.s.procs if p.name == "upstream"][0]
+        pids = {self.sleeper.pid, self.http_server.pid, upstream.pid}
+        seen = [e for e in self.events(self.reports) if e["processEvent"]["pid"] in pids]
+        self.assertEqual(seen, [], "non-server Python processes were tracked")
+        self.assertNotIn("PID %d " % self.sleeper.pid, self.daemon.stderr())
+
+    def test_stalls_carry_process_identity(self):
+        true = [t for t in self.s.true_stalls("sleep") if t.pid == self.tornado.pid][0]
+        blocks = self.finals(self.tornado.pid)
+        report = harness.match_stall(true, harness.Reports(
+            "\n".join(json.dumps({"loopBlock": b}) for b, _ in blocks), complete=True), self.s.origin_ns)
+        identity = [p for b, p in blocks if b["seq"] == report.seq][0]
+        self.assertEqual(identity["server"], "tornado", identity)
+        self.assertEqual(identity["app"], "tornado_app.py", identity)
+        if self.cgroup_dir:
+            self.assertEqual(identity["containerId"], CONTAINER_ID, identity)
+            self.assertEqual(identity["containerRuntime"], "docker", identity)
+            self.assertEqual(identity["pod"], "storefront-7d9f8b6c5-x2x9k", identity)
+            self.assertEqual(identity["podNamespace"], "shop", identity)
+            self.assertEqual(identity["container"], "web", identity)
+            self.assertEqual(identity["service"], "storefront", identity)
+        else:
+            self.assertEqual(identity["service"], "tornado_app", identity)
+        # a gevent worker's stall: the worker's own identity (inherited server, app module service)
+        worker_blocks = [x for pid in self.workers for x in self.finals(pid)]
+        self.assertTrue(worker_blocks, "no stall reported on a gunicorn worker")
+        self.assertEqual(worker_blocks[0][1]["server"], "gunicorn")
+        self.assertEqual(worker_blocks[0][1]["service"], "gevent_app")
+
+    def test_ops_endpoints(self):
+        self.assertEqual(self.health, (200, "ok\n"))
+        self.assertEqual(self.ready, (200, "ready\n"))
+        m = self.metrics_before_reload
+        tracked = re.search(r"^stallscope_agent_tracked_processes (\d+)$", m, re.M)
+        # tornado + gunicorn master and 2 workers + uwsgi master and worker
+        self.assertGreaterEqual(int(tracked.group(1)), 6, m)
+        self.assertRegex(m, r'stallscope_agent_reports_total\{kind="loop_block"\} [1-9]')
+        self.assertRegex(m, r'stallscope_agent_kernel_events_lost_total\{reason="ringbuf_full"\} 0')
+        self.assertRegex(m, r"process_resident_memory_bytes [1-9]")
+        self.assertRegex(m, r"process_cpu_seconds_total [0-9.]+")
+        self.assertRegex(m, r"stallscope_agent_collector_acked_total [1-9]")
+        promtool = "/usr/bin/promtool"
+        if os.path.exists(promtool):
+            import subprocess
+            p = subprocess.run([promtool, "check", "metrics"], input=m, capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_sighup_reloads(self):
+        self.assertTrue(self.bad_reload_line, self.daemon.stderr())
+        self.assertIn("server:nginx", self.bad_reload_line[0])
+        self.assertTrue(self.dropped_line, "tornado not dropped after the reload\n%s" % self.daemon.stderr())
+        self.assertRegex(self.metrics_after_reload, r'stallscope_agent_config_reloads_total\{result="ok"\} 1')
+        self.assertRegex(self.metrics_after_reload, r'stallscope_agent_config_reloads_total\{result="error"\} 1')
+        # the stall after the reload: reported on gunicorn (still selected), not on tornado
+        tornado_trues = [t for t in self.s.true_stalls("sleep") if t.pid == self.tornado.pid]
+        self.assertEqual(len(tornado_trues), 2)
+        after = tornado_trues[1]
+        late = [b for b, _ in self.finals(self.tornado.pid) if int(b["startTimeUnixNano"]) >= after.start_ns - 50_000_000]
+        self.assertEqual(late, [], "a stall of the deselected tornado app was reported")
+        gevent_trues = [t for t in self.s.true_stalls("sleep") if t.pid in self.workers]
+        self.assertEqual(len(gevent_trues), 2)
+        blocks = [b for pid in self.workers for b, _ in self.finals(pid)]
+        harness.match_stall(gevent_trues[1], harness.Reports(
+            "\n".join(json.dumps({"loopBlock": b}) for b in blocks), complete=True), self.s.origin_ns)
+
+    def test_sigterm_flushes_to_collector(self):
+        self.assertEqual(self.exit_code, 0, self.daemon.output_tail())
+        local = sorted((b["tid"], b["startTimeUnixNano"], b["seq"]) for _, d in self.reports.lines
+                       if "loopBlock" in d for b in [d["loopBlock"]] if not b.get("inProgress"))
+        self.assertGreaterEqual(len(local), 3)
+        body = ch.get_json(self.collector.http_port, "/api/v1/reports?kind=loop_block&final=true&limit=1000")
+        remote = sorted((r["loopBlock"]["tid"], r["loopBlock"]["startTimeUnixNano"], r["loopBlock"]["seq"])
+                        for r in body["reports"])
+        self.assertEqual(remote, local, "collector vs the daemon's own --output")
+        stats = self.reports.agent_stats()
+        self.assertEqual(int(stats.get("collectorUnackedAtExit", 0)), 0, stats)
+        self.assertEqual(int(stats.get("collectorDrops", 0)), 0, stats)
+        remote_stats = ch.get_json(self.collector.http_port, "/api/v1/reports?kind=agent_stats")["reports"]
+        self.assertTrue(remote_stats, "the final agentStats did not reach the collector")
+        # identities travel to the collector
+        with_pod = [r for r in body["reports"] if r.get("process", {}).get("server") == "tornado"]
+        self.assertTrue(with_pod, body["reports"][:2])
+
+
+if __name__ == "__main__":
+    harness.main()
