@@ -282,9 +282,15 @@ class Daemon(unittest.TestCase):
         self.assertEqual(int(stats.get("collectorDrops", 0)), 0, stats)
         remote_stats = ch.get_json(self.collector.http_port, "/api/v1/reports?kind=agent_stats")["reports"]
         self.assertTrue(remote_stats, "the final agentStats did not reach the collector")
-        # identities travel to the collector
-        with_pod = [r for r in body["reports"] if r.get("process", {}).get("server") == "tornado"]
-        self.assertTrue(with_pod, body["reports"][:2])
+        # identities travel to the collector, which stores and filters by each report's service
+        tornado_service = "storefront" if self.cgroup_dir else "tornado_app"
+        by_service = ch.get_json(self.collector.http_port,
+                                 "/api/v1/reports?kind=loop_block&final=true&service=%s" % tornado_service)["reports"]
+        self.assertTrue(by_service, "no reports stored under service %s" % tornado_service)
+        self.assertTrue(all(r["loopBlock"]["pid"] == self.tornado.pid for r in by_service))
+        self.assertEqual(by_service[0]["process"]["server"], "tornado")
+        services = {s["service"] for s in ch.get_json(self.collector.http_port, "/api/v1/summary/services")["services"]}
+        self.assertEqual(services, {tornado_service, "gevent_app"})
 
 
 if __name__ == "__main__":
