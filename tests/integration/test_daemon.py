@@ -293,5 +293,38 @@ class Daemon(unittest.TestCase):
         self.assertEqual(services, {tornado_service, "gevent_app"})
 
 
+class DaemonConfigErrors(unittest.TestCase):
+    """A bad config file: exit 7 and one line naming the file and line, before loading anything."""
+
+    def setUp(self):
+        harness.require_agent_binary()
+        self.s = harness.Session("daemon-config")
+        self.addCleanup(self.s.close)
+
+    def run_daemon(self, args, name):
+        proc = self.s.spawn(name, [harness.STALLSCOPE_BIN, "daemon"] + args)
+        rc = proc.wait(15)
+        self.assertIsNotNone(rc, "daemon still running with a bad config\n%s" % proc.output_tail())
+        return rc, proc
+
+    def test_bad_config_exits_7_with_one_line(self):
+        conf = self.s.dir / "bad.conf"
+        conf.write_text("collector = 127.0.0.1:1\nselect = server:gunicorn exe:(\n")
+        rc, proc = self.run_daemon(["--config", conf], "bad")
+        self.assertEqual(rc, 7, proc.output_tail())
+        lines = proc.stderr().strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr())
+        self.assertIn("bad.conf: line 2: select: 'exe:(': bad regex", lines[0])
+
+    def test_missing_config_and_check_config(self):
+        rc, proc = self.run_daemon(["--config", self.s.dir / "nope.conf"], "missing")
+        self.assertEqual(rc, 7, proc.output_tail())
+        self.assertIn("nope.conf: cannot read", proc.stderr())
+        rc, proc = self.run_daemon(["--config", harness.ROOT / "deploy" / "stallscope-daemon.conf", "--check-config"],
+                                   "check")
+        self.assertEqual(rc, 0, proc.output_tail())
+        self.assertIn("config ok", proc.stdout())
+
+
 if __name__ == "__main__":
     harness.main()

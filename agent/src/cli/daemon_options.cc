@@ -18,6 +18,7 @@ Options:
   --listen ADDR            /healthz, /readyz, /metrics (default 0.0.0.0:7702; "off" = none)
   --output FILE            also write reports to FILE
   --format json|text       of --output (default json)
+  --check-config           only check the config file (and flags): exit 0, or 7 with the error
   --verbose                show libbpf's messages
   -h, --help               this help
 
@@ -38,6 +39,7 @@ absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>&
     absl::Status st;
     if (a == "-h" || a == "--help") opts.help = true;
     else if (a == "--verbose") opts.verbose = true;
+    else if (a == "--check-config") opts.check_config = true;
     else if (a == "--config") {
       std::optional<std::string> path;
       st = value(&path);

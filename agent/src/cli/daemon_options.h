@@ -15,6 +15,7 @@ struct DaemonOptions {
   std::string config_path;  // "" = built-in defaults only
   std::optional<std::string> collector, listen, output, format;
   bool verbose = false;
+  bool check_config = false;  // parse the config (and flags), report, exit
   bool help = false;
 };
 

@@ -235,6 +235,10 @@ int RunDaemon(const DaemonOptions& options) {
   if (!selectors.ok()) return Fail(std::string(selectors.status().message()), kExitConfig);
   auto rule = ParseServiceRule(config->service);
   if (!rule.ok()) return Fail(std::string(rule.status().message()), kExitConfig);
+  if (options.check_config) {
+    printf("stallscope: %s: config ok\n", options.config_path.empty() ? "(defaults)" : options.config_path.c_str());
+    return kExitOk;
+  }
   Daemon daemon(options, std::move(*config), std::move(*selectors), std::move(*rule));
   return daemon.Run();
 }
