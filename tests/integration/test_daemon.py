@@ -293,6 +293,52 @@ class Daemon(unittest.TestCase):
         self.assertEqual(services, {tornado_service, "gevent_app"})
 
 
+class MemoryShedding(unittest.TestCase):
+    """Under a memory limit it is already near (32 MiB, the smallest allowed), the daemon sheds
+    detail instead of growing: it stops reading Python stacks (level 2) or stops adding
+    processes (level 3), says so on stderr and in /metrics, and keeps reporting stalls."""
+
+    @classmethod
+    def setUpClass(cls):
+        harness.require_bpf()
+        harness.require_agent_binary()
+        cls.s = s = harness.Session("daemon-memory")
+        cls.addClassCleanup(s.close)
+        conf = s.dir / "small.conf"
+        conf.write_text("listen = 127.0.0.1:0\nscan_interval_ms = 500\nmemory_limit_mb = 32\n"
+                        "select = server:tornado %s\n" % ONLY_OURS)
+        cls.output = s.dir / "daemon.jsonl"
+        cls.daemon = s.spawn("daemon", [harness.STALLSCOPE_BIN, "daemon", "--config", conf, "--output", cls.output])
+        cls.ops_port = Daemon.wait_ready.__func__(cls)
+        s.start_upstream()
+        cls.app, port = s.start_app("tornado_app.py")
+        cls.tracked = harness.wait_until(
+            lambda: "tracking PID %d " % cls.app.pid in cls.daemon.stderr() or
+            "not tracking PID %d " % cls.app.pid in cls.daemon.stderr(), FIND_TIMEOUT_S)
+        s.warm_up(port)
+        s.stall(port, "sleep", 300)
+        cls.metrics = ch.get(cls.ops_port, "/metrics")[1]
+        cls.daemon.signal(signal.SIGTERM)
+        cls.exit_code = cls.daemon.wait(20)
+        cls.reports = harness.Reports(cls.output.read_text(), complete=True)
+
+    def test_sheds_and_keeps_working(self):
+        self.assertEqual(self.exit_code, 0, self.daemon.output_tail())
+        self.assertTrue(self.tracked, self.daemon.output_tail())
+        level = int(re.search(r"^stallscope_agent_memory_shed_level (\d)$", self.metrics, re.M).group(1))
+        self.assertGreaterEqual(level, 2, self.metrics)
+        self.assertRegex(self.daemon.stderr(), r"memory \d+ MiB of 32 MiB limit: shedding level 0 -> [23]")
+        finals = [b for b in self.reports.finals() if b.pid == self.app.pid]
+        if level == 2:
+            self.assertTrue(finals, "no stall reported at shedding level 2\n%s" % self.daemon.output_tail())
+            self.assertEqual({b.python_stack_status for b in finals}, {"PYTHON_STACK_NOT_CAPTURED"})
+        else:  # level 3: the app was counted, not tracked
+            self.assertEqual(finals, [])
+            self.assertIn("not tracking PID %d (python3): memory limit near" % self.app.pid, self.daemon.stderr())
+            self.assertRegex(self.metrics, r"stallscope_agent_processes_over_limit_total [1-9]")
+        self.assertEqual(int(self.reports.agent_stats().get("memoryShed", 0)) >= 1, True, self.reports.agent_stats())
+
+
 class DaemonConfigErrors(unittest.TestCase):
     """A bad config file: exit 7 and one line naming the file and line, before loading anything."""
 
