@@ -2,7 +2,8 @@
 app, a gunicorn master (with its gevent workers) and a uWSGI master started after it, and never
 tracks other Python processes; reports carry the process identity (a Tornado app run inside a
 real Docker-style cgroup gets its container id, runtime, pod and service from the cgroup path and
-a recorded config.v2.json); /healthz, /readyz and /metrics answer; SIGHUP applies changed
+a recorded config.v2.json; a uWSGI server in a Kubernetes pod's cgroup v2 path gets its pod from
+the kubelet's pod directory); /healthz, /readyz and /metrics answer; SIGHUP applies changed
 selectors (and a bad file keeps the old config); SIGTERM flushes every report to a real
 collector and exits 0."""
 
@@ -22,6 +23,14 @@ import collector_harness as ch  # noqa: E402
 
 CONTAINER_ID = "5e1f0c2d3b4a59687766554433221100ffeeddccbbaa99887766554433221100"
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
+# cgroup v2: the unified hierarchy, alone (/sys/fs/cgroup) or beside v1 (hybrid)
+CGROUP_V2 = next((p for p in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+                  if (p / "cgroup.controllers").exists()), Path("/nonexistent"))
+# A Kubernetes pod's container under the systemd driver, as containerd names it on cgroup v2.
+POD_UID = "5b3d9f1e-7a2c-4e8b-9d6f-0c1a2b3c4d5e"
+POD_CONTAINER_ID = "8d2b5f3e9c1a47b6a0e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e"
+POD_CGROUP = ("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%s.slice/cri-containerd-%s.scope" %
+              (POD_UID.replace("-", "_"), POD_CONTAINER_ID))
 FIND_TIMEOUT_S = 10   # scan_interval_ms is 500: a new server is tracked within a second or two
 
 
@@ -56,6 +65,17 @@ class Daemon(unittest.TestCase):
         cfg.write_text(json.dumps({"ID": CONTAINER_ID, "Config": {"Labels": {
             "com.docker.compose.service": "storefront", "io.kubernetes.pod.name": "storefront-7d9f8b6c5-x2x9k",
             "io.kubernetes.pod.namespace": "shop", "io.kubernetes.container.name": "web"}}}))
+
+        # A kubelet pod directory, as the kubelet writes it (no runtime files for this one:
+        # names come from the kubelet's files).
+        pod_dir = cls.host_root / "var/lib/kubelet/pods" / POD_UID
+        (pod_dir / "volumes/kubernetes.io~projected/kube-api-access-8xk2p").mkdir(parents=True)
+        (pod_dir / "volumes/kubernetes.io~projected/kube-api-access-8xk2p/namespace").write_text("billing")
+        (pod_dir / "containers/wsgi").mkdir(parents=True)
+        (pod_dir / "etc-hosts").write_text("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
+                                           "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                           "10.244.1.7\tbilling-api-5c8d7f9b4d-q8wzt\n")
+        cls.created_cgroups = []
 
         cls.config = s.dir / "stallscope.conf"
         cls.config.write_text(config_text(["gunicorn", "uwsgi", "tornado"], cls.host_root))
@@ -126,34 +146,36 @@ class Daemon(unittest.TestCase):
         return port
 
     @classmethod
-    def start_tornado_in_container(cls):
-        """The Tornado app, started inside a Docker-named cgroup (cgroup v1 memory hierarchy)."""
-        cls.cgroup_dir = None
-        port = harness.free_port()
-        argv = [harness.PYTHON, harness.APPS / "tornado_app.py", port]
-        if (CGROUP_V1_MEMORY / "cgroup.procs").exists():
-            d = CGROUP_V1_MEMORY / "docker" / CONTAINER_ID
-            cls.created_parent = not d.parent.exists()  # a host with Docker has it already
-            try:
-                d.mkdir(parents=True, exist_ok=True)
-                cls.cgroup_dir = d
-                cls.addClassCleanup(cls.remove_cgroup)
-            except OSError:
-                pass
-        if cls.cgroup_dir:
-            argv = ["/bin/sh", "-c", 'echo $$ > %s/cgroup.procs && exec "$@"' % cls.cgroup_dir, "sh"] + [str(a) for a in argv]
-        proc = cls.s.spawn("tornado", argv, env=cls.s.app_env(), cwd=harness.APPS)
-        cls.s.wait_port(port, proc, "tornado")
-        harness.http_get_ok(port, "/fast")
-        return proc, port
+    def make_cgroup(cls, hierarchy, path):
+        """mkdir -p a cgroup in `hierarchy`; returns it, or None where this kernel/host cannot.
+        Removed at the end (after the processes in it are killed)."""
+        if not (hierarchy / "cgroup.procs").exists():
+            return None
+        d, created = hierarchy, []
+        try:
+            for part in Path(path).parts:
+                d = d / part
+                if not d.exists():  # a host with Docker or Kubernetes has some already
+                    d.mkdir()
+                    created.append(d)
+        except OSError:
+            return None
+        cls.created_cgroups += created
+        return d
 
     @classmethod
-    def remove_cgroup(cls):
-        # Runs before the session's own cleanup: the app must be gone for rmdir to work.
+    def in_cgroup(cls, cgroup, argv):
+        if cgroup is None:
+            return [str(a) for a in argv]
+        return ["/bin/sh", "-c", 'echo $$ > %s/cgroup.procs && exec "$@"' % cgroup, "sh"] + [str(a) for a in argv]
+
+    @classmethod
+    def remove_cgroups(cls):
+        # Runs before the session's own cleanup: the processes must be gone for rmdir to work.
         for proc in cls.s.procs:
-            if proc.name == "tornado":
+            if proc.name in ("tornado", "uwsgi"):
                 proc.kill()
-        for d in (cls.cgroup_dir, cls.cgroup_dir.parent) if cls.created_parent else (cls.cgroup_dir,):
+        for d in reversed(cls.created_cgroups):
             for _ in range(50):
                 try:
                     d.rmdir()
@@ -164,11 +186,25 @@ class Daemon(unittest.TestCase):
                     time.sleep(0.1)  # its processes are still exiting
 
     @classmethod
+    def start_tornado_in_container(cls):
+        """The Tornado app, started inside a Docker-named cgroup (cgroup v1 memory hierarchy)."""
+        cls.addClassCleanup(cls.remove_cgroups)
+        cls.cgroup_dir = cls.make_cgroup(CGROUP_V1_MEMORY, "docker/" + CONTAINER_ID)
+        port = harness.free_port()
+        argv = cls.in_cgroup(cls.cgroup_dir, [harness.PYTHON, harness.APPS / "tornado_app.py", port])
+        proc = cls.s.spawn("tornado", argv, env=cls.s.app_env(), cwd=harness.APPS)
+        cls.s.wait_port(port, proc, "tornado")
+        harness.http_get_ok(port, "/fast")
+        return proc, port
+
+    @classmethod
     def start_uwsgi(cls):
         port = harness.free_port()
         argv = ["/usr/bin/uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:%d" % port, "--master",
                 "--processes", "1", "--chdir", harness.APPS, "--module", "sync_app:app", "--die-on-term"]
-        proc = cls.s.spawn("uwsgi", argv, env=cls.s.app_env(), cwd=harness.APPS)
+        # in a Kubernetes pod's containerd cgroup on the cgroup v2 hierarchy
+        cls.pod_cgroup = cls.make_cgroup(CGROUP_V2, POD_CGROUP)
+        proc = cls.s.spawn("uwsgi", cls.in_cgroup(cls.pod_cgroup, argv), env=cls.s.app_env(), cwd=harness.APPS)
         cls.s.wait_port(port, proc, "uwsgi")
         return proc, port
 
@@ -231,6 +267,19 @@ class Daemon(unittest.TestCase):
         self.assertTrue(worker_blocks, "no stall reported on a gunicorn worker")
         self.assertEqual(worker_blocks[0][1]["server"], "gunicorn")
         self.assertEqual(worker_blocks[0][1]["service"], "gevent_app")
+
+    def test_kubernetes_pod_identity_from_cgroup_v2_and_kubelet_files(self):
+        if not self.pod_cgroup:
+            self.skipTest("cannot create a cgroup v2 cgroup here")
+        identity = self.attached["uwsgi"]["process"]
+        self.assertEqual(identity["containerId"], POD_CONTAINER_ID, identity)
+        self.assertEqual(identity["containerRuntime"], "containerd", identity)
+        self.assertEqual(identity["podUid"], POD_UID, identity)
+        self.assertEqual(identity["pod"], "billing-api-5c8d7f9b4d-q8wzt", identity)
+        self.assertEqual(identity["podNamespace"], "billing", identity)
+        self.assertEqual(identity["container"], "wsgi", identity)
+        self.assertEqual(identity["app"], "sync_app:app", identity)
+        self.assertEqual(identity["service"], "sync_app", identity)
 
     def test_ops_endpoints(self):
         self.assertEqual(self.health, (200, "ok\n"))
