@@ -41,7 +41,7 @@ ONLY_OURS = "cmdline:" + re.escape(str(harness.APPS))
 
 
 def config_text(servers, host_root):
-    lines = ["listen = 127.0.0.1:0", "scan_interval_ms = 500", "host_root = %s" % host_root,
+    lines = ["listen = 127.0.0.1:0", "scan_interval_ms = 500", "stats_interval_s = 2", "host_root = %s" % host_root,
              "service = label:com.docker.compose.service, app, comm"]
     lines += ["select = server:%s %s" % (s, ONLY_OURS) for s in servers]
     return "\n".join(lines) + "\n"
@@ -106,6 +106,8 @@ class Daemon(unittest.TestCase):
         s.warm_up(cls.gunicorn_port)
         s.stall(cls.gunicorn_port, "sleep", 250)
         cls.metrics_before_reload = ch.get(cls.ops_port, "/metrics")[1]
+        cls.periodic_stats = harness.wait_until(
+            lambda: ch.get_json(c.http_port, "/api/v1/reports?kind=agent_stats")["reports"], 10, interval=0.2)
         cls.health = ch.get(cls.ops_port, "/healthz")
         cls.ready = ch.get(cls.ops_port, "/readyz")
 
@@ -330,7 +332,10 @@ class Daemon(unittest.TestCase):
         self.assertEqual(int(stats.get("collectorUnackedAtExit", 0)), 0, stats)
         self.assertEqual(int(stats.get("collectorDrops", 0)), 0, stats)
         remote_stats = ch.get_json(self.collector.http_port, "/api/v1/reports?kind=agent_stats")["reports"]
-        self.assertTrue(remote_stats, "the final agentStats did not reach the collector")
+        self.assertGreater(len(remote_stats), len(self.periodic_stats), "the final agentStats did not reach the collector")
+        # while running, every stats_interval_s
+        self.assertTrue(self.periodic_stats, "no agentStats reached the collector while the daemon ran")
+        self.assertGreaterEqual(int(self.periodic_stats[0]["agentStats"]["trackedProcesses"]), 3, self.periodic_stats[0])
         # identities travel to the collector, which stores and filters by each report's service
         tornado_service = "storefront" if self.cgroup_dir else "tornado_app"
         by_service = ch.get_json(self.collector.http_port,

@@ -171,6 +171,22 @@ class AttachRun : public TraceControl {
 
   void SetPythonStacks(bool enabled) override { python_stacks_enabled_ = enabled; }
 
+  v1::AgentStats Stats() const override {
+    auto counters = probes_->ReadCounters();
+    v1::AgentStats stats;
+    stats.set_ringbuf_drops(counters[SS_CNT_RINGBUF_FULL]);
+    stats.set_thread_map_full(counters[SS_CNT_THREAD_MAP_FULL]);
+    stats.set_tracked_map_full(counters[SS_CNT_TRACKED_MAP_FULL]);
+    stats.set_stack_failures(counters[SS_CNT_STACK_FAILED]);
+    stats.set_stalls_reported(tracker_.stats().final_reported);
+    stats.set_in_progress_reported(tracker_.stats().in_progress_reported);
+    stats.set_busy_periods_not_loops(tracker_.stats().not_loops);
+    stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
+    stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
+    stats.set_duration_ns(BootClock::NowBootNs() - started_ns_);
+    return stats;
+  }
+
  private:
   void ForgetProcessState(pid_t pid) {
     tracked_.erase(pid);
@@ -363,20 +379,8 @@ class AttachRun : public TraceControl {
     // Drain what the kernel already sent, then judge held stalls.
     while (probes_->Poll(0) > 0) {
     }
-    uint64_t now = BootClock::NowBootNs();
-    tracker_.Flush(now);
-    auto counters = probes_->ReadCounters();
-    v1::AgentStats stats;
-    stats.set_ringbuf_drops(counters[SS_CNT_RINGBUF_FULL]);
-    stats.set_thread_map_full(counters[SS_CNT_THREAD_MAP_FULL]);
-    stats.set_tracked_map_full(counters[SS_CNT_TRACKED_MAP_FULL]);
-    stats.set_stack_failures(counters[SS_CNT_STACK_FAILED]);
-    stats.set_stalls_reported(tracker_.stats().final_reported);
-    stats.set_in_progress_reported(tracker_.stats().in_progress_reported);
-    stats.set_busy_periods_not_loops(tracker_.stats().not_loops);
-    stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
-    stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
-    stats.set_duration_ns(now - started_ns_);
+    tracker_.Flush(BootClock::NowBootNs());
+    v1::AgentStats stats = Stats();
     writer_->Finish(summary_, stats);
     if (!options_.flamegraph_path.empty()) {
       if (absl::Status st = WriteFlameGraph(options_.flamegraph_path, flame_stacks_); !st.ok())

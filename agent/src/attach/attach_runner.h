@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "cli/attach_options.h"
 #include "output/report_writer.h"
+#include "stallscope/v1/report.pb.h"
 #include "stallscope_abi.h"
 
 namespace stallscope {
@@ -41,6 +42,8 @@ class TraceControl {
   virtual void DropCaches() = 0;
   // Memory pressure: stop (or resume) reading Python stacks; stalls then say NOT_CAPTURED.
   virtual void SetPythonStacks(bool enabled) = 0;
+  // The counters `attach` prints at exit, as of now.
+  virtual v1::AgentStats Stats() const = 0;
 };
 
 struct TraceHooks {

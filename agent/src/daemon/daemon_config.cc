@@ -39,6 +39,7 @@ absl::Status Apply(DaemonConfig& c, absl::string_view key, absl::string_view val
   else if (key == "max_threads") return ParseNumber<uint32_t>(value, 16, 1'000'000, &c.max_threads);
   else if (key == "block_threshold_ms") return ParseNumber<uint64_t>(value, 1, 3'600'000, &c.block_threshold_ms);
   else if (key == "scan_interval_ms") return ParseNumber<uint32_t>(value, 100, 60'000, &c.scan_interval_ms);
+  else if (key == "stats_interval_s") return ParseNumber<uint32_t>(value, 1, 86'400, &c.stats_interval_s);
   else if (key == "memory_limit_mb") return ParseNumber<uint64_t>(value, 32, 1'000'000, &c.memory_limit_mb);
   else if (key == "host_root") c.host_root = v;
   else if (key == "output") c.output = v;

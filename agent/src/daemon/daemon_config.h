@@ -24,6 +24,7 @@ struct DaemonConfig {
   uint32_t max_threads = 8192;          // threads tracked in the kernel
   uint64_t block_threshold_ms = 100;
   uint32_t scan_interval_ms = 1000;     // /proc scan for new servers
+  uint32_t stats_interval_s = 60;       // an agentStats report (counters so far) this often
   uint64_t memory_limit_mb = 256;       // shed detail above fractions of this (never exceed it)
   std::string host_root = "/";          // where the node's / is visible (container runtime, kubelet files)
   std::string output;                   // also write reports to this file; "" = none

@@ -83,10 +83,8 @@ class Daemon {
       collector_->Start();
       writer = MakeStreamingWriter(std::move(writer), collector_.get(), std::chrono::seconds(5));
     }
-    auto identity_writer = std::make_unique<IdentityWriter>(std::move(writer), &identity_, [this](v1::AgentStats& s) {
-      s.set_discovery_over_limit(discovery_.stats().over_limit_total);
-      s.set_memory_shed(guard_.raised());
-    });
+    auto identity_writer = std::make_unique<IdentityWriter>(std::move(writer), &identity_,
+                                                            [this](v1::AgentStats& s) { AddDaemonStats(s); });
     writer_ = identity_writer.get();
 
     if (!config_.listen.empty()) {
@@ -122,6 +120,11 @@ class Daemon {
     ShedLevel before = guard_.level();
     ShedLevel level = guard_.Update(SelfRssBytes());
     if (level != before) ApplyShedLevel(control, before, level);
+    if (now >= next_stats_ns_) {
+      // A daemon runs for weeks: its counters reach the collector every minute, not only at exit.
+      if (next_stats_ns_ != 0) WriteStats(control);
+      next_stats_ns_ = now + static_cast<uint64_t>(config_.stats_interval_s) * 1'000'000'000;
+    }
     if (now < next_scan_ns_) return;
     next_scan_ns_ = now + static_cast<uint64_t>(config_.scan_interval_ms) * 1'000'000;
     discovery_.Scan(control, config_.max_processes, level >= ShedLevel::kNoNewProcesses, now);
@@ -132,6 +135,25 @@ class Daemon {
               config_.collector.empty() ? "" : absl::StrCat("; streaming to ", config_.collector).c_str());
     }
     PublishMetrics(control);
+  }
+
+  void WriteStats(TraceControl& control) {
+    v1::Report report;
+    v1::AgentStats* stats = report.mutable_agent_stats();
+    *stats = control.Stats();
+    AddDaemonStats(*stats);
+    if (collector_) {
+      CollectorClient::Stats s = collector_->stats();
+      stats->set_collector_acked(s.acked);
+      stats->set_collector_drops(s.dropped);
+      stats->set_collector_reconnects(s.reconnects);
+    }
+    writer_->Write(report);
+  }
+
+  void AddDaemonStats(v1::AgentStats& s) const {
+    s.set_discovery_over_limit(discovery_.stats().over_limit_total);
+    s.set_memory_shed(guard_.raised());
   }
 
   void ApplyShedLevel(TraceControl& control, ShedLevel before, ShedLevel level) {
@@ -222,6 +244,7 @@ class Daemon {
   std::unique_ptr<CollectorClient> collector_;
   IdentityWriter* writer_ = nullptr;
   uint64_t next_scan_ns_ = 0;
+  uint64_t next_stats_ns_ = 0;
   bool ready_ = false;
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
 };

@@ -16,6 +16,7 @@ service = label:app, workload, comm
 max_processes = 64
 memory_limit_mb = 128
 scan_interval_ms = 500
+stats_interval_s = 30
 block_threshold_ms = 200
 host_root = /host
 )");
@@ -28,6 +29,7 @@ host_root = /host
   EXPECT_EQ(c->max_processes, 64u);
   EXPECT_EQ(c->memory_limit_mb, 128u);
   EXPECT_EQ(c->scan_interval_ms, 500u);
+  EXPECT_EQ(c->stats_interval_s, 30u);
   EXPECT_EQ(c->block_threshold_ms, 200u);
   EXPECT_EQ(c->host_root, "/host");
 }
