@@ -230,7 +230,8 @@ class Daemon {
     ++reloads_ok_;
     std::string restart;
     for (const std::string& s : need_restart) absl::StrAppend(&restart, restart.empty() ? "" : ", ", s);
-    fprintf(stderr, "stallscope: config reloaded from %s%s%s\n", options_.config_path.c_str(),
+    fprintf(stderr, "stallscope: config reloaded from %s%s%s\n",
+            options_.config_path.empty() ? "the command line (no --config)" : options_.config_path.c_str(),
             restart.empty() ? "" : "; changes to these take effect after a restart: ", restart.c_str());
   }
 

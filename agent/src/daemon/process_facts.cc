@@ -1,8 +1,11 @@
 #include "daemon/process_facts.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <set>
@@ -23,6 +26,22 @@ std::string ReadAll(const std::string& path, size_t max_bytes = 1 << 20) {
   std::string data(max_bytes, '\0');
   in.read(data.data(), static_cast<std::streamsize>(max_bytes));
   data.resize(static_cast<size_t>(in.gcount()));
+  return data;
+}
+
+// The main script is named by the target: only a regular file is read, and opening never
+// blocks (a FIFO named on a command line must not hang discovery).
+std::string ReadRegularFile(const std::string& path, size_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return "";
+  struct stat st {};
+  std::string data;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    data.resize(std::min<size_t>(max_bytes, static_cast<size_t>(st.st_size)));
+    ssize_t n = pread(fd, data.data(), data.size(), 0);
+    data.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  close(fd);
   return data;
 }
 
@@ -105,7 +124,7 @@ std::string ReadMainScript(const ProcessFacts& facts, size_t max_bytes, const st
     if (absl::StartsWith(a, "-")) continue;
     std::string base = a[0] == '/' ? absl::StrCat(proc_root, "/", facts.stat.pid, "/root")
                                    : absl::StrCat(proc_root, "/", facts.stat.pid, "/cwd/");
-    return ReadAll(base + a, max_bytes);
+    return ReadRegularFile(base + a, max_bytes);
   }
   return "";
 }

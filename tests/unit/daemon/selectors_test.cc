@@ -1,6 +1,10 @@
 #include "daemon/selectors.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "daemon/server_detect.h"
 
@@ -89,6 +93,33 @@ TEST(SelectorTest, ParseErrorsSayWhatIsWrong) {
   EXPECT_NE(ParseSelector("server:nginx").status().message().find("servers are"), std::string::npos);
   EXPECT_NE(ParseSelector("cmdline:(").status().message().find("bad regex"), std::string::npos);
   EXPECT_NE(ParseSelector("color:red").status().message().find("unknown kind"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stallscope
+
+namespace stallscope {
+namespace {
+
+TEST(ServerDetectTest, MainScriptThatIsAFifoDoesNotBlock) {
+  // `python3 /path/fifo`: discovery reads the main script for imports; a FIFO must not hang it.
+  std::string dir = ::testing::TempDir() + "stallscope-fifo-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  std::string fifo = dir + "/app.py";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ProcessFacts f;
+  f.stat.pid = getpid();
+  f.argv = {"python3", fifo};
+  EXPECT_EQ(ReadMainScript(f, 4096), "");
+  std::string script = dir + "/real.py";
+  FILE* out = fopen(script.c_str(), "w");
+  fputs("import tornado.web\n", out);
+  fclose(out);
+  f.argv = {"python3", script};
+  EXPECT_EQ(FrameworkImportedBy(ReadMainScript(f, 4096)), "tornado");
+  unlink(fifo.c_str());
+  unlink(script.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace
