@@ -54,6 +54,8 @@ absl::StatusOr<DaemonConfig> LoadConfig(const DaemonOptions& o) {
 }
 
 // About 2 KiB per buffered report: the send buffer may use a quarter of the memory limit.
+constexpr uint64_t kCacheDropIntervalNs = 30'000'000'000ULL;
+
 size_t CollectorBufferFor(const DaemonConfig& c) {
   if (c.collector_buffer) return c.collector_buffer;
   return std::max<size_t>(1000, c.memory_limit_mb * 1024 * 1024 / 4 / 2048);
@@ -120,6 +122,11 @@ class Daemon {
     ShedLevel before = guard_.level();
     ShedLevel level = guard_.Update(SelfRssBytes());
     if (level != before) ApplyShedLevel(control, before, level);
+    // Caches regrow while the level holds: drop them again now and then.
+    if (level >= ShedLevel::kDropCaches && now >= next_cache_drop_ns_) {
+      control.DropCaches();
+      next_cache_drop_ns_ = now + kCacheDropIntervalNs;
+    }
     if (now >= next_stats_ns_) {
       // A daemon runs for weeks: its counters reach the collector every minute, not only at exit.
       if (next_stats_ns_ != 0) WriteStats(control);
@@ -160,7 +167,7 @@ class Daemon {
     fprintf(stderr, "stallscope: memory %llu MiB of %llu MiB limit: shedding level %d -> %d\n",
             static_cast<unsigned long long>(SelfRssBytes() >> 20),
             static_cast<unsigned long long>(config_.memory_limit_mb), static_cast<int>(before), static_cast<int>(level));
-    if (level > before && level >= ShedLevel::kDropCaches) control.DropCaches();
+    if (level > before && level >= ShedLevel::kDropCaches) next_cache_drop_ns_ = 0;  // now
     control.SetPythonStacks(level < ShedLevel::kNoPythonStacks);
   }
 
@@ -246,6 +253,7 @@ class Daemon {
   IdentityWriter* writer_ = nullptr;
   uint64_t next_scan_ns_ = 0;
   uint64_t next_stats_ns_ = 0;
+  uint64_t next_cache_drop_ns_ = 0;
   bool ready_ = false;
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
 };
