@@ -393,6 +393,28 @@ class MemoryShedding(unittest.TestCase):
         self.assertEqual(int(self.reports.agent_stats().get("memoryShed", 0)) >= 1, True, self.reports.agent_stats())
 
 
+class ExecPickup(unittest.TestCase):
+    """With the /proc scan a minute apart, a server is still tracked at once: the kernel tells
+    the daemon about every exec of an untracked process."""
+
+    def test_server_tracked_at_exec_not_at_next_scan(self):
+        harness.require_bpf()
+        harness.require_agent_binary()
+        self.s = s = harness.Session("daemon-exec")
+        self.addCleanup(s.close)
+        conf = s.dir / "slow-scan.conf"
+        conf.write_text("listen = 127.0.0.1:0\nscan_interval_ms = 60000\nselect = server:tornado %s\n" % ONLY_OURS)
+        self.daemon = s.spawn("daemon", [harness.STALLSCOPE_BIN, "daemon", "--config", conf])
+        Daemon.wait_ready.__func__(self)
+        started = time.monotonic()
+        app, _ = s.start_app("tornado_app.py")
+        line = harness.wait_until(lambda: "tracking PID %d " % app.pid in self.daemon.stderr(), 10, interval=0.02)
+        self.assertTrue(line, "not tracked within 10 s (the next scan is a minute away)\n%s" % self.daemon.output_tail())
+        self.assertLess(time.monotonic() - started, 10)
+        self.daemon.signal(signal.SIGTERM)
+        self.assertEqual(self.daemon.wait(20), 0, self.daemon.output_tail())
+
+
 class DaemonConfigErrors(unittest.TestCase):
     """A bad config file: exit 7 and one line naming the file and line, before loading anything."""
 

@@ -93,6 +93,7 @@ class AttachRun : public TraceControl {
     config.max_threads = options_.max_threads;
     config.max_processes = options_.max_processes;
     config.verbose = options_.verbose;
+    config.notify_untracked_exec = static_cast<bool>(hooks_.on_untracked_exec);
     auto session = ProbeSession::Create(config, [this](const void* data, size_t size) {
       OnEvent(data, size);
     });
@@ -344,6 +345,9 @@ class AttachRun : public TraceControl {
         WriteProcessEvent(v1::ProcessEvent::EXECED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
         break;
       }
+      case SS_EV_EXEC_UNTRACKED:
+        if (hooks_.on_untracked_exec) hooks_.on_untracked_exec(static_cast<pid_t>(hdr->tgid));
+        break;
       case SS_EV_PROC_EXIT: {
         pid_t pid = static_cast<pid_t>(hdr->tgid);
         WriteProcessEvent(v1::ProcessEvent::EXITED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));

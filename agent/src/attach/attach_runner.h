@@ -54,6 +54,9 @@ struct TraceHooks {
   std::function<bool()> stop_requested;
   // Keep running when no process is tracked (a daemon waiting for servers to start).
   bool run_without_processes = false;
+  // Set: the kernel reports every exec of an untracked process (called from the ring-buffer
+  // poll: queue the pid, judge it in on_tick).
+  std::function<void(pid_t pid)> on_untracked_exec;
 };
 
 // The run loop behind `attach`, with the caller's writer. `roots` may be empty when

@@ -101,6 +101,7 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   // Sample CPU stacks in the second half of a would-be stall: early enough that a stall just
   // over the threshold still gets one, late enough to skip ordinary busy periods.
   skel_->rodata->cpu_sample_after_ns = config.block_threshold_ns / 2;
+  skel_->rodata->notify_untracked_exec = config.notify_untracked_exec ? 1 : 0;
   auto classes = BuildSyscallClassTable();
   static_assert(sizeof(skel_->rodata->syscall_class) == SS_SYSCALL_TABLE_SIZE);
   memcpy(const_cast<__u8*>(skel_->rodata->syscall_class), classes.data(), classes.size());

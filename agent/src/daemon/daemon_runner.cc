@@ -55,6 +55,7 @@ absl::StatusOr<DaemonConfig> LoadConfig(const DaemonOptions& o) {
 
 // About 2 KiB per buffered report: the send buffer may use a quarter of the memory limit.
 constexpr uint64_t kCacheDropIntervalNs = 30'000'000'000ULL;
+constexpr size_t kMaxExecQueue = 4096;
 
 size_t CollectorBufferFor(const DaemonConfig& c) {
   if (c.collector_buffer) return c.collector_buffer;
@@ -108,6 +109,9 @@ class Daemon {
     TraceHooks hooks;
     hooks.run_without_processes = true;
     hooks.on_tick = [this](TraceControl& control, uint64_t now) { Tick(control, now); };
+    hooks.on_untracked_exec = [this](pid_t pid) {
+      if (exec_queue_.size() < kMaxExecQueue) exec_queue_.push_back(pid);  // beyond: the next scan finds them
+    };
     int rc = RunTrace(trace, identity_writer.get(), {}, hooks);
     ops_.Stop();
     return rc;
@@ -132,6 +136,9 @@ class Daemon {
       if (next_stats_ns_ != 0) WriteStats(control);
       next_stats_ns_ = now + static_cast<uint64_t>(config_.stats_interval_s) * 1'000'000'000;
     }
+    for (pid_t pid : exec_queue_)
+      discovery_.Consider(control, pid, config_.max_processes, level >= ShedLevel::kNoNewProcesses, now);
+    exec_queue_.clear();
     if (now < next_scan_ns_) return;
     next_scan_ns_ = now + static_cast<uint64_t>(config_.scan_interval_ms) * 1'000'000;
     discovery_.Scan(control, config_.max_processes, level >= ShedLevel::kNoNewProcesses, now);
@@ -254,6 +261,7 @@ class Daemon {
   uint64_t next_scan_ns_ = 0;
   uint64_t next_stats_ns_ = 0;
   uint64_t next_cache_drop_ns_ = 0;
+  std::vector<pid_t> exec_queue_;  // execs the kernel reported since the last tick
   bool ready_ = false;
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
 };

@@ -52,6 +52,12 @@ void Discovery::Scan(TraceControl& control, size_t max_tracked, bool paused, uin
   }
 }
 
+void Discovery::Consider(TraceControl& control, pid_t pid, size_t max_tracked, bool paused, uint64_t now_ns) {
+  if (pid == getpid() || control.IsTracked(pid)) return;
+  auto stat = ReadProcessStat(pid, proc_root_);
+  if (stat && !stat->kernel_thread) Judge(control, pid, *stat, max_tracked, paused, now_ns);
+}
+
 void Discovery::Judge(TraceControl& control, pid_t pid, const ProcessStat& stat, size_t max_tracked, bool paused,
                       uint64_t now_ns) {
   Seen& seen = seen_[pid];

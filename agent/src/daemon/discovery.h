@@ -36,6 +36,8 @@ class Discovery {
 
   // One scan. `paused`: matching processes are counted as over the limit, not tracked (memory).
   void Scan(TraceControl& control, size_t max_tracked, bool paused, uint64_t now_ns);
+  // One process that just exec'd (kernel notification): judged now, not at the next scan.
+  void Consider(TraceControl& control, pid_t pid, size_t max_tracked, bool paused, uint64_t now_ns);
 
   const Stats& stats() const { return stats_; }
 
