@@ -90,6 +90,8 @@ class Daemon {
                                                             [this](v1::AgentStats& s) { AddDaemonStats(s); });
     writer_ = identity_writer.get();
 
+    if (config_.collector.empty() && config_.output.empty())
+      fprintf(stderr, "stallscope: warning: neither collector nor output is set: reports are only counted in /metrics\n");
     if (!config_.listen.empty()) {
       auto port = ops_.Start(config_.listen);
       if (!port.ok()) return Fail(std::string(port.status().message()), kExitConfig);
