@@ -32,6 +32,8 @@ std::string FormatDaemonMetrics(const DaemonMetrics& m) {
   Sample(out, "stallscope_agent_tracked_processes", m.tracked_processes);
   Metric(out, "stallscope_agent_discovery_scans_total", "counter", "/proc scans for new servers.");
   Sample(out, "stallscope_agent_discovery_scans_total", m.discovery_scans);
+  Metric(out, "stallscope_agent_discovery_last_scan_seconds", "gauge", "How long the last /proc scan took.");
+  Sample(out, "stallscope_agent_discovery_last_scan_seconds", m.last_scan_seconds);
   Metric(out, "stallscope_agent_discovered_processes_total", "counter", "Processes discovery started tracking.");
   Sample(out, "stallscope_agent_discovered_processes_total", m.discovered_total);
   Metric(out, "stallscope_agent_undiscovered_processes_total", "counter",

@@ -16,6 +16,7 @@ struct DaemonMetrics {
   std::map<std::string, uint64_t> reports_by_kind;
   std::array<uint64_t, SS_CNT_MAX> kernel{};
   uint64_t tracked_processes = 0;
+  double last_scan_seconds = 0;
   uint64_t discovery_scans = 0, discovered_total = 0, untracked_total = 0, over_limit_total = 0, track_errors = 0;
   bool has_collector = false;
   uint64_t collector_acked = 0, collector_dropped = 0, collector_pending = 0, collector_reconnects = 0;

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -143,7 +144,9 @@ class Daemon {
     exec_queue_.clear();
     if (now < next_scan_ns_) return;
     next_scan_ns_ = now + static_cast<uint64_t>(config_.scan_interval_ms) * 1'000'000;
+    auto scan_start = std::chrono::steady_clock::now();
     discovery_.Scan(control, config_.max_processes, level >= ShedLevel::kNoNewProcesses, now);
+    last_scan_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - scan_start).count();
     if (!ready_) {
       ready_ = true;
       fprintf(stderr, "stallscope: daemon ready: tracking %zu processes%s%s\n", control.Tracked().size(),
@@ -187,6 +190,7 @@ class Daemon {
     m.tracked_processes = control.Tracked().size();
     const Discovery::Stats& d = discovery_.stats();
     m.discovery_scans = d.scans;
+    m.last_scan_seconds = last_scan_seconds_;
     m.discovered_total = d.tracked_total;
     m.untracked_total = d.untracked_total;
     m.over_limit_total = d.over_limit_total;
@@ -263,6 +267,7 @@ class Daemon {
   uint64_t next_scan_ns_ = 0;
   uint64_t next_stats_ns_ = 0;
   uint64_t next_cache_drop_ns_ = 0;
+  double last_scan_seconds_ = 0;
   std::vector<pid_t> exec_queue_;  // execs the kernel reported since the last tick
   bool ready_ = false;
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
