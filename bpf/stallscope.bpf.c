@@ -44,6 +44,7 @@ const volatile __u64 block_threshold_ns = 100000000ULL;
 const volatile __u64 cpu_sample_after_ns = 50000000ULL;  /* sample stacks once a period is this old */
 const volatile __u64 full_stack_after_ns = 25000000ULL;  /* whole stacks of blocks from this age */
 const volatile __u8 syscall_class[SS_SYSCALL_TABLE_SIZE] = {};
+const volatile __u8 notify_untracked_exec = 0;  /* stallscope daemon: report execs of untracked processes */
 
 /* The tracked processes, bounded by --max-processes: the authoritative set. */
 struct {
@@ -446,7 +447,12 @@ int BPF_PROG(ss_process_fork, struct task_struct *parent, struct task_struct *ch
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(ss_process_exec, struct task_struct *p) {
   __u32 tgid = p->tgid;
-  if (!is_tracked(tgid)) return 0;
+  if (!is_tracked(tgid)) {
+    /* A program started: the daemon's discovery judges it now rather than at its next /proc
+     * scan (a notification lost to a full ring buffer only delays that to the scan). */
+    if (notify_untracked_exec) emit_proc(SS_EV_EXEC_UNTRACKED, tgid, 0, 0);
+    return 0;
+  }
   emit_proc(SS_EV_PROC_EXEC, tgid, 0, 0);
   return 0;
 }

@@ -118,6 +118,7 @@ enum ss_event_type {
   SS_EV_PROC_FORK = 2,    /* a tracked process forked a child process (now tracked) */
   SS_EV_PROC_EXEC = 3,
   SS_EV_PROC_EXIT = 4,
+  SS_EV_EXEC_UNTRACKED = 5, /* an untracked process exec'd (stallscope daemon discovery, when enabled) */
 };
 
 enum ss_stall_end {

@@ -109,11 +109,11 @@ void Metrics::OnStreamClosed() {
 }
 
 void Metrics::OnStored(const IngestBatch& batch, double commit_seconds) {
-  ServiceHost sh{batch.identity.service(), batch.identity.host()};
+  ServiceHost agent_sh{batch.identity.service(), batch.identity.host()};
   std::lock_guard lock(mu_);
   ++batches_;
   commit_seconds_.Observe(commit_seconds);
-  agent_drops_[batch.identity.agent_id()] = {sh.first, sh.second, batch.dropped_total};
+  agent_drops_[batch.identity.agent_id()] = {agent_sh.first, agent_sh.second, batch.dropped_total};
   uint64_t stored_now = 0;
   for (const IngestRow& row : batch.rows) {
     if (!row.stored) {
@@ -124,6 +124,7 @@ void Metrics::OnStored(const IngestBatch& batch, double commit_seconds) {
     ++stored_now;
     const ReportIndex& x = row.index;
     if (!x.final) continue;
+    ServiceHost sh{ServiceOf(x, agent_sh.first), agent_sh.second};  // a daemon's reports name their own
     if (x.kind == "loop_block") {
       ++stalls_[sh];
       stall_seconds_.try_emplace(sh, kStallBounds).first->second.Observe(x.duration_ns / 1e9);

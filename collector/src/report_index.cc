@@ -87,6 +87,7 @@ std::string CallSite(const google::protobuf::RepeatedPtrField<v1::Frame>& stack)
 ReportIndex IndexReport(const v1::Report& report, uint64_t received_ns) {
   ReportIndex index;
   index.time_ns = received_ns;
+  index.service = report.process().service();
   const Message* m = KindMessage(report);
   if (m == nullptr) {
     // A kind this build does not know arrives as unknown fields: keep it, don't interpret it.

@@ -8,6 +8,8 @@
 //   repeated Frame stack                  -> call site (innermost Python frame, else native)
 //   pool | pool_name | name | listen_address | local_address | address | target
 //                                         -> subject (what was measured, e.g. the pool)
+// and Report.process.service (set by `stallscope daemon`, one agent watching many services)
+// -> service, which then wins over the agent identity's.
 #ifndef STALLSCOPE_COLLECTOR_REPORT_INDEX_H_
 #define STALLSCOPE_COLLECTOR_REPORT_INDEX_H_
 
@@ -32,7 +34,13 @@ struct ReportIndex {
   bool final = true;
   std::string site;     // call site, "" when the kind has no stack
   std::string subject;  // pool name etc., "" when none
+  std::string service;  // Report.process.service, "" when the agent did not set it
 };
+
+// The report's own service (daemon) else its agent's (`attach --service`).
+inline const std::string& ServiceOf(const ReportIndex& x, const std::string& agent_service) {
+  return x.service.empty() ? agent_service : x.service;
+}
 
 // `received_ns` stands in for the time when the kind carries none.
 ReportIndex IndexReport(const v1::Report& report, uint64_t received_ns);

@@ -259,7 +259,7 @@ absl::Status Store::WriteOnce(absl::Span<IngestBatch* const> batches) {
       row.stored = true;
       const ReportIndex& x = row.index;
       if (!x.final || x.kind.empty() || x.kind == kUnknownKind) continue;
-      RollupKey key{I(x.time_ns - x.time_ns % kRollupBucketNs), x.kind, id.service(), id.host(),
+      RollupKey key{I(x.time_ns - x.time_ns % kRollupBucketNs), x.kind, ServiceOf(x, id.service()), id.host(),
                     static_cast<int64_t>(x.pid), x.site.empty() ? x.subject : x.site};
       RollupValue& v = rollup[key];
       v.count += 1;
@@ -268,7 +268,8 @@ absl::Status Store::WriteOnce(absl::Span<IngestBatch* const> batches) {
         v.max_ns = I(x.duration_ns);
         v.example_id = (*ids)[i];
       }
-      RollupValue& t = timeline[{I(x.time_ns - x.time_ns % kTimelineBucketNs), x.kind, id.service(), id.host()}];
+      RollupValue& t =
+          timeline[{I(x.time_ns - x.time_ns % kTimelineBucketNs), x.kind, ServiceOf(x, id.service()), id.host()}];
       t.count += 1;
       t.total_ns += I(x.duration_ns);
       t.max_ns = std::max(t.max_ns, I(x.duration_ns));
@@ -300,7 +301,7 @@ absl::StatusOr<std::vector<int64_t>> Store::InsertReports(int64_t agent_key, con
   auto add_params = [&](const IngestRow& row, std::vector<SqlParam>& params) {
     const ReportIndex& x = row.index;
     params.insert(params.end(), {agent_key, I(row.seq), x.kind, I(x.time_ns), I(x.duration_ns), id.host(),
-                                 id.service(), static_cast<int64_t>(x.pid), int64_t{x.final}, x.site, x.subject,
+                                 ServiceOf(x, id.service()), static_cast<int64_t>(x.pid), int64_t{x.final}, x.site, x.subject,
                                  I(batch.received_ns), SqlBlobView{row.body}});
   };
   if (!postgres()) {

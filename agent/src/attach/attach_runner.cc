@@ -69,11 +69,12 @@ int Fail(const absl::Status& st, int exit_code = -1) {
 constexpr uint64_t kScanIntervalNs = 100'000'000;
 
 // One `attach` run: owns the probes, the tracked set, the tracker and the output.
-class AttachRun {
+class AttachRun : public TraceControl {
  public:
-  AttachRun(const AttachOptions& options, ReportWriter* writer)
+  AttachRun(const AttachOptions& options, ReportWriter* writer, const TraceHooks& hooks)
       : options_(options),
         writer_(writer),
+        hooks_(hooks),
         clock_(BootClock::Measure()),
         builder_(clock_, NameFd, [this](pid_t pid, const std::vector<uint64_t>& stack) {
                    return SymbolizeStack(pid, stack);
@@ -95,6 +96,7 @@ class AttachRun {
     config.syscall_hooks = options_.syscall_hooks == "tracepoints" ? SyscallHooks::kTracepoints
                            : options_.syscall_hooks == "raw"       ? SyscallHooks::kRawSyscalls
                                                                    : SyscallHooks::kAuto;
+    config.notify_untracked_exec = static_cast<bool>(hooks_.on_untracked_exec);
     auto session = ProbeSession::Create(config, [this](const void* data, size_t size) {
       OnEvent(data, size);
     });
@@ -102,17 +104,18 @@ class AttachRun {
     probes_ = std::move(*session);
 
     if (absl::Status st = TrackInitialProcesses(roots); !st.ok()) return Fail(st);
-    SeedWaitingThreads();
-    AnnounceAttach();
+    SeedWaitingThreads(tracked_);
+    if (!roots.empty()) AnnounceAttach();
     started_ns_ = BootClock::NowBootNs();
+    if (hooks_.on_tick) hooks_.on_tick(*this, started_ns_);
     uint64_t deadline = options_.duration_seconds
                             ? started_ns_ + static_cast<uint64_t>(*options_.duration_seconds * 1e9)
                             : UINT64_MAX;
     uint64_t next_scan = 0;
-    while (!g_stop_requested) {
+    while (!g_stop_requested && !(hooks_.stop_requested && hooks_.stop_requested())) {
       uint64_t now = BootClock::NowBootNs();
       if (now >= deadline) break;
-      if (tracked_.empty()) {
+      if (tracked_.empty() && !hooks_.run_without_processes) {
         fprintf(stderr, "stallscope: all tracked processes exited\n");
         break;
       }
@@ -124,13 +127,80 @@ class AttachRun {
         tracker_.OnThreadStates(probes_->ReadThreads(), now);
         tracker_.Tick(now);
         next_scan = now + kScanIntervalNs;
+        if (hooks_.on_tick) hooks_.on_tick(*this, now);
       }
       if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
     }
     return Finish();
   }
 
+  // TraceControl, for the daemon's discovery.
+  absl::Status Track(pid_t pid) override {
+    if (absl::Status st = probes_->TrackProcess(pid); !st.ok()) return st;
+    absl::flat_hash_set<pid_t> added{pid};
+    tracked_.insert(pid);
+    for (pid_t child : FindDescendants({pid})) {
+      if (tracked_.contains(child) || !probes_->TrackProcess(child).ok()) continue;
+      tracked_.insert(child);
+      added.insert(child);
+    }
+    SeedWaitingThreads(added);
+    uint64_t now_unix = clock_.ToUnixNs(BootClock::NowBootNs());
+    for (pid_t p : added) WriteProcessEvent(v1::ProcessEvent::ATTACHED, p, 0, now_unix);
+    return absl::OkStatus();
+  }
+
+  void Untrack(pid_t pid) override {
+    std::vector<pid_t> gone = FindDescendants({pid});
+    gone.push_back(pid);
+    for (pid_t p : gone) {
+      if (!tracked_.contains(p)) continue;
+      probes_->UntrackProcess(p);
+      for (pid_t tid : ListThreads(p)) probes_->ForgetThread(tid);
+      ForgetProcessState(p);
+    }
+  }
+
+  bool IsTracked(pid_t pid) const override { return tracked_.contains(pid); }
+  std::vector<pid_t> Tracked() const override { return {tracked_.begin(), tracked_.end()}; }
+  std::array<uint64_t, SS_CNT_MAX> KernelCounters() const override { return probes_->ReadCounters(); }
+
+  void DropCaches() override {
+    for (pid_t pid : tracked_) {
+      symbolizer_.ForgetProcess(pid);
+      python_stacks_.ForgetProcess(pid);
+    }
+    process_names_.clear();
+  }
+
+  void SetPythonStacks(bool enabled) override { python_stacks_enabled_ = enabled; }
+
+  v1::AgentStats Stats() const override {
+    auto counters = probes_->ReadCounters();
+    v1::AgentStats stats;
+    stats.set_ringbuf_drops(counters[SS_CNT_RINGBUF_FULL]);
+    stats.set_thread_map_full(counters[SS_CNT_THREAD_MAP_FULL]);
+    stats.set_tracked_map_full(counters[SS_CNT_TRACKED_MAP_FULL]);
+    stats.set_stack_failures(counters[SS_CNT_STACK_FAILED]);
+    stats.set_stalls_reported(tracker_.stats().final_reported);
+    stats.set_in_progress_reported(tracker_.stats().in_progress_reported);
+    stats.set_busy_periods_not_loops(tracker_.stats().not_loops);
+    stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
+    stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
+    stats.set_duration_ns(BootClock::NowBootNs() - started_ns_);
+    return stats;
+  }
+
  private:
+  void ForgetProcessState(pid_t pid) {
+    tracked_.erase(pid);
+    tracker_.ForgetProcess(pid);
+    python_stacks_.ForgetProcess(pid);
+    symbolizer_.ForgetProcess(pid);
+    process_names_.erase(pid);
+    runs_gevent_.erase(pid);
+  }
+
   static LoopTracker::Options TrackerOptions(const AttachOptions& o) {
     LoopTracker::Options t;
     t.threshold_ns = o.block_threshold_ms * 1'000'000;
@@ -155,10 +225,17 @@ class AttachRun {
     return ResolveFd(pid, call.fd).target;
   }
 
+  // Whether the thread is where the snapshot saw it: in the same stall and, if it was asleep in
+  // a syscall, still in that same sleep. A Python stack read in between then belongs to that
+  // moment; one read just after the call returned (the handler already writing its response)
+  // would sit under the blocking call's native frame and name the wrong line.
   bool StillStalled(const BusySnapshot& stall) const {
     std::optional<ss_thread_state> now = probes_->ReadThread(stall.tid);
-    return now && !now->in_wait && now->busy.start_ns == stall.start_boot_ns &&
-           now->busy.seq == stall.seq;
+    if (!now || now->in_wait || now->busy.start_ns != stall.start_boot_ns ||
+        now->busy.seq != stall.seq)
+      return false;
+    return stall.asleep_since_ns == 0 ||
+           (now->sys_blocked && now->sys_start_ns == stall.asleep_since_ns);
   }
 
   // Frames past the first hold return addresses: look up addr-1, the call instruction, so a
@@ -201,8 +278,8 @@ class AttachRun {
 
   // Loops sitting in their wait at attach entered it before the probes existed: tell the kernel,
   // so the busy period that starts when the wait returns (often the first request) is measured.
-  void SeedWaitingThreads() {
-    for (pid_t pid : tracked_) {
+  void SeedWaitingThreads(const absl::flat_hash_set<pid_t>& pids) {
+    for (pid_t pid : pids) {
       for (pid_t tid : ListThreads(pid)) {
         auto current = ReadCurrentSyscall(pid, tid);
         if (!current || !current->in_syscall || current->nr >= SS_SYSCALL_TABLE_SIZE) continue;
@@ -281,15 +358,13 @@ class AttachRun {
         WriteProcessEvent(v1::ProcessEvent::EXECED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
         break;
       }
+      case SS_EV_EXEC_UNTRACKED:
+        if (hooks_.on_untracked_exec) hooks_.on_untracked_exec(static_cast<pid_t>(hdr->tgid));
+        break;
       case SS_EV_PROC_EXIT: {
         pid_t pid = static_cast<pid_t>(hdr->tgid);
         WriteProcessEvent(v1::ProcessEvent::EXITED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
-        tracked_.erase(pid);
-        tracker_.ForgetProcess(pid);
-        python_stacks_.ForgetProcess(pid);
-        symbolizer_.ForgetProcess(pid);
-        process_names_.erase(pid);
-        runs_gevent_.erase(pid);
+        ForgetProcessState(pid);
         break;
       }
       default:
@@ -301,7 +376,9 @@ class AttachRun {
     v1::Report report;
     v1::LoopBlock* block = report.mutable_loop_block();
     *block = builder_.Build(snapshot);
-    if (snapshot.in_progress)
+    if (!python_stacks_enabled_)
+      block->set_python_stack_status(v1::PYTHON_STACK_NOT_CAPTURED);
+    else if (snapshot.in_progress)
       python_stacks_.OnInProgress(snapshot, *block);
     else
       python_stacks_.OnFinal(snapshot, *block);
@@ -319,20 +396,8 @@ class AttachRun {
     // Drain what the kernel already sent, then judge held stalls.
     while (probes_->Poll(0) > 0) {
     }
-    uint64_t now = BootClock::NowBootNs();
-    tracker_.Flush(now);
-    auto counters = probes_->ReadCounters();
-    v1::AgentStats stats;
-    stats.set_ringbuf_drops(counters[SS_CNT_RINGBUF_FULL]);
-    stats.set_thread_map_full(counters[SS_CNT_THREAD_MAP_FULL]);
-    stats.set_tracked_map_full(counters[SS_CNT_TRACKED_MAP_FULL]);
-    stats.set_stack_failures(counters[SS_CNT_STACK_FAILED]);
-    stats.set_stalls_reported(tracker_.stats().final_reported);
-    stats.set_in_progress_reported(tracker_.stats().in_progress_reported);
-    stats.set_busy_periods_not_loops(tracker_.stats().not_loops);
-    stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
-    stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
-    stats.set_duration_ns(now - started_ns_);
+    tracker_.Flush(BootClock::NowBootNs());
+    v1::AgentStats stats = Stats();
     writer_->Finish(summary_, stats);
     if (!options_.flamegraph_path.empty()) {
       if (absl::Status st = WriteFlameGraph(options_.flamegraph_path, flame_stacks_); !st.ok())
@@ -356,6 +421,8 @@ class AttachRun {
 
   const AttachOptions& options_;
   ReportWriter* writer_;
+  const TraceHooks& hooks_;
+  bool python_stacks_enabled_ = true;
   BootClock clock_;
   Symbolizer symbolizer_;
   ReportBuilder builder_;
@@ -405,8 +472,13 @@ int RunAttach(const AttachOptions& options) {
     collector->Start();
     writer = MakeStreamingWriter(std::move(writer), collector.get(), std::chrono::seconds(5));
   }
+  return RunTrace(options, writer.get(), roots, TraceHooks{});
+}
+
+int RunTrace(const AttachOptions& options, ReportWriter* writer, const std::vector<pid_t>& roots,
+             const TraceHooks& hooks) {
   InstallStopHandlers();
-  AttachRun run(options, writer.get());
+  AttachRun run(options, writer, hooks);
   return run.Run(roots);
 }
 

@@ -107,6 +107,7 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   // innermost frame only): a long block that starts early still has its innermost frame, and
   // the agent reads Python frames while the stall is in progress.
   skel_->rodata->full_stack_after_ns = config.block_threshold_ns / 4;
+  skel_->rodata->notify_untracked_exec = config.notify_untracked_exec ? 1 : 0;
   auto classes = BuildSyscallClassTable();
   static_assert(sizeof(skel_->rodata->syscall_class) == SS_SYSCALL_TABLE_SIZE);
   memcpy(const_cast<__u8*>(skel_->rodata->syscall_class), classes.data(), classes.size());

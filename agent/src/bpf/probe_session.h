@@ -36,6 +36,7 @@ struct ProbeConfig {
   uint32_t max_processes = 4096;
   uint32_t cpu_sample_hz = 97;  // stacks of CPU-bound stalls; 0 disables sampling
   SyscallHooks syscall_hooks = SyscallHooks::kAuto;
+  bool notify_untracked_exec = false;  // SS_EV_EXEC_UNTRACKED events (daemon discovery)
   bool verbose = false;
 };
 

@@ -12,6 +12,7 @@ enum ExitCode : int {
   kExitPermission = 4,     // not root / missing CAP_BPF, CAP_PERFMON
   kExitKernel = 5,         // kernel cannot run the probes: no BTF, BPF load/attach refused
   kExitOutput = 6,         // cannot write --output
+  kExitConfig = 7,         // daemon: bad --config file, or its --listen address cannot be used
 };
 
 }  // namespace stallscope

@@ -122,6 +122,7 @@ BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_
   CopySlots(busy, s.syscalls);
   std::vector<uint64_t> blocking = Frames(busy.block_stack, busy.block_stack_len);
   if (state.sys_nr >= 0 && state.sys_blocked && state.sys_start_ns >= busy.start_ns) {
+    s.asleep_since_ns = state.sys_start_ns;
     uint64_t in_call = since(state.sys_start_ns);
     auto same = std::find_if(s.syscalls.begin(), s.syscalls.end(), [&](const SyscallSample& x) {
       return x.nr == state.sys_nr && x.fd == state.sys_fd;

@@ -40,6 +40,9 @@ struct BusySnapshot {
   std::vector<uint64_t> stack;          // user addresses, innermost first
   StackKind stack_kind = StackKind::kNone;
   bool in_progress = false;
+  // In-progress snapshots of a thread asleep in a syscall: when it went to sleep there (boot
+  // ns), to tell whether it is still in that same call later; 0 when it was not asleep.
+  uint64_t asleep_since_ns = 0;
   bool thread_exited = false;
   bool adds_connections = false;  // kernel evidence the thread multiplexes client connections
   int wait_nr = -1;  // the loop's wait (for in-progress: the last one it made)

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "identity/cgroup_identity.h"
 
 namespace stallscope {
 namespace {
@@ -37,25 +37,16 @@ std::string RandomId() {
 
 }  // namespace
 
-std::string ContainerIdFromCgroup(const std::string& cgroup) {
-  size_t run = 0;
-  for (size_t i = 0; i < cgroup.size(); ++i) {
-    if (isxdigit(static_cast<unsigned char>(cgroup[i])) && !isupper(static_cast<unsigned char>(cgroup[i]))) {
-      ++run;
-      bool ends = i + 1 == cgroup.size() || !isxdigit(static_cast<unsigned char>(cgroup[i + 1]));
-      if (run == 64 && ends) return cgroup.substr(i + 1 - 64, 64);
-    } else {
-      run = 0;
-    }
-  }
-  return "";
-}
+std::string ContainerIdFromCgroup(const std::string& cgroup) { return ParseCgroupFile(cgroup).container_id; }
 
 v1::AgentIdentity BuildAgentIdentity(const std::string& service, pid_t first_pid) {
   v1::AgentIdentity id;
   id.set_agent_id(RandomId());
+  // In a Kubernetes pod the hostname is the pod's name: the node's name comes from the
+  // downward API (spec.nodeName as $NODE_NAME) when the manifest provides it.
   char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) == 0) id.set_host(host);
+  if (!Env("NODE_NAME").empty()) id.set_host(Env("NODE_NAME"));
+  else if (gethostname(host, sizeof(host) - 1) == 0) id.set_host(host);
   id.set_boot_id(std::string(absl::StripAsciiWhitespace(ReadFile("/proc/sys/kernel/random/boot_id"))));
   id.set_agent_version(STALLSCOPE_VERSION);
   id.set_container_id(ContainerIdFromCgroup(ReadFile(absl::StrCat("/proc/", first_pid, "/cgroup"))));

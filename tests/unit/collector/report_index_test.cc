@@ -17,6 +17,16 @@ TEST(ReportIndexTest, IndexesALoopBlockThroughItsFieldNames) {
   EXPECT_EQ(x.site, "handler (app.py:42)");  // the innermost Python frame, not libc's recv
 }
 
+TEST(ReportIndexTest, ADaemonReportNamesItsOwnService) {
+  v1::Report r = Stall(42, 1'000, 250'000'000, "handler");
+  EXPECT_EQ(ServiceOf(IndexReport(r, 0), "agent-service"), "agent-service");
+  r.mutable_process()->set_service("checkout");
+  r.mutable_process()->set_pod("checkout-7d9f8b6c5-x2x9k");
+  ReportIndex x = IndexReport(r, 0);
+  EXPECT_EQ(x.service, "checkout");
+  EXPECT_EQ(ServiceOf(x, "agent-service"), "checkout");
+}
+
 TEST(ReportIndexTest, CallSiteFallsBackToTheInnermostNamedNativeFrame) {
   ReportIndex x = IndexReport(Stall(1, 1, 1, ""), 0);
   EXPECT_EQ(x.site, "recv (libc.so.6)");

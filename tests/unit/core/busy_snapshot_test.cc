@@ -140,6 +140,16 @@ TEST(SnapshotFromThreadState, InFlightSyscallIsAddedAndMarked) {
   EXPECT_TRUE(s.syscalls[0].in_progress);
   // The call it is stuck in now is the longest block: its stack explains the stall.
   EXPECT_EQ(s.stack, std::vector<uint64_t>{0xabc});
+  // ... and the snapshot says since when, to check later that it is still in that call.
+  EXPECT_EQ(s.asleep_since_ns, 1040 * kMs);
+}
+
+TEST(SnapshotFromThreadState, OnCpuThreadIsNotAsleep) {
+  ss_thread_state t = BusyThread(5, 5, 1000 * kMs, 3);
+  t.off_kind = SS_ON_CPU;
+  t.last_on_ns = 1000 * kMs;
+  BusySnapshot s = SnapshotFromThreadState(t, 1200 * kMs);
+  EXPECT_EQ(s.asleep_since_ns, 0u);
 }
 
 TEST(SnapshotFromThreadState, NestedPollInsideTheLoopIsAnOrdinaryBlockingCall) {

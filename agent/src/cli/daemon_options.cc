@@ -1,0 +1,60 @@
+#include "cli/daemon_options.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace stallscope {
+
+const char kDaemonHelp[] = R"(Usage: stallscope daemon [--config FILE] [--collector HOST:PORT] [options]
+
+Watches the whole host: tracks every Python web server the selectors pick (by default
+gunicorn, uWSGI, and Python processes running Tornado, aiohttp or CherryPy), picks up new
+ones as they start and drops exited ones, and streams the same reports as `attach`, each
+with the process's container, Kubernetes pod and service, to the collector.
+
+Options:
+  --config FILE            key = value file (README.md, "Running on every node");
+                           re-read on SIGHUP (a bad file keeps the old config)
+  --collector HOST:PORT    stream reports to a stallscope-collector
+  --listen ADDR            /healthz, /readyz, /metrics (default 0.0.0.0:7702; "off" = none)
+  --output FILE            also write reports to FILE
+  --format json|text       of --output (default json)
+  --check-config           only check the config file (and flags): exit 0, or 7 with the error
+  --verbose                show libbpf's messages
+  -h, --help               this help
+
+SIGTERM/SIGINT: stop, flushing every report to the collector (up to 5 s). SIGHUP: reload.
+Exit codes: 0 ok, 1 internal error, 2 usage, 4 insufficient privileges, 5 kernel cannot run
+the probes, 6 cannot write the output, 7 bad config file or unusable --listen address.
+)";
+
+absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args) {
+  DaemonOptions opts;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::optional<std::string>* out) -> absl::Status {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(a, " needs a value"));
+      *out = args[++i];
+      return absl::OkStatus();
+    };
+    absl::Status st;
+    if (a == "-h" || a == "--help") opts.help = true;
+    else if (a == "--verbose") opts.verbose = true;
+    else if (a == "--check-config") opts.check_config = true;
+    else if (a == "--config") {
+      std::optional<std::string> path;
+      st = value(&path);
+      if (path) opts.config_path = *path;
+    } else if (a == "--collector") st = value(&opts.collector);
+    else if (a == "--listen") st = value(&opts.listen);
+    else if (a == "--output") st = value(&opts.output);
+    else if (a == "--format") {
+      st = value(&opts.format);
+      if (st.ok() && *opts.format != "json" && *opts.format != "text")
+        return absl::InvalidArgumentError(absl::StrCat("--format: '", *opts.format, "' is not json or text"));
+    } else return absl::InvalidArgumentError(absl::StrCat("unknown flag '", a, "' (see stallscope daemon --help)"));
+    if (!st.ok()) return st;
+  }
+  return opts;
+}
+
+}  // namespace stallscope

@@ -1,0 +1,74 @@
+#include "daemon/daemon_metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace stallscope {
+namespace {
+
+void Metric(std::string& out, const char* name, const char* type, const char* help) {
+  absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+}
+
+template <typename T>
+void Sample(std::string& out, const char* name, T value, const std::string& labels = "") {
+  absl::StrAppend(&out, name, labels.empty() ? "" : "{" + labels + "}", " ", value, "\n");
+}
+
+}  // namespace
+
+std::string FormatDaemonMetrics(const DaemonMetrics& m) {
+  std::string out;
+  Metric(out, "stallscope_agent_reports_total", "counter", "Reports written, by kind (loop_block, process_event, ...).");
+  for (const auto& [kind, n] : m.reports_by_kind) Sample(out, "stallscope_agent_reports_total", n, "kind=\"" + kind + "\"");
+  Metric(out, "stallscope_agent_kernel_events_lost_total", "counter",
+         "Kernel-side losses: ring buffer full, thread or process map full, stacks not captured.");
+  Sample(out, "stallscope_agent_kernel_events_lost_total", m.kernel[SS_CNT_RINGBUF_FULL], "reason=\"ringbuf_full\"");
+  Sample(out, "stallscope_agent_kernel_events_lost_total", m.kernel[SS_CNT_THREAD_MAP_FULL], "reason=\"thread_map_full\"");
+  Sample(out, "stallscope_agent_kernel_events_lost_total", m.kernel[SS_CNT_TRACKED_MAP_FULL], "reason=\"process_map_full\"");
+  Sample(out, "stallscope_agent_kernel_events_lost_total", m.kernel[SS_CNT_STACK_FAILED], "reason=\"stack_failed\"");
+  Metric(out, "stallscope_agent_kernel_stalls_emitted_total", "counter", "Stalls the kernel sent through the ring buffer.");
+  Sample(out, "stallscope_agent_kernel_stalls_emitted_total", m.kernel[SS_CNT_STALLS_EMITTED]);
+  Metric(out, "stallscope_agent_tracked_processes", "gauge", "Processes tracked now (discovered servers and their workers).");
+  Sample(out, "stallscope_agent_tracked_processes", m.tracked_processes);
+  Metric(out, "stallscope_agent_discovery_scans_total", "counter", "/proc scans for new servers.");
+  Sample(out, "stallscope_agent_discovery_scans_total", m.discovery_scans);
+  Metric(out, "stallscope_agent_discovery_last_scan_seconds", "gauge", "How long the last /proc scan took.");
+  Sample(out, "stallscope_agent_discovery_last_scan_seconds", m.last_scan_seconds);
+  Metric(out, "stallscope_agent_discovered_processes_total", "counter", "Processes discovery started tracking.");
+  Sample(out, "stallscope_agent_discovered_processes_total", m.discovered_total);
+  Metric(out, "stallscope_agent_undiscovered_processes_total", "counter",
+         "Tracked processes dropped because reloaded selectors no longer pick them.");
+  Sample(out, "stallscope_agent_undiscovered_processes_total", m.untracked_total);
+  Metric(out, "stallscope_agent_processes_over_limit_total", "counter",
+         "Matching processes not tracked: max_processes reached or discovery paused near the memory limit.");
+  Sample(out, "stallscope_agent_processes_over_limit_total", m.over_limit_total);
+  Metric(out, "stallscope_agent_track_errors_total", "counter", "Processes the kernel side refused to track.");
+  Sample(out, "stallscope_agent_track_errors_total", m.track_errors);
+  if (m.has_collector) {
+    Metric(out, "stallscope_agent_collector_acked_total", "counter", "Reports the collector acknowledged.");
+    Sample(out, "stallscope_agent_collector_acked_total", m.collector_acked);
+    Metric(out, "stallscope_agent_collector_dropped_total", "counter", "Reports dropped because the send buffer was full.");
+    Sample(out, "stallscope_agent_collector_dropped_total", m.collector_dropped);
+    Metric(out, "stallscope_agent_collector_pending_reports", "gauge", "Reports buffered, not yet acknowledged.");
+    Sample(out, "stallscope_agent_collector_pending_reports", m.collector_pending);
+    Metric(out, "stallscope_agent_collector_reconnects_total", "counter", "Collector streams reopened.");
+    Sample(out, "stallscope_agent_collector_reconnects_total", m.collector_reconnects);
+  }
+  Metric(out, "stallscope_agent_memory_limit_bytes", "gauge", "The configured memory limit (memory_limit_mb).");
+  Sample(out, "stallscope_agent_memory_limit_bytes", m.memory_limit_bytes);
+  Metric(out, "stallscope_agent_memory_shed_level", "gauge",
+         "0 full detail, 1 caches dropped, 2 no Python stacks, 3 no new processes.");
+  Sample(out, "stallscope_agent_memory_shed_level", m.shed_level);
+  Metric(out, "stallscope_agent_memory_shed_total", "counter", "Times the agent raised its shedding level.");
+  Sample(out, "stallscope_agent_memory_shed_total", m.shed_raised);
+  Metric(out, "stallscope_agent_config_reloads_total", "counter", "SIGHUP config reloads, by result.");
+  Sample(out, "stallscope_agent_config_reloads_total", m.reloads_ok, "result=\"ok\"");
+  Sample(out, "stallscope_agent_config_reloads_total", m.reloads_failed, "result=\"error\"");
+  Metric(out, "process_cpu_seconds_total", "counter", "User and system CPU time of the agent.");
+  Sample(out, "process_cpu_seconds_total", m.cpu_seconds);
+  Metric(out, "process_resident_memory_bytes", "gauge", "Resident memory of the agent.");
+  Sample(out, "process_resident_memory_bytes", m.rss_bytes);
+  return out;
+}
+
+}  // namespace stallscope

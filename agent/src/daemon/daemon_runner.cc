@@ -1,0 +1,293 @@
+#include "daemon/daemon_runner.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "attach/attach_runner.h"
+#include "cli/exit_codes.h"
+#include "core/clock.h"
+#include "daemon/daemon_config.h"
+#include "daemon/daemon_metrics.h"
+#include "daemon/discovery.h"
+#include "daemon/identity_writer.h"
+#include "daemon/memory_guard.h"
+#include "daemon/ops_server.h"
+#include "daemon/process_identity.h"
+#include "stream/agent_identity.h"
+#include "stream/collector_client.h"
+#include "stream/streaming_writer.h"
+
+namespace stallscope {
+namespace {
+
+volatile sig_atomic_t g_reload_requested = 0;
+
+void OnHangup(int) { g_reload_requested = 1; }
+
+int Fail(const std::string& message, int code) {
+  fprintf(stderr, "stallscope: %s\n", message.c_str());
+  return code;
+}
+
+// Reports go only to the collector unless --output is given.
+class NullWriter : public ReportWriter {
+ public:
+  void Write(const v1::Report&) override {}
+  void Finish(const StallSummary&, const v1::AgentStats&) override {}
+  bool ok() const override { return true; }
+};
+
+// The file's settings with the command line's on top.
+absl::StatusOr<DaemonConfig> LoadConfig(const DaemonOptions& o) {
+  absl::StatusOr<DaemonConfig> config = o.config_path.empty() ? DaemonConfig{} : LoadDaemonConfig(o.config_path);
+  if (!config.ok()) return config;
+  if (o.collector) config->collector = *o.collector;
+  if (o.listen) config->listen = *o.listen == "off" ? "" : *o.listen;
+  if (o.output) config->output = *o.output;
+  if (o.format) config->format = *o.format;
+  return config;
+}
+
+// About 2 KiB per buffered report: the send buffer may use a quarter of the memory limit.
+constexpr uint64_t kCacheDropIntervalNs = 30'000'000'000ULL;
+constexpr size_t kMaxExecQueue = 4096;
+
+size_t CollectorBufferFor(const DaemonConfig& c) {
+  if (c.collector_buffer) return c.collector_buffer;
+  return std::max<size_t>(1000, c.memory_limit_mb * 1024 * 1024 / 4 / 2048);
+}
+
+class Daemon {
+ public:
+  Daemon(const DaemonOptions& options, DaemonConfig config, SelectorSet selectors, ServiceRule rule)
+      : options_(options),
+        config_(std::move(config)),
+        identity_(config_.host_root, std::move(rule)),
+        discovery_(std::move(selectors), &identity_),
+        guard_(config_.memory_limit_mb << 20) {}
+
+  int Run() {
+    std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
+    std::unique_ptr<ReportWriter> writer = std::make_unique<NullWriter>();
+    if (!config_.output.empty()) {
+      file.reset(fopen(config_.output.c_str(), "w"));
+      if (!file) return Fail(absl::StrCat("cannot write ", config_.output, ": ", strerror(errno)), kExitOutput);
+      writer = config_.format == "text" ? MakeTextWriter(file.get()) : MakeJsonWriter(file.get());
+    }
+    if (!config_.collector.empty()) {
+      CollectorClient::Options stream_options;
+      stream_options.buffer_reports = CollectorBufferFor(config_);
+      collector_ = std::make_unique<CollectorClient>(config_.collector, BuildAgentIdentity("", getpid()), stream_options);
+      collector_->Start();
+      writer = MakeStreamingWriter(std::move(writer), collector_.get(), std::chrono::seconds(5));
+    }
+    auto identity_writer = std::make_unique<IdentityWriter>(std::move(writer), &identity_,
+                                                            [this](v1::AgentStats& s) { AddDaemonStats(s); });
+    writer_ = identity_writer.get();
+
+    if (config_.collector.empty() && config_.output.empty())
+      fprintf(stderr, "stallscope: warning: neither collector nor output is set: reports are only counted in /metrics\n");
+    if (!config_.listen.empty()) {
+      auto port = ops_.Start(config_.listen);
+      if (!port.ok()) return Fail(std::string(port.status().message()), kExitConfig);
+      ops_port_ = *port;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = OnHangup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, nullptr);  // no SA_RESTART: the poll wakes up and the reload is prompt
+
+    AttachOptions trace;
+    trace.block_threshold_ms = config_.block_threshold_ms;
+    trace.max_threads = config_.max_threads;
+    trace.max_processes = config_.max_processes;
+    trace.format = OutputFormat::kJson;
+    trace.verbose = options_.verbose;
+    TraceHooks hooks;
+    hooks.run_without_processes = true;
+    hooks.on_tick = [this](TraceControl& control, uint64_t now) { Tick(control, now); };
+    hooks.on_untracked_exec = [this](pid_t pid) {
+      if (exec_queue_.size() < kMaxExecQueue) exec_queue_.push_back(pid);  // beyond: the next scan finds them
+    };
+    int rc = RunTrace(trace, identity_writer.get(), {}, hooks);
+    ops_.Stop();
+    return rc;
+  }
+
+ private:
+  void Tick(TraceControl& control, uint64_t now) {
+    if (g_reload_requested) {
+      g_reload_requested = 0;
+      Reload();
+    }
+    ShedLevel before = guard_.level();
+    ShedLevel level = guard_.Update(SelfRssBytes());
+    if (level != before) ApplyShedLevel(control, before, level);
+    // Caches regrow while the level holds: drop them again now and then.
+    if (level >= ShedLevel::kDropCaches && now >= next_cache_drop_ns_) {
+      control.DropCaches();
+      next_cache_drop_ns_ = now + kCacheDropIntervalNs;
+    }
+    if (now >= next_stats_ns_) {
+      // A daemon runs for weeks: its counters reach the collector every minute, not only at exit.
+      if (next_stats_ns_ != 0) WriteStats(control);
+      next_stats_ns_ = now + static_cast<uint64_t>(config_.stats_interval_s) * 1'000'000'000;
+    }
+    for (pid_t pid : exec_queue_)
+      discovery_.Consider(control, pid, config_.max_processes, level >= ShedLevel::kNoNewProcesses, now);
+    exec_queue_.clear();
+    if (now < next_scan_ns_) return;
+    next_scan_ns_ = now + static_cast<uint64_t>(config_.scan_interval_ms) * 1'000'000;
+    auto scan_start = std::chrono::steady_clock::now();
+    discovery_.Scan(control, config_.max_processes, level >= ShedLevel::kNoNewProcesses, now);
+    last_scan_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - scan_start).count();
+    if (!ready_) {
+      ready_ = true;
+      fprintf(stderr, "stallscope: daemon ready: tracking %zu processes%s%s\n", control.Tracked().size(),
+              ops_port_ ? absl::StrCat("; /healthz /readyz /metrics on port ", ops_port_).c_str() : "",
+              config_.collector.empty() ? "" : absl::StrCat("; streaming to ", config_.collector).c_str());
+    }
+    PublishMetrics(control);
+  }
+
+  void WriteStats(TraceControl& control) {
+    v1::Report report;
+    v1::AgentStats* stats = report.mutable_agent_stats();
+    *stats = control.Stats();
+    AddDaemonStats(*stats);
+    if (collector_) {
+      CollectorClient::Stats s = collector_->stats();
+      stats->set_collector_acked(s.acked);
+      stats->set_collector_drops(s.dropped);
+      stats->set_collector_reconnects(s.reconnects);
+    }
+    writer_->Write(report);
+  }
+
+  void AddDaemonStats(v1::AgentStats& s) const {
+    s.set_discovery_over_limit(discovery_.stats().over_limit_total);
+    s.set_memory_shed(guard_.raised());
+  }
+
+  void ApplyShedLevel(TraceControl& control, ShedLevel before, ShedLevel level) {
+    fprintf(stderr, "stallscope: memory %llu MiB of %llu MiB limit: shedding level %d -> %d\n",
+            static_cast<unsigned long long>(SelfRssBytes() >> 20),
+            static_cast<unsigned long long>(config_.memory_limit_mb), static_cast<int>(before), static_cast<int>(level));
+    if (level > before && level >= ShedLevel::kDropCaches) next_cache_drop_ns_ = 0;  // now
+    control.SetPythonStacks(level < ShedLevel::kNoPythonStacks);
+  }
+
+  void PublishMetrics(TraceControl& control) {
+    DaemonMetrics m;
+    m.reports_by_kind = writer_->written();
+    m.kernel = control.KernelCounters();
+    m.tracked_processes = control.Tracked().size();
+    const Discovery::Stats& d = discovery_.stats();
+    m.discovery_scans = d.scans;
+    m.last_scan_seconds = last_scan_seconds_;
+    m.discovered_total = d.tracked_total;
+    m.untracked_total = d.untracked_total;
+    m.over_limit_total = d.over_limit_total;
+    m.track_errors = d.track_errors;
+    if (collector_) {
+      CollectorClient::Stats s = collector_->stats();
+      m.has_collector = true;
+      m.collector_acked = s.acked;
+      m.collector_dropped = s.dropped;
+      m.collector_pending = s.pending;
+      m.collector_reconnects = s.reconnects;
+    }
+    m.rss_bytes = SelfRssBytes();
+    m.memory_limit_bytes = config_.memory_limit_mb << 20;
+    m.shed_level = static_cast<int>(guard_.level());
+    m.shed_raised = guard_.raised();
+    m.cpu_seconds = SelfCpuSeconds();
+    m.reloads_ok = reloads_ok_;
+    m.reloads_failed = reloads_failed_;
+    ops_.Publish(FormatDaemonMetrics(m), ready_);
+  }
+
+  // SIGHUP: a config that does not parse leaves everything as it was.
+  void Reload() {
+    auto fail = [this](const absl::Status& st) {
+      ++reloads_failed_;
+      fprintf(stderr, "stallscope: config reload failed, keeping the previous config: %s\n",
+              std::string(st.message()).c_str());
+    };
+    auto config = LoadConfig(options_);
+    if (!config.ok()) return fail(config.status());
+    auto selectors = SelectorSet::Create(config->select, config->exclude);
+    if (!selectors.ok()) return fail(selectors.status());
+    auto rule = ParseServiceRule(config->service);
+    if (!rule.ok()) return fail(rule.status());
+    std::vector<std::string> need_restart;
+    if (config->collector != config_.collector) need_restart.push_back("collector");
+    if (config->listen != config_.listen) need_restart.push_back("listen");
+    if (config->output != config_.output || config->format != config_.format) need_restart.push_back("output");
+    if (config->block_threshold_ms != config_.block_threshold_ms) need_restart.push_back("block_threshold_ms");
+    if (config->max_threads != config_.max_threads) need_restart.push_back("max_threads");
+    if (config->max_processes > config_.max_processes) need_restart.push_back("max_processes (raising it)");
+    // Settings that need a restart keep their running values.
+    DaemonConfig next = *config;
+    next.collector = config_.collector;
+    next.listen = config_.listen;
+    next.output = config_.output;
+    next.format = config_.format;
+    next.block_threshold_ms = config_.block_threshold_ms;
+    next.max_threads = config_.max_threads;
+    next.max_processes = std::min(config->max_processes, config_.max_processes);
+    config_ = std::move(next);
+    discovery_.SetSelectors(std::move(*selectors));
+    identity_.Reset(config_.host_root, std::move(*rule));
+    guard_.set_limit(config_.memory_limit_mb << 20);
+    next_scan_ns_ = 0;  // judge every process with the new selectors now
+    ++reloads_ok_;
+    std::string restart;
+    for (const std::string& s : need_restart) absl::StrAppend(&restart, restart.empty() ? "" : ", ", s);
+    fprintf(stderr, "stallscope: config reloaded from %s%s%s\n",
+            options_.config_path.empty() ? "the command line (no --config)" : options_.config_path.c_str(),
+            restart.empty() ? "" : "; changes to these take effect after a restart: ", restart.c_str());
+  }
+
+  const DaemonOptions& options_;
+  DaemonConfig config_;
+  IdentityResolver identity_;
+  Discovery discovery_;
+  MemoryGuard guard_;
+  OpsServer ops_;
+  int ops_port_ = 0;
+  std::unique_ptr<CollectorClient> collector_;
+  IdentityWriter* writer_ = nullptr;
+  uint64_t next_scan_ns_ = 0;
+  uint64_t next_stats_ns_ = 0;
+  uint64_t next_cache_drop_ns_ = 0;
+  double last_scan_seconds_ = 0;
+  std::vector<pid_t> exec_queue_;  // execs the kernel reported since the last tick
+  bool ready_ = false;
+  uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
+};
+
+}  // namespace
+
+int RunDaemon(const DaemonOptions& options) {
+  auto config = LoadConfig(options);
+  if (!config.ok()) return Fail(std::string(config.status().message()), kExitConfig);
+  auto selectors = SelectorSet::Create(config->select, config->exclude);
+  if (!selectors.ok()) return Fail(std::string(selectors.status().message()), kExitConfig);
+  auto rule = ParseServiceRule(config->service);
+  if (!rule.ok()) return Fail(std::string(rule.status().message()), kExitConfig);
+  if (options.check_config) {
+    printf("stallscope: %s: config ok\n", options.config_path.empty() ? "(defaults)" : options.config_path.c_str());
+    return kExitOk;
+  }
+  Daemon daemon(options, std::move(*config), std::move(*selectors), std::move(*rule));
+  return daemon.Run();
+}
+
+}  // namespace stallscope

@@ -1,0 +1,70 @@
+#include "daemon/ops_server.h"
+
+#include <httplib.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace stallscope {
+namespace {
+
+constexpr auto kAliveWithin = std::chrono::seconds(10);
+
+}  // namespace
+
+OpsServer::OpsServer() : server_(std::make_unique<httplib::Server>()), last_publish_(std::chrono::steady_clock::now()) {
+  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  server_->set_read_timeout(5, 0);
+  server_->set_write_timeout(5, 0);
+  server_->set_payload_max_length(4096);
+  server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool alive = std::chrono::steady_clock::now() - last_publish_ < kAliveWithin;
+    res.status = alive ? 200 : 503;
+    res.set_content(alive ? "ok\n" : "run loop stuck\n", "text/plain");
+  });
+  server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    res.status = ready_ ? 200 : 503;
+    res.set_content(ready_ ? "ready\n" : "starting\n", "text/plain");
+  });
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    res.set_content(metrics_, "text/plain; version=0.0.4");
+  });
+}
+
+OpsServer::~OpsServer() { Stop(); }
+
+absl::StatusOr<int> OpsServer::Start(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535)
+    return absl::InvalidArgumentError(absl::StrCat("listen: '", listen, "' is not HOST:PORT or :PORT"));
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  int bound = port;
+  if (port == 0) {
+    bound = server_->bind_to_any_port(host);
+    if (bound < 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
+  } else if (!server_->bind_to_port(host, port)) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, " (in use?)"));
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return bound;
+}
+
+void OpsServer::Stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void OpsServer::Publish(std::string metrics, bool ready) {
+  std::lock_guard<std::mutex> lock(mu_);
+  metrics_ = std::move(metrics);
+  ready_ = ready;
+  last_publish_ = std::chrono::steady_clock::now();
+}
+
+}  // namespace stallscope

@@ -1,0 +1,43 @@
+// The daemon's operations endpoints over HTTP (cpp-httplib, as the collector): /healthz
+// (liveness: the run loop turned within the last 10 s), /readyz (probes loaded and the first
+// discovery scan done) and /metrics. Served from its own threads from a snapshot the run loop
+// publishes, so a slow scrape never delays the agent.
+#ifndef STALLSCOPE_AGENT_DAEMON_OPS_SERVER_H_
+#define STALLSCOPE_AGENT_DAEMON_OPS_SERVER_H_
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace stallscope {
+
+class OpsServer {
+ public:
+  OpsServer();
+  ~OpsServer();
+  // "HOST:PORT" or ":PORT" (all addresses); port 0 picks one. Returns the bound port.
+  absl::StatusOr<int> Start(const std::string& listen);
+  void Stop();
+  // From the run loop: the metrics text, readiness, and "I am alive now".
+  void Publish(std::string metrics, bool ready);
+
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::string metrics_;
+  bool ready_ = false;
+  std::chrono::steady_clock::time_point last_publish_;
+};
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_DAEMON_OPS_SERVER_H_

@@ -1,0 +1,148 @@
+#include "daemon/process_facts.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace stallscope {
+namespace {
+
+std::string ReadAll(const std::string& path, size_t max_bytes = 1 << 20) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::string data(max_bytes, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(max_bytes));
+  data.resize(static_cast<size_t>(in.gcount()));
+  return data;
+}
+
+// The main script is named by the target: only a regular file is read, and opening never
+// blocks (a FIFO named on a command line must not hang discovery).
+std::string ReadRegularFile(const std::string& path, size_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return "";
+  struct stat st {};
+  std::string data;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    data.resize(std::min<size_t>(max_bytes, static_cast<size_t>(st.st_size)));
+    ssize_t n = pread(fd, data.data(), data.size(), 0);
+    data.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  close(fd);
+  return data;
+}
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+std::optional<ProcessStat> ReadProcessStat(pid_t pid, const std::string& proc_root) {
+  std::string text = ReadAll(absl::StrCat(proc_root, "/", pid, "/stat"), 4096);
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
+  size_t open = text.find('('), close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  ProcessStat st;
+  st.pid = pid;
+  st.comm = text.substr(open + 1, close - open - 1);
+  std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(text).substr(close + 2), ' ', absl::SkipEmpty());
+  // f[0] = state (field 3), f[1] = ppid (4), f[6] = flags (9), f[19] = starttime (22)
+  if (f.size() < 20) return std::nullopt;
+  int ppid = 0;
+  uint64_t flags = 0;
+  if (!absl::SimpleAtoi(f[1], &ppid) || !absl::SimpleAtoi(f[6], &flags) || !absl::SimpleAtoi(f[19], &st.start_ticks))
+    return std::nullopt;
+  st.ppid = ppid;
+  constexpr uint64_t kPfKthread = 0x00200000;
+  st.kernel_thread = (flags & kPfKthread) != 0;
+  return st;
+}
+
+std::vector<pid_t> ListPids(const std::string& proc_root) {
+  std::vector<pid_t> pids;
+  DIR* dir = opendir(proc_root.c_str());
+  if (!dir) return pids;
+  while (dirent* e = readdir(dir)) {
+    int pid = 0;
+    if (absl::SimpleAtoi(e->d_name, &pid) && pid > 0) pids.push_back(pid);
+  }
+  closedir(dir);
+  return pids;
+}
+
+std::optional<ProcessFacts> ReadProcessFacts(pid_t pid, const std::string& proc_root) {
+  auto stat = ReadProcessStat(pid, proc_root);
+  if (!stat) return std::nullopt;
+  ProcessFacts facts;
+  facts.stat = *stat;
+  std::string raw = ReadAll(absl::StrCat(proc_root, "/", pid, "/cmdline"), 64 * 1024);
+  while (!raw.empty() && raw.back() == '\0') raw.pop_back();
+  if (!raw.empty()) facts.argv = absl::StrSplit(raw, '\0');
+  facts.cmdline = absl::StrJoin(facts.argv, " ");
+  char buf[4096];
+  ssize_t n = readlink(absl::StrCat(proc_root, "/", pid, "/exe").c_str(), buf, sizeof(buf) - 1);
+  if (n > 0) facts.exe.assign(buf, static_cast<size_t>(n));
+  if (absl::EndsWith(facts.exe, " (deleted)")) facts.exe.resize(facts.exe.size() - 10);
+  return facts;
+}
+
+std::vector<std::string> ReadMappedFiles(pid_t pid, const std::string& proc_root) {
+  std::set<std::string> files;
+  std::string maps = ReadAll(absl::StrCat(proc_root, "/", pid, "/maps"), 8 << 20);
+  for (absl::string_view line : absl::StrSplit(maps, '\n', absl::SkipEmpty())) {
+    size_t slash = line.find('/');
+    if (slash != absl::string_view::npos) files.emplace(line.substr(slash));
+  }
+  return {files.begin(), files.end()};
+}
+
+std::string ReadMainScript(const ProcessFacts& facts, size_t max_bytes, const std::string& proc_root) {
+  // python [options] script.py ...: the first argument that is not an option (or an option's
+  // value: -W/-X/-Q take one) is the script; "-m mod" and "-c code" have none.
+  for (size_t i = 1; i < facts.argv.size(); ++i) {
+    const std::string& a = facts.argv[i];
+    if (a == "-m" || a == "-c" || a == "-") return "";
+    if (a == "-W" || a == "-X" || a == "-Q") {
+      ++i;
+      continue;
+    }
+    if (absl::StartsWith(a, "-")) continue;
+    std::string base = a[0] == '/' ? absl::StrCat(proc_root, "/", facts.stat.pid, "/root")
+                                   : absl::StrCat(proc_root, "/", facts.stat.pid, "/cwd/");
+    return ReadRegularFile(base + a, max_bytes);
+  }
+  return "";
+}
+
+std::string ReadEnvironVar(pid_t pid, const std::string& name, const std::string& proc_root) {
+  std::string env = ReadAll(absl::StrCat(proc_root, "/", pid, "/environ"), 256 * 1024);
+  std::string prefix = name + "=";
+  for (absl::string_view var : absl::StrSplit(env, '\0', absl::SkipEmpty()))
+    if (absl::StartsWith(var, prefix)) return std::string(var.substr(prefix.size()));
+  return "";
+}
+
+bool IsPythonExecutable(const std::string& path) {
+  std::string base = Basename(path);
+  if (!absl::StartsWith(base, "python")) return false;
+  for (char c : base.substr(6))
+    if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.' && c != 'm' && c != 'd') return false;
+  return true;
+}
+
+}  // namespace stallscope

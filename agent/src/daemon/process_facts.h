@@ -1,0 +1,54 @@
+// What discovery knows about a process, read from /proc: name, parent, start time, command
+// line, executable; and, on demand, the things that are costlier to read (memory maps, the
+// main script, environment).
+#ifndef STALLSCOPE_AGENT_DAEMON_PROCESS_FACTS_H_
+#define STALLSCOPE_AGENT_DAEMON_PROCESS_FACTS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace stallscope {
+
+struct ProcessStat {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  std::string comm;
+  uint64_t start_ticks = 0;  // since boot, in clock ticks: with pid, identifies a process
+  bool kernel_thread = false;
+};
+
+// /proc/PID/stat; nullopt when the process is gone.
+std::optional<ProcessStat> ReadProcessStat(pid_t pid, const std::string& proc_root = "/proc");
+
+// Every numeric entry of /proc.
+std::vector<pid_t> ListPids(const std::string& proc_root = "/proc");
+
+struct ProcessFacts {
+  ProcessStat stat;
+  std::vector<std::string> argv;
+  std::string cmdline;  // argv joined with spaces
+  std::string exe;      // target of /proc/PID/exe ("" if unreadable)
+};
+
+std::optional<ProcessFacts> ReadProcessFacts(pid_t pid, const std::string& proc_root = "/proc");
+
+// Paths of the files mapped into the process (/proc/PID/maps), deduplicated.
+std::vector<std::string> ReadMappedFiles(pid_t pid, const std::string& proc_root = "/proc");
+
+// The start of the file the process runs as its main script (argv[1] of a Python interpreter,
+// resolved against its cwd, read through /proc/PID/root), at most `max_bytes`; "" if none.
+std::string ReadMainScript(const ProcessFacts& facts, size_t max_bytes, const std::string& proc_root = "/proc");
+
+// The value of NAME in /proc/PID/environ, "" when unset or unreadable.
+std::string ReadEnvironVar(pid_t pid, const std::string& name, const std::string& proc_root = "/proc");
+
+// "python3.11" -> true: the basename of an executable is a Python interpreter.
+bool IsPythonExecutable(const std::string& path);
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_DAEMON_PROCESS_FACTS_H_
