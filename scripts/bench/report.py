@@ -233,7 +233,8 @@ def render(R, S, P):
     header += ["(b) untracked storm ns/run", "runs/s"]
     rows = []
     for n in names:
-        row = [f"(reference) {n}" if n.startswith("bench_") else f"{n} ({attach.get(n) or '?'})"]
+        row = [f"(reference) {n}" if n.startswith("bench_") else
+               f"{n} ({attach[n]})" if attach.get(n) else n]
         for kind, kc in R["kcost"].items():
             p = kc["progs"].get(n, {})
             est = S["tracked_est_ns"][kind].get(n) if n in sysnames else None
