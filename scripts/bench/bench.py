@@ -122,7 +122,7 @@ def main():
         return 0
     P = dict(quick=args.quick, rounds=3, warmup_s=2, run_s=8, kcost_s=5, idle_s=8, idle2_s=4,
              storm_calls=3_000_000, storm_rounds=2, storm_tool_runs=2,
-             acc_per_kind=3, acc_passes=2, acc_s=35, burst_s=15)
+             acc_per_kind=3, acc_passes=2, acc_s=30, burst_s=15)
     if args.quick:
         P.update(rounds=1, warmup_s=1, run_s=3, kcost_s=3, idle_s=3, idle2_s=2,
                  storm_calls=1_000_000, storm_rounds=1, storm_tool_runs=1,
