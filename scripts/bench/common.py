@@ -471,8 +471,11 @@ def stats_delta(before, after, seconds):
     for name, (rt1, rc1, point) in after.items():
         rt0, rc0, _ = before.get(name, (0, 0, None))
         drt, drc = rt1 - rt0, rc1 - rc0
+        # attach point unknown (bpftool perf could not say): judge by the program's name
+        syscall = (is_syscall_point(point) if point
+                   else re.search(r"sys_(enter|exit)", name) is not None)
         out[name] = {"run_time_ns": drt, "run_cnt": drc, "attach": point,
-                     "syscall": is_syscall_point(point) and not name.startswith("bench_"),
+                     "syscall": syscall and not name.startswith("bench_"),
                      "ns_per_run": drt / drc if drc else None,
                      "runs_per_s": drc / seconds if seconds else None}
     return out
