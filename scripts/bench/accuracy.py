@@ -224,7 +224,7 @@ def one_pass(tool, servers, P, idx, seconds=None, driver_args=(), kind="accuracy
     res["report_count"] = len(reports)
     s = summarize_pass(res)
     log(f"{tag}: {len(truth)} stalls, recall {fmt(s['recall'], 3)}, precision "
-        f"{fmt(s['precision'], 3)}, |error| p50 {fmt(s['err_p50_ms'], 2)} p99 "
+        f"{fmt(s['precision'], 3)}, abs. error p50 {fmt(s['err_p50_ms'], 2)} p99 "
         f"{fmt(s['err_p99_ms'], 2)} ms, first report p50 {fmt(s['ttfr_p50_ms'], 0)} p99 "
         f"{fmt(s['ttfr_p99_ms'], 0)} ms; tool {res['tool_cpu_pct']:.2f}% cpu")
     return res
@@ -343,9 +343,9 @@ def run(P):
 
 # ---- report --------------------------------------------------------------------------------
 
-def _row(label, f, extra=()):
+def _row(label, f, extra=(), precision=True):
     return (label, f["stalls"], fmt(f["recall"], 3),
-            fmt(f["precision"], 3) if f["reports"] else "",
+            *([fmt(f["precision"], 3)] if precision else []),
             fmt(f["err_p50_ms"], 2), fmt(f["err_p99_ms"], 2), fmt(f["err_max_ms"], 1),
             fmt(f["signed_err_p50_ms"], 2),
             fmt(f["ttfr_p50_ms"], 0), fmt(f["ttfr_p99_ms"], 0),
@@ -361,16 +361,17 @@ def render(A, AS, P):
       f"`tests/bench-apps/stall_server.py`), each asked for one stall at a time by "
       f"`scripts/bench/stall_driver.py`: 50 ms - 2 s log-uniform, cause drawn from sleep / "
       f"CPU loop / blocking call to a slow upstream / fsync / lock wait, 0.1-0.4 s and 1-3 fast "
-      f"requests between stalls. The apps log each stall's true start and end; the tools run "
-      f"with `{A['threshold_ms']} ms` thresholds in alternating passes of {P['acc_s']} s "
-      f"against the same servers.\n")
+      f"requests between stalls. The apps log each stall's true busy period (stamped by the "
+      f"loop's own selector) and the blocking work inside it; the tools run with "
+      f"{A['threshold_ms']} ms thresholds in alternating passes of {P['acc_s']} s against the "
+      f"same servers.\n")
     rows = []
     for tool, label in (("stallscope", "stallscope"), ("bpftrace", "bpftrace busy periods")):
         f = AS.get(tool)
         if f:
             rows.append(_row(label, f, (fmt(f["tool_cpu_pct"], 2), fmt(f["stalls_per_min"], 0))))
-    w(md_table(["tool", "true stalls", "recall", "precision", "|error| p50 ms",
-                "|error| p99 ms", "|error| max ms", "signed error p50 ms",
+    w(md_table(["tool", "true stalls", "recall", "precision", "abs. error p50 ms",
+                "abs. error p99 ms", "abs. error max ms", "signed error p50 ms",
                 "first report p50 ms", "first report p99 ms",
                 "reported - blocking work p50 / p99 ms", "tool CPU %", "stalls/min"],
                rows))
@@ -378,10 +379,10 @@ def render(A, AS, P):
     f = AS.get("stallscope")
     if f:
         w("stallscope by cause, app and injected length:\n")
-        w(md_table(["stalls", "n", "recall", "", "|error| p50 ms", "|error| p99 ms",
-                    "|error| max ms", "signed error p50 ms", "first report p50 ms",
+        w(md_table(["stalls", "n", "recall", "abs. error p50 ms", "abs. error p99 ms",
+                    "abs. error max ms", "signed error p50 ms", "first report p50 ms",
                     "first report p99 ms", "reported - blocking work p50 / p99 ms"],
-                   [_row(k, v) for k, v in f["split"].items()]))
+                   [_row(k, v, precision=False) for k, v in f["split"].items()]))
         w("")
     w("- error = reported duration (final report) - the true busy period: from the return of "
       "the loop's epoll wait before the stall to the entry of the next, stamped by the app's "
@@ -396,7 +397,7 @@ def render(A, AS, P):
         w(f"- burst pass ({b['seconds']:.0f} s, stallscope only, for the footprint at a high "
           f"event rate): 45-80 ms stalls with 0-20 ms between them, {b['stalls_per_min']:.0f} "
           f"stalls/min: recall {fmt(b['recall'], 3)}, precision {fmt(b['precision'], 3)}, "
-          f"|error| p99 {fmt(b['err_p99_ms'], 2)} ms, agent {fmt(b['tool_cpu_pct'], 2)}% of a "
+          f"abs. error p99 {fmt(b['err_p99_ms'], 2)} ms, agent {fmt(b['tool_cpu_pct'], 2)}% of a "
           f"core, peak RSS {fmt(b['hwm_kb'] / 1024)} MB.")
     w("- precision counts every report in the window that matches no injected stall as false, "
       "whatever its cause (on a shared host a loop can genuinely wait 40 ms for a CPU).")
