@@ -12,9 +12,11 @@ from tools import AGENTS, Stallscope, start_floor
 
 # ---- the phases ----------------------------------------------------------------------------
 
-def storm(calls, tag):
-    """CPU ns per getppid() of an untracked process (wall time is kept in the logs)."""
-    rc, out, err = run_child(f"storm-{tag}", [OUT / "storm", calls], 300)
+def storm(calls, tag, mode=None):
+    """CPU ns per getppid() (mode "epoll": per empty epoll_wait) of an untracked process (wall
+    time is kept in the logs)."""
+    rc, out, err = run_child(f"storm-{tag}", [OUT / "storm", calls, *([mode] if mode else [])],
+                             300)
     m = re.search(r"cpu_ns_per_call ([\d.]+)", out)
     if rc != 0 or not m:
         die(f"syscall storm failed ({tag}, exit {rc}): {out}{err}")
@@ -60,11 +62,17 @@ def phase_idle_and_storm(server, P):
         s0, ts0 = prog_stats(ids), time.monotonic()
         res["storm_agent_stats_ns"] = storm(P["storm_calls"], "agent-stats")
         s1, ts1 = prog_stats(ids), time.monotonic()
+        # the same for a syscall the agent hooks on its own (per-syscall wait tracepoints run
+        # for every process making it, tracked or not)
+        w0, tw0 = prog_stats(ids), time.monotonic()
+        res["storm_wait_agent_stats_ns"] = storm(P["storm_calls"], "agent-stats-epoll", "epoll")
+        w1, tw1 = prog_stats(ids), time.monotonic()
     finally:
         set_bpf_stats(False)
         if floor:
             floor.stop()
     res["storm_progs"] = stats_delta(s0, s1, ts1 - ts0)
+    res["storm_wait_progs"] = stats_delta(w0, w1, tw1 - tw0)
 
     idle_agent = agent
     for rnd in range(1, P["storm_rounds"] + 1):
