@@ -216,6 +216,12 @@ def one_pass(tool, servers, P, idx, seconds=None, driver_args=(), kind="accuracy
     else:
         reports = bpftrace_reports(agent.proc.lines, mono_to_unix)
     truth = read_truth(t0, t1)
+    # Every stall the driver got an answer for must be in the servers' log; fewer means a
+    # server is not logging (e.g. its loop is not on the stamping selector) and recall lies.
+    res["driver_stalls"] = sum(int(m) for m in re.findall(r" stalls (\d+)", out))
+    if res["driver_stalls"] != len(truth):
+        log(f"warning: {tag}: the driver completed {res['driver_stalls']} stalls, the servers "
+            f"logged {len(truth)}")
     reports = [r for r in reports if r["start"] >= t0]
     pairs, extra = match(truth, reports)
     res["stalls"] = [_pair_row(t, r, servers) for t, r in pairs]
