@@ -181,7 +181,7 @@ def match(truth, reports):
 
 # ---- one pass ------------------------------------------------------------------------------
 
-def one_pass(tool, servers, P, idx, seconds=None, driver_args=(), kind="accuracy"):
+def one_pass(tool, servers, P, idx, seed, seconds=None, driver_args=(), kind="accuracy"):
     tag = f"acc-{tool}-{idx}" if kind == "accuracy" else f"{kind}-{tool}-{idx}"
     seconds = seconds or P["acc_s"]
     servers.check_alive()
@@ -195,7 +195,7 @@ def one_pass(tool, servers, P, idx, seconds=None, driver_args=(), kind="accuracy
     try:
         c0, m0 = sum(cpu_ticks(p) for p in tool_pids), time.monotonic()
         rc, out, err = run_child(f"driver-{tag}",
-                                 [PY, DRIVER, "--seconds", seconds, "--seed", idx,
+                                 [PY, DRIVER, "--seconds", seconds, "--seed", seed,
                                   *driver_args, *servers.ports], seconds + 60)
         if rc != 0:
             die(f"the stall driver failed ({tag}, exit {rc}): {out}{err}")
@@ -345,11 +345,12 @@ def run(P):
     try:
         for i in range(P["acc_passes"]):
             order = ("stallscope", "bpftrace") if i % 2 == 0 else ("bpftrace", "stallscope")
-            for tool in order:
-                passes.append(one_pass(tool, servers, P, len(passes) + 1))
+            for tool in order:   # the same seed: both tools see the same stall sequence
+                passes.append(one_pass(tool, servers, P, len(passes) + 1, seed=i + 1))
         # The agent's footprint at a high event rate: back-to-back short stalls on every server.
-        passes.append(one_pass("stallscope", servers, P, len(passes) + 1, P["burst_s"],
-                               BURST_DRIVER_ARGS, kind="burst"))
+        passes.append(one_pass("stallscope", servers, P, len(passes) + 1, seed=100,
+                               seconds=P["burst_s"], driver_args=BURST_DRIVER_ARGS,
+                               kind="burst"))
     finally:
         servers.stop()
     return {"threshold_ms": THRESHOLD_MS, "servers": len(servers.pids),

@@ -418,9 +418,10 @@ All figures come from one run, as ratios against the bare server measured in the
 - **Accuracy**: see section 4; stallscope and the bpftrace script each attach to all the
   stall servers' pids with a {accuracy.THRESHOLD_MS} ms threshold, in alternating passes
   ({P.get('acc_passes', 0)} each) against the same servers; the stall driver is a separate
-  process with a fixed seed per pass. The bpftrace script is the one from section 1, printing
-  each period's start (`nsecs`, CLOCK_MONOTONIC, converted to wall clock by the benchmark)
-  and length when it ends. stallscope's footprint under many stalls comes from these passes.
+  process, and both tools' passes of one round use the same seed (the same stall sequence).
+  The bpftrace script is the one from section 1, printing each period's start (`nsecs`,
+  CLOCK_MONOTONIC, converted to wall clock by the benchmark) and length when it ends.
+  stallscope's footprint under many stalls comes from these passes and the burst pass.
 
 Targets: throughput ratio >= {TARGET_RPS_RATIO}; agent < {TARGET_AGENT_CPU_PCT:g}% of one core;
 agent RSS <= {TARGET_RSS_MB} MB; syscall programs <= {TARGET_SYS_TRACKED_NS} ns per run on
