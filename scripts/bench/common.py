@@ -483,7 +483,12 @@ def stats_delta(before, after, seconds):
 
 def syscall_progs(*prog_dicts):
     """Names of the agent's syscall programs in stats_delta outputs, in a stable order."""
-    return sorted({n for d in prog_dicts for n, v in d.items() if v.get("syscall")})
+    def is_syscall(n, v):
+        if "syscall" in v:
+            return v["syscall"]
+        # results.json from before attach points were recorded
+        return not n.startswith("bench_") and re.search(r"sys_(enter|exit)", n) is not None
+    return sorted({n for d in prog_dicts for n, v in d.items() if is_syscall(n, v)})
 
 
 # ---- report --------------------------------------------------------------------------------
