@@ -204,7 +204,7 @@ def render(R, S, P):
                 " / ".join(f"{x:.0f}" for x in r["rps_runs"]),
                 f"{r['other_cpu_pct']:.0f}",
             ))
-        desc = SERVERS[kind][2]
+        desc = SERVERS[kind][2] if kind in SERVERS else kind
         w(f"**{kind}**: {desc}\n")
         w(md_table(["config", "req/s", "req/s ratio", "paired ratio", "p99 ms", "p99 ratio",
                     "quiet-run ratio (n)", "CPU us/req", "CPU/req ratio", "tool CPU %", "req/s per round",
