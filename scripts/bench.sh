@@ -2,7 +2,7 @@
 # stallscope's performance benchmark: overhead on real servers (gunicorn gthread and sync,
 # Tornado) under wrk against bare and against libbpf-tools / bpftrace doing the same job,
 # in-kernel cost of the BPF programs (bpf_stats), the agent's CPU and memory, and accuracy on
-# injected stalls in Tornado and aiohttp servers (stallscope and bpftrace side by side).
+# injected stalls in Tornado, aiohttp and gevent servers (stallscope and bpftrace side by side).
 # Needs root; 127.0.0.1 only.
 #
 #   scripts/bench.sh                  # full run (~11 min): prints the tables, rewrites BENCHMARKS.md

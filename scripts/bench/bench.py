@@ -11,8 +11,8 @@ All in one session, so the figures are ratios taken side by side:
 2. In-kernel cost of stallscope's programs from bpf_stats (kcost.py): (a) under wrk load,
    (b) an untracked getppid() storm: the cost every other process on the host pays.
 3. Agent footprint: CPU (% of one core) and peak RSS, idle, under load and under many stalls.
-4. Accuracy (accuracy.py): injected stalls in Tornado and aiohttp servers, recall, precision,
-   duration error and time to first report, stallscope and the bpftrace script in
+4. Accuracy (accuracy.py): injected stalls in Tornado, aiohttp and gevent servers: recall,
+   precision, duration error and time to first report, stallscope and the bpftrace script in
    alternating passes.
 
 report.py turns the raw results into the tables. Writes bench-out/ (results.json, logs/,
@@ -122,11 +122,11 @@ def main():
         return 0
     P = dict(quick=args.quick, rounds=3, warmup_s=2, run_s=8, kcost_s=5, idle_s=8, idle2_s=4,
              storm_calls=3_000_000, storm_rounds=2, storm_tool_runs=2,
-             acc_per_kind=3, acc_passes=2, acc_s=30, burst_s=15)
+             acc_per_kind=2, acc_passes=2, acc_s=30, burst_s=15)
     if args.quick:
         P.update(rounds=1, warmup_s=1, run_s=3, kcost_s=3, idle_s=3, idle2_s=2,
                  storm_calls=1_000_000, storm_rounds=1, storm_tool_runs=1,
-                 acc_per_kind=2, acc_passes=1, acc_s=15, burst_s=8)
+                 acc_per_kind=1, acc_passes=1, acc_s=20, burst_s=8)
     P["quick"] = bool(args.quick or args.only)   # a partial run never rewrites BENCHMARKS.md
     P["only"] = args.only
     if args.rounds:

@@ -1,6 +1,6 @@
 """Stalling server for the accuracy benchmark (scripts/bench/accuracy.py).
 
-    /usr/bin/python3 stall_server.py tornado|aiohttp PORT
+    /usr/bin/python3 stall_server.py tornado|aiohttp|gevent PORT
 
 GET /stall?cause=C&ms=N blocks the event loop for about N ms with cause C and logs the stall as
 one JSON line to $STALL_LOG (tests/apps/stallkit.py's format, kind = cause) with two truths:
@@ -8,7 +8,9 @@ one JSON line to $STALL_LOG (tests/apps/stallkit.py's format, kind = cause) with
   busy_start_unix_ns/busy_end_unix_ns  the loop's whole busy period around it: from the return
       of the loop's epoll wait before the stall to the entry of the next one, stamped by the
       loop's own selector. This is what stallscope measures (request parsing and response
-      writing included), so duration errors are judged against it.
+      writing included), so duration errors are judged against it. gevent's libev loop has no
+      such hook (its check/prepare watchers do not bracket every wait), so gevent stalls carry
+      the blocking-work truth only.
 GET /fast answers at once (the benchmark polls it to know the server is up).
 
 Causes (each one a different kernel picture of the same busy period):
@@ -86,17 +88,32 @@ def _fsync_for(ms):
         os.close(fd)
 
 
+class _Blocking:
+    """The blocking primitives a stall uses: the plain ones, or under gevent the originals that
+    monkey-patching replaced (a patched sleep or socket would yield to the hub, not stall)."""
+    sleep = staticmethod(time.sleep)
+    socket_cls = None    # stallkit's default: socket.socket
+    new_lock = staticmethod(threading.Lock)
+    lock = _lock
+    start_thread = None  # threading.Thread
+
+
 def _lock_wait(ms):
-    held = threading.Event()
+    b = _Blocking
+    held = b.new_lock()   # released by the holder once it has the lock
+    held.acquire()
 
     def holder():
-        with _lock:
-            held.set()
-            time.sleep(ms / 1000.0)
+        with b.lock:
+            held.release()
+            b.sleep(ms / 1000.0)
 
-    threading.Thread(target=holder, daemon=True).start()
-    held.wait()
-    with _lock:
+    if b.start_thread:
+        b.start_thread(holder, ())
+    else:
+        threading.Thread(target=holder, daemon=True).start()
+    held.acquire()   # the holder has the lock now
+    with b.lock:
         pass
 
 
@@ -105,11 +122,14 @@ def stall(app, cause, ms):
     cpu0 = time.thread_time_ns()
     start = time.time_ns()
     if cause == "sleep":
-        time.sleep(ms / 1000.0)
+        _Blocking.sleep(ms / 1000.0)
     elif cause == "cpu":
         stallkit.busy_cpu(ms)
     elif cause == "upstream":
-        stallkit.call_upstream(ms)
+        if _Blocking.socket_cls:
+            stallkit.call_upstream(ms, _Blocking.socket_cls)
+        else:
+            stallkit.call_upstream(ms)
     elif cause == "fsync":
         _fsync_for(ms)
     elif cause == "lock":
@@ -118,11 +138,15 @@ def stall(app, cause, ms):
         raise ValueError(cause)
     end = time.time_ns()
     CLOCK.pending = {"app": app, "kind": cause, "pid": os.getpid(),
-                     "tid": threading.get_native_id(), "start_unix_ns": start,
+                     "tid": _native_tid(), "start_unix_ns": start,
                      "end_unix_ns": end, "ms": ms, "cpu_ns": time.thread_time_ns() - cpu0,
                      "busy_start_unix_ns": CLOCK.returned_ns}
-    return "%s %s %d ms pid=%d tid=%d\n" % (app, cause, ms, os.getpid(),
-                                            threading.get_native_id())
+    return "%s %s %d ms pid=%d tid=%d\n" % (app, cause, ms, os.getpid(), _native_tid())
+
+
+def _native_tid():
+    # Not threading.get_native_id(): gevent's monkey-patching may answer for greenlets.
+    return int(os.readlink("/proc/thread-self").rsplit("/", 1)[1])
 
 
 def _args(get):
@@ -164,8 +188,51 @@ def run_aiohttp(port):
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+class _LogAtOnce:
+    """Stands in for LoopClock where the loop cannot be stamped: logs the record as set."""
+
+    returned_ns = None
+
+    @property
+    def pending(self):
+        return None
+
+    @pending.setter
+    def pending(self, rec):
+        rec.pop("busy_start_unix_ns", None)
+        _append_line(rec)
+
+
+def run_gevent(port):
+    from gevent import monkey
+    monkey.patch_all()
+    import gevent.pywsgi
+
+    global CLOCK
+    _Blocking.sleep = staticmethod(monkey.get_original("time", "sleep"))
+    _Blocking.socket_cls = monkey.get_original("socket", "socket")
+    _Blocking.new_lock = staticmethod(monkey.get_original("_thread", "allocate_lock"))
+    _Blocking.lock = _Blocking.new_lock()
+    _Blocking.start_thread = monkey.get_original("_thread", "start_new_thread")
+    CLOCK = _LogAtOnce()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/stall":
+            q = dict(p.split("=", 1) for p in environ.get("QUERY_STRING", "").split("&") if "=" in p)
+            body = stall("gevent", *_args(q.get))
+        else:
+            body = stallkit.fast_body()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body.encode()]
+
+    gevent.pywsgi.WSGIServer(("127.0.0.1", port), app, log=None).serve_forever()
+
+
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
-    stallkit.ensure_upstream()
-    asyncio.set_event_loop_policy(_Policy())   # both frameworks run on an asyncio loop
-    {"tornado": run_tornado, "aiohttp": run_aiohttp}[kind](port)
+    stallkit.ensure_upstream()   # gevent: set $UPSTREAM_PORT (a patched in-process one stalls)
+    if kind == "gevent":
+        run_gevent(port)
+    else:
+        asyncio.set_event_loop_policy(_Policy())   # both frameworks run on an asyncio loop
+        {"tornado": run_tornado, "aiohttp": run_aiohttp}[kind](port)
