@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps"))
@@ -218,8 +219,8 @@ def run_gevent(port):
 
     def app(environ, start_response):
         if environ["PATH_INFO"] == "/stall":
-            q = dict(p.split("=", 1) for p in environ.get("QUERY_STRING", "").split("&") if "=" in p)
-            body = stall("gevent", *_args(q.get))
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            body = stall("gevent", *_args(lambda k: query.get(k, [None])[0]))
         else:
             body = stallkit.fast_body()
         start_response("200 OK", [("Content-Type", "text/plain")])
