@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# stallscope's performance benchmark: overhead on real servers (gunicorn gthread, Tornado) under
-# wrk against bare and against libbpf-tools / bpftrace doing the same job, in-kernel cost of the
-# BPF programs (bpf_stats), and the agent's CPU and memory. Needs root; 127.0.0.1 only.
+# stallscope's performance benchmark: overhead on real servers (gunicorn gthread and sync,
+# Tornado) under wrk against bare and against libbpf-tools / bpftrace doing the same job,
+# in-kernel cost of the BPF programs (bpf_stats), the agent's CPU and memory, and accuracy on
+# injected stalls in Tornado, aiohttp and gevent servers (stallscope and bpftrace side by side).
+# Needs root; 127.0.0.1 only.
 #
-#   scripts/bench.sh            # full run (~6 min): prints the tables, rewrites BENCHMARKS.md
-#   scripts/bench.sh --quick    # short runs to try it out (~1 min): bench-out/*.quick.* only
-#   scripts/bench.sh --rounds 5 # more alternating rounds
+#   scripts/bench.sh                  # full run (~11 min): prints the tables, rewrites BENCHMARKS.md
+#   scripts/bench.sh --quick          # short runs to try it out (~3 min): bench-out/*.quick.* only
+#   scripts/bench.sh --only accuracy  # one part (overhead or accuracy; --quick to shorten): bench-out/ only
+#   scripts/bench.sh --rounds 5       # more alternating overhead rounds
 #
 # Raw numbers and logs go to bench-out/ (results.json, logs/, runs/). The work is done by
-# scripts/bench/bench.py (with Debian's /usr/bin/python3); this wrapper builds the agent,
-# installs what is missing, and puts the host back (processes, bpf_stats, tracefs) whatever
-# happens to the Python side.
+# scripts/bench/bench.py (with Debian's /usr/bin/python3); this wrapper builds the agent
+# (into $BUILD_DIR, default build/), installs what is missing, and puts the host back
+# (processes, bpf_stats, tracefs) whatever happens to the Python side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -23,7 +26,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 source scripts/lib/packages.sh
-ensure_packages python3 python3-tornado gunicorn wrk procps "${BENCH_PACKAGES[@]}" gcc
+ensure_packages python3 python3-tornado python3-aiohttp gunicorn wrk procps "${BENCH_PACKAGES[@]}" gcc
 # Only the agent is needed here (the rest of the tree may be mid-change).
 echo "bench: building the agent (scripts/build.sh --target stallscope)" >&2
 build_log=${TMPDIR:-/tmp}/stallscope-bench-build.log
@@ -72,8 +75,8 @@ wait "$bench_pid"
 bench_pid=
 
 # The collector's ingest and query benchmark (issue 5), appended to BENCHMARKS.md; not in
-# --quick or --render runs, which leave BENCHMARKS.md alone.
-if [[ " $* " != *" --quick "* && " $* " != *" --render "* ]]; then
+# --quick, --only or --render runs, which leave BENCHMARKS.md alone.
+if [[ " $* " != *" --quick "* && " $* " != *" --render "* && " $* " != *" --only"* ]]; then
   echo "bench: collector ingest and queries (scripts/bench/collector_bench.sh)" >&2
   scripts/build.sh --target stallscope-collector stallscope-collector-loadgen >>"$build_log" 2>&1
   scripts/bench/collector_bench.sh

@@ -11,7 +11,7 @@ ingest = data["ingest"]
 ok = lambda cond: "PASS" if cond else "FAIL"
 lines = [
     "",
-    "## 4. Collector (scripts/bench/collector_bench.sh)",
+    "## 5. Collector (scripts/bench/collector_bench.sh)",
     "",
     "%d simulated agents stream over gRPC into a fresh SQLite store (WAL, synchronous=FULL); the "
     "store is then filled to %d reports and the HTTP query API is timed." % (ingest["agents"], data["stored_reports"]),

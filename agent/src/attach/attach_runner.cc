@@ -119,14 +119,20 @@ class AttachRun : public TraceControl {
         fprintf(stderr, "stallscope: all tracked processes exited\n");
         break;
       }
-      int timeout_ms = static_cast<int>(std::min<uint64_t>(100, (deadline - now) / 1'000'000 + 1));
+      // Wake for the next scan, not a full 100 ms after the last ring-buffer event: otherwise a
+      // scan can slip by almost a whole interval and an in-progress stall is seen up to
+      // threshold + 200 ms late.
+      uint64_t wake = std::min(deadline, std::max(next_scan, now));
+      int timeout_ms = static_cast<int>(std::min<uint64_t>(100, (wake - now) / 1'000'000 + 1));
       int n = probes_->Poll(timeout_ms);
       if (n < 0 && n != -EINTR) return Fail(absl::InternalError(absl::StrCat("ring buffer poll: ", strerror(-n))));
       now = BootClock::NowBootNs();
       if (now >= next_scan) {
         tracker_.OnThreadStates(probes_->ReadThreads(), now);
         tracker_.Tick(now);
-        next_scan = now + kScanIntervalNs;
+        // Fixed cadence (the scan's own time does not push the next one back), without a
+        // burst of catch-up scans after a long pause.
+        next_scan = std::max(next_scan + kScanIntervalNs, now + kScanIntervalNs / 2);
         if (hooks_.on_tick) hooks_.on_tick(*this, now);
       }
       if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));

@@ -103,11 +103,17 @@ std::optional<UnixSocketEntry> ParseUnixSocketLine(std::string_view line) {
   return entry;
 }
 
-std::optional<FdInfo> ProcNetTables::Find(uint64_t inode) {
+std::optional<FdInfo> ProcNetTables::Find(uint64_t inode, int family) {
   while (true) {
     if (auto it = sockets_.find(inode); it != sockets_.end()) return it->second;
-    if (tables_loaded_ == kNumTables) return std::nullopt;
-    LoadTable(tables_loaded_++);
+    int next = -1;
+    for (int i = 0; i < kNumTables && next < 0; ++i) {
+      bool wanted = family == AF_UNSPEC || kTables[i].family == family;
+      if (wanted && !(tables_loaded_ & (1u << i))) next = i;
+    }
+    if (next < 0) return std::nullopt;
+    tables_loaded_ |= 1u << next;
+    LoadTable(next);
   }
 }
 

@@ -42,14 +42,15 @@ class ProcNetTables {
   // `net_dir` is e.g. "/proc/1234/net".
   explicit ProcNetTables(std::string net_dir) : net_dir_(std::move(net_dir)) {}
 
-  // What the socket with this inode is, or nullopt when no table lists it.
-  std::optional<FdInfo> Find(uint64_t inode);
+  // What the socket with this inode is, or nullopt when no table lists it. `family` AF_UNIX
+  // (known from elsewhere) reads only the unix table: the inet ones can cost far more.
+  std::optional<FdInfo> Find(uint64_t inode, int family = 0 /* AF_UNSPEC: any table */);
 
  private:
   void LoadTable(int index);
 
   std::string net_dir_;
-  int tables_loaded_ = 0;
+  uint32_t tables_loaded_ = 0;  // one bit per table
   absl::flat_hash_map<uint64_t, FdInfo> sockets_;
 };
 

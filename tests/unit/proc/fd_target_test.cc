@@ -325,6 +325,21 @@ TEST(FdTargetRecorded, ResolvesSocketsFromAllTables) {
   EXPECT_TRUE(Is(infos[cases.size() + 1], FdKind::kUnknown, ""));
 }
 
+TEST(FdTargetRecorded, UnixOnlyLookupSkipsTheInetTables) {
+  // The agent knows a socket is AF_UNIX from a duplicate of its fd; the inet tables (whose
+  // every read walks the kernel's whole TCP hash) must then not be consulted.
+  fs::path net = fs::path(TESTDATA_DIR) / "proc" / std::to_string(kFakePid) / "net";
+  ProcNetTables tables(net.string());
+  EXPECT_FALSE(tables.Find(1161, AF_UNIX).has_value());  // a TCP listener's inode
+  std::optional<FdInfo> unix_listener = tables.Find(10171, AF_UNIX);
+  ASSERT_TRUE(unix_listener.has_value());
+  EXPECT_TRUE(Is(*unix_listener, FdKind::kUnixListener, "unix listen /tmp/app.sock"));
+  // Without a family every table is read, the unix one already loaded.
+  std::optional<FdInfo> tcp_listener = tables.Find(1161);
+  ASSERT_TRUE(tcp_listener.has_value());
+  EXPECT_TRUE(Is(*tcp_listener, FdKind::kTcpListener, "tcp listen 0.0.0.0:8000"));
+}
+
 TEST(FdTargetRecorded, MissingProcessOrTables) {
   FakeProcRoot proc({{3, "socket:[1161]"}});
   EXPECT_TRUE(Is(ResolveFd(kFakePid + 1, 3, proc.root()), FdKind::kUnknown, ""));

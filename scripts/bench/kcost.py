@@ -1,0 +1,183 @@
+"""In-kernel cost of stallscope's programs (bpf_stats) and the agent's idle footprint:
+(a) under wrk load on a tracked server, (b) an untracked getppid() storm."""
+
+import re
+import signal
+import time
+import urllib.request
+
+from common import *  # noqa: F401,F403
+from tools import AGENTS, Stallscope, start_floor
+
+
+# ---- the phases ----------------------------------------------------------------------------
+
+def storm(calls, tag, mode=None):
+    """CPU ns per getppid() (mode "epoll": per empty epoll_wait) of an untracked process (wall
+    time is kept in the logs)."""
+    rc, out, err = run_child(f"storm-{tag}", [OUT / "storm", calls, *([mode] if mode else [])],
+                             300)
+    m = re.search(r"cpu_ns_per_call ([\d.]+)", out)
+    if rc != 0 or not m:
+        die(f"syscall storm failed ({tag}, exit {rc}): {out}{err}")
+    return float(m.group(1))
+
+
+def phase_idle_and_storm(server, P):
+    """Agent footprint while idle, then scenario (b): an untracked syscall storm. The storm's
+    CPU time per syscall is measured alternately without and with the agent (attached afresh
+    each round); the program costs come from one storm with bpf_stats on."""
+    res = {"storm_calls": P["storm_calls"], "storm_bare_runs_ns": [], "storm_agent_runs_ns": []}
+    bare, with_agent = res["storm_bare_runs_ns"], res["storm_agent_runs_ns"]
+    bare.append(storm(P["storm_calls"], "bare-0"))
+
+    agent = Stallscope(server, "idle")
+    res["attach_cpu_s"] = cpu_ticks(agent.pid) / CLK_TCK
+    time.sleep(1.0)
+    t0, c0 = time.monotonic(), cpu_ticks(agent.pid)
+    time.sleep(P["idle_s"])
+    c1, t1 = cpu_ticks(agent.pid), time.monotonic()
+    agent.poll_hwm()
+    res["idle_agent_cpu_pct"] = pct_of_core(c1 - c0, t1 - t0)
+    res["idle_agent_hwm_kb"] = agent.hwm_kb
+    res["idle_seconds"] = t1 - t0
+    # the same, once the server has served one request since the agent attached
+    with urllib.request.urlopen(server.url, timeout=5) as r:
+        r.read()
+    time.sleep(1.0)
+    t0, c0 = time.monotonic(), cpu_ticks(agent.pid)
+    time.sleep(P["idle2_s"])
+    c1, t1 = cpu_ticks(agent.pid), time.monotonic()
+    agent.poll_hwm()
+    res["idle2_agent_cpu_pct"] = pct_of_core(c1 - c0, t1 - t0)
+    res["idle2_seconds"] = t1 - t0
+    log(f"idle agent: {res['idle_agent_cpu_pct']:.2f}% of a core before any request, "
+        f"{res['idle2_agent_cpu_pct']:.2f}% after one; VmHWM {agent.hwm_kb} kB "
+        f"(attach took {res['attach_cpu_s']:.2f} s of CPU)")
+
+    floor = start_floor("storm")
+    ids = {**agent.prog_ids, **(floor.prog_ids if floor else {})}
+    set_bpf_stats(True)
+    try:
+        s0, ts0 = prog_stats(ids), time.monotonic()
+        res["storm_agent_stats_ns"] = storm(P["storm_calls"], "agent-stats")
+        s1, ts1 = prog_stats(ids), time.monotonic()
+        # the same for a syscall the agent hooks on its own (per-syscall wait tracepoints run
+        # for every process making it, tracked or not)
+        w0, tw0 = prog_stats(ids), time.monotonic()
+        res["storm_wait_agent_stats_ns"] = storm(P["storm_calls"], "agent-stats-epoll", "epoll")
+        w1, tw1 = prog_stats(ids), time.monotonic()
+    finally:
+        set_bpf_stats(False)
+        if floor:
+            floor.stop()
+    res["storm_progs"] = stats_delta(s0, s1, ts1 - ts0)
+    res["storm_wait_progs"] = stats_delta(w0, w1, tw1 - tw0)
+
+    idle_agent = agent
+    for rnd in range(1, P["storm_rounds"] + 1):
+        if rnd > 1:
+            agent = Stallscope(server, f"storm-r{rnd}")
+        with_agent.append(storm(P["storm_calls"], f"agent-r{rnd}"))
+        agent.stop()
+        bare.append(storm(P["storm_calls"], f"bare-r{rnd}"))
+    res["idle_agent_hwm_kb_at_stop"] = idle_agent.hwm_kb
+    res["storm_bare_ns"] = min(bare)
+    res["storm_agent_ns"] = min(with_agent)
+    # what the other tools cost the same untracked process, for comparison
+    res["storm_tools_ns"] = {}
+    for config in ("libbpf-tools", "bpftrace"):
+        tool = AGENTS[config](server, f"storm-{config}")
+        try:
+            runs = [storm(P["storm_calls"], f"{config}-{i}") for i in range(P["storm_tool_runs"])]
+        finally:
+            tool.stop()
+        res["storm_tools_ns"][config] = min(runs)
+        bare.append(storm(P["storm_calls"], f"bare-after-{config}"))
+    res["storm_bare_ns"] = min(bare)
+    p = res["storm_progs"]
+    log("storm: %.1f ns CPU/syscall bare, %.1f with the agent (min of %d); %s; empty "
+        "program %s ns/run"
+        % (res["storm_bare_ns"], res["storm_agent_ns"], len(with_agent),
+           ", ".join(f"{n} {fmt(p[n]['ns_per_run'])} ns/run x {p[n]['run_cnt']}"
+                     for n in syscall_progs(p)) or "no syscall program",
+           fmt(p.get("bench_empty", {}).get("ns_per_run"))))
+    return res
+
+
+def parse_syscount_p(text):
+    counts = {}
+    for m in re.finditer(r"^(\d+)\s+\S.*?\s+(\d+)\s*$", text, re.M):
+        counts[int(m.group(1))] = counts.get(int(m.group(1)), 0) + int(m.group(2))
+    return counts
+
+
+def kernel_cost_under_load(server, P):
+    """Scenario (a): bpf_stats deltas under wrk, and which share of the syscalls were the
+    tracked server's (syscount -P, system wide), to tell tracked from untracked cost."""
+    tag = f"{server.kind}-kcost"
+    server.check_alive()
+    agent = Stallscope(server, tag)
+    sc = None
+    try:
+        run_wrk(server.url, P["warmup_s"], tag + "-warmup", latency=False)
+        sc = Proc(f"syscount-P-{tag}", [STDBUF, "-oL", SYSCOUNT, "-P", "-T", "1000"])
+        wait_for(lambda: "Tracing syscalls" in sc.out(), 30, "syscount -P to attach", [sc])
+        tracked = set(server.pids())
+        floor = start_floor(tag)
+        ids = {**agent.prog_ids, **(floor.prog_ids if floor else {})}
+        set_bpf_stats(True)
+        try:
+            s0, t0 = prog_stats(ids), time.monotonic()
+            res = run_wrk(server.url, P["kcost_s"], tag)
+            s1, t1 = prog_stats(ids), time.monotonic()
+        finally:
+            set_bpf_stats(False)
+            if floor:
+                floor.stop()
+        sc.stop(signal.SIGINT, timeout=20)
+        counts = parse_syscount_p(sc.out())
+    finally:
+        if sc:
+            sc.kill()
+        agent.stop()
+    res["progs"] = stats_delta(s0, s1, t1 - t0)
+    res["seconds"] = t1 - t0
+    total = sum(counts.values())
+    mine = sum(c for pid, c in counts.items() if pid in tracked)
+    res["syscalls_counted"] = total
+    res["syscalls_tracked"] = mine
+    res["tracked_share"] = mine / total if total else None
+    bpf_ns = sum(v["run_time_ns"] for n, v in res["progs"].items() if not n.startswith("bench_"))
+    res["bpf_ns_per_request"] = bpf_ns / res["requests"] if res["requests"] else None
+    res["bpf_cpu_pct"] = 100.0 * bpf_ns / 1e9 / res["seconds"]
+    log(f"{tag}: {res['rps']:.0f} req/s; tracked share of syscalls "
+        f"{fmt(100 * (res['tracked_share'] or 0), 0)}%; BPF {res['bpf_cpu_pct']:.2f}% of a core")
+    return res
+
+
+def tracked_estimate(kc, storm_progs):
+    """Cost per run on tracked threads: total time minus the untracked runs, over the tracked
+    runs. An untracked run costs what the program cost per run in the storm (b), where all runs
+    are untracked; moved to this window's conditions by the difference between the empty
+    reference program's cost here and there, when it ran in both. None when the program did not
+    run in the storm (a per-syscall tracepoint the storm never hits): its figure stays blended."""
+    share = kc.get("tracked_share")
+    out = {}
+    floor_here = kc["progs"].get("bench_empty", {}).get("ns_per_run")
+    floor_storm = storm_progs.get("bench_empty", {}).get("ns_per_run")
+    for name in syscall_progs(kc["progs"]):
+        p = kc["progs"].get(name)
+        u = storm_progs.get(name, {}).get("ns_per_run")
+        if u is not None and floor_here is not None and floor_storm is not None:
+            u += floor_here - floor_storm
+        if not p or not share or u is None or not p["run_cnt"]:
+            out[name] = None
+            continue
+        n_tracked = share * p["run_cnt"]
+        n_other = p["run_cnt"] - n_tracked
+        est = (p["run_time_ns"] - n_other * u) / n_tracked if n_tracked else None
+        out[name] = est
+    return out
+
+
