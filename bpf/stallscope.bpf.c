@@ -253,6 +253,7 @@ static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 n
   b->longest_block_ns = 0;
   b->block_stack_len = 0;
   b->cpu_stack_len = 0;
+  b->full_stacks = 0;
   b->seq += 1;
   t->off_kind = SS_ON_CPU;
   t->last_on_ns = now;
@@ -297,7 +298,8 @@ static __always_inline bool sleeping_syscall(struct task_struct *task,
  * A full user stack (bpf_get_stack) costs 0.7-1.5 us here, and nearly every block is short and
  * in a short period (a GIL hand-off, a quick read), so young periods keep only the innermost
  * frame, read from the saved registers; once a period is old enough to be a stall in the making
- * (full_stack_after_ns), its blocks get the whole stack. Python frames come from the agent. */
+ * (full_stack_after_ns), its blocks get the whole stack, up to SS_MAX_FULL_STACKS of them.
+ * Python frames come from the agent. */
 static __always_inline void open_blocking_syscall(void *ctx, struct ss_thread_state *t,
                                                   struct task_struct *prev, __u64 now) {
   struct ss_sleeping_syscall call;
@@ -309,12 +311,15 @@ static __always_inline void open_blocking_syscall(void *ctx, struct ss_thread_st
   t->sys_slot = slot_for_syscall(t, call.nr, fd);
   t->sys_blocked = 1;
   t->sys_start_ns = now;
-  if (now - t->busy.start_ns < full_stack_after_ns) {
+  /* Bounded per period too: a sync worker under load stays in one busy period for seconds
+   * (it never gets back to select()) and blocks thousands of times in it. */
+  if (now - t->busy.start_ns < full_stack_after_ns || t->busy.full_stacks >= SS_MAX_FULL_STACKS) {
     t->sys_stack[0] = call.user_ip;
     t->sys_stack_len = 1;
     return;
   }
   /* prev is current here, so the user stack is the one at its syscall entry. */
+  t->busy.full_stacks += 1;
   long bytes = bpf_get_stack(ctx, t->sys_stack, sizeof(t->sys_stack), BPF_F_USER_STACK);
   if (bytes > 0) {
     t->sys_stack_len = bytes / sizeof(__u64);

@@ -11,6 +11,7 @@
 #define SS_MAX_SYSCALL_SLOTS 6   /* distinct (syscall, fd) pairs kept per busy period */
 #define SS_SYSCALL_TABLE_SIZE 512
 #define SS_STACK_DEPTH 32        /* user frames kept per stack */
+#define SS_MAX_FULL_STACKS 16    /* whole user stacks taken at blocks per busy period */
 #define SS_NO_FD (-1)
 #define SS_SLOT_OTHER (-1)  /* a blocking syscall that found no free slot */
 /* Tracked-process bitmap: one bit per possible tgid (PID_MAX_LIMIT on 64-bit, 4M = 512 KiB). */
@@ -76,7 +77,7 @@ struct ss_busy_period {
    * cleanup, and a stack can never belong to another moment than the stall it travels with. */
   __u32 block_stack_len; /* frames: user stack at the longest blocking syscall */
   __u32 cpu_stack_len;   /* frames: user stack sampled on CPU late in the period */
-  __u32 _pad;
+  __u32 full_stacks;     /* whole user stacks taken at blocks this period (bounded) */
   __u64 block_stack[SS_STACK_DEPTH];
   __u64 cpu_stack[SS_STACK_DEPTH];
 };

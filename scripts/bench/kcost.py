@@ -1,6 +1,7 @@
 """In-kernel cost of stallscope's programs (bpf_stats) and the agent's idle footprint:
 (a) under wrk load on a tracked server, (b) an untracked getppid() storm."""
 
+import os
 import re
 import signal
 import time
@@ -21,6 +22,32 @@ def storm(calls, tag, mode=None):
     if rc != 0 or not m:
         die(f"syscall storm failed ({tag}, exit {rc}): {out}{err}")
     return float(m.group(1))
+
+
+def tracked_storm(calls, ids_of_agent):
+    """Scenario (c): empty epoll_wait(0) calls from a process stallscope tracks: each runs the
+    wait programs' tracked path (a busy period ends and one starts). Returns (CPU ns per call,
+    stats_delta of the agent's programs plus the empty reference program)."""
+    p = Proc("storm-tracked", [OUT / "storm", calls, "epoll", "hold"])
+    wait_for(lambda: "ready" in p.out(), 30, "the tracked storm to start", [p])
+    agent = ids_of_agent([p.pid])
+    floor = start_floor("tracked-storm")
+    ids = {**agent.prog_ids, **(floor.prog_ids if floor else {})}
+    set_bpf_stats(True)
+    try:
+        s0, t0 = prog_stats(ids), time.monotonic()
+        os.kill(p.pid, signal.SIGUSR1)
+        p.p.wait(timeout=300)
+        s1, t1 = prog_stats(ids), time.monotonic()
+    finally:
+        set_bpf_stats(False)
+        if floor:
+            floor.stop()
+        agent.stop()
+    m = re.search(r"cpu_ns_per_call ([\d.]+)", p.out())
+    if p.p.returncode != 0 or not m:
+        die(f"tracked storm failed (exit {p.p.returncode}): {p.out()}{p.err()}")
+    return float(m.group(1)), stats_delta(s0, s1, t1 - t0)
 
 
 def phase_idle_and_storm(server, P):
@@ -73,6 +100,8 @@ def phase_idle_and_storm(server, P):
             floor.stop()
     res["storm_progs"] = stats_delta(s0, s1, ts1 - ts0)
     res["storm_wait_progs"] = stats_delta(w0, w1, tw1 - tw0)
+    res["storm_tracked_ns"], res["storm_tracked_progs"] = tracked_storm(
+        P["storm_calls"], lambda pids: Stallscope(pids, "tracked-storm"))
 
     idle_agent = agent
     for rnd in range(1, P["storm_rounds"] + 1):
@@ -154,30 +183,3 @@ def kernel_cost_under_load(server, P):
     log(f"{tag}: {res['rps']:.0f} req/s; tracked share of syscalls "
         f"{fmt(100 * (res['tracked_share'] or 0), 0)}%; BPF {res['bpf_cpu_pct']:.2f}% of a core")
     return res
-
-
-def tracked_estimate(kc, storm_progs):
-    """Cost per run on tracked threads: total time minus the untracked runs, over the tracked
-    runs. An untracked run costs what the program cost per run in the storm (b), where all runs
-    are untracked; moved to this window's conditions by the difference between the empty
-    reference program's cost here and there, when it ran in both. None when the program did not
-    run in the storm (a per-syscall tracepoint the storm never hits): its figure stays blended."""
-    share = kc.get("tracked_share")
-    out = {}
-    floor_here = kc["progs"].get("bench_empty", {}).get("ns_per_run")
-    floor_storm = storm_progs.get("bench_empty", {}).get("ns_per_run")
-    for name in syscall_progs(kc["progs"]):
-        p = kc["progs"].get(name)
-        u = storm_progs.get(name, {}).get("ns_per_run")
-        if u is not None and floor_here is not None and floor_storm is not None:
-            u += floor_here - floor_storm
-        if not p or not share or u is None or not p["run_cnt"]:
-            out[name] = None
-            continue
-        n_tracked = share * p["run_cnt"]
-        n_other = p["run_cnt"] - n_tracked
-        est = (p["run_time_ns"] - n_other * u) / n_tracked if n_tracked else None
-        out[name] = est
-    return out
-
-

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import accuracy
 from common import *  # noqa: F401,F403
-from kcost import tracked_estimate
 
 
 def machine_info():
@@ -93,9 +92,9 @@ def summarize(R):
     sp = storm["storm_progs"]
     swp = storm.get("storm_wait_progs", {})   # empty epoll_wait storm (older results: none)
     S["syscall_progs"] = syscall_progs(sp, swp, *(kc["progs"] for kc in R["kcost"].values()))
+    stp = storm.get("storm_tracked_progs", {})  # (c) tracked epoll_wait storm
     S["untracked_ns"] = {n: sp.get(n, {}).get("ns_per_run") for n in S["syscall_progs"]}
     S["storm_added_ns"] = storm["storm_agent_ns"] - storm["storm_bare_ns"]
-    S["tracked_est_ns"] = {k: tracked_estimate(kc, sp) for k, kc in R["kcost"].items()}
 
     # (figure, measured, measured minus the empty reference program, target, ok, net ok)
     checks = []
@@ -136,25 +135,21 @@ def summarize(R):
         checks.append((label, fmt(v), fmt(net), f"<= {target}",
                        v is not None and v <= target, net is not None and net <= target))
 
-    for kind, est in S["tracked_est_ns"].items():
-        progs = R["kcost"][kind]["progs"]
-        for name in syscall_progs(progs):
-            v = est.get(name)
-            if v is None:  # no split available: judge the blended figure
-                v = progs.get(name, {}).get("ns_per_run")
-            ns_check(f"{kind} load: {name} ns/run, tracked threads (est.)", v,
-                     floor_of(progs, name), TARGET_SYS_TRACKED_NS)
-    for name in S["syscall_progs"]:
-        ran = False
-        for label, progs in (("untracked getppid storm", sp),
-                             ("untracked epoll_wait storm", swp)):
-            if progs.get(name, {}).get("run_cnt"):
-                ran = True
-                ns_check(f"{label}: {name} ns/run", progs[name]["ns_per_run"],
-                         floor_of(progs, name), TARGET_SYS_UNTRACKED_NS)
-        if not ran:   # a per-syscall tracepoint neither storm hits
-            checks.append((f"untracked storms: {name} ns/run", "not run", "",
-                           f"<= {TARGET_SYS_UNTRACKED_NS}", True, None))
+    # Syscall programs are judged where every run is of one kind: the storms. Under wrk load
+    # the per-syscall wait programs also run for wrk's own epoll_wait calls (untracked), and no
+    # per-syscall split of who made them is available, so those figures are shown, not judged.
+    def weighted(progs):
+        names = [n for n in syscall_progs(progs) if progs[n]["run_cnt"]]
+        runs = sum(progs[n]["run_cnt"] for n in names)
+        return sum(progs[n]["run_time_ns"] for n in names) / runs if runs else None
+
+    empty = lambda progs: progs.get("bench_empty", {}).get("ns_per_run")
+    S["tracked_storm_ns_per_run"] = weighted(stp)
+    S["untracked_storm_ns_per_run"] = weighted(swp)
+    ns_check("syscall programs, tracked threads: ns/run in (c) tracked epoll_wait storm",
+             S["tracked_storm_ns_per_run"], empty(stp), TARGET_SYS_TRACKED_NS)
+    ns_check("syscall programs, untracked: ns/run in (b) untracked epoll_wait storm",
+             S["untracked_storm_ns_per_run"], empty(swp), TARGET_SYS_UNTRACKED_NS)
     for kind, kc in R["kcost"].items():
         for name, v in sorted(kc["progs"].items()):
             if v.get("attach") == "sched_switch" and not name.startswith("bench_"):
@@ -229,38 +224,34 @@ def render(R, S, P):
     w("## 2. In-kernel cost of stallscope's programs (bpf_stats deltas)\n")
     sysnames = set(S["syscall_progs"])
     attach = {n: v.get("attach") for kc in R["kcost"].values() for n, v in kc["progs"].items()}
-    storms = [("getppid", R["storm"]["storm_progs"]),
-              ("epoll_wait(0)", R["storm"].get("storm_wait_progs") or {})]
+    storms = [("(b) untracked getppid", R["storm"]["storm_progs"]),
+              ("(b) untracked epoll_wait(0)", R["storm"].get("storm_wait_progs") or {}),
+              ("(c) tracked epoll_wait(0)", R["storm"].get("storm_tracked_progs") or {})]
     storms = [(label, progs) for label, progs in storms if progs]
     for _, progs in storms:
         attach.update({n: v.get("attach") for n, v in progs.items()})
-    names = sorted({n for kc in R["kcost"].values() for n in kc["progs"]} |
-                   {n for _, progs in storms for n in progs},
+    ran = lambda progs: {n for n, v in progs.items() if v.get("run_cnt")}
+    names = sorted(set().union(*(ran(kc["progs"]) for kc in R["kcost"].values()),
+                               *(ran(progs) for _, progs in storms)),
                    key=lambda n: (n.startswith("bench_"), n not in sysnames, n))
     header = ["program"]
     for kind in R["kcost"]:
-        header += [f"(a) {kind} load ns/run", "runs/s", "tracked est. ns/run"]
+        header += [f"(a) {kind} load ns/run", "runs/s"]
     for label, _ in storms:
-        header += [f"(b) untracked {label} storm ns/run", "runs/s"]
+        header += [f"{label} storm ns/run", "runs/s"]
     rows = []
     for n in names:
         row = [f"(reference) {n}" if n.startswith("bench_") else
                f"{n} ({attach[n]})" if attach.get(n) else n]
         for kind, kc in R["kcost"].items():
             p = kc["progs"].get(n, {})
-            est = S["tracked_est_ns"][kind].get(n) if n in sysnames else None
-            tmark = (f" {verdict(est <= TARGET_SYS_TRACKED_NS)}" if est is not None else "")
             pmark = ""
             if attach.get(n) == "sched_switch" and p.get("ns_per_run") is not None:
                 pmark = f" {verdict(p['ns_per_run'] <= TARGET_SWITCH_NS)}"
-            row += [fmt(p.get("ns_per_run")) + pmark, fmt(p.get("runs_per_s"), 0),
-                    (fmt(est) + tmark) if n in sysnames else ""]
+            row += [fmt(p.get("ns_per_run")) + pmark, fmt(p.get("runs_per_s"), 0)]
         for _, progs in storms:
             p = progs.get(n, {})
-            umark = ""
-            if n in sysnames and p.get("ns_per_run") is not None:
-                umark = f" {verdict(p['ns_per_run'] <= TARGET_SYS_UNTRACKED_NS)}"
-            row += [fmt(p.get("ns_per_run")) + umark, fmt(p.get("runs_per_s"), 0)]
+            row += [fmt(p.get("ns_per_run")), fmt(p.get("runs_per_s"), 0)]
         rows.append(row)
     w(md_table(header, rows))
     w("")
@@ -385,22 +376,24 @@ All figures come from one run, as ratios against the bare server measured in the
   instances on the host are ignored); each program's attach point comes from `bpftool perf
   show` (so whatever program set the agent loads is measured), and the *syscall programs* are
   those on `sys_enter`/`sys_exit` or on a per-syscall `sys_enter_*`/`sys_exit_*` tracepoint.
-  A per-syscall program the getppid storm never triggers is measured by a second untracked
-  storm of empty `epoll_wait(timeout 0)` calls (what an untracked event loop on the host pays
-  for the wait tracepoints); its load figure stays blended (no tracked/untracked split).
-  - (a) a separate stallscope run under the same wrk load ({P['kcost_s']} s). Every program
-    runs for every process on the host, wrk's syscalls included, so the per-run figure is a
-    blend; `syscount -P` (system wide, same window) gives the share of syscalls made by the
-    tracked server, and the **tracked est.** column takes the untracked runs out at what an
-    untracked run cost in (b), adjusted by how much the empty reference program's cost moved
-    between the two windows: (total time - untracked runs x untracked ns/run) / tracked runs.
+  The syscall-program targets are judged on storms, where every run is of one kind (the
+  run-weighted mean over the syscall programs that ran): tracked threads on (c), untracked
+  processes on the empty `epoll_wait(timeout 0)` storm of (b) (what an untracked event loop on
+  the host pays for the wait tracepoints; getppid never enters one).
+  - (a) a separate stallscope run under the same wrk load ({P['kcost_s']} s). The wait
+    programs also run for wrk's own epoll_wait calls (untracked), so their per-run figures
+    here are a blend, shown but not judged; `syscount -P` (system wide, same window) gives the
+    share of all syscalls made by the tracked server.
   - (b) a C loop (`scripts/bench/storm.c`) making getppid() {P['storm_calls']:,} times, not
     tracked, while the agent is attached to an idle gunicorn. The same loop's CPU time per
     syscall (`CLOCK_PROCESS_CPUTIME_ID`; wall time is in the logs) is also measured without
     the agent and with it, alternately ({P['storm_rounds']} round(s), the agent attached afresh
     each time, bpf_stats off); the minimum of each is reported, as other load only adds.
+  - (c) the same C loop making empty `epoll_wait(timeout 0)` calls {P['storm_calls']:,} times
+    as a process stallscope is attached to: every call ends one busy period and starts the
+    next, the tracked path of the wait programs.
   - (reference) `scripts/bench/floor.bpf.c`, built and attached by the benchmark in the same
-    windows as (a) and (b): an empty tp_btf program on sys_enter and on sched_switch, and one
+    windows as (a), (b) and (c): an empty tp_btf program on sys_enter and on sched_switch, and one
     that looks the current tgid up in a hash map (what filtering on a set of pids usually
     costs). bpf_stats' own clock reads and the cost of calling a
     program (retpolines and return thunks, where the CPU needs them) land in every ns/run
