@@ -8,8 +8,8 @@
  * straight from the thread map, so a loop hung forever is still reported.
  *
  * Every program first asks "is this process tracked?" (one hash lookup) and returns otherwise,
- * so the rest of the host pays almost nothing. Only tp_btf, perf_event programs are used: they
- * need neither kprobes nor tracefs.
+ * so the rest of the host pays almost nothing. tp_btf and perf_event programs need neither
+ * kprobes nor tracefs; only the accept() exits (sockets.bpf.h) are tracefs tracepoints.
  */
 #include "vmlinux.h"
 
@@ -236,6 +236,10 @@ static __always_inline void describe_fd(int fd, struct ss_syscall_slot *slot) {
   }
 }
 
+/* Worker pools and TCP connections: kernel code of their own, hooked in below by one call each. */
+#include "pools.bpf.h"
+#include "sockets.bpf.h"
+
 /* Adds a finished syscall to the period's slots, keyed by (nr, fd). */
 static __always_inline void record_syscall(struct ss_thread_state *t, __u64 dur) {
   struct ss_busy_period *b = &t->busy;
@@ -402,6 +406,7 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret) {
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
   __u64 now = 0;
+  pool_note_switch(preempt, prev);
   if (is_tracked(prev->tgid)) {
     struct ss_thread_state *t = lookup_thread(prev->pid);
     if (t && t->busy.start_ns && !t->in_wait) {
@@ -450,6 +455,7 @@ static __always_inline void note_wakeup(struct task_struct *p) {
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(ss_sched_wakeup, struct task_struct *p) {
   note_wakeup(p);
+  pool_note_wakeup(p);
   return 0;
 }
 
@@ -522,6 +528,7 @@ int BPF_PROG(ss_process_exit, struct task_struct *p) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
   if (!is_tracked(tgid)) return 0;
+  pool_note_exit(tid);
   struct ss_thread_state *t = lookup_thread(tid);
   if (t) {
     if (!t->in_wait) end_busy_period(t, bpf_ktime_get_boot_ns(), SS_END_THREAD_EXIT, -1, SS_NO_FD);

@@ -1,4 +1,5 @@
 #include "attach/attach_runner.h"
+#include "attach/probe_pool_kernel.h"
 #include "attach/python_stacks.h"
 
 #include <signal.h>
@@ -25,9 +26,13 @@
 #include "output/flamegraph.h"
 #include "output/report_writer.h"
 #include "output/stall_summary.h"
+#include "pools/pool_discovery.h"
+#include "pools/pool_tracker.h"
+#include "pools/proc_pool_view.h"
 #include "proc/fd_target.h"
 #include "proc/process_tree.h"
 #include "proc/runtime_detect.h"
+#include "sockets/socket_reports.h"
 #include "stream/agent_identity.h"
 #include "stream/collector_client.h"
 #include "stream/streaming_writer.h"
@@ -67,6 +72,9 @@ int Fail(const absl::Status& st, int exit_code = -1) {
 // In-progress detection, and the moment Python frames are read: a stall is always caught live
 // once it lasts threshold + this long.
 constexpr uint64_t kScanIntervalNs = 100'000'000;
+// Pool membership rescans (/proc reads of every tracked thread): new workers and threads of
+// executors that grow on demand join their pool within this long.
+constexpr uint64_t kPoolDiscoveryIntervalNs = 1'000'000'000;
 
 // One `attach` run: owns the probes, the tracked set, the tracker and the output.
 class AttachRun {
@@ -92,20 +100,30 @@ class AttachRun {
     config.max_threads = options_.max_threads;
     config.max_processes = options_.max_processes;
     config.verbose = options_.verbose;
+    config.saturation_threshold_ns = options_.saturation_threshold_ms * 1'000'000;
     auto session = ProbeSession::Create(config, [this](const void* data, size_t size) {
       OnEvent(data, size);
     });
     if (!session.ok()) return Fail(session.status());
     probes_ = std::move(*session);
+    pool_kernel_ = std::make_unique<ProbePoolKernel>(probes_.get());
+    PoolTracker::Options pool_options;
+    pool_options.threshold_ns = config.saturation_threshold_ns;
+    pool_options.interval_ns = static_cast<uint64_t>(options_.utilization_interval_seconds * 1e9);
+    pool_options.accepts_counted = probes_->accept_probes();
+    pools_ = std::make_unique<PoolTracker>(
+        pool_options, pool_kernel_.get(), [this](uint64_t boot_ns) { return clock_.ToUnixNs(boot_ns); },
+        [this](const v1::Report& report) { writer_->Write(report); });
 
     if (absl::Status st = TrackInitialProcesses(roots); !st.ok()) return Fail(st);
     SeedWaitingThreads();
-    AnnounceAttach();
     started_ns_ = BootClock::NowBootNs();
+    RediscoverPools(started_ns_);
+    AnnounceAttach();
     uint64_t deadline = options_.duration_seconds
                             ? started_ns_ + static_cast<uint64_t>(*options_.duration_seconds * 1e9)
                             : UINT64_MAX;
-    uint64_t next_scan = 0;
+    uint64_t next_scan = 0, next_discovery = started_ns_ + kPoolDiscoveryIntervalNs;
     while (!g_stop_requested) {
       uint64_t now = BootClock::NowBootNs();
       if (now >= deadline) break;
@@ -120,7 +138,12 @@ class AttachRun {
       if (now >= next_scan) {
         tracker_.OnThreadStates(probes_->ReadThreads(), now);
         tracker_.Tick(now);
+        pools_->Tick(now);
         next_scan = now + kScanIntervalNs;
+      }
+      if (now >= next_discovery) {
+        RediscoverPools(now);
+        next_discovery = BootClock::NowBootNs() + kPoolDiscoveryIntervalNs;
       }
       if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
     }
@@ -132,6 +155,13 @@ class AttachRun {
     LoopTracker::Options t;
     t.threshold_ns = o.block_threshold_ms * 1'000'000;
     return t;
+  }
+
+  void RediscoverPools(uint64_t now) {
+    std::vector<ProcessView> views;
+    for (pid_t pid : tracked_)
+      if (std::optional<ProcessView> view = ReadProcessView(pid, wait_syscalls_)) views.push_back(std::move(*view));
+    pools_->OnDiscovery(views, DiscoverPools(views, wait_syscalls_), now);
   }
 
   bool ProbeWaitSet(pid_t pid, int epfd) {
@@ -256,6 +286,18 @@ class AttachRun {
         if (size >= sizeof(ss_stall_event))
           tracker_.OnStallEnded(SnapshotFromStallEvent(*static_cast<const ss_stall_event*>(data)), now);
         break;
+      case SS_EV_POOL_SATURATION:
+        if (size >= sizeof(ss_pool_event)) pools_->OnSaturationEnded(*static_cast<const ss_pool_event*>(data));
+        break;
+      case SS_EV_SOCKET_CLOSED: {
+        if (size < sizeof(ss_socket_event)) break;
+        v1::Report report;
+        *report.mutable_socket_lifetime() = SocketLifetimeFromEvent(
+            *static_cast<const ss_socket_event*>(data), [this](uint64_t ns) { return clock_.ToUnixNs(ns); });
+        writer_->Write(report);
+        ++sockets_reported_;
+        break;
+      }
       case SS_EV_PROC_FORK: {
         if (size < sizeof(ss_proc_event)) break;
         const auto* e = static_cast<const ss_proc_event*>(data);
@@ -315,6 +357,7 @@ class AttachRun {
     }
     uint64_t now = BootClock::NowBootNs();
     tracker_.Flush(now);
+    pools_->Flush(now);
     auto counters = probes_->ReadCounters();
     v1::AgentStats stats;
     stats.set_ringbuf_drops(counters[SS_CNT_RINGBUF_FULL]);
@@ -325,6 +368,9 @@ class AttachRun {
     stats.set_in_progress_reported(tracker_.stats().in_progress_reported);
     stats.set_busy_periods_not_loops(tracker_.stats().not_loops);
     stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
+    stats.set_socket_map_full(counters[SS_CNT_SOCKET_MAP_FULL]);
+    stats.set_pool_member_map_full(pools_->member_add_failures());
+    stats.set_sockets_reported(sockets_reported_);
     stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
     stats.set_duration_ns(now - started_ns_);
     writer_->Finish(summary_, stats);
@@ -335,15 +381,18 @@ class AttachRun {
               options_.flamegraph_path.c_str());
     }
     uint64_t lost = stats.ringbuf_drops() + stats.thread_map_full() + stats.tracked_map_full() +
-                    stats.stalls_suppressed();
+                    stats.stalls_suppressed() + stats.socket_map_full() + stats.pool_member_map_full();
     if (lost > 0)
       fprintf(stderr,
               "stallscope: warning: %llu events lost (ring buffer full %llu, thread map full %llu, "
-              "process map full %llu, held stalls over limit %llu)\n",
+              "process map full %llu, held stalls over limit %llu, socket map full %llu, pool "
+              "members not added %llu)\n",
               static_cast<unsigned long long>(lost), static_cast<unsigned long long>(stats.ringbuf_drops()),
               static_cast<unsigned long long>(stats.thread_map_full()),
               static_cast<unsigned long long>(stats.tracked_map_full()),
-              static_cast<unsigned long long>(stats.stalls_suppressed()));
+              static_cast<unsigned long long>(stats.stalls_suppressed()),
+              static_cast<unsigned long long>(stats.socket_map_full()),
+              static_cast<unsigned long long>(stats.pool_member_map_full()));
     if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
     return kExitOk;
   }
@@ -356,6 +405,10 @@ class AttachRun {
   LoopTracker tracker_;
   std::array<uint8_t, SS_SYSCALL_TABLE_SIZE> classes_;
   std::unique_ptr<ProbeSession> probes_;
+  std::unique_ptr<ProbePoolKernel> pool_kernel_;
+  std::unique_ptr<PoolTracker> pools_;
+  WaitSyscalls wait_syscalls_ = WaitSyscalls::Native();
+  uint64_t sockets_reported_ = 0;
   absl::flat_hash_set<pid_t> tracked_;
   absl::flat_hash_map<pid_t, std::string> process_names_;
   absl::flat_hash_map<pid_t, bool> runs_gevent_;  // cleared on exec and exit
@@ -388,7 +441,7 @@ int RunAttach(const AttachOptions& options) {
     out = file.get();
   }
   std::unique_ptr<ReportWriter> writer =
-      options.format == OutputFormat::kJson ? MakeJsonWriter(out) : MakeTextWriter(out);
+      options.format == OutputFormat::kJson ? MakeJsonWriter(out) : MakeTextWriter(out, options.sockets);
   // --collector: every report also goes to the collector, from a background thread.
   std::unique_ptr<CollectorClient> collector;
   if (!options.collector.empty()) {

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bpf/syscall_table.h"
+#include "bpf/tracefs.h"
 #include "stallscope_bpf.skel.h"
 
 namespace stallscope {
@@ -105,6 +106,29 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   static_assert(sizeof(skel_->rodata->syscall_class) == SS_SYSCALL_TABLE_SIZE);
   memcpy(const_cast<__u8*>(skel_->rodata->syscall_class), classes.data(), classes.size());
 
+  skel_->rodata->saturation_threshold_ns = config.saturation_threshold_ns;
+  skel_->rodata->nr_futex = SYS_futex;
+  skel_->rodata->nr_accept = SYS_accept;
+  skel_->rodata->nr_accept4 = SYS_accept4;
+  skel_->rodata->nr_epoll_pwait = SYS_epoll_pwait;
+  skel_->rodata->nr_epoll_pwait2 = SYS_epoll_pwait2;
+  skel_->rodata->nr_pselect6 = SYS_pselect6;
+  skel_->rodata->nr_ppoll = SYS_ppoll;
+#ifdef SYS_select  // x86_64 only; arm64 has just the p* variants
+  skel_->rodata->nr_select = SYS_select;
+  skel_->rodata->nr_poll = SYS_poll;
+  skel_->rodata->nr_epoll_wait = SYS_epoll_wait;
+#endif
+  // The accept() exits are tracefs tracepoints: without tracefs, run without them (accept
+  // waits and per-member accept counts are then missing) rather than not at all.
+  if (absl::Status st = EnsureTracefs(); !st.ok()) {
+    fprintf(stderr, "stallscope: warning: %s; accept waits will not be measured\n",
+            std::string(st.message()).c_str());
+    bpf_program__set_autoload(skel_->progs.ss_accept4_exit, false);
+    bpf_program__set_autoload(skel_->progs.ss_accept_exit, false);
+    accept_probes_ = false;
+  }
+
   bpf_map__set_max_entries(skel_->maps.threads, config.max_threads);
   bpf_map__set_max_entries(skel_->maps.tracked_tgids, config.max_processes);
 
@@ -115,6 +139,15 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
                       MAP_SHARED, bpf_map__fd(skel_->maps.tracked_bitmap), 0);
   if (bitmap == MAP_FAILED) return FromErrno(errno, "mapping the tracked-process bitmap");
   tracked_bitmap_ = static_cast<uint64_t*>(bitmap);
+
+  void* pools = mmap(nullptr, SS_MAX_POOLS * sizeof(ss_pool), PROT_READ | PROT_WRITE, MAP_SHARED,
+                     bpf_map__fd(skel_->maps.pools), 0);
+  if (pools == MAP_FAILED) return FromErrno(errno, "mapping the pool array");
+  pools_ = static_cast<ss_pool*>(pools);
+  void* listeners = mmap(nullptr, SS_MAX_LISTENERS * sizeof(ss_listener), PROT_READ | PROT_WRITE,
+                         MAP_SHARED, bpf_map__fd(skel_->maps.listeners), 0);
+  if (listeners == MAP_FAILED) return FromErrno(errno, "mapping the listener array");
+  listeners_ = static_cast<ss_listener*>(listeners);
 
   ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), RingCallback, &on_event_, nullptr);
   if (!ring_) return FromErrno(errno, "opening the ring buffer");
@@ -155,6 +188,8 @@ ProbeSession::~ProbeSession() {
   for (bpf_link* link : perf_links_) bpf_link__destroy(link);
   for (int fd : perf_fds_) close(fd);
   if (ring_) ring_buffer__free(ring_);
+  if (pools_) munmap(pools_, SS_MAX_POOLS * sizeof(ss_pool));
+  if (listeners_) munmap(listeners_, SS_MAX_LISTENERS * sizeof(ss_listener));
   if (tracked_bitmap_) munmap(tracked_bitmap_, SS_TGID_BITMAP_WORDS * sizeof(uint64_t));
   if (skel_) stallscope_bpf__destroy(skel_);
 }
@@ -236,6 +271,43 @@ absl::Status ProbeSession::SeedThread(const ss_thread_state& state) {
 void ProbeSession::ForgetThread(pid_t tid) {
   __u32 key = static_cast<__u32>(tid);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &key);
+}
+
+volatile ss_pool* ProbeSession::Pool(uint32_t pool_id) const {
+  return pool_id < SS_MAX_POOLS ? &pools_[pool_id] : nullptr;
+}
+
+absl::Status ProbeSession::AddPoolMember(pid_t tid, const ss_pool_member& member) {
+  __u32 key = static_cast<__u32>(tid);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.pool_members), &key, &member, BPF_NOEXIST) != 0 &&
+      errno != EEXIST)
+    return FromErrno(errno, absl::StrCat("adding pool member ", tid));
+  return absl::OkStatus();
+}
+
+std::optional<ss_pool_member> ProbeSession::ReadPoolMember(pid_t tid) const {
+  __u32 key = static_cast<__u32>(tid);
+  ss_pool_member m{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.pool_members), &key, &m) != 0) return std::nullopt;
+  return m;
+}
+
+void ProbeSession::RemovePoolMember(pid_t tid) {
+  __u32 key = static_cast<__u32>(tid);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.pool_members), &key);
+}
+
+absl::Status ProbeSession::SetListener(uint16_t port, uint32_t slot, uint32_t pool_id_plus1) {
+  if (slot >= SS_MAX_LISTENERS) return absl::ResourceExhaustedError("too many listening sockets");
+  listeners_[slot].pool_id_plus1 = pool_id_plus1;
+  __u32 key = port, value = slot;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.listen_ports), &key, &value, BPF_ANY) != 0)
+    return FromErrno(errno, absl::StrCat("adding listener port ", port));
+  return absl::OkStatus();
+}
+
+volatile ss_listener* ProbeSession::Listener(uint32_t slot) const {
+  return slot < SS_MAX_LISTENERS ? &listeners_[slot] : nullptr;
 }
 
 std::array<uint64_t, SS_CNT_MAX> ProbeSession::ReadCounters() const {
