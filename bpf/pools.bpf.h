@@ -133,6 +133,7 @@ static __always_inline void emit_saturation(__u32 pool_id, struct ss_pool *p, __
   e->accepts = p->sat_accepts;
   e->accept_wait_sum_ns = p->sat_accept_wait_sum_ns;
   e->accept_wait_max_ns = p->sat_accept_wait_max_ns;
+  e->on_cpu_ns = p->sat_on_cpu_ns;
   bpf_ringbuf_submit(e, 0);
 }
 
@@ -170,6 +171,7 @@ static __always_inline void member_went_busy(struct ss_pool_member *m, __u64 now
     p->sat_accept_wait_sum_ns = 0;
     p->sat_accept_wait_max_ns = 0;
     p->sat_gap_ns = 0;
+    p->sat_on_cpu_ns = 0;
     p->sat_start_ns = now;
   }
 }
@@ -188,13 +190,33 @@ static __always_inline void member_went_idle(struct ss_pool_member *m, __u64 now
     end_saturation(m->pool_id, p, p->sat_gap_ns);
 }
 
-/* From sched_switch: prev leaves the CPU. */
-static __always_inline void pool_note_switch(bool preempt, struct task_struct *prev) {
+/* A busy member leaves the CPU: its on-CPU time counts towards the ongoing saturation (what
+ * the busy members were doing: computing, or waiting). */
+static __always_inline void member_off_cpu(struct ss_pool_member *m, __u64 now) {
+  __u64 since = m->on_cpu_since_ns;
+  m->on_cpu_since_ns = 0;
+  struct ss_pool *p = since ? pool_of(m) : NULL;
+  if (!p || !p->sat_start_ns || p->sat_gap_ns) return;
+  if (since < p->sat_start_ns) since = p->sat_start_ns;
+  if (now > since) p->sat_on_cpu_ns += now - since;
+}
+
+/* From sched_switch: prev leaves the CPU, next gets it. */
+static __always_inline void pool_note_switch(bool preempt, struct task_struct *prev,
+                                             struct task_struct *next) {
+  if (is_tracked(next->tgid)) {
+    __u32 next_tid = next->pid;
+    struct ss_pool_member *n = bpf_map_lookup_elem(&pool_members, &next_tid);
+    if (n) n->on_cpu_since_ns = bpf_ktime_get_boot_ns();
+  }
   if (!is_tracked(prev->tgid)) return;
   __u32 tid = prev->pid;
   struct ss_pool_member *m = bpf_map_lookup_elem(&pool_members, &tid);
-  if (!m || !m->busy || preempt || task_state(prev) == 0) return;
-  if (in_idle_wait(prev, m)) member_went_idle(m, bpf_ktime_get_boot_ns());
+  if (!m) return;
+  __u64 now = bpf_ktime_get_boot_ns();
+  member_off_cpu(m, now);
+  if (!m->busy || preempt || task_state(prev) == 0) return;
+  if (in_idle_wait(prev, m)) member_went_idle(m, now);
 }
 
 /* From sched_wakeup: an idle member woken has work (or its wait timed out: then it blocks in

@@ -78,9 +78,15 @@ static __always_inline void socket_closed(const struct sock *sk, struct ss_sock_
   e->open_ns = s->open_ns;
   e->established_ns = s->established_ns;
   e->accept_ns = s->accept_ns;
+  /* Payload bytes only. bytes_received counts sequence space, so a received FIN adds one
+   * (tcp_fin sets SOCK_DONE); bytes_acked would add the SYN and FIN too, so out is what was sent
+   * minus retransmissions (bytes_sent counts data octets only). */
   const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-  e->bytes_in = BPF_CORE_READ(tp, bytes_received);
-  e->bytes_out = BPF_CORE_READ(tp, bytes_acked);
+  __u64 in = BPF_CORE_READ(tp, bytes_received);
+  unsigned long sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags); /* sk_flags is a macro */
+  if (in && (sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE)))) in -= 1;
+  e->bytes_in = in;
+  e->bytes_out = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
   bpf_ringbuf_submit(e, 0);
   count(SS_CNT_SOCKETS_EMITTED);
 }

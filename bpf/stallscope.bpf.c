@@ -406,7 +406,7 @@ int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret) {
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
   __u64 now = 0;
-  pool_note_switch(preempt, prev);
+  pool_note_switch(preempt, prev, next);
   if (is_tracked(prev->tgid)) {
     struct ss_thread_state *t = lookup_thread(prev->pid);
     if (t && t->busy.start_ns && !t->in_wait) {

@@ -189,6 +189,7 @@ struct ss_pool_member {
   __u64 busy_ns;    /* cumulative busy time, up to since_ns */
   __u64 wakeups;    /* idle -> busy transitions: jobs taken */
   __u64 accepts;    /* connections this member accepted */
+  __u64 on_cpu_since_ns; /* when it last got a CPU; 0: off CPU */
 };
 
 /* Per pool, in an mmapable array indexed by pool id: the agent sets size/listen_port, the
@@ -208,6 +209,7 @@ struct ss_pool {
   /* When a member went idle during the saturation; 0: none. Gaps up to SS_SATURATION_GAP_NS
    * do not end it; a longer one ends it where the gap began. */
   __u64 sat_gap_ns;
+  __u64 sat_on_cpu_ns; /* members' on-CPU time during the saturation */
 };
 
 struct ss_pool_event {
@@ -219,6 +221,7 @@ struct ss_pool_event {
   __u32 accepts;
   __u64 accept_wait_sum_ns;
   __u64 accept_wait_max_ns;
+  __u64 on_cpu_ns;
 };
 
 /* ---- Sockets (bpf/sockets.bpf.h) ---- */

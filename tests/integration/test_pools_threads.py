@@ -6,6 +6,8 @@ app's handler log (coverage and precision >= 80%), none while the pool was not f
 accept waits against the clients' timings, one SocketLifetime per client connection with its
 duration, the utilization math (pool_checks.py)."""
 
+import os
+
 import harness
 import pool_checks
 
@@ -37,7 +39,15 @@ class GunicornGthread(pool_checks.PoolScenario):
                 "pool_app:app"]
         proc = s.spawn("gthread", argv, env=s.app_env(), cwd=harness.APPS)
         s.wait_port(port, proc, "gunicorn gthread")
+        cls.master = proc
         return proc, port, [proc.pid]
+
+    @classmethod
+    def all_workers_exist(cls):
+        # The executor starts a thread per job submitted while none is idle: under a 2-core
+        # machine's load the warm-up's jobs may not overlap enough the first time.
+        workers = harness.children(cls.master.pid)
+        return len(workers) == 1 and len(os.listdir("/proc/%d/task" % workers[0])) == cls.SIZE + 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class ProbePoolKernel : public PoolKernel {
       copy.sat_accept_wait_sum_ns = p->sat_accept_wait_sum_ns;
       copy.sat_accept_wait_max_ns = p->sat_accept_wait_max_ns;
       copy.sat_gap_ns = p->sat_gap_ns;
+      copy.sat_on_cpu_ns = p->sat_on_cpu_ns;
     }
     return copy;
   }

@@ -28,7 +28,8 @@ std::string FormatPoolSaturation(const v1::PoolSaturation& s) {
       "%s POOL SATURATED %s%s  %s: all %u %s busy\n", ClockTime(s.start_time_unix_nano()),
       FormatDuration(s.duration_ns()), s.in_progress() ? " (STILL SATURATED, so far)" : "", s.pool(),
       s.size(), s.kind() == v1::PREFORK ? "workers" : "threads");
-  absl::StrAppendFormat(&out, "  members: %s\n", absl::StrJoin(s.members(), " "));
+  absl::StrAppendFormat(&out, "  members: %s; on CPU %.0f%% of their time\n", absl::StrJoin(s.members(), " "),
+                        100 * s.on_cpu_share());
   if (!s.listen_address().empty())
     absl::StrAppendFormat(&out, "  accept queue %s: up to %u waiting; %u accepted, wait mean %s max %s\n",
                           s.listen_address(), s.max_queued(), s.accepted(),

@@ -149,9 +149,20 @@ PoolTracker::MemberCounters PoolTracker::Read(const ss_pool_member& m, uint64_t 
   return c;
 }
 
-void PoolTracker::ReportSaturation(Pool& pool, uint32_t seq, uint64_t start_ns, uint64_t end_ns,
-                                   bool in_progress, uint32_t max_queued, uint32_t accepts,
-                                   uint64_t wait_sum_ns, uint64_t wait_max_ns) {
+PoolTracker::SaturationFigures PoolTracker::FromPool(const ss_pool& k, uint64_t end_ns) {
+  SaturationFigures f;
+  f.seq = k.sat_seq;
+  f.start_ns = k.sat_start_ns;
+  f.end_ns = end_ns;
+  f.max_queued = k.sat_max_queued;
+  f.accepts = k.sat_accepts;
+  f.wait_sum_ns = k.sat_accept_wait_sum_ns;
+  f.wait_max_ns = k.sat_accept_wait_max_ns;
+  f.on_cpu_ns = k.sat_on_cpu_ns;
+  return f;
+}
+
+void PoolTracker::ReportSaturation(Pool& pool, const SaturationFigures& f, bool in_progress) {
   v1::Report report;
   v1::PoolSaturation* s = report.mutable_pool_saturation();
   s->set_pid(static_cast<uint32_t>(pool.found.pid));
@@ -160,33 +171,43 @@ void PoolTracker::ReportSaturation(Pool& pool, uint32_t seq, uint64_t start_ns, 
   s->set_size(static_cast<uint32_t>(pool.members.size()));
   for (const DiscoveredMember& m : pool.members)
     s->add_members(static_cast<uint32_t>(pool.found.kind == DiscoveredKind::kPrefork ? m.pid : m.tid));
-  s->set_start_time_unix_nano(to_unix_(start_ns));
-  s->set_duration_ns(end_ns - start_ns);
+  s->set_start_time_unix_nano(to_unix_(f.start_ns));
+  uint64_t duration = f.end_ns > f.start_ns ? f.end_ns - f.start_ns : 0;
+  s->set_duration_ns(duration);
   s->set_in_progress(in_progress);
-  s->set_seq(seq);
-  s->set_max_queued(max_queued);
+  s->set_seq(f.seq);
+  s->set_max_queued(f.max_queued);
   s->set_listen_address(pool.found.listener.address);
-  s->set_accepted(accepts);
-  s->set_accept_wait_mean_ns(accepts ? wait_sum_ns / accepts : 0);
-  s->set_accept_wait_max_ns(wait_max_ns);
+  s->set_accepted(f.accepts);
+  s->set_accept_wait_mean_ns(f.accepts ? f.wait_sum_ns / f.accepts : 0);
+  s->set_accept_wait_max_ns(f.wait_max_ns);
   s->set_gil_wait(GilStatus(pool.found.kind));
+  if (duration && !pool.members.empty())
+    s->set_on_cpu_share(std::min(1.0, static_cast<double>(f.on_cpu_ns) /
+                                          (static_cast<double>(duration) * pool.members.size())));
   emit_(report);
 }
 
-void PoolTracker::Finalize(Pool& pool, uint32_t seq, uint64_t start_ns, uint64_t end_ns,
-                           uint32_t max_queued, uint32_t accepts, uint64_t wait_sum_ns,
-                           uint64_t wait_max_ns) {
-  if (seq == pool.finalized_seq) return;  // the agent finalised it before the kernel's event came
-  pool.finalized_seq = seq;
-  uint64_t from = std::max<uint64_t>(start_ns, pool.interval_start_ns);
-  if (end_ns > from) pool.saturated_in_interval_ns += end_ns - from;
-  ReportSaturation(pool, seq, start_ns, end_ns, false, max_queued, accepts, wait_sum_ns, wait_max_ns);
+void PoolTracker::Finalize(Pool& pool, const SaturationFigures& f) {
+  if (f.seq == pool.finalized_seq) return;  // the agent finalised it before the kernel's event came
+  pool.finalized_seq = f.seq;
+  uint64_t from = std::max<uint64_t>(f.start_ns, pool.interval_start_ns);
+  if (f.end_ns > from) pool.saturated_in_interval_ns += f.end_ns - from;
+  ReportSaturation(pool, f, false);
 }
 
 void PoolTracker::OnSaturationEnded(const ss_pool_event& e) {
   if (e.pool_id >= pools_.size()) return;
-  Finalize(pools_[e.pool_id], e.seq, e.start_ns, e.hdr.ts_ns, e.max_queued, e.accepts,
-           e.accept_wait_sum_ns, e.accept_wait_max_ns);
+  SaturationFigures f;
+  f.seq = e.seq;
+  f.start_ns = e.start_ns;
+  f.end_ns = e.hdr.ts_ns;
+  f.max_queued = e.max_queued;
+  f.accepts = e.accepts;
+  f.wait_sum_ns = e.accept_wait_sum_ns;
+  f.wait_max_ns = e.accept_wait_max_ns;
+  f.on_cpu_ns = e.on_cpu_ns;
+  Finalize(pools_[e.pool_id], f);
 }
 
 void PoolTracker::Tick(uint64_t now_ns) {
@@ -198,8 +219,7 @@ void PoolTracker::Tick(uint64_t now_ns) {
       // Over since the gap began; the kernel sends it only at the next busy/idle change, which
       // may never come when the load stopped.
       if (k.sat_gap_ns > k.sat_start_ns && k.sat_gap_ns - k.sat_start_ns >= options_.threshold_ns)
-        Finalize(pool, k.sat_seq, k.sat_start_ns, k.sat_gap_ns, k.sat_max_queued, k.sat_accepts,
-                 k.sat_accept_wait_sum_ns, k.sat_accept_wait_max_ns);
+        Finalize(pool, FromPool(k, k.sat_gap_ns));
     } else if (k.sat_start_ns && now_ns > k.sat_start_ns &&
                now_ns - k.sat_start_ns >= options_.threshold_ns && k.sat_seq != pool.finalized_seq) {
       uint64_t length = now_ns - k.sat_start_ns;
@@ -208,8 +228,7 @@ void PoolTracker::Tick(uint64_t now_ns) {
         pool.next_in_progress_ns = 0;
       }
       if (length >= pool.next_in_progress_ns) {
-        ReportSaturation(pool, k.sat_seq, k.sat_start_ns, now_ns, true, k.sat_max_queued,
-                         k.sat_accepts, k.sat_accept_wait_sum_ns, k.sat_accept_wait_max_ns);
+        ReportSaturation(pool, FromPool(k, now_ns), true);
         pool.next_in_progress_ns = 2 * length;
       }
     }
@@ -291,8 +310,7 @@ void PoolTracker::Flush(uint64_t now_ns) {
     // Still saturated at exit: the last report says so (in progress), as stalls do.
     if (k.sat_start_ns && k.sat_seq != pool.finalized_seq && now_ns > k.sat_start_ns &&
         now_ns - k.sat_start_ns >= options_.threshold_ns)
-      ReportSaturation(pool, k.sat_seq, k.sat_start_ns, k.sat_gap_ns ? k.sat_gap_ns : now_ns, true,
-                       k.sat_max_queued, k.sat_accepts, k.sat_accept_wait_sum_ns, k.sat_accept_wait_max_ns);
+      ReportSaturation(pool, FromPool(k, k.sat_gap_ns ? k.sat_gap_ns : now_ns), true);
     ReportUtilization(pool, now_ns);
   }
 }

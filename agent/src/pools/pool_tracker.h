@@ -85,12 +85,17 @@ class PoolTracker {
   };
 
   MemberCounters Read(const ss_pool_member& m, uint64_t now_ns) const;
-  void ReportSaturation(Pool& pool, uint32_t seq, uint64_t start_ns, uint64_t end_ns,
-                        bool in_progress, uint32_t max_queued, uint32_t accepts,
-                        uint64_t wait_sum_ns, uint64_t wait_max_ns);
+  // The figures of one saturation, from the kernel's event or its pool slot.
+  struct SaturationFigures {
+    uint32_t seq = 0;
+    uint64_t start_ns = 0, end_ns = 0;
+    uint32_t max_queued = 0, accepts = 0;
+    uint64_t wait_sum_ns = 0, wait_max_ns = 0, on_cpu_ns = 0;
+  };
+  static SaturationFigures FromPool(const ss_pool& k, uint64_t end_ns);
+  void ReportSaturation(Pool& pool, const SaturationFigures& f, bool in_progress);
   void ReportUtilization(Pool& pool, uint64_t now_ns);
-  void Finalize(Pool& pool, uint32_t seq, uint64_t start_ns, uint64_t end_ns, uint32_t max_queued,
-                uint32_t accepts, uint64_t wait_sum_ns, uint64_t wait_max_ns);
+  void Finalize(Pool& pool, const SaturationFigures& f);
   void SyncSize(Pool& pool);
   int ListenerSlot(uint16_t port);
 

@@ -101,6 +101,7 @@ TEST_F(PoolTrackerTest, SaturationInProgressAtThresholdAndDoublingThenFinalOnce)
   kernel.pools[0].sat_start_ns = start;
   kernel.pools[0].sat_seq = 1;
   kernel.pools[0].sat_max_queued = 3;
+  kernel.pools[0].sat_on_cpu_ns = 60 * kMs;  // of 2 members x 120 ms at the first report
   for (uint64_t at : {50, 120, 200, 250, 400, 520}) t.Tick(start + at * kMs);
   auto sats = Saturations();
   ASSERT_EQ(sats.size(), 3u);  // at 120, 250 (>= 240) and 520 (>= 500)
@@ -112,6 +113,7 @@ TEST_F(PoolTrackerTest, SaturationInProgressAtThresholdAndDoublingThenFinalOnce)
   EXPECT_EQ(sats[0].max_queued(), 3u);
   EXPECT_EQ(sats[0].kind(), v1::THREAD_POOL);
   EXPECT_EQ(sats[0].gil_wait(), v1::GIL_WAIT_COUNTED_AS_BUSY);
+  EXPECT_DOUBLE_EQ(sats[0].on_cpu_share(), 0.25);
 
   // A member went idle at 600 ms: within the 5 ms grace it is still the same saturation...
   kernel.pools[0].sat_gap_ns = start + 600 * kMs;
