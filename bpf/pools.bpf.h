@@ -18,6 +18,10 @@
 #define FUTEX_CMD_MASK 0x7f /* without FUTEX_PRIVATE_FLAG (128) / FUTEX_CLOCK_REALTIME (256) */
 
 const volatile __u64 saturation_threshold_ns = 100000000ULL;
+/* bpf_task_pt_regs needs Linux 5.15: on older kernels the agent clears this before load and the
+ * verifier prunes every branch that would call it (members then never go idle; the agent
+ * registers none). */
+const volatile bool have_task_pt_regs = true;
 
 /* Syscall numbers of the build architecture, set by the agent (SYS_* of its own headers). */
 const volatile int nr_futex = -1, nr_accept = -1, nr_accept4 = -1, nr_select = -1,
@@ -76,6 +80,7 @@ static __always_inline bool fd_set_has(unsigned long user_set, int fd) {
  * readable too. */
 static __always_inline bool in_idle_wait(struct task_struct *task,
                                          const struct ss_pool_member *m) {
+  if (!have_task_pt_regs) return false;
   struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
   if (!regs) return false;
 #if defined(__TARGET_ARCH_x86)

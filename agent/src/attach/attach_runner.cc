@@ -161,7 +161,11 @@ class AttachRun {
     std::vector<ProcessView> views;
     for (pid_t pid : tracked_)
       if (std::optional<ProcessView> view = ReadProcessView(pid, wait_syscalls_)) views.push_back(std::move(*view));
-    pools_->OnDiscovery(views, DiscoverPools(views, wait_syscalls_), now);
+    // Listeners are registered either way (connections need them); pools only where the
+    // kernel can tell idle members.
+    std::vector<DiscoveredPool> found;
+    if (probes_->pools_supported()) found = DiscoverPools(views, wait_syscalls_);
+    pools_->OnDiscovery(views, found, now);
   }
 
   bool ProbeWaitSet(pid_t pid, int epfd) {

@@ -75,6 +75,8 @@ class ProbeSession {
   volatile ss_listener* Listener(uint32_t slot) const;
   // False when tracefs was unavailable: accept waits and accept counts are then missing.
   bool accept_probes() const { return accept_probes_; }
+  // False on kernels without bpf_task_pt_regs (< 5.15): pools are not tracked.
+  bool pools_supported() const { return pools_supported_; }
 
   // Kernel-side counters (enum ss_counter), summed over CPUs.
   std::array<uint64_t, SS_CNT_MAX> ReadCounters() const;
@@ -92,6 +94,7 @@ class ProbeSession {
   ss_pool* pools_ = nullptr;            // mmap of the kernel's pools array
   ss_listener* listeners_ = nullptr;    // mmap of the kernel's listeners array
   bool accept_probes_ = true;
+  bool pools_supported_ = true;
   EventHandler on_event_;
 };
 
