@@ -10,7 +10,8 @@
  * Every program first asks "is this process tracked?" (one bit in an array map) and returns
  * otherwise, so the rest of the host pays almost nothing. Only the wait syscalls are hooked
  * (wait_hooks.bpf.h); the syscalls that block inside a period are found at sched_switch. No
- * kprobes: tracepoints, tp_btf and perf_event programs only.
+ * kprobes: tracepoints, tp_btf and perf_event programs only. Worker pools (pools.bpf.h) and
+ * TCP connections and accept queues (sockets.bpf.h) have files of their own.
  */
 #include "vmlinux.h"
 
@@ -173,6 +174,10 @@ static __always_inline int syscall_fd(__u8 cls, __u64 arg0, __u64 arg1) {
 }
 
 #include "fd_info.bpf.h"
+
+/* Worker pools and TCP connections: kernel code of their own, hooked in below by one call each. */
+#include "pools.bpf.h"
+#include "sockets.bpf.h"
 
 /* The period's slot for (nr, fd), created on first use (the fd is described then, while it is
  * open and its task is current). SS_SLOT_OTHER when all slots are taken. */
@@ -350,6 +355,7 @@ static __always_inline void close_blocking_syscall(struct ss_thread_state *t, __
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
   __u64 now = 0;
+  pool_note_switch(preempt, prev, next);
   if (is_tracked(prev->tgid)) {
     struct ss_thread_state *t = lookup_thread(prev->pid);
     if (t && t->busy.start_ns && !t->in_wait) {
@@ -390,6 +396,7 @@ static __always_inline void note_wakeup(struct task_struct *p) {
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(ss_sched_wakeup, struct task_struct *p) {
   note_wakeup(p);
+  pool_note_wakeup(p);
   return 0;
 }
 
@@ -467,6 +474,7 @@ int BPF_PROG(ss_process_exit, struct task_struct *p) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
   if (!is_tracked(tgid)) return 0;
+  pool_note_exit(tid);
   struct ss_thread_state *t = lookup_thread(tid);
   if (t) {
     if (!t->in_wait) end_busy_period(t, bpf_ktime_get_boot_ns(), SS_END_THREAD_EXIT, -1, SS_NO_FD);

@@ -120,6 +120,8 @@ enum ss_event_type {
   SS_EV_PROC_EXEC = 3,
   SS_EV_PROC_EXIT = 4,
   SS_EV_EXEC_UNTRACKED = 5, /* an untracked process exec'd (stallscope daemon discovery, when enabled) */
+  SS_EV_POOL_SATURATION = 6, /* every member of a pool was busy >= the saturation threshold */
+  SS_EV_SOCKET_CLOSED = 7,   /* a followed TCP connection closed */
 };
 
 enum ss_stall_end {
@@ -161,7 +163,115 @@ enum ss_counter {
   SS_CNT_TRACKED_MAP_FULL = 2,
   SS_CNT_STACK_FAILED = 3,  /* bpf_get_stack failed */
   SS_CNT_STALLS_EMITTED = 4,
-  SS_CNT_MAX = 5,
+  SS_CNT_SOCKET_MAP_FULL = 5,  /* TCP connections not followed */
+  SS_CNT_SOCKETS_EMITTED = 6,
+  SS_CNT_MAX = 7,
+};
+
+/* ---- Pools (bpf/pools.bpf.h) ---- */
+
+#define SS_MAX_POOLS 64
+/* A saturation survives idle gaps this short: a worker that finishes a job takes the next queued
+ * one within microseconds to a few ms (queue and GIL lock handoffs block in untimed futex waits
+ * for that long). */
+#define SS_SATURATION_GAP_NS 5000000ULL
+
+/* What a member's idle wait looks like, as flags: a member blocked in such a wait is idle
+ * (waiting for work), in anything else busy. */
+#define SS_IDLE_FUTEX 1u    /* futex wait WITHOUT timeout (queue.get(), a pthread mutex) */
+#define SS_IDLE_LISTENER 2u /* accept/epoll_wait/select/poll on idle_fd (the listener or its epoll) */
+
+/* One pool member (a thread; for prefork the worker's only thread). The agent inserts it idle
+ * (it found it sitting in its idle wait); the kernel flips busy/idle from then on. */
+struct ss_pool_member {
+  __u32 pool_id;
+  __u32 idle_flags; /* SS_IDLE_* */
+  __s32 idle_fd;
+  __u32 busy;       /* 0 idle, 1 busy */
+  __u64 since_ns;   /* last busy/idle change */
+  __u64 busy_ns;    /* cumulative busy time, up to since_ns */
+  __u64 wakeups;    /* idle -> busy transitions: jobs taken */
+  __u64 accepts;    /* connections this member accepted */
+  __u64 on_cpu_since_ns; /* when it last got a CPU; 0: off CPU */
+};
+
+/* Per pool, in an mmapable array indexed by pool id: the agent sets size/listen_port, the
+ * kernel counts busy members and notes saturation (busy == size) start and end. */
+struct ss_pool {
+  __u32 size;
+  __u32 busy;
+  __u32 peak_busy;     /* the agent resets it to busy each interval */
+  __u32 listen_port;   /* 0: none known */
+  __u64 sat_start_ns;  /* 0: not saturated */
+  __u32 sat_seq;       /* increments per saturation */
+  __u32 sat_max_queued;
+  __u32 sat_accepts;
+  __u32 _pad;
+  __u64 sat_accept_wait_sum_ns;
+  __u64 sat_accept_wait_max_ns;
+  /* When a member went idle during the saturation; 0: none. Gaps up to SS_SATURATION_GAP_NS
+   * do not end it; a longer one ends it where the gap began. */
+  __u64 sat_gap_ns;
+  __u64 sat_on_cpu_ns; /* members' on-CPU time during the saturation */
+};
+
+struct ss_pool_event {
+  struct ss_event_header hdr; /* ts_ns = end */
+  __u32 pool_id;
+  __u32 seq;
+  __u64 start_ns;
+  __u32 max_queued;
+  __u32 accepts;
+  __u64 accept_wait_sum_ns;
+  __u64 accept_wait_max_ns;
+  __u64 on_cpu_ns;
+};
+
+/* ---- Sockets (bpf/sockets.bpf.h) ---- */
+
+#define SS_MAX_LISTENERS 256
+
+/* A listening port of a tracked process, found by port: inbound connections are created in
+ * softirq context where `current` is arbitrary, so they are recognised by their local port. */
+struct ss_listener {
+  __u32 pool_id_plus1;   /* 0: no pool */
+  __u32 queued;          /* children established and not yet accepted (or closed) */
+  __u32 peak_queued;     /* the agent resets it to queued each interval */
+  __u32 max_backlog;     /* sk_max_ack_backlog, read at accept */
+  __u64 accepts;
+  __u64 synack_retransmits;
+};
+
+#define SS_SOCK_INBOUND 1u
+#define SS_SOCK_ACCEPTED 2u
+#define SS_SOCK_RESET_RECEIVED 4u
+#define SS_SOCK_RESET_SENT 8u
+#define SS_SOCK_ESTABLISHED 16u
+
+/* Kernel-only state of one followed connection, keyed by its struct sock pointer. */
+struct ss_sock_track {
+  __u64 open_ns;        /* connect() (outbound) or established (inbound) */
+  __u64 established_ns;
+  __u64 accept_ns;
+  __u32 tgid;
+  __u32 tid;
+  __u32 flags;          /* SS_SOCK_* */
+  __u32 _pad;
+  /* Read when established: by the time of the CLOSE state change the kernel has already
+   * released the local port (inet_num is 0). */
+  struct ss_sock_addr addr;
+};
+
+struct ss_socket_event {
+  struct ss_event_header hdr; /* ts_ns = close; tgid/tid: owner (0 if never accepted) */
+  struct ss_sock_addr addr;   /* local = saddr/sport */
+  __u32 flags;                /* SS_SOCK_* */
+  __u32 _pad;
+  __u64 open_ns;
+  __u64 established_ns;
+  __u64 accept_ns;
+  __u64 bytes_in;
+  __u64 bytes_out;
 };
 
 #endif /* STALLSCOPE_BPF_ABI_H_ */

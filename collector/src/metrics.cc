@@ -28,10 +28,16 @@ std::string ServiceHostLabels(const std::pair<std::string, std::string>& sh) {
 
 // A numeric field of the kind message by the first name it has (new kinds are matched by
 // field names, see report_index.h).
-std::optional<uint64_t> FirstField(const google::protobuf::Message& m, std::initializer_list<const char*> names) {
+std::optional<double> FirstField(const google::protobuf::Message& m, std::initializer_list<const char*> names) {
   for (const char* name : names) {
     const auto* f = m.GetDescriptor()->FindFieldByName(name);
-    if (f != nullptr && !f->is_repeated()) return UintField(m, name);
+    if (f == nullptr || f->is_repeated()) continue;
+    // Averages (PoolUtilization.busy) are doubles.
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE)
+      return m.GetReflection()->GetDouble(m, f);
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_FLOAT)
+      return m.GetReflection()->GetFloat(m, f);
+    return static_cast<double>(UintField(m, name));
   }
   return std::nullopt;
 }
@@ -139,9 +145,13 @@ void Metrics::OnStored(const IngestBatch& batch, double commit_seconds) {
       if (x.kind == "pool_utilization") {
         Pool pool{sh.first, sh.second, x.subject};
         if (auto size = FirstField(*m, {"size", "pool_size", "max_size", "capacity", "workers"}))
-          pool_size_[pool] = static_cast<double>(*size);
+          pool_size_[pool] = *size;
         if (auto busy = FirstField(*m, {"busy", "busy_workers", "in_use", "active"}))
-          pool_busy_[pool] = static_cast<double>(*busy);
+          pool_busy_[pool] = *busy;
+      } else if (const auto* accepted = m->GetDescriptor()->FindFieldByName("accepted");
+                 accepted != nullptr && accepted->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL &&
+                 !m->GetReflection()->GetBool(*m, accepted)) {
+        continue;  // outbound, or closed before accept(): no accept-queue wait
       } else if (auto wait = AcceptWaitField(*m)) {
         accept_wait_.try_emplace(sh, kAcceptBounds).first->second.Observe(*wait / 1e9);
       }

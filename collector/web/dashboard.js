@@ -307,6 +307,7 @@ async function renderAccept() {
   const reports = (await api("/api/v1/reports", { kind: "socket_lifetime", limit: 5000 })).reports;
   const waits = [];
   for (const r of reports) {
+    if (r.socketLifetime && r.socketLifetime.accepted === false) continue;  // outbound, or never accepted
     for (const [k, v] of Object.entries(r.socketLifetime || {})) if (/accept/i.test(k) && /Ns$/.test(k)) { waits.push(Number(v)); break; }
   }
   if (!waits.length) return fill("accept", empty("no accept-queue waits in this range"));

@@ -1,4 +1,5 @@
 #include "attach/attach_runner.h"
+#include "attach/probe_pool_kernel.h"
 #include "attach/python_stacks.h"
 
 #include <signal.h>
@@ -25,9 +26,13 @@
 #include "output/flamegraph.h"
 #include "output/report_writer.h"
 #include "output/stall_summary.h"
+#include "pools/pool_discovery.h"
+#include "pools/pool_tracker.h"
+#include "pools/proc_pool_view.h"
 #include "proc/fd_target.h"
 #include "proc/process_tree.h"
 #include "proc/runtime_detect.h"
+#include "sockets/socket_reports.h"
 #include "stream/agent_identity.h"
 #include "stream/collector_client.h"
 #include "stream/streaming_writer.h"
@@ -67,6 +72,9 @@ int Fail(const absl::Status& st, int exit_code = -1) {
 // In-progress detection, and the moment Python frames are read: a stall is always caught live
 // once it lasts threshold + this long.
 constexpr uint64_t kScanIntervalNs = 100'000'000;
+// Pool membership rescans (/proc reads of every tracked thread): new workers and threads of
+// executors that grow on demand join their pool within this long.
+constexpr uint64_t kPoolDiscoveryIntervalNs = 1'000'000'000;
 
 // One `attach` run: owns the probes, the tracked set, the tracker and the output.
 class AttachRun : public TraceControl {
@@ -97,21 +105,31 @@ class AttachRun : public TraceControl {
                            : options_.syscall_hooks == "raw"       ? SyscallHooks::kRawSyscalls
                                                                    : SyscallHooks::kAuto;
     config.notify_untracked_exec = static_cast<bool>(hooks_.on_untracked_exec);
+    config.saturation_threshold_ns = options_.saturation_threshold_ms * 1'000'000;
     auto session = ProbeSession::Create(config, [this](const void* data, size_t size) {
       OnEvent(data, size);
     });
     if (!session.ok()) return Fail(session.status());
     probes_ = std::move(*session);
+    pool_kernel_ = std::make_unique<ProbePoolKernel>(probes_.get());
+    PoolTracker::Options pool_options;
+    pool_options.threshold_ns = config.saturation_threshold_ns;
+    pool_options.interval_ns = static_cast<uint64_t>(options_.utilization_interval_seconds * 1e9);
+    pool_options.accepts_counted = probes_->accept_probes();
+    pools_ = std::make_unique<PoolTracker>(
+        pool_options, pool_kernel_.get(), [this](uint64_t boot_ns) { return clock_.ToUnixNs(boot_ns); },
+        [this](const v1::Report& report) { writer_->Write(report); });
 
     if (absl::Status st = TrackInitialProcesses(roots); !st.ok()) return Fail(st);
     SeedWaitingThreads(tracked_);
     if (!roots.empty()) AnnounceAttach();
     started_ns_ = BootClock::NowBootNs();
+    RediscoverPools(started_ns_);
     if (hooks_.on_tick) hooks_.on_tick(*this, started_ns_);
     uint64_t deadline = options_.duration_seconds
                             ? started_ns_ + static_cast<uint64_t>(*options_.duration_seconds * 1e9)
                             : UINT64_MAX;
-    uint64_t next_scan = 0;
+    uint64_t next_scan = 0, next_discovery = started_ns_ + kPoolDiscoveryIntervalNs;
     while (!g_stop_requested && !(hooks_.stop_requested && hooks_.stop_requested())) {
       uint64_t now = BootClock::NowBootNs();
       if (now >= deadline) break;
@@ -130,10 +148,15 @@ class AttachRun : public TraceControl {
       if (now >= next_scan) {
         tracker_.OnThreadStates(probes_->ReadThreads(), now);
         tracker_.Tick(now);
+        pools_->Tick(now);
         // Fixed cadence (the scan's own time does not push the next one back), without a
         // burst of catch-up scans after a long pause.
         next_scan = std::max(next_scan + kScanIntervalNs, now + kScanIntervalNs / 2);
         if (hooks_.on_tick) hooks_.on_tick(*this, now);
+      }
+      if (now >= next_discovery) {
+        RediscoverPools(now);
+        next_discovery = BootClock::NowBootNs() + kPoolDiscoveryIntervalNs;
       }
       if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
     }
@@ -192,6 +215,9 @@ class AttachRun : public TraceControl {
     stats.set_in_progress_reported(tracker_.stats().in_progress_reported);
     stats.set_busy_periods_not_loops(tracker_.stats().not_loops);
     stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
+    stats.set_socket_map_full(counters[SS_CNT_SOCKET_MAP_FULL]);
+    if (pools_) stats.set_pool_member_map_full(pools_->member_add_failures());
+    stats.set_sockets_reported(sockets_reported_);
     stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
     stats.set_duration_ns(BootClock::NowBootNs() - started_ns_);
     return stats;
@@ -211,6 +237,17 @@ class AttachRun : public TraceControl {
     LoopTracker::Options t;
     t.threshold_ns = o.block_threshold_ms * 1'000'000;
     return t;
+  }
+
+  void RediscoverPools(uint64_t now) {
+    std::vector<ProcessView> views;
+    for (pid_t pid : tracked_)
+      if (std::optional<ProcessView> view = ReadProcessView(pid, wait_syscalls_)) views.push_back(std::move(*view));
+    // Listeners are registered either way (connections need them); pools only where the
+    // kernel can tell idle members.
+    std::vector<DiscoveredPool> found;
+    if (probes_->pools_supported()) found = DiscoverPools(views, wait_syscalls_);
+    pools_->OnDiscovery(views, found, now);
   }
 
   bool ProbeWaitSet(pid_t pid, int epfd) {
@@ -345,6 +382,18 @@ class AttachRun : public TraceControl {
         if (size >= sizeof(ss_stall_event))
           tracker_.OnStallEnded(SnapshotFromStallEvent(*static_cast<const ss_stall_event*>(data)), now);
         break;
+      case SS_EV_POOL_SATURATION:
+        if (size >= sizeof(ss_pool_event)) pools_->OnSaturationEnded(*static_cast<const ss_pool_event*>(data));
+        break;
+      case SS_EV_SOCKET_CLOSED: {
+        if (size < sizeof(ss_socket_event)) break;
+        v1::Report report;
+        *report.mutable_socket_lifetime() = SocketLifetimeFromEvent(
+            *static_cast<const ss_socket_event*>(data), [this](uint64_t ns) { return clock_.ToUnixNs(ns); });
+        writer_->Write(report);
+        ++sockets_reported_;
+        break;
+      }
       case SS_EV_PROC_FORK: {
         if (size < sizeof(ss_proc_event)) break;
         const auto* e = static_cast<const ss_proc_event*>(data);
@@ -402,7 +451,9 @@ class AttachRun : public TraceControl {
     // Drain what the kernel already sent, then judge held stalls.
     while (probes_->Poll(0) > 0) {
     }
-    tracker_.Flush(BootClock::NowBootNs());
+    uint64_t now = BootClock::NowBootNs();
+    tracker_.Flush(now);
+    pools_->Flush(now);
     v1::AgentStats stats = Stats();
     writer_->Finish(summary_, stats);
     if (!options_.flamegraph_path.empty()) {
@@ -412,15 +463,18 @@ class AttachRun : public TraceControl {
               options_.flamegraph_path.c_str());
     }
     uint64_t lost = stats.ringbuf_drops() + stats.thread_map_full() + stats.tracked_map_full() +
-                    stats.stalls_suppressed();
+                    stats.stalls_suppressed() + stats.socket_map_full() + stats.pool_member_map_full();
     if (lost > 0)
       fprintf(stderr,
               "stallscope: warning: %llu events lost (ring buffer full %llu, thread map full %llu, "
-              "process map full %llu, held stalls over limit %llu)\n",
+              "process map full %llu, held stalls over limit %llu, socket map full %llu, pool "
+              "members not added %llu)\n",
               static_cast<unsigned long long>(lost), static_cast<unsigned long long>(stats.ringbuf_drops()),
               static_cast<unsigned long long>(stats.thread_map_full()),
               static_cast<unsigned long long>(stats.tracked_map_full()),
-              static_cast<unsigned long long>(stats.stalls_suppressed()));
+              static_cast<unsigned long long>(stats.stalls_suppressed()),
+              static_cast<unsigned long long>(stats.socket_map_full()),
+              static_cast<unsigned long long>(stats.pool_member_map_full()));
     if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
     return kExitOk;
   }
@@ -435,6 +489,10 @@ class AttachRun : public TraceControl {
   LoopTracker tracker_;
   std::array<uint8_t, SS_SYSCALL_TABLE_SIZE> classes_;
   std::unique_ptr<ProbeSession> probes_;
+  std::unique_ptr<ProbePoolKernel> pool_kernel_;
+  std::unique_ptr<PoolTracker> pools_;
+  WaitSyscalls wait_syscalls_ = WaitSyscalls::Native();
+  uint64_t sockets_reported_ = 0;
   absl::flat_hash_set<pid_t> tracked_;
   absl::flat_hash_map<pid_t, std::string> process_names_;
   absl::flat_hash_map<pid_t, bool> runs_gevent_;  // cleared on exec and exit
@@ -467,7 +525,7 @@ int RunAttach(const AttachOptions& options) {
     out = file.get();
   }
   std::unique_ptr<ReportWriter> writer =
-      options.format == OutputFormat::kJson ? MakeJsonWriter(out) : MakeTextWriter(out);
+      options.format == OutputFormat::kJson ? MakeJsonWriter(out) : MakeTextWriter(out, options.sockets);
   // --collector: every report also goes to the collector, from a background thread.
   std::unique_ptr<CollectorClient> collector;
   if (!options.collector.empty()) {

@@ -112,6 +112,28 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   static_assert(sizeof(skel_->rodata->syscall_class) == SS_SYSCALL_TABLE_SIZE);
   memcpy(const_cast<__u8*>(skel_->rodata->syscall_class), classes.data(), classes.size());
 
+  skel_->rodata->saturation_threshold_ns = config.saturation_threshold_ns;
+  skel_->rodata->nr_futex = SYS_futex;
+  skel_->rodata->nr_accept = SYS_accept;
+  skel_->rodata->nr_accept4 = SYS_accept4;
+  skel_->rodata->nr_epoll_pwait = SYS_epoll_pwait;
+  skel_->rodata->nr_epoll_pwait2 = SYS_epoll_pwait2;
+  skel_->rodata->nr_pselect6 = SYS_pselect6;
+  skel_->rodata->nr_ppoll = SYS_ppoll;
+#ifdef SYS_select  // x86_64 only; arm64 has just the p* variants
+  skel_->rodata->nr_select = SYS_select;
+  skel_->rodata->nr_poll = SYS_poll;
+  skel_->rodata->nr_epoll_wait = SYS_epoll_wait;
+#endif
+  // Pool members' idle waits are read with bpf_task_pt_regs (Linux 5.15+); without it the rest
+  // runs and no pool is tracked.
+  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nullptr) != 1) {
+    skel_->rodata->have_task_pt_regs = false;
+    pools_supported_ = false;
+    fprintf(stderr, "stallscope: warning: this kernel has no bpf_task_pt_regs (Linux 5.15+): "
+                    "worker pools will not be tracked\n");
+  }
+
   if (absl::Status st = ChooseSyscallHooks(config.syscall_hooks); !st.ok()) return st;
   bpf_map__set_max_entries(skel_->maps.threads, config.max_threads);
   bpf_map__set_max_entries(skel_->maps.tracked_tgids, config.max_processes);
@@ -123,6 +145,15 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
                       MAP_SHARED, bpf_map__fd(skel_->maps.tracked_bitmap), 0);
   if (bitmap == MAP_FAILED) return FromErrno(errno, "mapping the tracked-process bitmap");
   tracked_bitmap_ = static_cast<uint64_t*>(bitmap);
+
+  void* pools = mmap(nullptr, SS_MAX_POOLS * sizeof(ss_pool), PROT_READ | PROT_WRITE, MAP_SHARED,
+                     bpf_map__fd(skel_->maps.pools), 0);
+  if (pools == MAP_FAILED) return FromErrno(errno, "mapping the pool array");
+  pools_ = static_cast<ss_pool*>(pools);
+  void* listeners = mmap(nullptr, SS_MAX_LISTENERS * sizeof(ss_listener), PROT_READ | PROT_WRITE,
+                         MAP_SHARED, bpf_map__fd(skel_->maps.listeners), 0);
+  if (listeners == MAP_FAILED) return FromErrno(errno, "mapping the listener array");
+  listeners_ = static_cast<ss_listener*>(listeners);
 
   ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), RingCallback, &on_event_, nullptr);
   if (!ring_) return FromErrno(errno, "opening the ring buffer");
@@ -140,36 +171,37 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
 // count every wait twice). Tracepoints of waits this kernel lacks (epoll_pwait2 before 5.11)
 // are left out.
 absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
-  std::string tracefs;
-  if (wanted != SyscallHooks::kRawSyscalls) {
-    absl::StatusOr<std::string> found = EnsureTracefs();
-    if (found.ok() && TraceEventExists(*found, "syscalls", "sys_enter_epoll_wait")) {
-      tracefs = *found;
-    } else if (wanted == SyscallHooks::kTracepoints) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--syscall-hooks=tracepoints: ",
-          found.ok() ? "this kernel has no syscalls:sys_enter_epoll_wait tracepoint"
-                     : std::string(found.status().message())));
-    } else {
-      fprintf(stderr,
-              "stallscope: note: %s; hooking every syscall instead (raw_syscalls), which costs "
-              "the host more\n",
-              found.ok() ? "no per-syscall tracepoints" : std::string(found.status().message()).c_str());
-    }
-  }
-  syscall_hooks_ = tracefs.empty() ? SyscallHooks::kRawSyscalls : SyscallHooks::kTracepoints;
-  const bool tracepoints = syscall_hooks_ == SyscallHooks::kTracepoints;
+  absl::StatusOr<std::string> tracefs = EnsureTracefs();
+  const bool have_tracefs = tracefs.ok() && TraceEventExists(*tracefs, "syscalls", "sys_enter_epoll_wait");
+  std::string why_not = tracefs.ok() ? "this kernel has no syscalls:sys_enter_epoll_wait tracepoint"
+                                     : std::string(tracefs.status().message());
+  if (wanted == SyscallHooks::kTracepoints && !have_tracefs)
+    return absl::FailedPreconditionError(absl::StrCat("--syscall-hooks=tracepoints: ", why_not));
+  if (wanted == SyscallHooks::kAuto && !have_tracefs)
+    fprintf(stderr,
+            "stallscope: note: %s; hooking every syscall instead (raw_syscalls), which costs the "
+            "host more, and accept waits will not be measured\n",
+            why_not.c_str());
+  syscall_hooks_ = have_tracefs && wanted != SyscallHooks::kRawSyscalls ? SyscallHooks::kTracepoints
+                                                                        : SyscallHooks::kRawSyscalls;
+  const bool wait_tracepoints = syscall_hooks_ == SyscallHooks::kTracepoints;
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel_->obj) {
     std::string section = bpf_program__section_name(prog);
+    std::string_view name = bpf_program__name(prog);
     constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
     if (section.rfind(kSyscallTp, 0) == 0) {
-      std::string event = section.substr(kSyscallTp.size());
-      bpf_program__set_autoload(prog, tracepoints && TraceEventExists(tracefs, "syscalls", event));
+      // The waits' own tracepoints (ss_enter_*/ss_exit_*) follow the chosen hooks; the others
+      // (accept exits of sockets.bpf.h) load whenever tracefs is there.
+      bool wait_hook = name.rfind("ss_enter_", 0) == 0 || name.rfind("ss_exit_", 0) == 0;
+      bool wanted_here = wait_hook ? wait_tracepoints : have_tracefs;
+      bpf_program__set_autoload(
+          prog, wanted_here && TraceEventExists(*tracefs, "syscalls", section.substr(kSyscallTp.size())));
     } else if (section == "tp_btf/sys_enter" || section == "tp_btf/sys_exit") {
-      bpf_program__set_autoload(prog, !tracepoints);
+      bpf_program__set_autoload(prog, !wait_tracepoints);
     }
   }
+  accept_probes_ = bpf_program__autoload(skel_->progs.ss_accept4_exit);
   return absl::OkStatus();
 }
 
@@ -200,6 +232,8 @@ ProbeSession::~ProbeSession() {
   for (bpf_link* link : perf_links_) bpf_link__destroy(link);
   for (int fd : perf_fds_) close(fd);
   if (ring_) ring_buffer__free(ring_);
+  if (pools_) munmap(pools_, SS_MAX_POOLS * sizeof(ss_pool));
+  if (listeners_) munmap(listeners_, SS_MAX_LISTENERS * sizeof(ss_listener));
   if (tracked_bitmap_) munmap(tracked_bitmap_, SS_TGID_BITMAP_WORDS * sizeof(uint64_t));
   if (skel_) stallscope_bpf__destroy(skel_);
 }
@@ -281,6 +315,43 @@ absl::Status ProbeSession::SeedThread(const ss_thread_state& state) {
 void ProbeSession::ForgetThread(pid_t tid) {
   __u32 key = static_cast<__u32>(tid);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &key);
+}
+
+volatile ss_pool* ProbeSession::Pool(uint32_t pool_id) const {
+  return pool_id < SS_MAX_POOLS ? &pools_[pool_id] : nullptr;
+}
+
+absl::Status ProbeSession::AddPoolMember(pid_t tid, const ss_pool_member& member) {
+  __u32 key = static_cast<__u32>(tid);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.pool_members), &key, &member, BPF_NOEXIST) != 0 &&
+      errno != EEXIST)
+    return FromErrno(errno, absl::StrCat("adding pool member ", tid));
+  return absl::OkStatus();
+}
+
+std::optional<ss_pool_member> ProbeSession::ReadPoolMember(pid_t tid) const {
+  __u32 key = static_cast<__u32>(tid);
+  ss_pool_member m{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.pool_members), &key, &m) != 0) return std::nullopt;
+  return m;
+}
+
+void ProbeSession::RemovePoolMember(pid_t tid) {
+  __u32 key = static_cast<__u32>(tid);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.pool_members), &key);
+}
+
+absl::Status ProbeSession::SetListener(uint16_t port, uint32_t slot, uint32_t pool_id_plus1) {
+  if (slot >= SS_MAX_LISTENERS) return absl::ResourceExhaustedError("too many listening sockets");
+  listeners_[slot].pool_id_plus1 = pool_id_plus1;
+  __u32 key = port, value = slot;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.listen_ports), &key, &value, BPF_ANY) != 0)
+    return FromErrno(errno, absl::StrCat("adding listener port ", port));
+  return absl::OkStatus();
+}
+
+volatile ss_listener* ProbeSession::Listener(uint32_t slot) const {
+  return slot < SS_MAX_LISTENERS ? &listeners_[slot] : nullptr;
 }
 
 std::array<uint64_t, SS_CNT_MAX> ProbeSession::ReadCounters() const {

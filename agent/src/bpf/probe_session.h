@@ -37,6 +37,7 @@ struct ProbeConfig {
   uint32_t cpu_sample_hz = 97;  // stacks of CPU-bound stalls; 0 disables sampling
   SyscallHooks syscall_hooks = SyscallHooks::kAuto;
   bool notify_untracked_exec = false;  // SS_EV_EXEC_UNTRACKED events (daemon discovery)
+  uint64_t saturation_threshold_ns = 100'000'000;  // pools: all busy this long is reported
   bool verbose = false;
 };
 
@@ -70,6 +71,22 @@ class ProbeSession {
   absl::Status SeedThread(const ss_thread_state& state);
   void ForgetThread(pid_t tid);
 
+  // Pools (bpf/pools.bpf.h). The pool slot lives in shared memory with the kernel: the agent
+  // writes size/listen_port and reads the rest (SS_MAX_POOLS slots).
+  volatile ss_pool* Pool(uint32_t pool_id) const;
+  absl::Status AddPoolMember(pid_t tid, const ss_pool_member& member);  // kept if present
+  std::optional<ss_pool_member> ReadPoolMember(pid_t tid) const;
+  void RemovePoolMember(pid_t tid);
+  // Listening ports of tracked processes (bpf/sockets.bpf.h), each in a slot of a shared array
+  // (SS_MAX_LISTENERS): the agent writes pool_id_plus1 and resets peak_queued, the kernel owns
+  // the rest.
+  absl::Status SetListener(uint16_t port, uint32_t slot, uint32_t pool_id_plus1);
+  volatile ss_listener* Listener(uint32_t slot) const;
+  // False when tracefs was unavailable: accept waits and accept counts are then missing.
+  bool accept_probes() const { return accept_probes_; }
+  // False on kernels without bpf_task_pt_regs (< 5.15): pools are not tracked.
+  bool pools_supported() const { return pools_supported_; }
+
   // Kernel-side counters (enum ss_counter), summed over CPUs.
   std::array<uint64_t, SS_CNT_MAX> ReadCounters() const;
 
@@ -87,6 +104,10 @@ class ProbeSession {
   std::vector<int> perf_fds_;
   std::vector<struct bpf_link*> perf_links_;
   uint64_t* tracked_bitmap_ = nullptr;  // mmap of the kernel's tracked_bitmap map
+  ss_pool* pools_ = nullptr;            // mmap of the kernel's pools array
+  ss_listener* listeners_ = nullptr;    // mmap of the kernel's listeners array
+  bool accept_probes_ = true;
+  bool pools_supported_ = true;
   EventHandler on_event_;
   SyscallHooks syscall_hooks_ = SyscallHooks::kRawSyscalls;
 };

@@ -10,7 +10,9 @@ const char kAttachHelp[] = R"(Usage: stallscope attach --pid PID [--pid PID ...]
 
 Attaches to running processes and their descendants (workers forked later included) and
 reports every event-loop stall: which loop blocked, for how long, split into on-CPU, blocked
-and run-queue time, on which syscalls and fds, with the native stack.
+and run-queue time, on which syscalls and fds, with the native stack. Also reports worker
+pools (thread pools, prefork workers) that saturate, their utilization, accept-queue waits
+and every TCP connection's lifetime.
 Runs until --duration passes, SIGINT/SIGTERM arrives, or every tracked process has exited;
 then flushes all reports, prints a summary (text) or agent counters (json), and exits 0.
 
@@ -18,6 +20,13 @@ Options:
   --pid PID                 process to attach to (repeatable; also --pid 1,2,3)
   --duration SECONDS        stop after this long (default: until interrupted)
   --block-threshold-ms MS   a loop busy for at least this long is a stall (default 100)
+  --saturation-threshold-ms MS
+                            a worker pool with every member busy this long is reported
+                            as saturated (default 100)
+  --utilization-interval SECONDS
+                            report each pool's utilization this often (default 10)
+  --sockets                 text output: also print every TCP connection (SocketLifetime);
+                            the per-endpoint summary and json output always have them
   --format text|json        text for people (default); json = one stallscope.v1.Report
                             per line (proto3 JSON mapping)
   --output FILE             write reports to FILE instead of stdout (lines are flushed as
@@ -97,6 +106,22 @@ absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>&
         if (v != "auto" && v != "tracepoints" && v != "raw")
           return absl::InvalidArgumentError("--syscall-hooks: '" + v + "' is not auto, tracepoints or raw");
         opts.syscall_hooks = v;
+        return absl::OkStatus();
+      });
+    } else if (flag == "--sockets") {
+      opts.sockets = true;
+    } else if (flag == "--saturation-threshold-ms") {
+      st = need([&](const std::string& v) {
+        if (!absl::SimpleAtoi(v, &opts.saturation_threshold_ms) || opts.saturation_threshold_ms == 0)
+          return absl::InvalidArgumentError("--saturation-threshold-ms: '" + v + "' is not a positive whole number");
+        return absl::OkStatus();
+      });
+    } else if (flag == "--utilization-interval") {
+      st = need([&](const std::string& v) {
+        double d = 0;
+        if (!absl::SimpleAtod(v, &d) || !(d >= 0.1) || d > 86400)
+          return absl::InvalidArgumentError("--utilization-interval: '" + v + "' is not a number of seconds from 0.1 to 86400");
+        opts.utilization_interval_seconds = d;
         return absl::OkStatus();
       });
     } else if (flag == "--verbose" || flag == "-v") {

@@ -19,6 +19,9 @@ struct AttachOptions {
   std::vector<pid_t> pids;
   std::optional<double> duration_seconds;  // run until a signal when unset
   uint64_t block_threshold_ms = 100;
+  uint64_t saturation_threshold_ms = 100;    // a pool all busy this long is saturated
+  double utilization_interval_seconds = 10;  // PoolUtilization cadence
+  bool sockets = false;                      // text: print every SocketLifetime
   OutputFormat format = OutputFormat::kText;
   std::string output_path;  // "" = stdout
   uint32_t max_threads = 4096;

@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_format.h"
 #include "output/proto_json.h"
+#include "output/pool_socket_text.h"
+#include "sockets/socket_reports.h"
 
 namespace stallscope {
 
@@ -21,9 +23,6 @@ std::string ReportToJsonLine(const v1::Report& report) {
   return line;
 }
 
-namespace {
-
-// "01:23:45.123" in local time, for reading next to application logs.
 std::string ClockTime(uint64_t unix_ns) {
   time_t secs = static_cast<time_t>(unix_ns / 1'000'000'000);
   struct tm tm {};
@@ -31,6 +30,8 @@ std::string ClockTime(uint64_t unix_ns) {
   return absl::StrFormat("%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
                          static_cast<int>((unix_ns / 1'000'000) % 1000));
 }
+
+namespace {
 
 class JsonWriter : public ReportWriter {
  public:
@@ -54,11 +55,17 @@ class JsonWriter : public ReportWriter {
 
 class TextWriter : public ReportWriter {
  public:
-  explicit TextWriter(FILE* out) : out_(out) {}
+  TextWriter(FILE* out, bool show_sockets) : out_(out), show_sockets_(show_sockets) {}
 
   void Write(const v1::Report& report) override {
     if (report.has_loop_block()) WriteLoopBlock(report.loop_block());
     if (report.has_process_event()) WriteProcessEvent(report.process_event());
+    if (report.has_pool_saturation()) Print("%s", FormatPoolSaturation(report.pool_saturation()));
+    if (report.has_pool_utilization()) Print("%s", FormatPoolUtilization(report.pool_utilization()));
+    if (report.has_socket_lifetime()) {
+      endpoints_.Add(report.socket_lifetime());
+      if (show_sockets_) Print("%s", FormatSocketLifetime(report.socket_lifetime()));
+    }
     if (fflush(out_) != 0) ok_ = false;
   }
 
@@ -88,13 +95,18 @@ class TextWriter : public ReportWriter {
         Print("  %10s  in %llu stalls  %s\n", FormatDuration(c.total_ns),
               static_cast<unsigned long long>(c.stalls), c.what.c_str());
     }
-    uint64_t drops = stats.ringbuf_drops() + stats.thread_map_full() + stats.tracked_map_full();
+    if (!endpoints_.empty()) Print("%s", FormatEndpointSummary(endpoints_.Rows(20)));
+    uint64_t drops = stats.ringbuf_drops() + stats.thread_map_full() + stats.tracked_map_full() +
+                     stats.socket_map_full() + stats.pool_member_map_full();
     Print("agent: %u processes tracked; %llu events lost (ring buffer %llu, thread map full %llu, "
-          "process map full %llu); %llu stacks failed; %llu long busy periods on non-loop threads\n",
+          "process map full %llu, socket map full %llu, pool members not added %llu); %llu stacks "
+          "failed; %llu long busy periods on non-loop threads\n",
           stats.tracked_processes(), static_cast<unsigned long long>(drops),
           static_cast<unsigned long long>(stats.ringbuf_drops()),
           static_cast<unsigned long long>(stats.thread_map_full()),
           static_cast<unsigned long long>(stats.tracked_map_full()),
+          static_cast<unsigned long long>(stats.socket_map_full()),
+          static_cast<unsigned long long>(stats.pool_member_map_full()),
           static_cast<unsigned long long>(stats.stack_failures()),
           static_cast<unsigned long long>(stats.busy_periods_not_loops()));
     if (fflush(out_) != 0) ok_ = false;
@@ -177,12 +189,16 @@ class TextWriter : public ReportWriter {
   }
 
   FILE* out_;
+  bool show_sockets_;
+  EndpointSummary endpoints_;
   bool ok_ = true;
 };
 
 }  // namespace
 
 std::unique_ptr<ReportWriter> MakeJsonWriter(FILE* out) { return std::make_unique<JsonWriter>(out); }
-std::unique_ptr<ReportWriter> MakeTextWriter(FILE* out) { return std::make_unique<TextWriter>(out); }
+std::unique_ptr<ReportWriter> MakeTextWriter(FILE* out, bool show_sockets) {
+  return std::make_unique<TextWriter>(out, show_sockets);
+}
 
 }  // namespace stallscope

@@ -25,10 +25,14 @@ class ReportWriter {
 
 // `out` stays owned by the caller.
 std::unique_ptr<ReportWriter> MakeJsonWriter(FILE* out);
-std::unique_ptr<ReportWriter> MakeTextWriter(FILE* out);
+// show_sockets: print each SocketLifetime (--sockets); the per-endpoint summary is always printed.
+std::unique_ptr<ReportWriter> MakeTextWriter(FILE* out, bool show_sockets = false);
 
 // "850 µs", "12.3 ms", "1.25 s".
 std::string FormatDuration(uint64_t ns);
+
+// "01:23:45.123" in local time, for reading next to application logs.
+std::string ClockTime(uint64_t unix_ns);
 
 // One line per report, as --format json writes it.
 std::string ReportToJsonLine(const v1::Report& report);

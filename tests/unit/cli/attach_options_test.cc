@@ -25,6 +25,30 @@ TEST(ParseAttachOptions, AllFlags) {
   EXPECT_EQ(o->max_threads, 100u);
 }
 
+TEST(ParseAttachOptions, PoolAndSocketFlags) {
+  auto d = ParseAttachOptions({"--pid", "1"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->saturation_threshold_ms, 100u);
+  EXPECT_DOUBLE_EQ(d->utilization_interval_seconds, 10);
+  EXPECT_FALSE(d->sockets);
+  auto o = ParseAttachOptions({"--pid", "1", "--saturation-threshold-ms", "250",
+                               "--utilization-interval", "2.5", "--sockets"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->saturation_threshold_ms, 250u);
+  EXPECT_DOUBLE_EQ(o->utilization_interval_seconds, 2.5);
+  EXPECT_TRUE(o->sockets);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--pid", "1", "--saturation-threshold-ms", "0"},
+           {"--pid", "1", "--saturation-threshold-ms", "x"},
+           {"--pid", "1", "--utilization-interval", "0"},
+           {"--pid", "1", "--utilization-interval", "-3"}}) {
+    auto bad = ParseAttachOptions(args);
+    ASSERT_FALSE(bad.ok()) << args[2];
+    EXPECT_EQ(bad.status().message().find('\n'), std::string::npos);
+    EXPECT_NE(bad.status().message().find(args[2]), std::string::npos) << bad.status();
+  }
+}
+
 TEST(ParseAttachOptions, BadInputIsAOneLineError) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {},                                          // no --pid

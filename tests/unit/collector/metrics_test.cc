@@ -61,6 +61,30 @@ TEST(MetricsTest, CountsFinalStallsOnlyAndSkipsDuplicates) {
   EXPECT_NE(text.find("stallscope_collector_ingest_reports_per_second 0.2\n"), std::string::npos);
 }
 
+TEST(MetricsTest, PoolGaugesAndAcceptWaitsFromTheAgentsReports) {
+  Metrics m;
+  v1::Report util;
+  v1::PoolUtilization* u = util.mutable_pool_utilization();
+  u->set_pid(40);
+  u->set_pool("prefork 127.0.0.1:8000 (pid 40)");
+  u->set_size(3);
+  u->set_busy(2.5);  // a mean: a double
+  u->set_time_unix_nano(5 * kMs);
+  v1::Report accepted, outbound;
+  accepted.mutable_socket_lifetime()->set_accepted(true);
+  accepted.mutable_socket_lifetime()->set_accept_wait_ns(30 * kMs);
+  accepted.mutable_socket_lifetime()->set_local_address("127.0.0.1:8000");
+  outbound.mutable_socket_lifetime()->set_remote_address("10.0.0.5:5432");  // no accept wait
+  m.OnStored(Stored(Batch(Agent("a", "web-1", "shop"), 1, {util, accepted, outbound})), 0.001);
+  std::string text = m.Render(1);
+  EXPECT_NE(text.find("stallscope_pool_size{service=\"shop\",host=\"web-1\",pool=\"prefork 127.0.0.1:8000 (pid 40)\"} 3\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("stallscope_pool_busy{service=\"shop\",host=\"web-1\",pool=\"prefork 127.0.0.1:8000 (pid 40)\"} 2.5\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("stallscope_accept_wait_seconds_count{service=\"shop\",host=\"web-1\"} 1\n"),
+            std::string::npos) << text;
+}
+
 // The exposition must satisfy Prometheus's own checker (Debian package prometheus).
 TEST(MetricsTest, PassesPromtoolCheckMetrics) {
   if (system("command -v promtool >/dev/null 2>&1") != 0) GTEST_SKIP() << "promtool not installed (package prometheus)";

@@ -106,6 +106,49 @@ TEST(TextWriter, ShowsUnitsTargetsAndSummary) {
   EXPECT_NE(out.find("1 stalls, 523.0 ms stalled in total"), std::string::npos) << out;
 }
 
+std::string PoolsAndSockets(bool show_sockets) {
+  return Capture([show_sockets](FILE* f) {
+    auto w = MakeTextWriter(f, show_sockets);
+    v1::Report sat;
+    v1::PoolSaturation* s = sat.mutable_pool_saturation();
+    s->set_pool("prefork 127.0.0.1:8000 (pid 40)");
+    s->set_kind(v1::PREFORK);
+    s->set_size(3);
+    s->add_members(41);
+    s->add_members(42);
+    s->add_members(43);
+    s->set_duration_ns(1'500'000'000);
+    s->set_listen_address("127.0.0.1:8000");
+    s->set_max_queued(4);
+    s->set_accepted(9);
+    s->set_accept_wait_mean_ns(200'000'000);
+    s->set_accept_wait_max_ns(210'000'000);
+    w->Write(sat);
+    for (uint64_t ms : {800, 810, 790}) {
+      v1::Report r;
+      v1::SocketLifetime* l = r.mutable_socket_lifetime();
+      l->set_direction(v1::SocketLifetime::OUTBOUND);
+      l->set_local_address("10.0.0.2:40000");
+      l->set_remote_address("10.0.0.5:5432");
+      l->set_duration_ns(ms * 1'000'000);
+      l->set_end(v1::SocketLifetime::CLOSED);
+      w->Write(r);
+    }
+    w->Finish(StallSummary(), v1::AgentStats());
+  });
+}
+
+TEST(TextWriter, PoolSaturationAndEndpointSummary) {
+  std::string out = PoolsAndSockets(false);
+  EXPECT_NE(out.find("POOL SATURATED 1.50 s  prefork 127.0.0.1:8000 (pid 40): all 3 workers busy"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("up to 4 waiting; 9 accepted, wait mean 200.0 ms max 210.0 ms"), std::string::npos) << out;
+  EXPECT_EQ(out.find("TCP out"), std::string::npos) << "per-connection lines need --sockets\n" << out;
+  EXPECT_NE(out.find("to 10.0.0.5:5432"), std::string::npos) << out;
+  EXPECT_NE(out.find("3    800.0 ms   810.0 ms   810.0 ms"), std::string::npos) << out;  // count, p50/p99/max
+  EXPECT_NE(PoolsAndSockets(true).find("TCP out 10.0.0.2:40000 -> 10.0.0.5:5432  810.0 ms"), std::string::npos);
+}
+
 TEST(FormatDuration, PicksReadableUnits) {
   EXPECT_EQ(FormatDuration(850'000), "850 µs");
   EXPECT_EQ(FormatDuration(12'340'000), "12.3 ms");

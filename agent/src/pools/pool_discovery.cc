@@ -1,0 +1,168 @@
+#include "pools/pool_discovery.h"
+
+#include <sys/syscall.h>
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "stallscope_abi.h"
+
+namespace stallscope {
+namespace {
+
+constexpr uint64_t kFutexCmdMask = 0x7f;  // without FUTEX_PRIVATE_FLAG / FUTEX_CLOCK_REALTIME
+constexpr uint64_t kFutexWait = 0, kFutexWaitBitset = 9;
+
+const ListenerFd* ListenerByFd(const ProcessView& p, int fd) {
+  for (const ListenerFd& l : p.listeners)
+    if (l.fd == fd) return &l;
+  return nullptr;
+}
+
+bool IsOneOf(int nr, std::initializer_list<int> set) {
+  return nr >= 0 && std::find(set.begin(), set.end(), nr) != set.end();
+}
+
+IdleWait OnListener(const ListenerFd& l, int fd) {
+  return IdleWait{IdleWaitKind::kListener, fd, l.inode};
+}
+
+uint32_t FlagsOf(IdleWaitKind kind) {
+  return kind == IdleWaitKind::kFutex ? SS_IDLE_FUTEX : SS_IDLE_LISTENER;
+}
+
+}  // namespace
+
+WaitSyscalls WaitSyscalls::Native() {
+  WaitSyscalls n;
+  n.futex = SYS_futex;
+  n.accept = SYS_accept;
+  n.accept4 = SYS_accept4;
+  n.pselect6 = SYS_pselect6;
+  n.ppoll = SYS_ppoll;
+  n.epoll_pwait = SYS_epoll_pwait;
+  n.epoll_pwait2 = SYS_epoll_pwait2;
+#ifdef SYS_select
+  n.select = SYS_select;
+  n.poll = SYS_poll;
+  n.epoll_wait = SYS_epoll_wait;
+#endif
+  return n;
+}
+
+IdleWait ClassifyWait(const ProcessView& process, const ThreadView& thread, const WaitSyscalls& nr) {
+  const CurrentSyscall& sc = thread.syscall;
+  if (!sc.in_syscall) return {};
+  if (sc.nr == nr.futex) {
+    uint64_t cmd = sc.args[1] & kFutexCmdMask;
+    // No timeout: waiting for work. A timed wait is the GIL (or a timer): not idle.
+    if ((cmd == kFutexWait || cmd == kFutexWaitBitset) && sc.args[3] == 0)
+      return IdleWait{IdleWaitKind::kFutex, -1, 0};
+    return {};
+  }
+  if (IsOneOf(sc.nr, {nr.accept, nr.accept4})) {
+    int fd = static_cast<int>(sc.args[0]);
+    if (const ListenerFd* l = ListenerByFd(process, fd)) return OnListener(*l, fd);
+    return {};
+  }
+  if (IsOneOf(sc.nr, {nr.epoll_wait, nr.epoll_pwait, nr.epoll_pwait2})) {
+    int epfd = static_cast<int>(sc.args[0]);
+    auto targets = process.epoll_targets.find(epfd);
+    if (targets == process.epoll_targets.end()) return {};
+    for (int fd : targets->second)
+      if (const ListenerFd* l = ListenerByFd(process, fd)) return OnListener(*l, epfd);
+    return {};
+  }
+  if (IsOneOf(sc.nr, {nr.select, nr.pselect6})) {
+    for (const ListenerFd& l : process.listeners)
+      if (l.fd >= 0 && l.fd < 64 && ((thread.wait_word >> l.fd) & 1)) return OnListener(l, l.fd);
+    return {};
+  }
+  if (IsOneOf(sc.nr, {nr.poll, nr.ppoll})) {
+    int first_fd = static_cast<int32_t>(thread.wait_word & 0xffffffffu);  // struct pollfd.fd
+    if (const ListenerFd* l = ListenerByFd(process, first_fd)) return OnListener(*l, first_fd);
+  }
+  return {};
+}
+
+std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& processes,
+                                          const WaitSyscalls& nr) {
+  std::vector<DiscoveredPool> pools;
+  absl::flat_hash_map<uint64_t, absl::flat_hash_set<pid_t>> holders;  // listener inode -> pids
+  for (const ProcessView& p : processes)
+    for (const ListenerFd& l : p.listeners) holders[l.inode].insert(p.pid);
+
+  struct PreforkCandidate {
+    const ProcessView* process;
+    DiscoveredMember member;
+  };
+  absl::flat_hash_map<uint64_t, std::vector<PreforkCandidate>> prefork;  // by listener inode
+  std::vector<uint64_t> prefork_order;
+
+  for (const ProcessView& p : processes) {
+    DiscoveredPool threads{absl::StrCat("threads:", p.pid), DiscoveredKind::kThreadPool, p.pid, {}, {}};
+    std::vector<std::pair<DiscoveredMember, IdleWait>> on_listener;
+    for (const ThreadView& t : p.threads) {
+      IdleWait w = ClassifyWait(p, t, nr);
+      if (w.kind == IdleWaitKind::kNone) continue;
+      DiscoveredMember m{p.pid, t.tid, FlagsOf(w.kind), w.fd};
+      if (w.kind == IdleWaitKind::kFutex) {
+        // A Python main thread blocked without timeout is joining, not pooled; uWSGI's main
+        // thread is one of its worker threads.
+        if (t.tid != p.pid || p.is_uwsgi) threads.members.push_back(m);
+      } else {
+        on_listener.push_back({m, w});
+      }
+    }
+    if (p.is_uwsgi && threads.members.size() + on_listener.size() >= 2 && !threads.members.empty()) {
+      // uWSGI threads take turns: one waits on the listener while the others wait for the
+      // accept mutex; any of them may be in either wait, so each accepts both. Each thread has
+      // an epoll instance of its own (on the same listeners): any epoll wait is idle (fd -1).
+      for (auto& [m, w] : on_listener) {
+        threads.members.push_back(m);
+        threads.listener = *std::find_if(p.listeners.begin(), p.listeners.end(),
+                                         [&](const ListenerFd& l) { return l.inode == w.listener_inode; });
+      }
+      for (DiscoveredMember& m : threads.members) {
+        m.idle_flags = SS_IDLE_FUTEX | SS_IDLE_LISTENER;
+        m.idle_fd = -1;
+      }
+      pools.push_back(std::move(threads));
+      continue;
+    }
+    if (!threads.members.empty()) {
+      // Its listener waiter is the acceptor/dispatcher feeding the pool, not a prefork worker.
+      if (!p.listeners.empty()) threads.listener = p.listeners.front();
+      pools.push_back(std::move(threads));
+      continue;
+    }
+    for (auto& [m, w] : on_listener) {
+      if (holders[w.listener_inode].size() < 2) continue;  // not shared by fork: a lone loop
+      if (!prefork.contains(w.listener_inode)) prefork_order.push_back(w.listener_inode);
+      prefork[w.listener_inode].push_back({&p, m});
+    }
+  }
+
+  for (uint64_t inode : prefork_order) {
+    const auto& candidates = prefork[inode];
+    DiscoveredPool pool{absl::StrCat("prefork:", inode), DiscoveredKind::kPrefork, 0, {}, {}};
+    absl::flat_hash_set<pid_t> member_pids;
+    for (const auto& c : candidates) {
+      if (!member_pids.insert(c.member.pid).second) continue;  // one member per process
+      pool.members.push_back(c.member);
+      if (pool.listener.port == 0)
+        for (const ListenerFd& l : c.process->listeners)
+          if (l.inode == inode) pool.listener = l;
+    }
+    // The master: the members' parent, or a member that is the others' parent (uWSGI without
+    // --master forks its workers from the first one).
+    pool.pid = candidates.front().process->ppid;
+    for (const auto& c : candidates)
+      if (member_pids.contains(c.process->ppid)) pool.pid = c.process->ppid;
+    pools.push_back(std::move(pool));
+  }
+  return pools;
+}
+
+}  // namespace stallscope

@@ -1,0 +1,318 @@
+#include "pools/pool_tracker.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+
+namespace stallscope {
+namespace {
+
+constexpr size_t kMinThreadPoolSize = 2;  // one thread blocked on a queue is not yet a pool
+
+v1::PoolKind KindOf(DiscoveredKind kind) {
+  return kind == DiscoveredKind::kPrefork ? v1::PREFORK : v1::THREAD_POOL;
+}
+
+// Prefork workers are single-threaded: no GIL contention inside a member. Python thread pools
+// count GIL waits as busy (pool_discovery.h: only untimed futex waits are idle).
+v1::GilWaitStatus GilStatus(DiscoveredKind kind) {
+  return kind == DiscoveredKind::kPrefork ? v1::GIL_WAIT_NOT_APPLICABLE : v1::GIL_WAIT_COUNTED_AS_BUSY;
+}
+
+}  // namespace
+
+std::string PoolName(const DiscoveredPool& pool) {
+  if (pool.kind == DiscoveredKind::kPrefork)
+    return absl::StrCat("prefork ", pool.listener.address.empty() ? "?" : pool.listener.address,
+                        " (pid ", pool.pid, ")");
+  return absl::StrCat("threads of pid ", pool.pid);
+}
+
+PoolTracker::PoolTracker(Options options, PoolKernel* kernel, ToUnixNs to_unix, Emit emit)
+    : options_(options), kernel_(kernel), to_unix_(std::move(to_unix)), emit_(std::move(emit)) {}
+
+int PoolTracker::ListenerSlot(uint16_t port) {
+  auto it = listener_slots_.find(port);
+  if (it != listener_slots_.end()) return static_cast<int>(it->second);
+  if (listener_slots_.size() >= SS_MAX_LISTENERS) return -1;
+  uint32_t slot = static_cast<uint32_t>(listener_slots_.size());
+  listener_slots_[port] = slot;
+  return static_cast<int>(slot);
+}
+
+void PoolTracker::SyncSize(Pool& pool) {
+  kernel_->ConfigurePool(pool.id, static_cast<uint32_t>(pool.members.size()), pool.found.listener.port);
+}
+
+void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
+                              const std::vector<DiscoveredPool>& found, uint64_t now_ns) {
+  // Members the kernel forgot exited (sched_process_exit removes them).
+  for (Pool& pool : pools_) {
+    size_t before = pool.members.size();
+    std::erase_if(pool.members, [&](const DiscoveredMember& m) {
+      if (kernel_->ReadMember(m.tid)) return false;
+      pool.at_interval_start.erase(m.tid);
+      return true;
+    });
+    if (pool.members.size() != before) SyncSize(pool);
+  }
+  // A process found running a thread pool is not a prefork member: a gunicorn gthread worker
+  // waits on the shared listener like a sync worker until its executor starts threads.
+  for (const DiscoveredPool& d : found) {
+    if (d.kind != DiscoveredKind::kThreadPool) continue;
+    for (Pool& pool : pools_) {
+      if (pool.found.kind != DiscoveredKind::kPrefork) continue;
+      size_t before = pool.members.size();
+      std::erase_if(pool.members, [&](const DiscoveredMember& m) {
+        if (m.pid != d.pid) return false;
+        kernel_->RemoveMember(m.tid);
+        pool.at_interval_start.erase(m.tid);
+        return true;
+      });
+      if (pool.members.size() != before) {
+        SyncSize(pool);
+        pool.retired = pool.members.empty();
+      }
+    }
+  }
+  absl::flat_hash_set<pid_t> runs_thread_pool;
+  for (const Pool& pool : pools_)
+    if (pool.found.kind == DiscoveredKind::kThreadPool && !pool.retired) runs_thread_pool.insert(pool.found.pid);
+  for (const DiscoveredPool& d : found) {
+    // A thread pool's process seen while all its threads were busy looks like a prefork worker.
+    if (d.kind == DiscoveredKind::kPrefork &&
+        std::all_of(d.members.begin(), d.members.end(),
+                    [&](const DiscoveredMember& m) { return runs_thread_pool.contains(m.pid); }))
+      continue;
+    auto it = std::find_if(pools_.begin(), pools_.end(), [&](const Pool& p) { return p.found.key == d.key; });
+    if (it == pools_.end()) {
+      if (d.kind == DiscoveredKind::kThreadPool && d.members.size() < kMinThreadPoolSize) continue;
+      if (pools_.size() >= SS_MAX_POOLS) continue;
+      Pool pool;
+      pool.id = static_cast<uint32_t>(pools_.size());
+      pool.found = d;
+      pool.found.members.clear();
+      pool.interval_start_ns = now_ns;
+      pools_.push_back(std::move(pool));
+      it = pools_.end() - 1;
+    }
+    Pool& pool = *it;
+    if (pool.retired) continue;
+    if (pool.found.listener.port == 0 && d.listener.port != 0) pool.found.listener = d.listener;
+    bool changed = false;
+    for (const DiscoveredMember& m : d.members) {
+      if (d.kind == DiscoveredKind::kPrefork && runs_thread_pool.contains(m.pid)) continue;
+      bool known = false;
+      for (const Pool& p : pools_)
+        for (const DiscoveredMember& x : p.members) known |= x.tid == m.tid;
+      if (known) continue;
+      ss_pool_member member{};
+      member.pool_id = pool.id;
+      member.idle_flags = m.idle_flags;
+      member.idle_fd = m.idle_fd;
+      member.since_ns = now_ns;
+      if (!kernel_->AddMember(m.tid, member).ok()) {
+        ++member_add_failures_;
+        continue;
+      }
+      pool.members.push_back(m);
+      pool.at_interval_start[m.tid] = MemberCounters{};
+      changed = true;
+    }
+    if (changed) SyncSize(pool);
+    if (pool.found.listener.port != 0) listener_pool_[pool.found.listener.port] = pool.id + 1;
+  }
+  for (const ProcessView& v : views) {
+    for (const ListenerFd& l : v.listeners) {
+      int slot = ListenerSlot(l.port);
+      if (slot < 0) continue;
+      auto pool = listener_pool_.find(l.port);
+      kernel_->SetListener(l.port, static_cast<uint32_t>(slot),
+                           pool == listener_pool_.end() ? 0 : pool->second)
+          .IgnoreError();  // a full table only loses queue depths; counted as no listener
+    }
+  }
+  for (Pool& pool : pools_) {
+    auto slot = listener_slots_.find(pool.found.listener.port);
+    if (pool.listener_slot >= 0 || slot == listener_slots_.end()) continue;
+    pool.listener_slot = static_cast<int>(slot->second);
+    ss_listener l = kernel_->ReadListener(slot->second);  // counting starts now
+    pool.accepts_at_interval_start = l.accepts;
+    pool.synack_at_interval_start = l.synack_retransmits;
+  }
+}
+
+PoolTracker::MemberCounters PoolTracker::Read(const ss_pool_member& m, uint64_t now_ns) const {
+  MemberCounters c{m.busy_ns, m.wakeups, m.accepts};
+  if (m.busy && now_ns > m.since_ns) c.busy_ns += now_ns - m.since_ns;
+  return c;
+}
+
+PoolTracker::SaturationFigures PoolTracker::FromPool(const ss_pool& k, uint64_t end_ns) {
+  SaturationFigures f;
+  f.seq = k.sat_seq;
+  f.start_ns = k.sat_start_ns;
+  f.end_ns = end_ns;
+  f.max_queued = k.sat_max_queued;
+  f.accepts = k.sat_accepts;
+  f.wait_sum_ns = k.sat_accept_wait_sum_ns;
+  f.wait_max_ns = k.sat_accept_wait_max_ns;
+  f.on_cpu_ns = k.sat_on_cpu_ns;
+  return f;
+}
+
+void PoolTracker::ReportSaturation(Pool& pool, const SaturationFigures& f, bool in_progress) {
+  v1::Report report;
+  v1::PoolSaturation* s = report.mutable_pool_saturation();
+  s->set_pid(static_cast<uint32_t>(pool.found.pid));
+  s->set_kind(KindOf(pool.found.kind));
+  s->set_pool(PoolName(pool.found));
+  s->set_size(static_cast<uint32_t>(pool.members.size()));
+  for (const DiscoveredMember& m : pool.members)
+    s->add_members(static_cast<uint32_t>(pool.found.kind == DiscoveredKind::kPrefork ? m.pid : m.tid));
+  s->set_start_time_unix_nano(to_unix_(f.start_ns));
+  uint64_t duration = f.end_ns > f.start_ns ? f.end_ns - f.start_ns : 0;
+  s->set_duration_ns(duration);
+  s->set_in_progress(in_progress);
+  s->set_seq(f.seq);
+  s->set_max_queued(f.max_queued);
+  s->set_listen_address(pool.found.listener.address);
+  s->set_accepted(f.accepts);
+  s->set_accept_wait_mean_ns(f.accepts ? f.wait_sum_ns / f.accepts : 0);
+  s->set_accept_wait_max_ns(f.wait_max_ns);
+  s->set_gil_wait(GilStatus(pool.found.kind));
+  if (duration && !pool.members.empty())
+    s->set_on_cpu_share(std::min(1.0, static_cast<double>(f.on_cpu_ns) /
+                                          (static_cast<double>(duration) * pool.members.size())));
+  emit_(report);
+}
+
+void PoolTracker::Finalize(Pool& pool, const SaturationFigures& f) {
+  if (f.seq == pool.finalized_seq) return;  // the agent finalised it before the kernel's event came
+  pool.finalized_seq = f.seq;
+  uint64_t from = std::max<uint64_t>(f.start_ns, pool.interval_start_ns);
+  if (f.end_ns > from) pool.saturated_in_interval_ns += f.end_ns - from;
+  ReportSaturation(pool, f, false);
+}
+
+void PoolTracker::OnSaturationEnded(const ss_pool_event& e) {
+  if (e.pool_id >= pools_.size()) return;
+  SaturationFigures f;
+  f.seq = e.seq;
+  f.start_ns = e.start_ns;
+  f.end_ns = e.hdr.ts_ns;
+  f.max_queued = e.max_queued;
+  f.accepts = e.accepts;
+  f.wait_sum_ns = e.accept_wait_sum_ns;
+  f.wait_max_ns = e.accept_wait_max_ns;
+  f.on_cpu_ns = e.on_cpu_ns;
+  Finalize(pools_[e.pool_id], f);
+}
+
+void PoolTracker::Tick(uint64_t now_ns) {
+  for (Pool& pool : pools_) {
+    if (pool.retired) continue;
+    ss_pool k = kernel_->ReadPool(pool.id);
+    if (k.sat_start_ns && k.sat_gap_ns && now_ns > k.sat_gap_ns &&
+        now_ns - k.sat_gap_ns > SS_SATURATION_GAP_NS) {
+      // Over since the gap began; the kernel sends it only at the next busy/idle change, which
+      // may never come when the load stopped.
+      if (k.sat_gap_ns > k.sat_start_ns && k.sat_gap_ns - k.sat_start_ns >= options_.threshold_ns)
+        Finalize(pool, FromPool(k, k.sat_gap_ns));
+    } else if (k.sat_start_ns && now_ns > k.sat_start_ns &&
+               now_ns - k.sat_start_ns >= options_.threshold_ns && k.sat_seq != pool.finalized_seq) {
+      uint64_t length = now_ns - k.sat_start_ns;
+      if (k.sat_seq != pool.last_reported_seq) {
+        pool.last_reported_seq = k.sat_seq;
+        pool.next_in_progress_ns = 0;
+      }
+      if (length >= pool.next_in_progress_ns) {
+        ReportSaturation(pool, FromPool(k, now_ns), true);
+        pool.next_in_progress_ns = 2 * length;
+      }
+    }
+    if (now_ns - pool.interval_start_ns >= options_.interval_ns) ReportUtilization(pool, now_ns);
+  }
+}
+
+void PoolTracker::ReportUtilization(Pool& pool, uint64_t now_ns) {
+  uint64_t interval = now_ns - pool.interval_start_ns;
+  if (interval == 0) return;
+  MemberCounters total;
+  for (const DiscoveredMember& m : pool.members) {
+    std::optional<ss_pool_member> k = kernel_->ReadMember(m.tid);
+    if (!k) continue;
+    MemberCounters now = Read(*k, now_ns), &before = pool.at_interval_start[m.tid];
+    total.busy_ns += now.busy_ns - before.busy_ns;
+    total.wakeups += now.wakeups - before.wakeups;
+    total.accepts += now.accepts - before.accepts;
+    before = now;
+  }
+  ss_pool k = kernel_->ReadPool(pool.id);
+  // Ongoing saturation: the part inside this interval.
+  if (k.sat_start_ns && k.sat_seq != pool.finalized_seq && now_ns > k.sat_start_ns) {
+    uint64_t end = k.sat_gap_ns ? k.sat_gap_ns : now_ns;
+    uint64_t from = std::max<uint64_t>(k.sat_start_ns, pool.interval_start_ns);
+    if (end > from) pool.saturated_in_interval_ns += end - from;
+  }
+
+  v1::Report report;
+  v1::PoolUtilization* u = report.mutable_pool_utilization();
+  u->set_pid(static_cast<uint32_t>(pool.found.pid));
+  u->set_kind(KindOf(pool.found.kind));
+  u->set_pool(PoolName(pool.found));
+  u->set_size(static_cast<uint32_t>(pool.members.size()));
+  u->set_time_unix_nano(to_unix_(now_ns));
+  u->set_interval_ns(interval);
+  u->set_busy(static_cast<double>(total.busy_ns) / static_cast<double>(interval));
+  u->set_busy_peak(std::min<uint32_t>(k.peak_busy, static_cast<uint32_t>(pool.members.size())));
+  // Requests served: connections accepted on the pool's listener (by members, or by the
+  // acceptor feeding a thread pool), exact without keep-alive. Without a listener (an executor)
+  // or the accept probes: jobs taken, i.e. wakeups from the idle wait (a worker that finds the
+  // next job already queued takes it without one, so this undercounts under load).
+  uint64_t requests = total.wakeups;
+  ss_listener listener{};
+  if (pool.listener_slot >= 0) listener = kernel_->ReadListener(static_cast<uint32_t>(pool.listener_slot));
+  if (pool.listener_slot >= 0 && options_.accepts_counted) {
+    requests = listener.accepts - pool.accepts_at_interval_start;
+    pool.accepts_at_interval_start = listener.accepts;
+  }
+  u->set_requests(requests);
+  if (requests) {
+    uint64_t service = total.busy_ns / requests;
+    u->set_service_time_mean_ns(service);
+    if (service) u->set_capacity_per_second(static_cast<double>(pool.members.size()) * 1e9 / service);
+  }
+  u->set_rate_per_second(static_cast<double>(requests) * 1e9 / static_cast<double>(interval));
+  u->set_saturated_ns(std::min(pool.saturated_in_interval_ns, interval));
+  u->set_listen_address(pool.found.listener.address);
+  u->set_gil_wait(GilStatus(pool.found.kind));
+  if (pool.listener_slot >= 0) {
+    const ss_listener& l = listener;
+    u->set_max_queued(l.peak_queued);
+    u->set_backlog_limit(l.max_backlog);
+    u->set_synack_retransmits(l.synack_retransmits - pool.synack_at_interval_start);
+    pool.synack_at_interval_start = l.synack_retransmits;
+    kernel_->ResetListenerPeak(static_cast<uint32_t>(pool.listener_slot));
+  }
+  kernel_->ResetPoolPeak(pool.id);
+  pool.interval_start_ns = now_ns;
+  pool.saturated_in_interval_ns = 0;
+  emit_(report);
+}
+
+void PoolTracker::Flush(uint64_t now_ns) {
+  Tick(now_ns);  // saturations over by now are finalised
+  for (Pool& pool : pools_) {
+    if (pool.retired) continue;
+    ss_pool k = kernel_->ReadPool(pool.id);
+    // Still saturated at exit: the last report says so (in progress), as stalls do.
+    if (k.sat_start_ns && k.sat_seq != pool.finalized_seq && now_ns > k.sat_start_ns &&
+        now_ns - k.sat_start_ns >= options_.threshold_ns)
+      ReportSaturation(pool, FromPool(k, k.sat_gap_ns ? k.sat_gap_ns : now_ns), true);
+    ReportUtilization(pool, now_ns);
+  }
+}
+
+}  // namespace stallscope

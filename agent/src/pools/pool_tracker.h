@@ -1,0 +1,116 @@
+// Turns the kernel's pool counters (bpf/pools.bpf.h) into reports: PoolSaturation (in progress
+// while it lasts, at the threshold and each time its length doubles, then final) and
+// PoolUtilization every interval and at exit. Also keeps the kernel's pool and listener tables
+// in step with what discovery finds. The kernel is behind an interface so recorded sequences
+// can be replayed in unit tests.
+#ifndef STALLSCOPE_AGENT_POOLS_POOL_TRACKER_H_
+#define STALLSCOPE_AGENT_POOLS_POOL_TRACKER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "pools/pool_discovery.h"
+#include "stallscope/v1/report.pb.h"
+#include "stallscope_abi.h"
+
+namespace stallscope {
+
+// The kernel's pool and listener tables (ProbeSession in the agent, a fake in tests).
+class PoolKernel {
+ public:
+  virtual ~PoolKernel() = default;
+  virtual ss_pool ReadPool(uint32_t id) const = 0;
+  virtual void ConfigurePool(uint32_t id, uint32_t size, uint32_t listen_port) = 0;
+  virtual void ResetPoolPeak(uint32_t id) = 0;  // peak_busy = busy
+  virtual absl::Status AddMember(pid_t tid, const ss_pool_member& member) = 0;
+  virtual std::optional<ss_pool_member> ReadMember(pid_t tid) const = 0;
+  virtual void RemoveMember(pid_t tid) = 0;
+  virtual absl::Status SetListener(uint16_t port, uint32_t slot, uint32_t pool_id_plus1) = 0;
+  virtual ss_listener ReadListener(uint32_t slot) const = 0;
+  virtual void ResetListenerPeak(uint32_t slot) = 0;  // peak_queued = queued
+};
+
+class PoolTracker {
+ public:
+  struct Options {
+    uint64_t threshold_ns = 100'000'000;
+    uint64_t interval_ns = 10'000'000'000;
+    bool accepts_counted = true;  // the accept() probes run (tracefs was available)
+  };
+  using Emit = std::function<void(const v1::Report&)>;
+  using ToUnixNs = std::function<uint64_t(uint64_t boot_ns)>;
+
+  PoolTracker(Options options, PoolKernel* kernel, ToUnixNs to_unix, Emit emit);
+
+  // A rescan: registers every listener of the views (socket lifetimes need them), creates new
+  // pools (thread pools need 2 members to start), adds members found idle, drops members the
+  // kernel forgot (their thread exited).
+  void OnDiscovery(const std::vector<ProcessView>& views, const std::vector<DiscoveredPool>& pools,
+                   uint64_t now_ns);
+  void OnSaturationEnded(const ss_pool_event& event);
+  // Every scan: in-progress saturations; utilization when an interval is over.
+  void Tick(uint64_t now_ns);
+  // At exit: saturations still going on (in progress) and the last utilization.
+  void Flush(uint64_t now_ns);
+
+  size_t pools() const { return pools_.size(); }
+  uint64_t member_add_failures() const { return member_add_failures_; }
+
+ private:
+  struct MemberCounters {
+    uint64_t busy_ns = 0, wakeups = 0, accepts = 0;
+  };
+  struct Pool {
+    uint32_t id = 0;
+    DiscoveredPool found;  // key, kind, pid, listener
+    std::vector<DiscoveredMember> members;
+    int listener_slot = -1;
+    bool retired = false;                 // every member left (e.g. a gthread worker that was
+                                          // taken for a prefork member before its threads existed)
+    uint32_t last_reported_seq = 0;       // in-progress cadence
+    uint32_t finalized_seq = 0;           // final report written (by the agent or from the event)
+    uint64_t next_in_progress_ns = 0;     // report again once the saturation is this long
+    uint64_t interval_start_ns = 0;
+    uint64_t saturated_in_interval_ns = 0;
+    uint64_t synack_at_interval_start = 0;
+    uint64_t accepts_at_interval_start = 0;
+    absl::flat_hash_map<pid_t, MemberCounters> at_interval_start;
+  };
+
+  MemberCounters Read(const ss_pool_member& m, uint64_t now_ns) const;
+  // The figures of one saturation, from the kernel's event or its pool slot.
+  struct SaturationFigures {
+    uint32_t seq = 0;
+    uint64_t start_ns = 0, end_ns = 0;
+    uint32_t max_queued = 0, accepts = 0;
+    uint64_t wait_sum_ns = 0, wait_max_ns = 0, on_cpu_ns = 0;
+  };
+  static SaturationFigures FromPool(const ss_pool& k, uint64_t end_ns);
+  void ReportSaturation(Pool& pool, const SaturationFigures& f, bool in_progress);
+  void ReportUtilization(Pool& pool, uint64_t now_ns);
+  void Finalize(Pool& pool, const SaturationFigures& f);
+  void SyncSize(Pool& pool);
+  int ListenerSlot(uint16_t port);
+
+  Options options_;
+  PoolKernel* kernel_;
+  ToUnixNs to_unix_;
+  Emit emit_;
+  std::vector<Pool> pools_;
+  absl::flat_hash_map<uint16_t, uint32_t> listener_slots_;  // port -> slot
+  absl::flat_hash_map<uint16_t, uint32_t> listener_pool_;   // port -> pool id + 1
+  uint64_t member_add_failures_ = 0;
+};
+
+std::string PoolName(const DiscoveredPool& pool);
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_POOLS_POOL_TRACKER_H_

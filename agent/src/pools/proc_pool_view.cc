@@ -1,0 +1,137 @@
+#include "pools/proc_pool_view.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "proc/fd_target.h"
+#include "proc/process_tree.h"
+
+namespace stallscope {
+namespace {
+
+constexpr absl::string_view kTcpListen = "0A";
+
+std::optional<pid_t> ParentOf(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  size_t close = stat.rfind(')');  // the name may contain spaces and parentheses
+  if (close == std::string::npos) return std::nullopt;
+  std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+  int ppid = 0;
+  if (f.size() < 2 || !absl::SimpleAtoi(f[1], &ppid)) return std::nullopt;
+  return ppid;
+}
+
+// "socket:[123]" links of /proc/PID/fd, by inode.
+absl::flat_hash_map<uint64_t, int> SocketFds(pid_t pid) {
+  absl::flat_hash_map<uint64_t, int> out;
+  std::string dir_path = absl::StrCat("/proc/", pid, "/fd");
+  DIR* dir = opendir(dir_path.c_str());
+  if (!dir) return out;
+  while (dirent* entry = readdir(dir)) {
+    int fd = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &fd)) continue;
+    char link[64];
+    ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof(link) - 1);
+    if (n <= 0) continue;
+    absl::string_view target(link, static_cast<size_t>(n));
+    uint64_t inode = 0;
+    if (absl::ConsumePrefix(&target, "socket:[") && absl::ConsumeSuffix(&target, "]") &&
+        absl::SimpleAtoi(target, &inode))
+      out[inode] = fd;
+  }
+  closedir(dir);
+  return out;
+}
+
+// The first 8 bytes at `addr` in the process, 0 when unreadable.
+uint64_t ReadWord(pid_t pid, uint64_t addr) {
+  uint64_t word = 0;
+  if (!addr) return 0;
+  iovec local{&word, sizeof(word)}, remote{reinterpret_cast<void*>(addr), sizeof(word)};
+  if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof(word)) return 0;
+  return word;
+}
+
+std::string FormatListenAddress(absl::string_view hex, bool ipv6) {
+  if (!ipv6 && hex.size() == 8) {
+    uint32_t a = 0;
+    if (!absl::SimpleHexAtoi(hex, &a)) return "";
+    return absl::StrFormat("%u.%u.%u.%u", a & 0xff, (a >> 8) & 0xff, (a >> 16) & 0xff, a >> 24);
+  }
+  return hex == "00000000000000000000000000000000" ? "[::]" : "[ipv6]";
+}
+
+}  // namespace
+
+std::optional<ListenerFd> ParseListenLine(absl::string_view line, bool ipv6) {
+  std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+  if (f.size() < 10 || f[3] != kTcpListen) return std::nullopt;
+  std::pair<absl::string_view, absl::string_view> local = absl::StrSplit(f[1], ':');
+  ListenerFd l;
+  uint32_t port = 0;
+  if (!absl::SimpleHexAtoi(local.second, &port) || !absl::SimpleAtoi(f[9], &l.inode))
+    return std::nullopt;
+  l.port = static_cast<uint16_t>(port);
+  l.address = absl::StrCat(FormatListenAddress(local.first, ipv6), ":", port);
+  return l;
+}
+
+std::optional<ProcessView> ReadProcessView(pid_t pid, const WaitSyscalls& nr) {
+  std::optional<pid_t> ppid = ParentOf(pid);
+  if (!ppid) return std::nullopt;
+  ProcessView view;
+  view.pid = pid;
+  view.ppid = *ppid;
+  char exe[256];
+  ssize_t n = readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), exe, sizeof(exe) - 1);
+  absl::string_view exe_path(exe, n > 0 ? static_cast<size_t>(n) : 0);
+  view.is_uwsgi = absl::EndsWith(exe_path, "/uwsgi") || absl::StrContains(exe_path, "/uwsgi-");
+
+  absl::flat_hash_map<uint64_t, int> sockets = SocketFds(pid);
+  for (bool ipv6 : {false, true}) {
+    std::ifstream table(absl::StrCat("/proc/", pid, "/net/", ipv6 ? "tcp6" : "tcp"));
+    std::string line;
+    while (std::getline(table, line)) {
+      std::optional<ListenerFd> l = ParseListenLine(line, ipv6);
+      if (!l) continue;
+      auto fd = sockets.find(l->inode);
+      if (fd == sockets.end()) continue;
+      l->fd = fd->second;
+      view.listeners.push_back(*l);
+    }
+  }
+  for (pid_t tid : ListThreads(pid)) {
+    std::optional<CurrentSyscall> sc = ReadCurrentSyscall(pid, tid);
+    if (!sc) continue;
+    ThreadView t{tid, *sc, 0};
+    if (sc->in_syscall) {
+      if (sc->nr == nr.select || sc->nr == nr.pselect6) t.wait_word = ReadWord(pid, sc->args[1]);
+      if (sc->nr == nr.poll || sc->nr == nr.ppoll) t.wait_word = ReadWord(pid, sc->args[0]);
+      if ((sc->nr == nr.epoll_wait || sc->nr == nr.epoll_pwait || sc->nr == nr.epoll_pwait2) &&
+          !view.listeners.empty()) {
+        int epfd = static_cast<int>(sc->args[0]);
+        if (!view.epoll_targets.contains(epfd))
+          if (auto targets = ReadEpollTargets(pid, epfd)) view.epoll_targets[epfd] = *targets;
+      }
+    }
+    view.threads.push_back(t);
+  }
+  return view;
+}
+
+}  // namespace stallscope

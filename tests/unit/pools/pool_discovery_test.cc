@@ -1,0 +1,176 @@
+// Pool recognition on what real servers' threads were waiting in (/proc/PID/task/TID/syscall
+// recorded on Linux 6.18 x86_64 with Debian 12's servers, idle after serving a few requests).
+#include "pools/pool_discovery.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "stallscope_abi.h"
+
+namespace stallscope {
+namespace {
+
+// x86_64 numbers, so the recordings mean the same on any build host.
+WaitSyscalls X86() {
+  WaitSyscalls n;
+  n.futex = 202;
+  n.accept = 43;
+  n.accept4 = 288;
+  n.select = 23;
+  n.pselect6 = 270;
+  n.poll = 7;
+  n.ppoll = 271;
+  n.epoll_wait = 232;
+  n.epoll_pwait = 281;
+  n.epoll_pwait2 = 441;
+  return n;
+}
+
+ThreadView Thread(pid_t tid, int nr, std::initializer_list<uint64_t> args, uint64_t wait_word = 0) {
+  ThreadView t;
+  t.tid = tid;
+  t.syscall.in_syscall = true;
+  t.syscall.nr = nr;
+  std::copy(args.begin(), args.end(), t.syscall.args);
+  t.wait_word = wait_word;
+  return t;
+}
+
+ListenerFd Listener(int fd, uint64_t inode, uint16_t port) {
+  return ListenerFd{fd, inode, port, "127.0.0.1:" + std::to_string(port)};
+}
+
+std::vector<pid_t> Tids(const DiscoveredPool& p) {
+  std::vector<pid_t> out;
+  for (const auto& m : p.members) out.push_back(m.tid);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(PoolDiscoveryTest, CherryPyWorkersWaitOnTheQueueWithoutTimeout) {
+  ProcessView p;
+  p.pid = 100;
+  p.ppid = 1;
+  p.listeners = {Listener(3, 555, 8080)};
+  p.epoll_targets[4] = {3};
+  p.threads = {
+      Thread(100, 230, {1, 1, 0x7ffe48653070, 0}),                    // main: clock_nanosleep
+      Thread(101, 232, {4, 0x7fcee3a61a30, 1, 500}),                  // acceptor: epoll, 500 ms
+      Thread(102, 202, {0x7fced4000ba0, 0x189, 0, 0, 0, 0xffffffff}),  // workers: untimed futex
+      Thread(103, 202, {0x7fced8000ba0, 0x189, 0, 0, 0, 0xffffffff}),
+      Thread(104, 202, {0x7fcecc000ba0, 0x189, 0, 0, 0, 0xffffffff}),
+      Thread(105, 202, {0x7fcec8000ba0, 0x189, 0, 0, 0, 0xffffffff}),
+  };
+  auto pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(pools[0].kind, DiscoveredKind::kThreadPool);
+  EXPECT_EQ(pools[0].pid, 100);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{102, 103, 104, 105}));
+  EXPECT_EQ(pools[0].listener.port, 8080);
+  EXPECT_EQ(pools[0].members[0].idle_flags, SS_IDLE_FUTEX);
+}
+
+TEST(PoolDiscoveryTest, TimedFutexIsTheGilNotIdle) {
+  ProcessView p;
+  p.pid = 100;
+  // FUTEX_WAIT_BITSET_PRIVATE with a timeout (pthread_cond_timedwait: the GIL's 5 ms wait).
+  p.threads = {Thread(101, 202, {0x1000, 0x89, 0, 0x7fff0000, 0, 0xffffffff})};
+  EXPECT_EQ(ClassifyWait(p, p.threads[0], X86()).kind, IdleWaitKind::kNone);
+  p.threads[0].syscall.args[3] = 0;
+  EXPECT_EQ(ClassifyWait(p, p.threads[0], X86()).kind, IdleWaitKind::kFutex);
+  p.threads[0].syscall.args[1] = 0x81;  // FUTEX_WAKE_PRIVATE: not a wait
+  EXPECT_EQ(ClassifyWait(p, p.threads[0], X86()).kind, IdleWaitKind::kNone);
+}
+
+TEST(PoolDiscoveryTest, GunicornSyncWorkersSelectOnTheSharedListener) {
+  ProcessView master{200, 1, false, {Listener(5, 777, 8000)}, {}, {}};
+  master.threads = {Thread(200, 270, {4, 0x7ffe, 0, 0, 0x7ffd}, 1ull << 3)};  // its pipe only
+  std::vector<ProcessView> views = {master};
+  for (pid_t pid : {201, 202, 203}) {
+    ProcessView w{pid, 200, false, {Listener(5, 777, 8000)}, {}, {}};
+    // pselect6 on the listener (fd 5) and the worker's pipe (fd 7)
+    w.threads = {Thread(pid, 270, {8, 0x7ffeddd0a260, 0, 0, 0x7ffeddd0a1a0}, (1ull << 5) | (1ull << 7))};
+    views.push_back(w);
+  }
+  auto pools = DiscoverPools(views, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(pools[0].kind, DiscoveredKind::kPrefork);
+  EXPECT_EQ(pools[0].pid, 200);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{201, 202, 203}));
+  EXPECT_EQ(pools[0].members[0].idle_flags, SS_IDLE_LISTENER);
+  EXPECT_EQ(pools[0].members[0].idle_fd, 5);
+}
+
+TEST(PoolDiscoveryTest, UwsgiWithoutMasterForksWorkersFromTheFirst) {
+  std::vector<ProcessView> views;
+  for (auto [pid, ppid] : {std::pair{300, 1}, {301, 300}, {302, 300}}) {
+    ProcessView w{pid, ppid, true, {Listener(3, 888, 9000)}, {}, {}};
+    w.epoll_targets[4] = {3};
+    w.threads = {Thread(pid, 232, {4, 0x7ffd36981a5c, 1, 0xffffffff})};
+    views.push_back(w);
+  }
+  auto pools = DiscoverPools(views, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(pools[0].kind, DiscoveredKind::kPrefork);
+  EXPECT_EQ(pools[0].pid, 300);
+  EXPECT_EQ(pools[0].members.size(), 3u);
+  EXPECT_EQ(pools[0].members[0].idle_fd, 4);  // its epoll fd
+}
+
+TEST(PoolDiscoveryTest, UwsgiThreadsIdleInTheAcceptMutexOrTheirOwnEpoll) {
+  ProcessView master{400, 1, true, {Listener(3, 999, 9100)}, {}, {}};
+  master.threads = {Thread(400, 232, {8, 0x7ffc, 1, 1000})};
+  ProcessView w{401, 400, true, {Listener(3, 999, 9100)}, {}, {}};
+  for (int epfd : {4, 6, 8, 9}) w.epoll_targets[epfd] = {3, 5, 7};
+  w.threads = {
+      Thread(401, 202, {0x55cf71944a18, 0x80, 2, 0}),  // the main thread is a worker too
+      Thread(402, 232, {6, 0x7ff845afedcc, 1, 0xffffffff}),
+      Thread(403, 202, {0x55cf71944a18, 0x80, 2, 0}),
+      Thread(404, 202, {0x55cf71944a18, 0x80, 2, 0}),
+  };
+  auto pools = DiscoverPools({master, w}, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(pools[0].kind, DiscoveredKind::kThreadPool);
+  EXPECT_EQ(pools[0].pid, 401);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{401, 402, 403, 404}));
+  for (const auto& m : pools[0].members) {
+    EXPECT_EQ(m.idle_flags, SS_IDLE_FUTEX | SS_IDLE_LISTENER);
+    EXPECT_EQ(m.idle_fd, -1);  // any of their epoll instances
+  }
+  EXPECT_EQ(pools[0].listener.port, 9100);
+}
+
+TEST(PoolDiscoveryTest, GthreadWorkerIsAThreadPoolOnceItsExecutorHasThreads) {
+  ProcessView master{500, 1, false, {Listener(5, 1234, 8500)}, {}, {}};
+  master.threads = {Thread(500, 270, {4, 0x7ffd, 0, 0, 0x7ffd}, 1ull << 3)};
+  ProcessView worker{501, 500, false, {Listener(5, 1234, 8500)}, {}, {}};
+  worker.epoll_targets[7] = {5};
+  worker.threads = {Thread(501, 232, {7, 0x7f89, 1, 1000})};
+  // Before any request the worker looks like a prefork worker of one.
+  auto before = DiscoverPools({master, worker}, X86());
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before[0].kind, DiscoveredKind::kPrefork);
+  for (pid_t tid : {502, 503, 504, 505})
+    worker.threads.push_back(Thread(tid, 202, {0x3ddb2ac0, 0x189, 0, 0, 0, 0xffffffff}));
+  auto after = DiscoverPools({master, worker}, X86());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].kind, DiscoveredKind::kThreadPool);
+  EXPECT_EQ(Tids(after[0]), (std::vector<pid_t>{502, 503, 504, 505}));
+}
+
+TEST(PoolDiscoveryTest, ALoneEventLoopOnItsOwnListenerIsNoPool) {
+  ProcessView tornado{600, 1, false, {Listener(6, 4321, 8888)}, {}, {}};
+  tornado.epoll_targets[3] = {4, 6};
+  tornado.threads = {Thread(600, 232, {3, 0x7ffd, 1024, 3600000})};
+  EXPECT_TRUE(DiscoverPools({tornado}, X86()).empty());
+  // ... and a Python main thread joining another thread is not a pool either.
+  tornado.threads.push_back(Thread(601, 202, {0x1000, 0x189, 0, 0, 0, 0xffffffff}));
+  tornado.threads[0] = Thread(600, 202, {0x2000, 0x189, 0, 0, 0, 0xffffffff});
+  auto pools = DiscoverPools({tornado}, X86());
+  ASSERT_EQ(pools.size(), 1u);  // one worker thread: the tracker needs 2 to start a pool
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{601}));
+}
+
+}  // namespace
+}  // namespace stallscope

@@ -1,0 +1,202 @@
+// PoolTracker replayed on recorded kernel states: what it reports, and when.
+#include "pools/pool_tracker.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace stallscope {
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+
+class FakeKernel : public PoolKernel {
+ public:
+  ss_pool ReadPool(uint32_t id) const override { return pools[id]; }
+  void ConfigurePool(uint32_t id, uint32_t size, uint32_t port) override {
+    pools[id].size = size;
+    pools[id].listen_port = port;
+  }
+  void ResetPoolPeak(uint32_t id) override { pools[id].peak_busy = pools[id].busy; }
+  absl::Status AddMember(pid_t tid, const ss_pool_member& m) override {
+    members[tid] = m;
+    return absl::OkStatus();
+  }
+  std::optional<ss_pool_member> ReadMember(pid_t tid) const override {
+    auto it = members.find(tid);
+    if (it == members.end()) return std::nullopt;
+    return it->second;
+  }
+  void RemoveMember(pid_t tid) override { members.erase(tid); }
+  absl::Status SetListener(uint16_t port, uint32_t slot, uint32_t pool_id_plus1) override {
+    ports[port] = slot;
+    listeners[slot].pool_id_plus1 = pool_id_plus1;
+    return absl::OkStatus();
+  }
+  ss_listener ReadListener(uint32_t slot) const override { return listeners[slot]; }
+  void ResetListenerPeak(uint32_t slot) override { listeners[slot].peak_queued = listeners[slot].queued; }
+
+  mutable ss_pool pools[SS_MAX_POOLS] = {};
+  mutable ss_listener listeners[SS_MAX_LISTENERS] = {};
+  std::map<pid_t, ss_pool_member> members;
+  std::map<uint16_t, uint32_t> ports;
+};
+
+ProcessView Server(pid_t pid, uint16_t port) {
+  ProcessView v;
+  v.pid = pid;
+  v.listeners = {ListenerFd{3, 42, port, "127.0.0.1:" + std::to_string(port)}};
+  return v;
+}
+
+DiscoveredPool ThreadPool(pid_t pid, std::vector<pid_t> tids, uint16_t port) {
+  DiscoveredPool p;
+  p.key = "threads:" + std::to_string(pid);
+  p.kind = DiscoveredKind::kThreadPool;
+  p.pid = pid;
+  p.listener = ListenerFd{3, 42, port, "127.0.0.1:" + std::to_string(port)};
+  for (pid_t tid : tids) p.members.push_back(DiscoveredMember{pid, tid, SS_IDLE_FUTEX, -1});
+  return p;
+}
+
+class PoolTrackerTest : public ::testing::Test {
+ protected:
+  PoolTracker MakeTracker(uint64_t interval_ns = 10'000 * kMs) {
+    PoolTracker::Options o;
+    o.threshold_ns = 100 * kMs;
+    o.interval_ns = interval_ns;
+    return PoolTracker(o, &kernel, [](uint64_t ns) { return ns + 1'000'000 * kMs; },
+                       [this](const v1::Report& r) { reports.push_back(r); });
+  }
+  std::vector<v1::PoolSaturation> Saturations() const {
+    std::vector<v1::PoolSaturation> out;
+    for (const auto& r : reports)
+      if (r.has_pool_saturation()) out.push_back(r.pool_saturation());
+    return out;
+  }
+  FakeKernel kernel;
+  std::vector<v1::Report> reports;
+};
+
+TEST_F(PoolTrackerTest, AThreadPoolNeedsTwoMembersAndGetsItsSizeAndListener) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {ThreadPool(10, {11}, 8080)}, 0);
+  EXPECT_EQ(t.pools(), 0u);
+  t.OnDiscovery({Server(10, 8080)}, {ThreadPool(10, {11, 12, 13}, 8080)}, 1 * kMs);
+  ASSERT_EQ(t.pools(), 1u);
+  EXPECT_EQ(kernel.pools[0].size, 3u);
+  EXPECT_EQ(kernel.pools[0].listen_port, 8080u);
+  EXPECT_EQ(kernel.members.size(), 3u);
+  EXPECT_EQ(kernel.listeners[kernel.ports[8080]].pool_id_plus1, 1u);
+  // A thread that exited (the kernel dropped it) leaves the pool.
+  kernel.members.erase(12);
+  t.OnDiscovery({Server(10, 8080)}, {}, 2 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 2u);
+}
+
+TEST_F(PoolTrackerTest, SaturationInProgressAtThresholdAndDoublingThenFinalOnce) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {ThreadPool(10, {11, 12}, 8080)}, 0);
+  const uint64_t start = 1000 * kMs;
+  kernel.pools[0].sat_start_ns = start;
+  kernel.pools[0].sat_seq = 1;
+  kernel.pools[0].sat_max_queued = 3;
+  kernel.pools[0].sat_on_cpu_ns = 60 * kMs;  // of 2 members x 120 ms at the first report
+  for (uint64_t at : {50, 120, 200, 250, 400, 520}) t.Tick(start + at * kMs);
+  auto sats = Saturations();
+  ASSERT_EQ(sats.size(), 3u);  // at 120, 250 (>= 240) and 520 (>= 500)
+  EXPECT_TRUE(sats[0].in_progress());
+  EXPECT_EQ(sats[0].duration_ns(), 120 * kMs);
+  EXPECT_EQ(sats[1].duration_ns(), 250 * kMs);
+  EXPECT_EQ(sats[2].duration_ns(), 520 * kMs);
+  EXPECT_EQ(sats[0].size(), 2u);
+  EXPECT_EQ(sats[0].max_queued(), 3u);
+  EXPECT_EQ(sats[0].kind(), v1::THREAD_POOL);
+  EXPECT_EQ(sats[0].gil_wait(), v1::GIL_WAIT_COUNTED_AS_BUSY);
+  EXPECT_DOUBLE_EQ(sats[0].on_cpu_share(), 0.25);
+
+  // A member went idle at 600 ms: within the 5 ms grace it is still the same saturation...
+  kernel.pools[0].sat_gap_ns = start + 600 * kMs;
+  t.Tick(start + 603 * kMs);
+  EXPECT_EQ(Saturations().size(), 3u);
+  // ... past it the saturation is over where the gap began, reported once, even when the
+  // kernel's own event for it arrives afterwards.
+  t.Tick(start + 700 * kMs);
+  ss_pool_event e{};
+  e.hdr.ts_ns = start + 600 * kMs;
+  e.pool_id = 0;
+  e.seq = 1;
+  e.start_ns = start;
+  t.OnSaturationEnded(e);
+  sats = Saturations();
+  ASSERT_EQ(sats.size(), 4u);
+  EXPECT_FALSE(sats[3].in_progress());
+  EXPECT_EQ(sats[3].duration_ns(), 600 * kMs);
+  EXPECT_EQ(sats[3].seq(), 1u);
+}
+
+TEST_F(PoolTrackerTest, SaturationShorterThanThresholdIsNotReported) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {ThreadPool(10, {11, 12}, 8080)}, 0);
+  kernel.pools[0].sat_start_ns = 1000 * kMs;
+  kernel.pools[0].sat_seq = 1;
+  kernel.pools[0].sat_gap_ns = 1080 * kMs;
+  t.Tick(1150 * kMs);
+  EXPECT_TRUE(Saturations().empty());
+}
+
+TEST_F(PoolTrackerTest, UtilizationCapacityMath) {
+  PoolTracker t = MakeTracker(/*interval_ns=*/1000 * kMs);
+  t.OnDiscovery({Server(10, 8080)}, {ThreadPool(10, {11, 12}, 8080)}, 0);
+  // Over one second: member 11 busy 800 ms (done), member 12 busy 400 ms and busy since 900 ms;
+  // the listener accepted 6 connections.
+  kernel.members[11].busy_ns = 800 * kMs;
+  kernel.members[12].busy_ns = 300 * kMs;
+  kernel.members[12].busy = 1;
+  kernel.members[12].since_ns = 900 * kMs;
+  kernel.listeners[kernel.ports[8080]].accepts = 6;
+  kernel.listeners[kernel.ports[8080]].peak_queued = 2;
+  kernel.pools[0].peak_busy = 2;
+  t.Tick(1000 * kMs);
+  ASSERT_EQ(reports.size(), 1u);
+  const v1::PoolUtilization& u = reports[0].pool_utilization();
+  EXPECT_EQ(u.size(), 2u);
+  EXPECT_DOUBLE_EQ(u.busy(), 1.2);  // (800 + 300 + 100) ms over 1 s
+  EXPECT_EQ(u.busy_peak(), 2u);
+  EXPECT_EQ(u.requests(), 6u);
+  EXPECT_EQ(u.service_time_mean_ns(), 200 * kMs);
+  EXPECT_DOUBLE_EQ(u.capacity_per_second(), 10.0);  // 2 members / 200 ms
+  EXPECT_DOUBLE_EQ(u.rate_per_second(), 6.0);
+  EXPECT_EQ(u.max_queued(), 2u);
+  // The next interval counts from here.
+  kernel.listeners[kernel.ports[8080]].accepts = 8;
+  t.Tick(2000 * kMs);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[1].pool_utilization().requests(), 2u);
+  EXPECT_DOUBLE_EQ(reports[1].pool_utilization().busy(), 1.0);  // member 12 busy throughout
+}
+
+TEST_F(PoolTrackerTest, APreforkWorkerThatTurnsOutToRunAThreadPoolLeavesThePreforkPool) {
+  PoolTracker t = MakeTracker();
+  DiscoveredPool prefork;
+  prefork.key = "prefork:42";
+  prefork.kind = DiscoveredKind::kPrefork;
+  prefork.pid = 20;
+  prefork.listener = ListenerFd{5, 42, 8500, "127.0.0.1:8500"};
+  prefork.members = {DiscoveredMember{21, 21, SS_IDLE_LISTENER, 5}};
+  t.OnDiscovery({Server(20, 8500)}, {prefork}, 0);
+  ASSERT_EQ(t.pools(), 1u);
+  EXPECT_EQ(kernel.pools[0].size, 1u);
+  t.OnDiscovery({Server(20, 8500)}, {ThreadPool(21, {22, 23}, 8500)}, kMs);
+  EXPECT_EQ(kernel.pools[0].size, 0u);
+  EXPECT_FALSE(kernel.members.contains(21));
+  EXPECT_EQ(kernel.pools[1].size, 2u);
+  // Seen again while every thread is busy, it looks like a prefork worker: not re-added.
+  t.OnDiscovery({Server(20, 8500)}, {prefork}, 2 * kMs);
+  EXPECT_FALSE(kernel.members.contains(21));
+  t.Flush(3 * kMs);
+  for (const auto& r : reports) EXPECT_NE(r.pool_utilization().kind(), v1::PREFORK);
+}
+
+}  // namespace
+}  // namespace stallscope
