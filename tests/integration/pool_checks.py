@@ -218,6 +218,19 @@ class PoolScenario(unittest.TestCase):
             self.assertLess(r.get("onCpuShare", 0), 0.2, r)
             self.assertGreater(r.get("onCpuShare", 0), 0, r)  # measured: parsing, writing
 
+    def test_busy_members_were_seen_sleeping(self):
+        # The handlers sleep (time.sleep -> clock_nanosleep): that is what the members were
+        # sampled doing during saturations, far ahead of anything else.
+        long = [r for r in self.finals if u64(r, "durationNs") >= 500 * MS]
+        self.assertTrue(long, "no saturation of 500 ms or more" + self.describe())
+        for r in long:
+            acts = r.get("activities", [])
+            self.assertGreaterEqual(int(r.get("activitySamples", 0)), 4, r)
+            self.assertTrue(acts, r)
+            self.assertEqual(acts[0]["what"], "clock_nanosleep", r)
+            self.assertGreater(acts[0]["share"], 0.6, r)
+            self.assertLessEqual(sum(a["share"] for a in acts), 1.0 + 1e-9, r)
+
     def test_no_saturation_while_pool_not_full(self):
         partial = (self.t_partial, self.t_overload)
         self.assertEqual(overlap(self.truth, [partial]), 0,

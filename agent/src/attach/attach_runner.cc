@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bpf/probe_session.h"
+#include "absl/strings/match.h"
 #include "bpf/syscall_table.h"
 #include "cli/exit_codes.h"
 #include "core/busy_snapshot.h"
@@ -119,6 +120,9 @@ class AttachRun : public TraceControl {
     pools_ = std::make_unique<PoolTracker>(
         pool_options, pool_kernel_.get(), [this](uint64_t boot_ns) { return clock_.ToUnixNs(boot_ns); },
         [this](const v1::Report& report) { writer_->Write(report); });
+    pools_->SetActivitySampler([this](pid_t pid, pid_t tid, uint16_t listen_port) {
+      return SampleMemberActivity(pid, tid, listen_port);
+    });
 
     if (absl::Status st = TrackInitialProcesses(roots); !st.ok()) return Fail(st);
     SeedWaitingThreads(tracked_);
@@ -259,6 +263,34 @@ class AttachRun : public TraceControl {
     std::vector<FdKind> kinds;
     for (const FdInfo& info : ResolveFds(pid, *targets)) kinds.push_back(info.kind);
     return WaitSetShowsEventLoop(kinds);
+  }
+
+  // A pool member now: "running", or its syscall and the fd it is about. TCP connections are
+  // named by their stable end, so shares add up across connections: the pool's own clients as
+  // one target, an outbound connection by the remote address.
+  std::optional<PoolTracker::Activity> SampleMemberActivity(pid_t pid, pid_t tid,
+                                                            uint16_t listen_port) {
+    std::optional<CurrentSyscall> call = ReadCurrentSyscall(pid, tid);
+    if (!call) return std::nullopt;
+    if (!call->in_syscall) return PoolTracker::Activity{"running", ""};
+    PoolTracker::Activity a{SyscallName(call->nr), ""};
+    uint8_t cls = call->nr >= 0 && call->nr < SS_SYSCALL_TABLE_SIZE ? classes_[call->nr] : 0;
+    if (cls != SS_SC_FD) return a;
+    FdInfo fd = ResolveFd(pid, static_cast<int>(call->args[0]));
+    a.target = fd.target;
+    if (fd.kind == FdKind::kTcpConnection) a.target = StableTcpName(fd.target, listen_port);
+    return a;
+  }
+
+  // "tcp L -> R": "clients on :PORT" when L is the pool's listening port, else "tcp -> R".
+  static std::string StableTcpName(const std::string& target, uint16_t listen_port) {
+    size_t arrow = target.find(" -> ");
+    size_t space = target.find(' ');
+    if (arrow == std::string::npos || space == std::string::npos || space >= arrow) return target;
+    std::string local = target.substr(space + 1, arrow - space - 1);
+    if (listen_port && absl::EndsWith(local, absl::StrCat(":", listen_port)))
+      return absl::StrCat("clients on :", listen_port);
+    return absl::StrCat(target.substr(0, space), " -> ", target.substr(arrow + 4));
   }
 
   static std::string NameFd(pid_t pid, const SyscallSample& call) {

@@ -34,6 +34,14 @@ std::string FormatPoolSaturation(const v1::PoolSaturation& s) {
     absl::StrAppendFormat(&out, "  accept queue %s: up to %u waiting; %u accepted, wait mean %s max %s\n",
                           s.listen_address(), s.max_queued(), s.accepted(),
                           FormatDuration(s.accept_wait_mean_ns()), FormatDuration(s.accept_wait_max_ns()));
+  if (s.activity_samples() > 0) {
+    std::vector<std::string> parts;
+    for (const v1::PoolActivity& a : s.activities())
+      parts.push_back(absl::StrFormat("%s%s%s %.0f%%", a.what(), a.target().empty() ? "" : " ", a.target(),
+                                      100 * a.share()));
+    absl::StrAppendFormat(&out, "  busy members were: %s (%u samples)\n", absl::StrJoin(parts, ", "),
+                          s.activity_samples());
+  }
   absl::StrAppendFormat(&out, "%s\n", GilNote(s.gil_wait()));
   return out;
 }

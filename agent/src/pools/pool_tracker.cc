@@ -185,7 +185,38 @@ void PoolTracker::ReportSaturation(Pool& pool, const SaturationFigures& f, bool 
   if (duration && !pool.members.empty())
     s->set_on_cpu_share(std::min(1.0, static_cast<double>(f.on_cpu_ns) /
                                           (static_cast<double>(duration) * pool.members.size())));
+  if (pool.activity_seq == f.seq && pool.activity_samples > 0) {
+    std::vector<std::pair<std::pair<std::string, std::string>, uint32_t>> top(pool.activity.begin(),
+                                                                              pool.activity.end());
+    std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    constexpr size_t kTopActivities = 5;
+    for (size_t i = 0; i < top.size() && i < kTopActivities; ++i) {
+      v1::PoolActivity* a = s->add_activities();
+      a->set_what(top[i].first.first);
+      a->set_target(top[i].first.second);
+      a->set_share(static_cast<double>(top[i].second) / pool.activity_samples);
+    }
+    s->set_activity_samples(pool.activity_samples);
+  }
   emit_(report);
+}
+
+// One sample of every member: where a saturated pool's time goes, at the scan's 10 Hz.
+void PoolTracker::SampleActivity(Pool& pool, uint32_t seq) {
+  if (!sample_member_) return;
+  if (pool.activity_seq != seq) {
+    pool.activity_seq = seq;
+    pool.activity_samples = 0;
+    pool.activity.clear();
+  }
+  for (const DiscoveredMember& m : pool.members) {
+    std::optional<Activity> a = sample_member_(m.pid, m.tid, pool.found.listener.port);
+    if (!a) continue;
+    pool.activity[{a->what, a->target}] += 1;
+    pool.activity_samples += 1;
+  }
 }
 
 void PoolTracker::Finalize(Pool& pool, const SaturationFigures& f) {
@@ -214,6 +245,9 @@ void PoolTracker::Tick(uint64_t now_ns) {
   for (Pool& pool : pools_) {
     if (pool.retired) continue;
     ss_pool k = kernel_->ReadPool(pool.id);
+    // Saturated now (all busy, not in an idle gap): sample from the start, so reports of
+    // saturations just over the threshold have samples too.
+    if (k.sat_start_ns && !k.sat_gap_ns && k.sat_seq != pool.finalized_seq) SampleActivity(pool, k.sat_seq);
     if (k.sat_start_ns && k.sat_gap_ns && now_ns > k.sat_gap_ns &&
         now_ns - k.sat_gap_ns > SS_SATURATION_GAP_NS) {
       // Over since the gap began; the kernel sends it only at the next busy/idle change, which
@@ -307,6 +341,9 @@ void PoolTracker::Flush(uint64_t now_ns) {
   for (Pool& pool : pools_) {
     if (pool.retired) continue;
     ss_pool k = kernel_->ReadPool(pool.id);
+    // Saturated now (all busy, not in an idle gap): sample from the start, so reports of
+    // saturations just over the threshold have samples too.
+    if (k.sat_start_ns && !k.sat_gap_ns && k.sat_seq != pool.finalized_seq) SampleActivity(pool, k.sat_seq);
     // Still saturated at exit: the last report says so (in progress), as stalls do.
     if (k.sat_start_ns && k.sat_seq != pool.finalized_seq && now_ns > k.sat_start_ns &&
         now_ns - k.sat_start_ns >= options_.threshold_ns)

@@ -47,7 +47,18 @@ class PoolTracker {
   using Emit = std::function<void(const v1::Report&)>;
   using ToUnixNs = std::function<uint64_t(uint64_t boot_ns)>;
 
+  // What a member is doing right now: "running", or a syscall name with its fd named (the
+  // pool's clients as one target: listen_port says which connections are theirs); nullopt when
+  // it cannot be read (the thread is gone).
+  struct Activity {
+    std::string what, target;
+  };
+  using SampleMember =
+      std::function<std::optional<Activity>(pid_t pid, pid_t tid, uint16_t listen_port)>;
+
   PoolTracker(Options options, PoolKernel* kernel, ToUnixNs to_unix, Emit emit);
+  // Samples members while their pool is saturated (every Tick), for PoolSaturation.activities.
+  void SetActivitySampler(SampleMember sampler) { sample_member_ = std::move(sampler); }
 
   // A rescan: registers every listener of the views (socket lifetimes need them), creates new
   // pools (thread pools need 2 members to start), adds members found idle, drops members the
@@ -82,6 +93,10 @@ class PoolTracker {
     uint64_t synack_at_interval_start = 0;
     uint64_t accepts_at_interval_start = 0;
     absl::flat_hash_map<pid_t, MemberCounters> at_interval_start;
+    // Member samples of the saturation with this seq: (what, target) -> samples.
+    uint32_t activity_seq = 0;
+    uint32_t activity_samples = 0;
+    absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t> activity;
   };
 
   MemberCounters Read(const ss_pool_member& m, uint64_t now_ns) const;
@@ -94,6 +109,7 @@ class PoolTracker {
   };
   static SaturationFigures FromPool(const ss_pool& k, uint64_t end_ns);
   void ReportSaturation(Pool& pool, const SaturationFigures& f, bool in_progress);
+  void SampleActivity(Pool& pool, uint32_t seq);
   void ReportUtilization(Pool& pool, uint64_t now_ns);
   void Finalize(Pool& pool, const SaturationFigures& f);
   void SyncSize(Pool& pool);
@@ -107,6 +123,7 @@ class PoolTracker {
   absl::flat_hash_map<uint16_t, uint32_t> listener_slots_;  // port -> slot
   absl::flat_hash_map<uint16_t, uint32_t> listener_pool_;   // port -> pool id + 1
   uint64_t member_add_failures_ = 0;
+  SampleMember sample_member_;
 };
 
 std::string PoolName(const DiscoveredPool& pool);

@@ -135,6 +135,42 @@ TEST_F(PoolTrackerTest, SaturationInProgressAtThresholdAndDoublingThenFinalOnce)
   EXPECT_EQ(sats[3].seq(), 1u);
 }
 
+TEST_F(PoolTrackerTest, SaturationReportsWhatMembersWereSampledDoing) {
+  PoolTracker t = MakeTracker();
+  // Member 11 waits on a database, member 12 computes and then waits too.
+  int calls = 0;
+  t.SetActivitySampler([&calls](pid_t, pid_t tid, uint16_t port) -> std::optional<PoolTracker::Activity> {
+    EXPECT_EQ(port, 8080);
+    ++calls;
+    if (tid == 11 || calls > 4) return PoolTracker::Activity{"recvfrom", "tcp -> 10.0.0.5:5432"};
+    return PoolTracker::Activity{"running", ""};
+  });
+  t.OnDiscovery({Server(10, 8080)}, {ThreadPool(10, {11, 12}, 8080)}, 0);
+  const uint64_t start = 1000 * kMs;
+  t.Tick(start - 10 * kMs);  // not saturated: no sample
+  EXPECT_EQ(calls, 0);
+  kernel.pools[0].sat_start_ns = start;
+  kernel.pools[0].sat_seq = 1;
+  for (uint64_t at : {0, 100, 200, 300}) t.Tick(start + at * kMs);  // 4 scans x 2 members
+  ss_pool_event e{};
+  e.hdr.ts_ns = start + 350 * kMs;
+  e.pool_id = 0;
+  e.seq = 1;
+  e.start_ns = start;
+  t.OnSaturationEnded(e);
+  auto sats = Saturations();
+  ASSERT_FALSE(sats.empty());
+  const v1::PoolSaturation& last = sats.back();
+  EXPECT_FALSE(last.in_progress());
+  EXPECT_EQ(last.activity_samples(), 8u);
+  ASSERT_EQ(last.activities_size(), 2);
+  EXPECT_EQ(last.activities(0).what(), "recvfrom");  // 11 four times, 12 twice
+  EXPECT_EQ(last.activities(0).target(), "tcp -> 10.0.0.5:5432");
+  EXPECT_DOUBLE_EQ(last.activities(0).share(), 6.0 / 8);
+  EXPECT_EQ(last.activities(1).what(), "running");
+  EXPECT_DOUBLE_EQ(last.activities(1).share(), 2.0 / 8);
+}
+
 TEST_F(PoolTrackerTest, SaturationShorterThanThresholdIsNotReported) {
   PoolTracker t = MakeTracker();
   t.OnDiscovery({Server(10, 8080)}, {ThreadPool(10, {11, 12}, 8080)}, 0);
