@@ -158,7 +158,7 @@ class PoolScenario(unittest.TestCase):
             raise AssertionError("the server did not start all %d workers" % cls.SIZE)
         time.sleep(1.0)
         s.stall_log.write_text("")  # the truth starts now
-        agent = s.start_agent(pids, extra=["--saturation-threshold-ms", "100",
+        agent = s.start_agent(pids, extra=["--sockets", "--saturation-threshold-ms", "100",
                                            "--utilization-interval", "2"])
         time.sleep(1.2)  # one pool rescan after attach
         cls.t_partial = time.time_ns()

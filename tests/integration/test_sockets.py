@@ -35,7 +35,7 @@ class Sockets(unittest.TestCase):
         cls.addClassCleanup(s.close)
         cls.upstream = s.start_upstream()
         cls.master, cls.port = s.start_gunicorn("pool_app", workers=1)
-        agent = s.start_agent([cls.master.pid])
+        agent = s.start_agent([cls.master.pid], extra=["--sockets"])
         text_agent = s.spawn("text-agent", [harness.STALLSCOPE_BIN, "attach", "--pid",
                                             str(cls.master.pid), "--sockets"])
         harness.wait_until(lambda: "stallscope: attached" in text_agent.stderr(), harness.ATTACH_TIMEOUT_S)

@@ -107,6 +107,7 @@ class AttachRun : public TraceControl {
                                                                    : SyscallHooks::kAuto;
     config.notify_untracked_exec = static_cast<bool>(hooks_.on_untracked_exec);
     config.saturation_threshold_ns = options_.saturation_threshold_ms * 1'000'000;
+    config.socket_events = options_.sockets || options_.format == OutputFormat::kText;
     auto session = ProbeSession::Create(config, [this](const void* data, size_t size) {
       OnEvent(data, size);
     });
@@ -422,8 +423,14 @@ class AttachRun : public TraceControl {
         v1::Report report;
         *report.mutable_socket_lifetime() = SocketLifetimeFromEvent(
             *static_cast<const ss_socket_event*>(data), [this](uint64_t ns) { return clock_.ToUnixNs(ns); });
-        writer_->Write(report);
-        ++sockets_reported_;
+        // Per-connection reports only on request (--sockets): a busy server closes thousands of
+        // connections a second. Text output still gets them for its per-endpoint summary.
+        if (options_.sockets) {
+          writer_->Write(report);
+          ++sockets_reported_;
+        } else if (options_.format == OutputFormat::kText) {
+          writer_->Write(report);
+        }
         break;
       }
       case SS_EV_PROC_FORK: {

@@ -113,6 +113,7 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   memcpy(const_cast<__u8*>(skel_->rodata->syscall_class), classes.data(), classes.size());
 
   skel_->rodata->saturation_threshold_ns = config.saturation_threshold_ns;
+  skel_->rodata->socket_events = config.socket_events;
   skel_->rodata->nr_futex = SYS_futex;
   skel_->rodata->nr_accept = SYS_accept;
   skel_->rodata->nr_accept4 = SYS_accept4;
@@ -259,7 +260,13 @@ void ProbeSession::UntrackProcess(pid_t tgid) {
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.tracked_tgids), &key);
 }
 
-int ProbeSession::Poll(int timeout_ms) { return ring_buffer__poll(ring_, timeout_ms); }
+int ProbeSession::Poll(int timeout_ms) {
+  int n = ring_buffer__poll(ring_, timeout_ms);
+  if (n < 0) return n;
+  // High-rate events (closed sockets) are submitted without a wakeup: drain them here too.
+  int more = ring_buffer__consume(ring_);
+  return more > 0 ? n + more : n;
+}
 
 std::vector<ss_thread_state> ProbeSession::ReadThreads() const {
   std::vector<ss_thread_state> out;

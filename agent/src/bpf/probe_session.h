@@ -38,6 +38,7 @@ struct ProbeConfig {
   SyscallHooks syscall_hooks = SyscallHooks::kAuto;
   bool notify_untracked_exec = false;  // SS_EV_EXEC_UNTRACKED events (daemon discovery)
   uint64_t saturation_threshold_ns = 100'000'000;  // pools: all busy this long is reported
+  bool socket_events = true;  // an event per closed TCP connection (SocketLifetime)
   bool verbose = false;
 };
 

@@ -25,8 +25,10 @@ Options:
                             as saturated (default 100)
   --utilization-interval SECONDS
                             report each pool's utilization this often (default 10)
-  --sockets                 text output: also print every TCP connection (SocketLifetime);
-                            the per-endpoint summary and json output always have them
+  --sockets                 a SocketLifetime report for every TCP connection (json and
+                            the collector get them; text prints them). Off by default: a
+                            busy server closes thousands of connections a second. Without
+                            it, text still sums them up per remote endpoint at exit
   --format text|json        text for people (default); json = one stallscope.v1.Report
                             per line (proto3 JSON mapping)
   --output FILE             write reports to FILE instead of stdout (lines are flushed as
