@@ -83,8 +83,10 @@ static __always_inline bool in_idle_wait(struct task_struct *task,
   if (!have_task_pt_regs) return false;
   struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
   if (!regs) return false;
+  /* Direct loads: bpf_task_pt_regs returns a BTF pointer, so no probe-read call per field
+   * (this runs at every block of every pool member). */
 #if defined(__TARGET_ARCH_x86)
-  long nr = BPF_CORE_READ(regs, orig_ax);
+  long nr = regs->orig_ax;
 #elif defined(__TARGET_ARCH_arm64)
   long nr = BPF_CORE_READ((struct user_pt_regs *)regs, syscallno);
 #else
@@ -94,20 +96,20 @@ static __always_inline bool in_idle_wait(struct task_struct *task,
   if ((m->idle_flags & SS_IDLE_FUTEX) && nr == nr_futex) {
     /* queue.get()/Lock.acquire() without timeout and pthread mutexes wait with no timeout;
      * CPython's GIL waits are timed (5 ms interval), so they stay busy. */
-    int cmd = PT_REGS_PARM2_CORE_SYSCALL(regs) & FUTEX_CMD_MASK;
-    return (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && !PT_REGS_PARM4_CORE_SYSCALL(regs);
+    int cmd = PT_REGS_PARM2_SYSCALL(regs) & FUTEX_CMD_MASK;
+    return (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && !PT_REGS_PARM4_SYSCALL(regs);
   }
   if (!(m->idle_flags & SS_IDLE_LISTENER)) return false;
   int fd = m->idle_fd;
   /* idle_fd -1: any epoll/accept (uWSGI threads each wait on an epoll instance of their own). */
   if (nr == nr_accept || nr == nr_accept4 || nr == nr_epoll_wait || nr == nr_epoll_pwait ||
       nr == nr_epoll_pwait2)
-    return fd < 0 || (int)PT_REGS_PARM1_CORE_SYSCALL(regs) == fd;
+    return fd < 0 || (int)PT_REGS_PARM1_SYSCALL(regs) == fd;
   if (nr == nr_select || nr == nr_pselect6)
-    return fd_set_has(PT_REGS_PARM2_CORE_SYSCALL(regs), fd);
+    return fd_set_has(PT_REGS_PARM2_SYSCALL(regs), fd);
   if (nr == nr_poll || nr == nr_ppoll) {
     struct pollfd first = {};
-    if (bpf_probe_read_user(&first, sizeof(first), (void *)PT_REGS_PARM1_CORE_SYSCALL(regs)))
+    if (bpf_probe_read_user(&first, sizeof(first), (void *)PT_REGS_PARM1_SYSCALL(regs)))
       return false;
     return first.fd == fd;
   }
@@ -206,22 +208,21 @@ static __always_inline void member_off_cpu(struct ss_pool_member *m, __u64 now) 
   if (now > since) p->sat_on_cpu_ns += now - since;
 }
 
-/* From sched_switch: prev leaves the CPU, next gets it. */
-static __always_inline void pool_note_switch(bool preempt, struct task_struct *prev,
-                                             struct task_struct *next) {
-  if (is_tracked(next->tgid)) {
-    __u32 next_tid = next->pid;
-    struct ss_pool_member *n = bpf_map_lookup_elem(&pool_members, &next_tid);
-    if (n) n->on_cpu_since_ns = bpf_ktime_get_boot_ns();
-  }
-  if (!is_tracked(prev->tgid)) return;
+/* From sched_switch, for a tracked prev leaving the CPU at `now`. */
+static __always_inline void pool_note_switch_out(bool preempt, struct task_struct *prev, __u64 now) {
   __u32 tid = prev->pid;
   struct ss_pool_member *m = bpf_map_lookup_elem(&pool_members, &tid);
   if (!m) return;
-  __u64 now = bpf_ktime_get_boot_ns();
   member_off_cpu(m, now);
   if (!m->busy || preempt || task_state(prev) == 0) return;
   if (in_idle_wait(prev, m)) member_went_idle(m, now);
+}
+
+/* From sched_switch, for a tracked next getting the CPU at `now`. */
+static __always_inline void pool_note_switch_in(struct task_struct *next, __u64 now) {
+  __u32 tid = next->pid;
+  struct ss_pool_member *m = bpf_map_lookup_elem(&pool_members, &tid);
+  if (m) m->on_cpu_since_ns = now;
 }
 
 /* From sched_wakeup: an idle member woken has work (or its wait timed out: then it blocks in

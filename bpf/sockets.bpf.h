@@ -216,12 +216,15 @@ static __always_inline int on_accept_exit(long ret) {
   struct ss_listener *l = listener_of(sk);
   if (!l) return 0;
   /* The listener's limit (not in /proc/net/tcp): accept()'s first argument is the listening fd,
-   * still in the registers saved at syscall entry. */
-  struct pt_regs *regs =
-      have_task_pt_regs ? (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()) : NULL;
-  struct file *lfile = regs ? file_of_fd((int)PT_REGS_PARM1_CORE_SYSCALL(regs)) : NULL;
-  struct sock *lsk = lfile ? sock_of_file(lfile) : NULL;
-  if (lsk) l->max_backlog = BPF_CORE_READ(lsk, sk_max_ack_backlog);
+   * still in the registers saved at syscall entry. Read once per listener: the fd-table walk
+   * is most of this program's cost, and the limit only changes with another listen(). */
+  if (!l->max_backlog) {
+    struct pt_regs *regs =
+        have_task_pt_regs ? (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()) : NULL;
+    struct file *lfile = regs ? file_of_fd((int)PT_REGS_PARM1_SYSCALL(regs)) : NULL;
+    struct sock *lsk = lfile ? sock_of_file(lfile) : NULL;
+    if (lsk) l->max_backlog = BPF_CORE_READ(lsk, sk_max_ack_backlog);
+  }
   if (l->queued) __sync_fetch_and_sub(&l->queued, 1);
   __sync_fetch_and_add(&l->accepts, 1);
   if (!l->pool_id_plus1) return 0;

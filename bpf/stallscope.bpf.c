@@ -354,12 +354,15 @@ static __always_inline void close_blocking_syscall(struct ss_thread_state *t, __
 /* Scheduler accounting: prev leaves the CPU (blocked or preempted), next gets it. */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
-  __u64 now = 0;
-  pool_note_switch(preempt, prev, next);
-  if (is_tracked(prev->tgid)) {
+  /* One tracked check and one clock read per side, shared by the busy-period and the pool
+   * accounting: this runs on every context switch of the host. */
+  bool prev_tracked = is_tracked(prev->tgid), next_tracked = is_tracked(next->tgid);
+  if (!prev_tracked && !next_tracked) return 0;
+  __u64 now = bpf_ktime_get_boot_ns();
+  if (prev_tracked) {
+    pool_note_switch_out(preempt, prev, now);
     struct ss_thread_state *t = lookup_thread(prev->pid);
     if (t && t->busy.start_ns && !t->in_wait) {
-      now = bpf_ktime_get_boot_ns();
       if (t->off_kind == SS_ON_CPU) t->busy.on_cpu_ns += now - t->last_on_ns;
       t->last_off_ns = now;
       bool runnable = preempt || task_state(prev) == 0;
@@ -367,10 +370,10 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
       if (!runnable) open_blocking_syscall(ctx, t, prev, now);
     }
   }
-  if (is_tracked(next->tgid)) {
+  if (next_tracked) {
+    pool_note_switch_in(next, now);
     struct ss_thread_state *t = lookup_thread(next->pid);
     if (t && t->busy.start_ns && !t->in_wait && t->off_kind != SS_ON_CPU) {
-      if (!now) now = bpf_ktime_get_boot_ns();
       if (t->off_kind == SS_OFF_BLOCKED && t->wakeup_ns > t->last_off_ns) {
         t->busy.off_cpu_ns += t->wakeup_ns - t->last_off_ns;
         t->busy.runq_ns += now - t->wakeup_ns;
