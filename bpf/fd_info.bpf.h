@@ -40,6 +40,23 @@ static __always_inline bool is_client_connection(int fd) {
   return peer && BPF_CORE_READ((struct unix_sock *)peer, addr);
 }
 
+/* An inet socket's addresses and state (protocol TCP; callers correct it for UDP). */
+static __always_inline void read_sock_addr(const struct sock *sk, struct ss_sock_addr *a) {
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  a->family = family;
+  a->protocol = IPPROTO_TCP;
+  a->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  a->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+  a->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (family == AF_INET) {
+    BPF_CORE_READ_INTO(&a->saddr, sk, __sk_common.skc_rcv_saddr);
+    BPF_CORE_READ_INTO(&a->daddr, sk, __sk_common.skc_daddr);
+  } else {
+    BPF_CORE_READ_INTO(&a->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO(&a->daddr, sk, __sk_common.skc_v6_daddr);
+  }
+}
+
 /* Names the fd while it is still open: file kind, and inet addresses for sockets. */
 static __always_inline void describe_fd(int fd, struct ss_syscall_slot *slot) {
   struct file *file = file_of_fd(fd);
@@ -55,18 +72,8 @@ static __always_inline void describe_fd(int fd, struct ss_syscall_slot *slot) {
   if (!sk) return;
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   if (family != AF_INET && family != AF_INET6) return;
-  slot->sock.family = family;
-  slot->sock.state = BPF_CORE_READ(sk, __sk_common.skc_state);
-  slot->sock.protocol = BPF_CORE_READ(sk, sk_type) == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
-  slot->sock.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-  slot->sock.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-  if (family == AF_INET) {
-    BPF_CORE_READ_INTO(&slot->sock.saddr, sk, __sk_common.skc_rcv_saddr);
-    BPF_CORE_READ_INTO(&slot->sock.daddr, sk, __sk_common.skc_daddr);
-  } else {
-    BPF_CORE_READ_INTO(&slot->sock.saddr, sk, __sk_common.skc_v6_rcv_saddr);
-    BPF_CORE_READ_INTO(&slot->sock.daddr, sk, __sk_common.skc_v6_daddr);
-  }
+  read_sock_addr(sk, &slot->sock);
+  if (BPF_CORE_READ(sk, sk_type) == SOCK_DGRAM) slot->sock.protocol = IPPROTO_UDP;
 }
 
 #endif /* STALLSCOPE_BPF_FD_INFO_BPF_H_ */

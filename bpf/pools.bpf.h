@@ -18,11 +18,6 @@
 #define FUTEX_CMD_MASK 0x7f /* without FUTEX_PRIVATE_FLAG (128) / FUTEX_CLOCK_REALTIME (256) */
 
 const volatile __u64 saturation_threshold_ns = 100000000ULL;
-/* bpf_task_pt_regs needs Linux 5.15: on older kernels the agent clears this before load and the
- * verifier prunes every branch that would call it (members then never go idle; the agent
- * registers none). */
-const volatile bool have_task_pt_regs = true;
-
 /* Syscall numbers of the build architecture, set by the agent (SYS_* of its own headers). */
 const volatile int nr_futex = -1, nr_accept = -1, nr_accept4 = -1, nr_select = -1,
                    nr_pselect6 = -1, nr_poll = -1, nr_ppoll = -1, nr_epoll_wait = -1,
@@ -80,19 +75,9 @@ static __always_inline bool fd_set_has(unsigned long user_set, int fd) {
  * readable too. */
 static __always_inline bool in_idle_wait(struct task_struct *task,
                                          const struct ss_pool_member *m) {
-  if (!have_task_pt_regs) return false;
-  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+  long nr;
+  struct pt_regs *regs = sleeping_syscall_regs(task, &nr);
   if (!regs) return false;
-  /* Direct loads: bpf_task_pt_regs returns a BTF pointer, so no probe-read call per field
-   * (this runs at every block of every pool member). */
-#if defined(__TARGET_ARCH_x86)
-  long nr = regs->orig_ax;
-#elif defined(__TARGET_ARCH_arm64)
-  long nr = BPF_CORE_READ((struct user_pt_regs *)regs, syscallno);
-#else
-  long nr = -1;
-#endif
-  if (nr < 0) return false;
   if ((m->idle_flags & SS_IDLE_FUTEX) && nr == nr_futex) {
     /* queue.get()/Lock.acquire() without timeout and pthread mutexes wait with no timeout;
      * CPython's GIL waits are timed (5 ms interval), so they stay busy. */

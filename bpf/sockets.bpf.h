@@ -38,22 +38,6 @@ static __always_inline void track_socket(const struct sock *sk, struct ss_sock_t
     count(SS_CNT_SOCKET_MAP_FULL);
 }
 
-static __always_inline void read_sock_addr(const struct sock *sk, struct ss_sock_addr *a) {
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-  a->family = family;
-  a->protocol = IPPROTO_TCP;
-  a->state = BPF_CORE_READ(sk, __sk_common.skc_state);
-  a->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-  a->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-  if (family == AF_INET) {
-    BPF_CORE_READ_INTO(&a->saddr, sk, __sk_common.skc_rcv_saddr);
-    BPF_CORE_READ_INTO(&a->daddr, sk, __sk_common.skc_daddr);
-  } else {
-    BPF_CORE_READ_INTO(&a->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-    BPF_CORE_READ_INTO(&a->daddr, sk, __sk_common.skc_v6_daddr);
-  }
-}
-
 static __always_inline void socket_closed(const struct sock *sk, struct ss_sock_track *s,
                                           __u64 now) {
   if ((s->flags & (SS_SOCK_INBOUND | SS_SOCK_ACCEPTED)) == SS_SOCK_INBOUND) {

@@ -38,7 +38,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define E2BIG 7
-#define SS_ENOSYS 38
 
 /* Set by the agent before load. */
 const volatile __u64 block_threshold_ns = 100000000ULL;
@@ -174,6 +173,7 @@ static __always_inline int syscall_fd(__u8 cls, __u64 arg0, __u64 arg1) {
 }
 
 #include "fd_info.bpf.h"
+#include "task_syscall.bpf.h"
 
 /* Worker pools and TCP connections: kernel code of their own, hooked in below by one call each. */
 #include "pools.bpf.h"
@@ -271,35 +271,9 @@ static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 n
 /* Blocking syscalls are found here, when they go off CPU, instead of at every syscall's entry
  * and exit: hooking all syscalls puts every task on the host on the kernel's slow syscall path
  * (issue 2's throughput target). A sleeping task's number and arguments are in the user
- * registers saved at kernel entry. x86_64: entry_SYSCALL_64 saves the number as orig_ax and
- * sets ax to -ENOSYS until the call returns, while exception entries save an error code (or -1)
- * as orig_ax and keep the user's ax; so ax == -ENOSYS tells a syscall from a page fault sleeping
- * on I/O. arm64: syscallno is NO_SYSCALL (-1) outside syscalls. */
-struct ss_sleeping_syscall {
-  __s32 nr;
-  __u64 arg0, arg1;
-  __u64 user_ip; /* where the syscall returns to: the innermost user frame */
-};
-
-static __always_inline bool sleeping_syscall(struct task_struct *task,
-                                             struct ss_sleeping_syscall *out) {
-  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-  if (!regs) return false;
-#if defined(__TARGET_ARCH_x86)
-  long number = regs->orig_ax;
-  if (number < 0 || regs->ax != -SS_ENOSYS) return false;
-#elif defined(__TARGET_ARCH_arm64)
-  long number = regs->syscallno;
-  if (number < 0) return false;
-#endif
-  out->nr = (__s32)number;
-  out->arg0 = PT_REGS_PARM1_SYSCALL(regs);
-  out->arg1 = PT_REGS_PARM2_SYSCALL(regs);
-  out->user_ip = PT_REGS_IP(regs);
-  return true;
-}
-
-/* prev (still current) blocks: open the syscall it sleeps in, name its fd, keep its stack.
+ * registers saved at kernel entry (task_syscall.bpf.h).
+ *
+ * prev (still current) blocks: open the syscall it sleeps in, name its fd, keep its stack.
  * A full user stack (bpf_get_stack) costs 0.7-1.5 us here, and nearly every block is short and
  * in a short period (a GIL hand-off, a quick read), so young periods keep only the innermost
  * frame, read from the saved registers; once a period is old enough to be a stall in the making
@@ -307,19 +281,22 @@ static __always_inline bool sleeping_syscall(struct task_struct *task,
  * Python frames come from the agent. */
 static __always_inline void open_blocking_syscall(void *ctx, struct ss_thread_state *t,
                                                   struct task_struct *prev, __u64 now) {
-  struct ss_sleeping_syscall call;
-  if (t->sys_blocked || !sleeping_syscall(prev, &call)) return;
-  __u8 cls = classify(call.nr);
-  int fd = cls != SS_SC_PLAIN ? syscall_fd(cls, call.arg0, call.arg1) : SS_NO_FD;
-  t->sys_nr = call.nr;
+  long nr;
+  struct pt_regs *regs = t->sys_blocked ? NULL : sleeping_syscall_regs(prev, &nr);
+  if (!regs) return;
+  __u64 user_ip = PT_REGS_IP(regs); /* where the syscall returns to: the innermost user frame */
+  __u8 cls = classify(nr);
+  int fd = cls != SS_SC_PLAIN ? syscall_fd(cls, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs))
+                              : SS_NO_FD;
+  t->sys_nr = (__s32)nr;
   t->sys_fd = fd;
-  t->sys_slot = slot_for_syscall(t, call.nr, fd);
+  t->sys_slot = slot_for_syscall(t, (__s32)nr, fd);
   t->sys_blocked = 1;
   t->sys_start_ns = now;
   /* Bounded per period too: a sync worker under load stays in one busy period for seconds
    * (it never gets back to select()) and blocks thousands of times in it. */
   if (now - t->busy.start_ns < full_stack_after_ns || t->busy.full_stacks >= SS_MAX_FULL_STACKS) {
-    t->sys_stack[0] = call.user_ip;
+    t->sys_stack[0] = user_ip;
     t->sys_stack_len = 1;
     return;
   }
@@ -329,7 +306,7 @@ static __always_inline void open_blocking_syscall(void *ctx, struct ss_thread_st
   if (bytes > 0) {
     t->sys_stack_len = bytes / sizeof(__u64);
   } else {
-    t->sys_stack[0] = call.user_ip;
+    t->sys_stack[0] = user_ip;
     t->sys_stack_len = 1;
     count(SS_CNT_STACK_FAILED);
   }

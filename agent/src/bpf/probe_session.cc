@@ -126,13 +126,13 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   skel_->rodata->nr_poll = SYS_poll;
   skel_->rodata->nr_epoll_wait = SYS_epoll_wait;
 #endif
-  // Pool members' idle waits are read with bpf_task_pt_regs (Linux 5.15+); without it the rest
-  // runs and no pool is tracked.
+  // Sleeping tasks' syscalls are read with bpf_task_pt_regs (Linux 5.15+): without it the rest
+  // runs, but blocking syscalls go unnamed and no pool is tracked.
   if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nullptr) != 1) {
     skel_->rodata->have_task_pt_regs = false;
     pools_supported_ = false;
     fprintf(stderr, "stallscope: warning: this kernel has no bpf_task_pt_regs (Linux 5.15+): "
-                    "worker pools will not be tracked\n");
+                    "blocking syscalls will not be named and worker pools not tracked\n");
   }
 
   if (absl::Status st = ChooseSyscallHooks(config.syscall_hooks); !st.ok()) return st;
