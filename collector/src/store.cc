@@ -153,6 +153,17 @@ std::string WhereSql(const std::vector<std::string>& where) {
   return where.empty() ? "" : absl::StrCat(" WHERE ", absl::StrJoin(where, " AND "));
 }
 
+// Columns: id, seq, received_ns, body, identity.
+StoredReport ReportFromRow(SqlRow& row) {
+  StoredReport r;
+  r.id = AsInt(row[0]);
+  r.seq = static_cast<uint64_t>(AsInt(row[1]));
+  r.received_ns = static_cast<uint64_t>(AsInt(row[2]));
+  r.body = AsText(row[3]);
+  r.identity = AsText(row[4]);
+  return r;
+}
+
 }  // namespace
 
 // Returns the connection to the pool when the query is done.
@@ -213,6 +224,20 @@ void Store::Release(std::unique_ptr<SqlConnection> conn) {
   std::lock_guard lock(readers_mu_);
   idle_readers_.push_back(std::move(conn));
   readers_cv_.notify_one();
+}
+
+// A read on a pooled reader, or on the writer (under its lock) when there are no readers
+// (an in-memory SQLite database has only the one connection).
+absl::StatusOr<std::vector<SqlRow>> Store::ReadQuery(absl::string_view sql,
+                                                     absl::Span<const SqlParam> params) {
+  auto conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  if (*conn == nullptr) {
+    std::lock_guard lock(writer_mu_);
+    return writer_->Query(sql, params);
+  }
+  ReaderLease lease(this, std::move(*conn));
+  return lease->Query(sql, params);
 }
 
 absl::Status Store::Write(absl::Span<IngestBatch* const> batches) {
@@ -348,28 +373,11 @@ absl::StatusOr<std::vector<StoredReport>> Store::Reports(const ReportFilter& fil
       "(SELECT id, agent, seq, received_ns, body, time_ns FROM reports",
       WhereSql(where), " ORDER BY time_ns DESC, id DESC LIMIT ?) r LEFT JOIN agents a ON a.id = r.agent ",
       "ORDER BY r.time_ns DESC, r.id DESC");
-  auto conn = Acquire();
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<std::vector<SqlRow>> rows;
-  if (*conn == nullptr) {
-    std::lock_guard lock(writer_mu_);
-    rows = writer_->Query(sql, params);
-  } else {
-    ReaderLease lease(this, std::move(*conn));
-    rows = lease->Query(sql, params);
-  }
+  absl::StatusOr<std::vector<SqlRow>> rows = ReadQuery(sql, params);
   if (!rows.ok()) return rows.status();
   std::vector<StoredReport> out;
   out.reserve(rows->size());
-  for (SqlRow& row : *rows) {
-    StoredReport r;
-    r.id = AsInt(row[0]);
-    r.seq = static_cast<uint64_t>(AsInt(row[1]));
-    r.received_ns = static_cast<uint64_t>(AsInt(row[2]));
-    r.body = AsText(row[3]);
-    r.identity = AsText(row[4]);
-    out.push_back(std::move(r));
-  }
+  for (SqlRow& row : *rows) out.push_back(ReportFromRow(row));
   return out;
 }
 
@@ -378,26 +386,10 @@ absl::StatusOr<std::optional<StoredReport>> Store::ReportById(int64_t id) {
       "SELECT r.id, r.seq, r.received_ns, r.body, a.identity FROM reports r LEFT JOIN agents a ON a.id = r.agent "
       "WHERE r.id = ?";
   SqlParam params[] = {id};
-  auto conn = Acquire();
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<std::vector<SqlRow>> rows;
-  if (*conn == nullptr) {
-    std::lock_guard lock(writer_mu_);
-    rows = writer_->Query(sql, params);
-  } else {
-    ReaderLease lease(this, std::move(*conn));
-    rows = lease->Query(sql, params);
-  }
+  absl::StatusOr<std::vector<SqlRow>> rows = ReadQuery(sql, params);
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::optional<StoredReport>();
-  SqlRow& row = (*rows)[0];
-  StoredReport r;
-  r.id = AsInt(row[0]);
-  r.seq = static_cast<uint64_t>(AsInt(row[1]));
-  r.received_ns = static_cast<uint64_t>(AsInt(row[2]));
-  r.body = AsText(row[3]);
-  r.identity = AsText(row[4]);
-  return std::optional<StoredReport>(std::move(r));
+  return std::optional<StoredReport>(ReportFromRow((*rows)[0]));
 }
 
 absl::StatusOr<std::vector<RollupRow>> Store::Rollup(const RollupQuery& q) {
@@ -428,19 +420,7 @@ absl::StatusOr<std::vector<RollupRow>> Store::Rollup(const RollupQuery& q) {
                                  "CAST(MAX(max_ns) AS BIGINT), ", select, " FROM ", table, WhereSql(where),
                                  " GROUP BY ", group, " ORDER BY ", order, " LIMIT ?");
   params.push_back(static_cast<int64_t>(q.limit));
-  auto conn = Acquire();
-  if (!conn.ok()) return conn.status();
-  std::unique_ptr<ReaderLease> lease;
-  SqlConnection* c = nullptr;
-  std::unique_lock<std::mutex> writer_lock;
-  if (*conn == nullptr) {
-    writer_lock = std::unique_lock(writer_mu_);
-    c = writer_.get();
-  } else {
-    c = conn->get();
-    lease = std::make_unique<ReaderLease>(this, std::move(*conn));
-  }
-  auto rows = c->Query(sql, params);
+  auto rows = ReadQuery(sql, params);
   if (!rows.ok()) return rows.status();
   std::vector<RollupRow> out;
   for (const SqlRow& row : *rows) {
@@ -480,7 +460,7 @@ absl::StatusOr<std::vector<RollupRow>> Store::Rollup(const RollupQuery& q) {
         w.push_back("host = ?");
         p.push_back(r.host);
       }
-      auto ex = c->Query(absl::StrCat("SELECT example_id FROM rollup", WhereSql(w), " ORDER BY max_ns DESC LIMIT 1"), p);
+      auto ex = ReadQuery(absl::StrCat("SELECT example_id FROM rollup", WhereSql(w), " ORDER BY max_ns DESC LIMIT 1"), p);
       if (!ex.ok()) return ex.status();
       if (!ex->empty()) r.example_id = AsInt((*ex)[0][0]);
     }

@@ -111,6 +111,7 @@ class Store {
                                                      const std::vector<IngestRow*>& rows);
   absl::StatusOr<std::unique_ptr<SqlConnection>> Acquire();
   void Release(std::unique_ptr<SqlConnection> conn);
+  absl::StatusOr<std::vector<SqlRow>> ReadQuery(absl::string_view sql, absl::Span<const SqlParam> params);
   std::string BeginSql() const;
 
   SqlDialect dialect_;
