@@ -111,9 +111,11 @@ int BPF_PROG(ss_sock_state, const struct sock *sk, const int oldstate, const int
     /* Count it before it can be found: an accept() on another CPU decrements as soon as the
      * entry exists, and must never find the count not yet raised. */
     __u32 queued = __sync_add_and_fetch(&l->queued, 1);
-    if (bpf_map_update_elem(&sockets, &key, &s, BPF_NOEXIST) != 0) {
+    long err = bpf_map_update_elem(&sockets, &key, &s, BPF_NOEXIST);
+    if (err != 0) {
+      /* -EEXIST: accept() on another CPU inserted it since our lookup (never queued). */
       __sync_fetch_and_sub(&l->queued, 1);
-      count(SS_CNT_SOCKET_MAP_FULL);
+      if (err == -E2BIG) count(SS_CNT_SOCKET_MAP_FULL);
       return 0;
     }
     if (queued > l->peak_queued) l->peak_queued = queued;
@@ -188,8 +190,13 @@ static __always_inline int on_accept_exit(long ret) {
                                   .tid = tid,
                                   .flags = SS_SOCK_INBOUND | SS_SOCK_ESTABLISHED | SS_SOCK_ACCEPTED};
     read_sock_addr(sk, &fresh.addr);
-    track_socket(sk, &fresh);
-    return 0;
+    long err = bpf_map_update_elem(&sockets, &key, &fresh, BPF_NOEXIST);
+    if (err == -E2BIG) count(SS_CNT_SOCKET_MAP_FULL);
+    if (err != -EEXIST) return 0;
+    /* The state change ran on another CPU between our lookup and insert: it counted the child
+     * in the queue, so take the accepted path below, which uncounts it. */
+    s = bpf_map_lookup_elem(&sockets, &key);
+    if (!s) return 0;
   }
   if (s->flags & SS_SOCK_ACCEPTED) return 0;
   s->flags |= SS_SOCK_ACCEPTED;

@@ -38,6 +38,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define E2BIG 7
+#define EEXIST 17
 
 /* Set by the agent before load. */
 const volatile __u64 block_threshold_ns = 100000000ULL;
