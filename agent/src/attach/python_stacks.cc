@@ -21,7 +21,24 @@ PythonStacks::ProcessEntry& PythonStacks::ProcessFor(pid_t pid) {
   return processes_.emplace(pid, std::move(entry)).first->second;
 }
 
-void PythonStacks::Apply(const Capture& capture, v1::LoopBlock& block) {
+void StallCaptures::Offer(Capture capture) {
+  if (capture.status != v1::PYTHON_STACK_CAPTURED) {
+    failure_ = capture.status;
+  } else if (capture.asleep_for_ns > 0) {
+    if (!asleep_ || capture.asleep_for_ns > asleep_->asleep_for_ns) asleep_ = std::move(capture);
+  } else if (!running_) {
+    running_ = std::move(capture);
+  }
+}
+
+const StallCaptures::Capture* StallCaptures::Choose(StackKind kind) const {
+  const std::optional<Capture>& first = kind == StackKind::kBlockingSyscall ? asleep_ : running_;
+  const std::optional<Capture>& second = kind == StackKind::kBlockingSyscall ? running_ : asleep_;
+  if (first) return &*first;
+  return second ? &*second : nullptr;
+}
+
+void PythonStacks::Apply(const StallCaptures::Capture& capture, v1::LoopBlock& block) {
   block.set_python_stack_status(capture.status);
   if (capture.status != v1::PYTHON_STACK_CAPTURED) return;
   block.set_python_stack_at_ns(capture.at_ns);
@@ -31,9 +48,7 @@ void PythonStacks::Apply(const Capture& capture, v1::LoopBlock& block) {
 }
 
 void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block) {
-  Capture capture;
-  capture.pid = stall.pid;
-  capture.seq = stall.seq;
+  StallCaptures::Capture capture;
   ProcessEntry& entry = ProcessFor(stall.pid);
   if (!entry.process) {
     capture.status = entry.unavailable;
@@ -44,6 +59,8 @@ void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block)
       capture.status = v1::PYTHON_STACK_CAPTURED;
       capture.frames = std::move(*frames);
       capture.at_ns = stall.duration_ns();
+      if (stall.asleep_since_ns && stall.end_boot_ns > stall.asleep_since_ns)
+        capture.asleep_for_ns = stall.end_boot_ns - stall.asleep_since_ns;
       if (holder) capture.gil_holder = static_cast<uint32_t>(*holder);
     } else {
       capture.status = v1::PYTHON_STACK_NOT_CAPTURED;
@@ -52,31 +69,30 @@ void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block)
     capture.status = v1::PYTHON_STACK_READ_FAILED;
   }
   Apply(capture, block);
-  // A later in-progress read of the same stall replaces an earlier one (the final report shows
-  // where the stall was last seen), unless it failed where an earlier one succeeded.
-  auto previous = latest_by_tid_.find(stall.tid);
-  if (capture.status != v1::PYTHON_STACK_CAPTURED && previous != latest_by_tid_.end() &&
-      previous->second.seq == stall.seq && previous->second.status == v1::PYTHON_STACK_CAPTURED)
-    return;
-  latest_by_tid_[stall.tid] = std::move(capture);
+  ThreadCaptures& mine = by_tid_[stall.tid];
+  if (mine.pid != stall.pid || mine.seq != stall.seq) mine = ThreadCaptures{stall.pid, stall.seq, {}};
+  mine.captures.Offer(std::move(capture));
 }
 
 void PythonStacks::OnFinal(const BusySnapshot& stall, v1::LoopBlock& block) {
-  auto it = latest_by_tid_.find(stall.tid);
-  if (it != latest_by_tid_.end() && it->second.seq == stall.seq) {
-    Apply(it->second, block);
-    latest_by_tid_.erase(it);
+  auto it = by_tid_.find(stall.tid);
+  if (it != by_tid_.end() && it->second.seq == stall.seq && it->second.pid == stall.pid) {
+    const StallCaptures& captures = it->second.captures;
+    if (const StallCaptures::Capture* chosen = captures.Choose(stall.stack_kind)) {
+      Apply(*chosen, block);
+    } else {
+      block.set_python_stack_status(captures.failure());
+    }
+    by_tid_.erase(it);
     return;
   }
-  Capture none;
   ProcessEntry& entry = ProcessFor(stall.pid);
-  none.status = entry.process ? v1::PYTHON_STACK_NOT_CAPTURED : entry.unavailable;
-  Apply(none, block);
+  block.set_python_stack_status(entry.process ? v1::PYTHON_STACK_NOT_CAPTURED : entry.unavailable);
 }
 
 void PythonStacks::ForgetProcess(pid_t pid) {
   processes_.erase(pid);
-  absl::erase_if(latest_by_tid_, [pid](const auto& kv) { return kv.second.pid == pid; });
+  absl::erase_if(by_tid_, [pid](const auto& kv) { return kv.second.pid == pid; });
 }
 
 }  // namespace stallscope

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,32 @@
 #include "stallscope/v1/report.pb.h"
 
 namespace stallscope {
+
+// The Python stacks read during one stall, and the one its final report shows: the one that
+// matches the report's native frames. Under a blocking call's frames, a read taken while asleep
+// in a call (the longest sleep seen), never one taken after the call returned (the handler
+// already writing its response). Under a CPU sample, the first read taken on CPU: like the
+// kernel's sample, still in the hot code, where a later one may land in the tail after it.
+class StallCaptures {
+ public:
+  struct Capture {
+    v1::PythonStackStatus status = v1::PYTHON_STACK_STATUS_UNSPECIFIED;
+    std::vector<v1::Frame> frames;
+    uint64_t at_ns = 0;         // into the stall
+    uint64_t asleep_for_ns = 0; // how long the thread had slept in its call; 0: not asleep
+    uint32_t gil_holder = 0;
+  };
+
+  void Offer(Capture capture);
+  // The capture for a final report whose native frames are of `kind`; nullptr if none
+  // succeeded (then failure() says why, if a read failed).
+  const Capture* Choose(StackKind kind) const;
+  v1::PythonStackStatus failure() const { return failure_; }
+
+ private:
+  std::optional<Capture> asleep_, running_;
+  v1::PythonStackStatus failure_ = v1::PYTHON_STACK_STATUS_UNSPECIFIED;
+};
 
 class PythonStacks {
  public:
@@ -31,18 +58,15 @@ class PythonStacks {
   // Frames read after the stall ended (the loop may return to its wait between the kernel
   // snapshot and the read) are discarded, never shown as the stall's.
   void OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block);
-  // The stall ended: add what was read while it lasted, or why nothing was.
+  // The stall ended: add the read that matches its native frames (StallCaptures), or why none.
   void OnFinal(const BusySnapshot& stall, v1::LoopBlock& block);
   void ForgetProcess(pid_t pid);
 
  private:
-  struct Capture {
+  struct ThreadCaptures {
     pid_t pid = 0;
-    uint32_t seq = 0;
-    v1::PythonStackStatus status = v1::PYTHON_STACK_STATUS_UNSPECIFIED;
-    std::vector<v1::Frame> frames;
-    uint64_t at_ns = 0;  // into the stall
-    uint32_t gil_holder = 0;
+    uint32_t seq = 0;  // the stall's busy period
+    StallCaptures captures;
   };
   struct ProcessEntry {
     std::unique_ptr<PythonProcess> process;  // null when not readable
@@ -50,11 +74,11 @@ class PythonStacks {
   };
 
   ProcessEntry& ProcessFor(pid_t pid);
-  static void Apply(const Capture& capture, v1::LoopBlock& block);
+  static void Apply(const StallCaptures::Capture& capture, v1::LoopBlock& block);
 
   StillStalled still_stalled_;
   absl::flat_hash_map<pid_t, ProcessEntry> processes_;
-  absl::flat_hash_map<pid_t, Capture> latest_by_tid_;  // one stall per thread at a time
+  absl::flat_hash_map<pid_t, ThreadCaptures> by_tid_;  // one stall per thread at a time
 };
 
 }  // namespace stallscope
