@@ -238,11 +238,59 @@ static __always_inline void emit_stall(struct ss_thread_state *t, __u64 now, __u
   count(SS_CNT_STALLS_EMITTED);
 }
 
+/* The task runs again: its syscall returns within microseconds. Counted from the first block
+ * to here, so a call that blocks several times counts once per block, with its whole time. */
+static __always_inline void close_blocking_syscall(struct ss_thread_state *t, __u64 now) {
+  __u64 dur = now - t->sys_start_ns;
+  add_to_slot(t, dur);
+  if (dur > t->busy.longest_block_ns) {
+    t->busy.longest_block_ns = dur;
+    __u32 len = t->sys_stack_len;
+    if (len > SS_STACK_DEPTH) len = SS_STACK_DEPTH;
+    bpf_probe_read_kernel(t->busy.block_stack, sizeof(t->busy.block_stack), t->sys_stack);
+    t->busy.block_stack_len = len;
+  }
+  t->sys_blocked = 0;
+  t->sys_nr = -1;
+}
+
+/* The thread runs at `now` though the last sched_switch we saw took it off the CPU: the kernel
+ * switched it back in without a sched_switch event reaching us (seen on 6.18 guests for tasks
+ * preempted by some threads: neither our tp_btf program nor a perf tracepoint program saw the
+ * switch-in, and bpf_stats counted no recursion miss). The scheduler's own clock of the task,
+ * se.sum_exec_runtime, says how long it ran since it left: that much is on-CPU time, the rest of
+ * the gap is the wait it was in. `exec_now` is read at `now` (exact at a switch-out, where the
+ * scheduler has just updated it; up to a tick behind when read from the running task). */
+static __always_inline __u64 repair_missed_switch_in(struct ss_thread_state *t, __u64 now,
+                                                     __u64 exec_now) {
+  __u64 gap = now - t->last_off_ns;
+  __u64 ran = t->last_off_exec_ns && exec_now > t->last_off_exec_ns ? exec_now - t->last_off_exec_ns : 0;
+  if (ran > gap) ran = gap;
+  __u64 back_at = now - ran; /* the latest it can have been switched in */
+  t->busy.on_cpu_ns += ran;
+  if (t->off_kind == SS_OFF_BLOCKED && t->wakeup_ns > t->last_off_ns && t->wakeup_ns <= back_at) {
+    t->busy.off_cpu_ns += t->wakeup_ns - t->last_off_ns;
+    t->busy.runq_ns += back_at - t->wakeup_ns;
+  } else if (t->off_kind == SS_OFF_BLOCKED) {
+    t->busy.off_cpu_ns += back_at - t->last_off_ns;
+  } else {
+    t->busy.runq_ns += back_at - t->last_off_ns;
+  }
+  t->off_kind = SS_ON_CPU;
+  t->last_on_ns = now;
+  count(SS_CNT_SWITCH_IN_UNSEEN);
+  return back_at;
+}
+
 /* The thread (on CPU, as current) leaves its busy period: report it if it was long. */
 static __always_inline void end_busy_period(struct ss_thread_state *t, __u64 now, __u32 reason,
                                             int wait_nr, int wait_fd) {
   if (!t->busy.start_ns) return;
-  if (t->off_kind == SS_ON_CPU && t->last_on_ns) t->busy.on_cpu_ns += now - t->last_on_ns;
+  if (t->off_kind != SS_ON_CPU) {
+    __u64 back_at = repair_missed_switch_in(t, now, bpf_get_current_task_btf()->se.sum_exec_runtime);
+    if (t->sys_blocked) close_blocking_syscall(t, back_at);
+  }
+  if (t->last_on_ns) t->busy.on_cpu_ns += now - t->last_on_ns;
   if (now - t->busy.start_ns >= block_threshold_ns) emit_stall(t, now, reason, wait_nr, wait_fd);
   t->busy.start_ns = 0;
 }
@@ -313,22 +361,6 @@ static __always_inline void open_blocking_syscall(void *ctx, struct ss_thread_st
   }
 }
 
-/* The task runs again: its syscall returns within microseconds. Counted from the first block
- * to here, so a call that blocks several times counts once per block, with its whole time. */
-static __always_inline void close_blocking_syscall(struct ss_thread_state *t, __u64 now) {
-  __u64 dur = now - t->sys_start_ns;
-  add_to_slot(t, dur);
-  if (dur > t->busy.longest_block_ns) {
-    t->busy.longest_block_ns = dur;
-    __u32 len = t->sys_stack_len;
-    if (len > SS_STACK_DEPTH) len = SS_STACK_DEPTH;
-    bpf_probe_read_kernel(t->busy.block_stack, sizeof(t->busy.block_stack), t->sys_stack);
-    t->busy.block_stack_len = len;
-  }
-  t->sys_blocked = 0;
-  t->sys_nr = -1;
-}
-
 /* Scheduler accounting: prev leaves the CPU (blocked or preempted), next gets it. */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
@@ -341,8 +373,14 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
     pool_note_switch_out(preempt, prev, now);
     struct ss_thread_state *t = lookup_thread(prev->pid);
     if (t && t->busy.start_ns && !t->in_wait) {
-      if (t->off_kind == SS_ON_CPU) t->busy.on_cpu_ns += now - t->last_on_ns;
+      __u64 exec = prev->se.sum_exec_runtime;
+      if (t->off_kind != SS_ON_CPU) {
+        __u64 back_at = repair_missed_switch_in(t, now, exec);
+        if (t->sys_blocked) close_blocking_syscall(t, back_at); /* it returned by then */
+      }
+      t->busy.on_cpu_ns += now - t->last_on_ns;
       t->last_off_ns = now;
+      t->last_off_exec_ns = exec;
       bool runnable = preempt || task_state(prev) == 0;
       t->off_kind = runnable ? SS_OFF_RUNNABLE : SS_OFF_BLOCKED;
       if (!runnable) open_blocking_syscall(ctx, t, prev, now);

@@ -91,6 +91,7 @@ struct ss_thread_state {
   __u64 last_on_ns;
   __u64 last_off_ns;
   __u64 wakeup_ns;
+  __u64 last_off_exec_ns; /* the task's se.sum_exec_runtime at last_off_ns */
   __u8 off_kind;       /* enum ss_off_kind */
   __u8 in_wait;        /* inside a wait that bounds busy periods */
   __u8 sys_blocked;    /* the thread sleeps in a syscall (set at switch-out, cleared at switch-in) */
@@ -165,7 +166,8 @@ enum ss_counter {
   SS_CNT_STALLS_EMITTED = 4,
   SS_CNT_SOCKET_MAP_FULL = 5,  /* TCP connections not followed */
   SS_CNT_SOCKETS_EMITTED = 6,
-  SS_CNT_MAX = 7,
+  SS_CNT_SWITCH_IN_UNSEEN = 7, /* a task ran again without a sched_switch we saw (repaired) */
+  SS_CNT_MAX = 8,
 };
 
 /* ---- Pools (bpf/pools.bpf.h) ---- */

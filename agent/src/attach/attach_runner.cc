@@ -221,6 +221,7 @@ class AttachRun : public TraceControl {
     stats.set_busy_periods_not_loops(tracker_.stats().not_loops);
     stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
     stats.set_socket_map_full(counters[SS_CNT_SOCKET_MAP_FULL]);
+    stats.set_switch_ins_unseen(counters[SS_CNT_SWITCH_IN_UNSEEN]);
     if (pools_) stats.set_pool_member_map_full(pools_->member_add_failures());
     stats.set_sockets_reported(sockets_reported_);
     stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));

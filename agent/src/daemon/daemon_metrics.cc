@@ -28,6 +28,9 @@ std::string FormatDaemonMetrics(const DaemonMetrics& m) {
   Sample(out, "stallscope_agent_kernel_events_lost_total", m.kernel[SS_CNT_STACK_FAILED], "reason=\"stack_failed\"");
   Metric(out, "stallscope_agent_kernel_stalls_emitted_total", "counter", "Stalls the kernel sent through the ring buffer.");
   Sample(out, "stallscope_agent_kernel_stalls_emitted_total", m.kernel[SS_CNT_STALLS_EMITTED]);
+  Metric(out, "stallscope_agent_switch_ins_unseen_total", "counter",
+         "Tracked threads that ran again without a sched_switch event reaching stallscope (on-CPU time taken from the scheduler's clock).");
+  Sample(out, "stallscope_agent_switch_ins_unseen_total", m.kernel[SS_CNT_SWITCH_IN_UNSEEN]);
   Metric(out, "stallscope_agent_tracked_processes", "gauge", "Processes tracked now (discovered servers and their workers).");
   Sample(out, "stallscope_agent_tracked_processes", m.tracked_processes);
   Metric(out, "stallscope_agent_discovery_scans_total", "counter", "/proc scans for new servers.");
