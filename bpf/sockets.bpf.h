@@ -28,8 +28,15 @@ struct {
   __type(value, struct ss_sock_track);
 } sockets SEC(".maps");
 
+/* sk from a file (probe-read pointer). */
 static __always_inline struct ss_listener *listener_of(const struct sock *sk) {
   return listener_on_port(BPF_CORE_READ(sk, __sk_common.skc_num));
+}
+
+/* sk a BTF pointer (tp_btf argument): a direct load instead of a probe-read call. Every TCP
+ * state change on the host runs the state program, so this matters. */
+static __always_inline struct ss_listener *listener_of_btf(const struct sock *sk) {
+  return listener_on_port(sk->__sk_common.skc_num);
 }
 
 static __always_inline void track_socket(const struct sock *sk, struct ss_sock_track *s) {
@@ -86,12 +93,12 @@ static __always_inline void socket_closed(const struct sock *sk, struct ss_sock_
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(ss_sock_state, const struct sock *sk, const int oldstate, const int newstate) {
-  if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
+  if (sk->sk_protocol != IPPROTO_TCP) return 0; /* direct load: sk is a BTF pointer */
   __u64 key = (__u64)sk;
   if (newstate == TCP_SYN_SENT) {
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     if (!is_tracked(pid_tgid >> 32)) return 0;
-    struct ss_sock_track s = {.open_ns = bpf_ktime_get_boot_ns(),
+    struct ss_sock_track s = {.open_ns = ss_now_ns(),
                               .tgid = pid_tgid >> 32,
                               .tid = (__u32)pid_tgid};
     track_socket(sk, &s);
@@ -100,10 +107,10 @@ int BPF_PROG(ss_sock_state, const struct sock *sk, const int oldstate, const int
   if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
     /* The child is already in the listener's accept queue here (tcp_check_req queued it), so
      * another CPU may even have accept()ed it already: then on_accept_exit created the entry. */
-    struct ss_listener *l = listener_of(sk);
+    struct ss_listener *l = listener_of_btf(sk);
     if (!l) return 0;
     if (bpf_map_lookup_elem(&sockets, &key)) return 0;
-    __u64 now = bpf_ktime_get_boot_ns();
+    __u64 now = ss_now_ns();
     struct ss_sock_track s = {.open_ns = now,
                               .established_ns = now,
                               .flags = SS_SOCK_INBOUND | SS_SOCK_ESTABLISHED};
@@ -127,11 +134,11 @@ int BPF_PROG(ss_sock_state, const struct sock *sk, const int oldstate, const int
   struct ss_sock_track *s = bpf_map_lookup_elem(&sockets, &key);
   if (!s) return 0;
   if (newstate == TCP_ESTABLISHED) {
-    s->established_ns = bpf_ktime_get_boot_ns();
+    s->established_ns = ss_now_ns();
     s->flags |= SS_SOCK_ESTABLISHED;
     read_sock_addr(sk, &s->addr); /* connect() has bound the local port by now */
   } else if (newstate == TCP_CLOSE) {
-    socket_closed(sk, s, bpf_ktime_get_boot_ns());
+    socket_closed(sk, s, ss_now_ns());
     bpf_map_delete_elem(&sockets, &key);
   }
   return 0;
@@ -160,7 +167,7 @@ int BPF_PROG(ss_tcp_send_reset, const struct sock *sk) {
  * often because the accept queue was full and the kernel dropped it (a listen overflow). */
 SEC("tp_btf/tcp_retransmit_synack")
 int BPF_PROG(ss_tcp_retransmit_synack, const struct sock *sk) {
-  struct ss_listener *l = listener_of(sk);
+  struct ss_listener *l = listener_of_btf(sk);
   if (l) __sync_fetch_and_add(&l->synack_retransmits, 1);
   return 0;
 }
@@ -171,13 +178,13 @@ static __always_inline int on_accept_exit(long ret) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (ret < 0 || !is_tracked(pid_tgid >> 32)) return 0;
   __u32 tid = (__u32)pid_tgid;
-  struct ss_pool_member *m = bpf_map_lookup_elem(&pool_members, &tid);
+  struct ss_pool_member *m = lookup_member(tid);
   if (m) m->accepts += 1;
   struct file *file = file_of_fd((int)ret);
   struct sock *sk = file ? sock_of_file(file) : NULL;
   __u64 key = (__u64)sk;
   if (!sk) return 0;
-  __u64 now = bpf_ktime_get_boot_ns();
+  __u64 now = ss_now_ns();
   struct ss_sock_track *s = bpf_map_lookup_elem(&sockets, &key);
   if (!s) {
     /* Accepted before its ESTABLISHED state change ran (the child is queued just before):

@@ -194,7 +194,7 @@ struct ss_pool_member {
   __u64 busy_ns;    /* cumulative busy time, up to since_ns */
   __u64 wakeups;    /* idle -> busy transitions: jobs taken */
   __u64 accepts;    /* connections this member accepted */
-  __u64 on_cpu_since_ns; /* when it last got a CPU; 0: off CPU */
+  __u64 last_off_exec_ns; /* its se.sum_exec_runtime when it last left a CPU; 0: not yet */
 };
 
 /* Per pool, in an mmapable array indexed by pool id: the agent sets size/listen_port, the

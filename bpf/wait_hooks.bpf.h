@@ -24,7 +24,7 @@ static __always_inline void wait_enter(__u64 pid_tgid, __s32 nr, __u8 cls, __u64
    * accounts them like any blocking syscall. */
   if (cls != SS_SC_EPOLL_WAIT && t->loop_epfd >= 0) return;
   int fd = syscall_fd(cls, arg0, arg1);
-  end_busy_period(t, bpf_ktime_get_boot_ns(), SS_END_WAIT, nr, fd);
+  end_busy_period(t, ss_now_ns(), SS_END_WAIT, nr, fd);
   if (cls == SS_SC_EPOLL_WAIT) t->loop_epfd = fd;
   t->in_wait = 1;
   t->last_wait_nr = nr;
@@ -36,7 +36,7 @@ static __always_inline void wait_exit(__u64 pid_tgid) {
   struct ss_thread_state *t = lookup_thread((__u32)pid_tgid);
   if (!t || !t->in_wait) return;
   t->in_wait = 0;
-  start_busy_period(t, bpf_ktime_get_boot_ns());
+  start_busy_period(t, ss_now_ns());
 }
 
 /* epoll_ctl(ADD) of a client connection proves the thread multiplexes connections. */

@@ -84,7 +84,7 @@ class AttachRun : public TraceControl {
       : options_(options),
         writer_(writer),
         hooks_(hooks),
-        clock_(BootClock::Measure()),
+        clock_(KernelClock::Measure()),
         builder_(clock_, NameFd, [this](pid_t pid, const std::vector<uint64_t>& stack) {
                    return SymbolizeStack(pid, stack);
                  },
@@ -119,7 +119,7 @@ class AttachRun : public TraceControl {
     pool_options.interval_ns = static_cast<uint64_t>(options_.utilization_interval_seconds * 1e9);
     pool_options.accepts_counted = probes_->accept_probes();
     pools_ = std::make_unique<PoolTracker>(
-        pool_options, pool_kernel_.get(), [this](uint64_t boot_ns) { return clock_.ToUnixNs(boot_ns); },
+        pool_options, pool_kernel_.get(), [this](uint64_t kernel_ns) { return clock_.ToUnixNs(kernel_ns); },
         [this](const v1::Report& report) { writer_->Write(report); });
     pools_->SetActivitySampler([this](pid_t pid, pid_t tid, uint16_t listen_port) {
       return SampleMemberActivity(pid, tid, listen_port);
@@ -128,7 +128,7 @@ class AttachRun : public TraceControl {
     if (absl::Status st = TrackInitialProcesses(roots); !st.ok()) return Fail(st);
     SeedWaitingThreads(tracked_);
     if (!roots.empty()) AnnounceAttach();
-    started_ns_ = BootClock::NowBootNs();
+    started_ns_ = KernelClock::NowKernelNs();
     RediscoverPools(started_ns_);
     if (hooks_.on_tick) hooks_.on_tick(*this, started_ns_);
     uint64_t deadline = options_.duration_seconds
@@ -136,7 +136,7 @@ class AttachRun : public TraceControl {
                             : UINT64_MAX;
     uint64_t next_scan = 0, next_discovery = started_ns_ + kPoolDiscoveryIntervalNs;
     while (!g_stop_requested && !(hooks_.stop_requested && hooks_.stop_requested())) {
-      uint64_t now = BootClock::NowBootNs();
+      uint64_t now = KernelClock::NowKernelNs();
       if (now >= deadline) break;
       if (tracked_.empty() && !hooks_.run_without_processes) {
         fprintf(stderr, "stallscope: all tracked processes exited\n");
@@ -149,7 +149,7 @@ class AttachRun : public TraceControl {
       int timeout_ms = static_cast<int>(std::min<uint64_t>(100, (wake - now) / 1'000'000 + 1));
       int n = probes_->Poll(timeout_ms);
       if (n < 0 && n != -EINTR) return Fail(absl::InternalError(absl::StrCat("ring buffer poll: ", strerror(-n))));
-      now = BootClock::NowBootNs();
+      now = KernelClock::NowKernelNs();
       if (now >= next_scan) {
         tracker_.OnThreadStates(probes_->ReadThreads(), now);
         tracker_.Tick(now);
@@ -161,7 +161,7 @@ class AttachRun : public TraceControl {
       }
       if (now >= next_discovery) {
         RediscoverPools(now);
-        next_discovery = BootClock::NowBootNs() + kPoolDiscoveryIntervalNs;
+        next_discovery = KernelClock::NowKernelNs() + kPoolDiscoveryIntervalNs;
       }
       if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
     }
@@ -179,7 +179,7 @@ class AttachRun : public TraceControl {
       added.insert(child);
     }
     SeedWaitingThreads(added);
-    uint64_t now_unix = clock_.ToUnixNs(BootClock::NowBootNs());
+    uint64_t now_unix = clock_.ToUnixNs(KernelClock::NowKernelNs());
     for (pid_t p : added) WriteProcessEvent(v1::ProcessEvent::ATTACHED, p, 0, now_unix);
     return absl::OkStatus();
   }
@@ -225,7 +225,7 @@ class AttachRun : public TraceControl {
     if (pools_) stats.set_pool_member_map_full(pools_->member_add_failures());
     stats.set_sockets_reported(sockets_reported_);
     stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
-    stats.set_duration_ns(BootClock::NowBootNs() - started_ns_);
+    stats.set_duration_ns(KernelClock::NowKernelNs() - started_ns_);
     return stats;
   }
 
@@ -308,7 +308,7 @@ class AttachRun : public TraceControl {
   // would sit under the blocking call's native frame and name the wrong line.
   bool StillStalled(const BusySnapshot& stall) const {
     std::optional<ss_thread_state> now = probes_->ReadThread(stall.tid);
-    if (!now || now->in_wait || now->busy.start_ns != stall.start_boot_ns ||
+    if (!now || now->in_wait || now->busy.start_ns != stall.start_kernel_ns ||
         now->busy.seq != stall.seq)
       return false;
     return stall.asleep_since_ns == 0 ||
@@ -379,7 +379,7 @@ class AttachRun : public TraceControl {
 
   void AnnounceAttach() {
     std::vector<std::string> names;
-    uint64_t now_unix = clock_.ToUnixNs(BootClock::NowBootNs());
+    uint64_t now_unix = clock_.ToUnixNs(KernelClock::NowKernelNs());
     for (pid_t pid : tracked_) {
       names.push_back(absl::StrCat(pid, " ", ProcessName(pid)));
       WriteProcessEvent(v1::ProcessEvent::ATTACHED, pid, 0, now_unix);
@@ -410,7 +410,7 @@ class AttachRun : public TraceControl {
   void OnEvent(const void* data, size_t size) {
     if (size < sizeof(ss_event_header)) return;
     const auto* hdr = static_cast<const ss_event_header*>(data);
-    uint64_t now = BootClock::NowBootNs();
+    uint64_t now = KernelClock::NowKernelNs();
     switch (hdr->type) {
       case SS_EV_STALL:
         if (size >= sizeof(ss_stall_event))
@@ -491,7 +491,7 @@ class AttachRun : public TraceControl {
     // Drain what the kernel already sent, then judge held stalls.
     while (probes_->Poll(0) > 0) {
     }
-    uint64_t now = BootClock::NowBootNs();
+    uint64_t now = KernelClock::NowKernelNs();
     tracker_.Flush(now);
     pools_->Flush(now);
     v1::AgentStats stats = Stats();
@@ -523,7 +523,7 @@ class AttachRun : public TraceControl {
   ReportWriter* writer_;
   const TraceHooks& hooks_;
   bool python_stacks_enabled_ = true;
-  BootClock clock_;
+  KernelClock clock_;
   Symbolizer symbolizer_;
   ReportBuilder builder_;
   LoopTracker tracker_;

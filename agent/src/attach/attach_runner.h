@@ -49,7 +49,7 @@ class TraceControl {
 struct TraceHooks {
   // Called about every 100 ms from the run loop once the probes are loaded (first call right
   // after loading).
-  std::function<void(TraceControl& control, uint64_t now_boot_ns)> on_tick;
+  std::function<void(TraceControl& control, uint64_t now_kernel_ns)> on_tick;
   // Checked every loop iteration besides SIGINT/SIGTERM.
   std::function<bool()> stop_requested;
   // Keep running when no process is tracked (a daemon waiting for servers to start).

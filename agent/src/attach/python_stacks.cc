@@ -59,8 +59,8 @@ void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block)
       capture.status = v1::PYTHON_STACK_CAPTURED;
       capture.frames = std::move(*frames);
       capture.at_ns = stall.duration_ns();
-      if (stall.asleep_since_ns && stall.end_boot_ns > stall.asleep_since_ns)
-        capture.asleep_for_ns = stall.end_boot_ns - stall.asleep_since_ns;
+      if (stall.asleep_since_ns && stall.end_kernel_ns > stall.asleep_since_ns)
+        capture.asleep_for_ns = stall.end_kernel_ns - stall.asleep_since_ns;
       if (holder) capture.gil_holder = static_cast<uint32_t>(*holder);
     } else {
       capture.status = v1::PYTHON_STACK_NOT_CAPTURED;

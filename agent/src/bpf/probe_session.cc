@@ -142,10 +142,21 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   if (int err = stallscope_bpf__load(skel_); err) return FromErrno(err, "loading the BPF programs");
   if (int err = stallscope_bpf__attach(skel_); err) return FromErrno(err, "attaching the BPF programs");
 
-  void* bitmap = mmap(nullptr, SS_TGID_BITMAP_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                      MAP_SHARED, bpf_map__fd(skel_->maps.tracked_bitmap), 0);
-  if (bitmap == MAP_FAILED) return FromErrno(errno, "mapping the tracked-process bitmap");
-  tracked_bitmap_ = static_cast<uint64_t*>(bitmap);
+  auto map_bitmap = [](bpf_map* map, uint64_t*& out, const char* what) -> absl::Status {
+    void* bitmap = mmap(nullptr, SS_TGID_BITMAP_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                        MAP_SHARED, bpf_map__fd(map), 0);
+    if (bitmap == MAP_FAILED) return FromErrno(errno, absl::StrCat("mapping the ", what, " bitmap"));
+    out = static_cast<uint64_t*>(bitmap);
+    return absl::OkStatus();
+  };
+  if (absl::Status st = map_bitmap(skel_->maps.tracked_bitmap, tracked_bitmap_, "tracked-process");
+      !st.ok())
+    return st;
+  if (absl::Status st = map_bitmap(skel_->maps.thread_bitmap, thread_bitmap_, "thread"); !st.ok())
+    return st;
+  if (absl::Status st = map_bitmap(skel_->maps.member_bitmap, member_bitmap_, "pool-member");
+      !st.ok())
+    return st;
 
   void* pools = mmap(nullptr, SS_MAX_POOLS * sizeof(ss_pool), PROT_READ | PROT_WRITE, MAP_SHARED,
                      bpf_map__fd(skel_->maps.pools), 0);
@@ -235,8 +246,21 @@ ProbeSession::~ProbeSession() {
   if (ring_) ring_buffer__free(ring_);
   if (pools_) munmap(pools_, SS_MAX_POOLS * sizeof(ss_pool));
   if (listeners_) munmap(listeners_, SS_MAX_LISTENERS * sizeof(ss_listener));
-  if (tracked_bitmap_) munmap(tracked_bitmap_, SS_TGID_BITMAP_WORDS * sizeof(uint64_t));
+  for (uint64_t* bitmap : {tracked_bitmap_, thread_bitmap_, member_bitmap_})
+    if (bitmap) munmap(bitmap, SS_TGID_BITMAP_WORDS * sizeof(uint64_t));
   if (skel_) stallscope_bpf__destroy(skel_);
+}
+
+// Bits of the kernel's per-id bitmaps (tracked_bitmap, thread_bitmap, member_bitmap), changed
+// with atomic operations that cannot race the kernel's own.
+static void SetIdBit(uint64_t* bitmap, uint32_t id) {
+  if (bitmap && id < SS_PID_MAX_LIMIT)
+    __atomic_fetch_or(&bitmap[id / 64], 1ULL << (id % 64), __ATOMIC_SEQ_CST);
+}
+
+static void ClearIdBit(uint64_t* bitmap, uint32_t id) {
+  if (bitmap && id < SS_PID_MAX_LIMIT)
+    __atomic_fetch_and(&bitmap[id / 64], ~(1ULL << (id % 64)), __ATOMIC_SEQ_CST);
 }
 
 absl::Status ProbeSession::TrackProcess(pid_t tgid) {
@@ -248,15 +272,13 @@ absl::Status ProbeSession::TrackProcess(pid_t tgid) {
           absl::StrCat("cannot track PID ", tgid, ": --max-processes reached"));
     return FromErrno(errno, absl::StrCat("tracking PID ", tgid));
   }
-  if (key < SS_PID_MAX_LIMIT)
-    __atomic_fetch_or(&tracked_bitmap_[key / 64], 1ULL << (key % 64), __ATOMIC_SEQ_CST);
+  SetIdBit(tracked_bitmap_, key);
   return absl::OkStatus();
 }
 
 void ProbeSession::UntrackProcess(pid_t tgid) {
   __u32 key = static_cast<__u32>(tgid);
-  if (key < SS_PID_MAX_LIMIT)
-    __atomic_fetch_and(&tracked_bitmap_[key / 64], ~(1ULL << (key % 64)), __ATOMIC_SEQ_CST);
+  ClearIdBit(tracked_bitmap_, key);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.tracked_tgids), &key);
 }
 
@@ -313,6 +335,7 @@ std::optional<ss_thread_state> ProbeSession::ReadThread(pid_t tid) const {
 
 absl::Status ProbeSession::SeedThread(const ss_thread_state& state) {
   __u32 key = state.tid;
+  SetIdBit(thread_bitmap_, key);  // before the entry exists: a clear bit means no entry
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.threads), &key, &state, BPF_NOEXIST) != 0 &&
       errno != EEXIST)
     return FromErrno(errno, absl::StrCat("seeding thread ", state.tid));
@@ -322,6 +345,7 @@ absl::Status ProbeSession::SeedThread(const ss_thread_state& state) {
 void ProbeSession::ForgetThread(pid_t tid) {
   __u32 key = static_cast<__u32>(tid);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.threads), &key);
+  ClearIdBit(thread_bitmap_, key);
 }
 
 volatile ss_pool* ProbeSession::Pool(uint32_t pool_id) const {
@@ -330,6 +354,7 @@ volatile ss_pool* ProbeSession::Pool(uint32_t pool_id) const {
 
 absl::Status ProbeSession::AddPoolMember(pid_t tid, const ss_pool_member& member) {
   __u32 key = static_cast<__u32>(tid);
+  SetIdBit(member_bitmap_, key);  // before the entry exists: a clear bit means no entry
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.pool_members), &key, &member, BPF_NOEXIST) != 0 &&
       errno != EEXIST)
     return FromErrno(errno, absl::StrCat("adding pool member ", tid));
@@ -346,6 +371,7 @@ std::optional<ss_pool_member> ProbeSession::ReadPoolMember(pid_t tid) const {
 void ProbeSession::RemovePoolMember(pid_t tid) {
   __u32 key = static_cast<__u32>(tid);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.pool_members), &key);
+  ClearIdBit(member_bitmap_, key);
 }
 
 absl::Status ProbeSession::SetListener(uint16_t port, uint32_t slot, uint32_t pool_id_plus1) {

@@ -105,6 +105,8 @@ class ProbeSession {
   std::vector<int> perf_fds_;
   std::vector<struct bpf_link*> perf_links_;
   uint64_t* tracked_bitmap_ = nullptr;  // mmap of the kernel's tracked_bitmap map
+  uint64_t* thread_bitmap_ = nullptr;   // ... thread_bitmap (tids that may have a thread state)
+  uint64_t* member_bitmap_ = nullptr;   // ... member_bitmap (tids that may be pool members)
   ss_pool* pools_ = nullptr;            // mmap of the kernel's pools array
   ss_listener* listeners_ = nullptr;    // mmap of the kernel's listeners array
   bool accept_probes_ = true;

@@ -67,8 +67,8 @@ BusySnapshot SnapshotFromStallEvent(const ss_stall_event& event) {
   s.tid = static_cast<pid_t>(event.hdr.tid);
   s.comm = CommOf(event.comm);
   s.seq = event.busy.seq;
-  s.start_boot_ns = event.busy.start_ns;
-  s.end_boot_ns = std::max<uint64_t>(event.hdr.ts_ns, event.busy.start_ns);
+  s.start_kernel_ns = event.busy.start_ns;
+  s.end_kernel_ns = std::max<uint64_t>(event.hdr.ts_ns, event.busy.start_ns);
   s.on_cpu_ns = event.busy.on_cpu_ns;
   s.off_cpu_ns = event.busy.off_cpu_ns;
   s.runq_ns = event.busy.runq_ns;
@@ -83,15 +83,15 @@ BusySnapshot SnapshotFromStallEvent(const ss_stall_event& event) {
   return s;
 }
 
-BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_boot_ns) {
+BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_kernel_ns) {
   const ss_busy_period& busy = state.busy;
   BusySnapshot s;
   s.pid = static_cast<pid_t>(state.tgid);
   s.tid = static_cast<pid_t>(state.tid);
   s.seq = busy.seq;
   s.in_progress = true;
-  s.start_boot_ns = busy.start_ns;
-  s.end_boot_ns = std::max<uint64_t>(now_boot_ns, busy.start_ns);
+  s.start_kernel_ns = busy.start_ns;
+  s.end_kernel_ns = std::max<uint64_t>(now_kernel_ns, busy.start_ns);
   s.on_cpu_ns = busy.on_cpu_ns;
   s.off_cpu_ns = busy.off_cpu_ns;
   s.runq_ns = busy.runq_ns;
@@ -100,7 +100,7 @@ BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_
   s.adds_connections = state.adds_connections != 0;
 
   // The kernel adds a slice to its bucket when the slice ends; add the open slice here.
-  uint64_t now = s.end_boot_ns;
+  uint64_t now = s.end_kernel_ns;
   auto since = [now](uint64_t t) { return now > t ? now - t : 0; };
   switch (state.off_kind) {
     case SS_ON_CPU:

@@ -31,8 +31,8 @@ struct BusySnapshot {
   pid_t tid = 0;
   std::string comm;
   uint32_t seq = 0;
-  uint64_t start_boot_ns = 0;
-  uint64_t end_boot_ns = 0;  // "now" for a period still in progress
+  uint64_t start_kernel_ns = 0;
+  uint64_t end_kernel_ns = 0;  // "now" for a period still in progress
   uint64_t on_cpu_ns = 0;
   uint64_t off_cpu_ns = 0;
   uint64_t runq_ns = 0;
@@ -48,15 +48,15 @@ struct BusySnapshot {
   int wait_nr = -1;  // the loop's wait (for in-progress: the last one it made)
   int wait_fd = SS_NO_FD;
 
-  uint64_t duration_ns() const { return end_boot_ns - start_boot_ns; }
+  uint64_t duration_ns() const { return end_kernel_ns - start_kernel_ns; }
 };
 
 // A finished period, from the kernel's stall event.
 BusySnapshot SnapshotFromStallEvent(const ss_stall_event& event);
 
-// A period still running at `now_boot_ns`, from the thread map: adds the time since the last
+// A period still running at `now_kernel_ns`, from the thread map: adds the time since the last
 // scheduler event to the right bucket and the syscall the thread is inside right now.
-BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_boot_ns);
+BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_kernel_ns);
 
 }  // namespace stallscope
 

@@ -47,13 +47,13 @@ class LoopTracker {
   LoopTracker(Options options, WaitSetProbe probe, SyscallClassOf syscall_class, Emit emit);
 
   // A busy period ended (kernel stall event).
-  void OnStallEnded(const BusySnapshot& stall, uint64_t now_boot_ns);
-  // The thread map at `now_boot_ns`: reports stalls in progress, probes idle waiters.
-  void OnThreadStates(const std::vector<ss_thread_state>& states, uint64_t now_boot_ns);
+  void OnStallEnded(const BusySnapshot& stall, uint64_t now_kernel_ns);
+  // The thread map at `now_kernel_ns`: reports stalls in progress, probes idle waiters.
+  void OnThreadStates(const std::vector<ss_thread_state>& states, uint64_t now_kernel_ns);
   // Re-checks held stalls; emits the proven, drops the expired.
-  void Tick(uint64_t now_boot_ns);
+  void Tick(uint64_t now_kernel_ns);
   // Emits what can be emitted and counts the rest (at exit).
-  void Flush(uint64_t now_boot_ns);
+  void Flush(uint64_t now_kernel_ns);
   void ForgetProcess(pid_t pid);
 
   bool IsKnownLoop(pid_t tid) const;

@@ -18,7 +18,7 @@ v1::LoopBlock ReportBuilder::Build(const BusySnapshot& s) const {
   block.set_tid(static_cast<uint32_t>(s.tid));
   block.set_comm(s.comm.empty() ? thread_name_(s.pid, s.tid) : s.comm);
   block.set_process_comm(process_name_(s.pid));
-  block.set_start_time_unix_nano(clock_.ToUnixNs(s.start_boot_ns));
+  block.set_start_time_unix_nano(clock_.ToUnixNs(s.start_kernel_ns));
   block.set_duration_ns(s.duration_ns());
   block.set_on_cpu_ns(s.on_cpu_ns);
   block.set_off_cpu_ns(s.off_cpu_ns);

@@ -23,7 +23,7 @@ class ReportBuilder {
   using ProcessName = std::function<std::string(pid_t pid)>;
   using ThreadName = std::function<std::string(pid_t pid, pid_t tid)>;
 
-  ReportBuilder(BootClock clock, FdNamer fd_namer, StackSymbolizer symbolize,
+  ReportBuilder(KernelClock clock, FdNamer fd_namer, StackSymbolizer symbolize,
                 ProcessName process_name, ThreadName thread_name)
       : clock_(clock),
         fd_namer_(std::move(fd_namer)),
@@ -34,7 +34,7 @@ class ReportBuilder {
   v1::LoopBlock Build(const BusySnapshot& snapshot) const;
 
  private:
-  BootClock clock_;
+  KernelClock clock_;
   FdNamer fd_namer_;
   StackSymbolizer symbolize_;
   ProcessName process_name_;

@@ -45,7 +45,7 @@ class PoolTracker {
     bool accepts_counted = true;  // the accept() probes run (tracefs was available)
   };
   using Emit = std::function<void(const v1::Report&)>;
-  using ToUnixNs = std::function<uint64_t(uint64_t boot_ns)>;
+  using ToUnixNs = std::function<uint64_t(uint64_t kernel_ns)>;
 
   // What a member is doing right now: "running", or a syscall name with its fd named (the
   // pool's clients as one target: listen_port says which connections are theirs); nullopt when

@@ -9,24 +9,24 @@
 namespace stallscope {
 namespace {
 
-TEST(BootClock, FixedOffsetConverts) {
-  BootClock clock(1'700'000'000'000'000'000);
+TEST(KernelClock, FixedOffsetConverts) {
+  KernelClock clock(1'700'000'000'000'000'000);
   EXPECT_EQ(clock.ToUnixNs(5'000'000'000), 1'700'000'005'000'000'000u);
 }
 
-TEST(BootClock, MeasuredOffsetMatchesTheRealtimeClock) {
-  BootClock clock = BootClock::Measure();
+TEST(KernelClock, MeasuredOffsetMatchesTheRealtimeClock) {
+  KernelClock clock = KernelClock::Measure();
   timespec real{};
   clock_gettime(CLOCK_REALTIME, &real);
   uint64_t real_ns = static_cast<uint64_t>(real.tv_sec) * 1'000'000'000 + real.tv_nsec;
-  uint64_t converted = clock.ToUnixNs(BootClock::NowBootNs());
+  uint64_t converted = clock.ToUnixNs(KernelClock::NowKernelNs());
   // Kernel timestamps become wall-clock times a user can match with application logs.
   EXPECT_LT(std::llabs(static_cast<long long>(converted - real_ns)), 5'000'000LL);
 }
 
-TEST(BootClock, BootTimeIsMonotonic) {
-  uint64_t a = BootClock::NowBootNs();
-  uint64_t b = BootClock::NowBootNs();
+TEST(KernelClock, KernelTimeIsMonotonic) {
+  uint64_t a = KernelClock::NowKernelNs();
+  uint64_t b = KernelClock::NowKernelNs();
   EXPECT_LE(a, b);
 }
 
