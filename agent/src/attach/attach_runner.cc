@@ -94,7 +94,10 @@ class AttachRun : public TraceControl {
                  [this](pid_t pid, int epfd) { return ProbeWaitSet(pid, epfd); },
                  [this](int nr) { return nr >= 0 && nr < SS_SYSCALL_TABLE_SIZE ? classes_[nr] : 0; },
                  [this](const BusySnapshot& s) { EmitStall(s); }),
-        classes_(BuildSyscallClassTable()) {}
+        classes_(BuildSyscallClassTable()) {
+    tracker_.SetThreadCpuTime(
+        [](pid_t pid, pid_t tid) { return ReadThreadCpuTimeNs(pid, tid); });
+  }
 
   int Run(const std::vector<pid_t>& roots) {
     ProbeConfig config;

@@ -83,7 +83,8 @@ BusySnapshot SnapshotFromStallEvent(const ss_stall_event& event) {
   return s;
 }
 
-BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_kernel_ns) {
+BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_kernel_ns,
+                                     std::optional<uint64_t> cpu_time_ns) {
   const ss_busy_period& busy = state.busy;
   BusySnapshot s;
   s.pid = static_cast<pid_t>(state.tgid);
@@ -102,42 +103,52 @@ BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_
   // The kernel adds a slice to its bucket when the slice ends; add the open slice here.
   uint64_t now = s.end_kernel_ns;
   auto since = [now](uint64_t t) { return now > t ? now - t : 0; };
+  uint64_t off_until = now;  // when the thread stopped waiting (now, unless it ran since)
+  if (state.off_kind != SS_ON_CPU && cpu_time_ns && state.last_off_exec_ns &&
+      *cpu_time_ns > state.last_off_exec_ns) {
+    uint64_t ran = std::min<uint64_t>(*cpu_time_ns - state.last_off_exec_ns, since(state.last_off_ns));
+    s.on_cpu_ns += ran;
+    off_until = now - ran;
+  }
+  auto until = [off_until](uint64_t t) { return off_until > t ? off_until - t : 0; };
   switch (state.off_kind) {
     case SS_ON_CPU:
       if (state.last_on_ns >= busy.start_ns) s.on_cpu_ns += since(state.last_on_ns);
       break;
     case SS_OFF_BLOCKED:
       if (state.wakeup_ns > state.last_off_ns) {
-        s.off_cpu_ns += state.wakeup_ns - state.last_off_ns;
-        s.runq_ns += since(state.wakeup_ns);
+        uint64_t woke = std::min<uint64_t>(state.wakeup_ns, std::max<uint64_t>(off_until, state.last_off_ns));
+        s.off_cpu_ns += woke - state.last_off_ns;
+        s.runq_ns += until(woke);
       } else {
-        s.off_cpu_ns += since(state.last_off_ns);
+        s.off_cpu_ns += until(state.last_off_ns);
       }
       break;
     case SS_OFF_RUNNABLE:
-      s.runq_ns += since(state.last_off_ns);
+      s.runq_ns += until(state.last_off_ns);
       break;
   }
 
   CopySlots(busy, s.syscalls);
   std::vector<uint64_t> blocking = Frames(busy.block_stack, busy.block_stack_len);
   if (state.sys_nr >= 0 && state.sys_blocked && state.sys_start_ns >= busy.start_ns) {
-    s.asleep_since_ns = state.sys_start_ns;
-    uint64_t in_call = since(state.sys_start_ns);
+    bool returned = off_until < now;  // it ran since: the call is over, it is not asleep in it
+    s.asleep_since_ns = returned ? 0 : state.sys_start_ns;
+    uint64_t in_call = until(state.sys_start_ns);
     auto same = std::find_if(s.syscalls.begin(), s.syscalls.end(), [&](const SyscallSample& x) {
       return x.nr == state.sys_nr && x.fd == state.sys_fd;
     });
     if (same != s.syscalls.end()) {
       same->total_ns += in_call;
       same->count += 1;
-      same->in_progress = true;
+      same->in_progress = !returned;
     } else {
       SyscallSample current;
       current.nr = state.sys_nr;
       current.fd = state.sys_fd;
       current.total_ns = in_call;
       current.count = 1;
-      current.in_progress = true;
+      current.in_progress = !returned;
       s.syscalls.push_back(current);
     }
     // The call it is stuck in explains the stall better than an earlier, shorter one.

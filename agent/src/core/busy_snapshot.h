@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,7 +57,12 @@ BusySnapshot SnapshotFromStallEvent(const ss_stall_event& event);
 
 // A period still running at `now_kernel_ns`, from the thread map: adds the time since the last
 // scheduler event to the right bucket and the syscall the thread is inside right now.
-BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_kernel_ns);
+// `cpu_time_ns`: the thread's CPU time now (the scheduler's sum_exec_runtime, as in
+// /proc/PID/task/TID/schedstat), if known. When it grew since the kernel last saw the thread
+// leave a CPU, the thread ran again without a switch-in event reaching the probes (see
+// repair_missed_switch_in in bpf/stallscope.bpf.c): that time is on-CPU, not waiting.
+BusySnapshot SnapshotFromThreadState(const ss_thread_state& state, uint64_t now_kernel_ns,
+                                     std::optional<uint64_t> cpu_time_ns = std::nullopt);
 
 }  // namespace stallscope
 

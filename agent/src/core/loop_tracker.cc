@@ -86,7 +86,9 @@ void LoopTracker::OnThreadStates(const std::vector<ss_thread_state>& states, uin
     if (!CheckLoop(info, pid, state.last_wait_nr, state.last_wait_fd, state.adds_connections, now,
                    Probe::kPending))
       continue;
-    BusySnapshot snapshot = SnapshotFromThreadState(state, now);
+    std::optional<uint64_t> cpu_time;
+    if (state.off_kind != SS_ON_CPU && cpu_time_) cpu_time = cpu_time_(pid, tid);
+    BusySnapshot snapshot = SnapshotFromThreadState(state, now, cpu_time);
     emit_(snapshot);
     stats_.in_progress_reported++;
     info.reported_any = true;

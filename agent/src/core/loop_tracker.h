@@ -14,6 +14,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -36,6 +38,9 @@ class LoopTracker {
   // Returns the syscall class (enum ss_syscall_class) of a syscall number.
   using SyscallClassOf = std::function<int(int nr)>;
   using Emit = std::function<void(const BusySnapshot&)>;
+  // A thread's CPU time now (sum_exec_runtime, ns), if it can be read: see
+  // SnapshotFromThreadState. Asked only for stalls in progress whose thread looks off CPU.
+  using ThreadCpuTime = std::function<std::optional<uint64_t>(pid_t pid, pid_t tid)>;
 
   struct Stats {
     uint64_t final_reported = 0;
@@ -45,6 +50,7 @@ class LoopTracker {
   };
 
   LoopTracker(Options options, WaitSetProbe probe, SyscallClassOf syscall_class, Emit emit);
+  void SetThreadCpuTime(ThreadCpuTime cpu_time) { cpu_time_ = std::move(cpu_time); }
 
   // A busy period ended (kernel stall event).
   void OnStallEnded(const BusySnapshot& stall, uint64_t now_kernel_ns);
@@ -89,6 +95,7 @@ class LoopTracker {
   WaitSetProbe probe_;
   SyscallClassOf syscall_class_;
   Emit emit_;
+  ThreadCpuTime cpu_time_;  // optional
   absl::flat_hash_map<pid_t, ThreadInfo> threads_;  // by tid
   std::vector<Pending> pending_;
   Stats stats_;

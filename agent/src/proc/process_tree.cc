@@ -58,6 +58,14 @@ std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root) {
   return comm;
 }
 
+std::optional<uint64_t> ReadThreadCpuTimeNs(pid_t pid, pid_t tid, const std::string& proc_root) {
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/task/" + std::to_string(tid) +
+                   "/schedstat");
+  uint64_t ns = 0;
+  if (!(in >> ns)) return std::nullopt;
+  return ns;
+}
+
 std::vector<pid_t> ListThreads(pid_t pid, const std::string& proc_root) {
   std::vector<pid_t> out;
   if (DIR* dir = opendir((proc_root + "/" + std::to_string(pid) + "/task").c_str())) {

@@ -19,6 +19,9 @@ std::string ReadComm(pid_t pid, const std::string& proc_root = "/proc");
 
 // A thread's name (/proc/PID/task/TID/comm), "" when gone.
 std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root = "/proc");
+// The thread's CPU time in ns (the scheduler's sum_exec_runtime: the first field of
+// /proc/PID/task/TID/schedstat), or nullopt when it cannot be read.
+std::optional<uint64_t> ReadThreadCpuTimeNs(pid_t pid, pid_t tid, const std::string& proc_root = "/proc");
 
 // Thread ids of a process (/proc/PID/task), empty when gone.
 std::vector<pid_t> ListThreads(pid_t pid, const std::string& proc_root = "/proc");

@@ -121,6 +121,43 @@ TEST(SnapshotFromThreadState, PreemptedThreadWaitsForCpu) {
   EXPECT_EQ(s.runq_ns, 80 * kMs);
 }
 
+// The tornado CPU-burn case: preempted at 35 ms, switched back in without a sched_switch event
+// reaching the probes, and on CPU ever since. Its CPU time says so.
+TEST(SnapshotFromThreadState, ThreadThatRanAgainUnseenCountsAsOnCpu) {
+  ss_thread_state t = BusyThread(5, 5, 1000 * kMs, 3);
+  t.busy.on_cpu_ns = 35 * kMs;
+  t.off_kind = SS_OFF_RUNNABLE;
+  t.last_off_ns = 1035 * kMs;
+  t.last_off_exec_ns = 500 * kMs;
+  BusySnapshot s = SnapshotFromThreadState(t, 1200 * kMs, 500 * kMs + 164 * kMs);
+  EXPECT_EQ(s.on_cpu_ns, 199 * kMs);
+  EXPECT_EQ(s.runq_ns, 1 * kMs);
+  EXPECT_EQ(s.on_cpu_ns + s.off_cpu_ns + s.runq_ns, s.duration_ns());
+  // Without its CPU time, or when it has not run since, the wait is what the kernel says.
+  EXPECT_EQ(SnapshotFromThreadState(t, 1200 * kMs).runq_ns, 165 * kMs);
+  EXPECT_EQ(SnapshotFromThreadState(t, 1200 * kMs, 500 * kMs).runq_ns, 165 * kMs);
+}
+
+TEST(SnapshotFromThreadState, BlockedCallThatReturnedUnseenIsNotInProgress) {
+  ss_thread_state t = BusyThread(5, 5, 1000 * kMs, 3);
+  t.off_kind = SS_OFF_BLOCKED;
+  t.last_off_ns = 1010 * kMs;
+  t.wakeup_ns = 1110 * kMs;
+  t.last_off_exec_ns = 300 * kMs;
+  t.sys_nr = 0;  // read
+  t.sys_fd = 7;
+  t.sys_blocked = 1;
+  t.sys_start_ns = 1010 * kMs;
+  BusySnapshot s = SnapshotFromThreadState(t, 1300 * kMs, 300 * kMs + 150 * kMs);
+  EXPECT_EQ(s.on_cpu_ns, 150 * kMs);
+  EXPECT_EQ(s.off_cpu_ns, 100 * kMs);  // asleep until woken
+  EXPECT_EQ(s.runq_ns, 40 * kMs);      // woken, then waited for a CPU until it ran
+  EXPECT_EQ(s.asleep_since_ns, 0u);
+  ASSERT_EQ(s.syscalls.size(), 1u);
+  EXPECT_FALSE(s.syscalls[0].in_progress);
+  EXPECT_EQ(s.syscalls[0].total_ns, 140 * kMs);
+}
+
 TEST(SnapshotFromThreadState, InFlightSyscallIsAddedAndMarked) {
   ss_thread_state t = BusyThread(5, 5, 1000 * kMs, 3);
   AddSlot(t.busy, SYS_recvfrom, 9, 30 * kMs, 1);
