@@ -31,16 +31,10 @@ struct {
 } pool_members SEC(".maps");
 
 /* Bit per tid that may be in pool_members (see thread_bitmap in stallscope.bpf.c). */
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, SS_TGID_BITMAP_WORDS);
-  __uint(map_flags, BPF_F_MMAPABLE);
-  __type(key, __u32);
-  __type(value, __u64);
-} member_bitmap SEC(".maps");
+SS_ID_BITMAP(member_bitmap);
 
 static __always_inline struct ss_pool_member *lookup_member(__u32 tid) {
-  return tid_bit(&member_bitmap, tid) ? bpf_map_lookup_elem(&pool_members, &tid) : NULL;
+  return id_bit(&member_bitmap, tid) ? bpf_map_lookup_elem(&pool_members, &tid) : NULL;
 }
 
 /* Mmapable so the agent reads ongoing saturations and busy counts without a syscall per pool. */
@@ -233,7 +227,7 @@ static __always_inline void pool_note_exit(__u32 tid) {
   if (!m) return;
   if (m->busy) member_went_idle(m, ss_now_ns());
   bpf_map_delete_elem(&pool_members, &tid);
-  clear_tid_bit(&member_bitmap, tid);
+  clear_id_bit(&member_bitmap, tid);
 }
 
 #endif /* STALLSCOPE_POOLS_BPF_H_ */

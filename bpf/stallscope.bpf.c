@@ -60,17 +60,21 @@ struct {
   __type(value, __u8);
 } tracked_tgids SEC(".maps");
 
-/* The same set as a bitmap indexed by tgid, for the check every program makes on every event
- * of every process on the host: an array lookup is inlined by the verifier (no hashing), which
- * is most of what an untracked process pays. Mmapable so the agent sets bits with atomic ORs
- * that cannot race the kernel's own updates at fork and exit. */
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, SS_TGID_BITMAP_WORDS);
-  __uint(map_flags, BPF_F_MMAPABLE);
-  __type(key, __u32);
-  __type(value, __u64);
-} tracked_bitmap SEC(".maps");
+/* A bit per pid/tid, as an array of 64-bit words: an array lookup is inlined by the verifier
+ * (no hashing). Mmapable so the agent sets and clears bits with atomic operations that cannot
+ * race the kernel's own. */
+#define SS_ID_BITMAP(name)                            \
+  struct {                                            \
+    __uint(type, BPF_MAP_TYPE_ARRAY);                 \
+    __uint(max_entries, SS_TGID_BITMAP_WORDS);        \
+    __uint(map_flags, BPF_F_MMAPABLE);                \
+    __type(key, __u32);                               \
+    __type(value, __u64);                             \
+  } name SEC(".maps")
+
+/* The tracked set by tgid, for the check every program makes on every event of every process on
+ * the host: most of what an untracked process pays. */
+SS_ID_BITMAP(tracked_bitmap);
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -83,15 +87,9 @@ struct {
  * pools.bpf.h). Most tracked threads have no entry in one or the other (pool workers that never
  * poll, event loops that are not pool members), and a failed hash lookup costs ~35 ns on every
  * context switch and wakeup; an inlined bit test costs a load. Set before an entry is inserted
- * and cleared after it is deleted, so a clear bit always means no entry. Mmapable: the agent
- * seeds threads and adds pool members with atomic ORs. */
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, SS_TGID_BITMAP_WORDS);
-  __uint(map_flags, BPF_F_MMAPABLE);
-  __type(key, __u32);
-  __type(value, __u64);
-} thread_bitmap SEC(".maps");
+ * and cleared after it is deleted, so a clear bit always means no entry (the agent seeds threads
+ * and adds pool members the same way). */
+SS_ID_BITMAP(thread_bitmap);
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -118,33 +116,25 @@ static __always_inline void count(__u32 idx) {
   if (c) *c += 1; /* per-CPU slot: no atomic needed */
 }
 
-static __always_inline __u64 *bitmap_word(__u32 tgid) {
-  __u32 word = tgid / 64;
-  return bpf_map_lookup_elem(&tracked_bitmap, &word);
-}
-
-static __always_inline bool is_tracked(__u32 tgid) {
-  __u64 *bits = bitmap_word(tgid);
-  return bits && ((*bits >> (tgid % 64)) & 1);
-}
-
-static __always_inline bool tid_bit(void *bitmap, __u32 tid) {
-  __u32 word = tid / 64;
+static __always_inline bool id_bit(void *bitmap, __u32 id) {
+  __u32 word = id / 64;
   __u64 *bits = bpf_map_lookup_elem(bitmap, &word);
-  return bits && ((*bits >> (tid % 64)) & 1);
+  return bits && ((*bits >> (id % 64)) & 1);
 }
 
-static __always_inline void set_tid_bit(void *bitmap, __u32 tid) {
-  __u32 word = tid / 64;
+static __always_inline void set_id_bit(void *bitmap, __u32 id) {
+  __u32 word = id / 64;
   __u64 *bits = bpf_map_lookup_elem(bitmap, &word);
-  if (bits) __sync_fetch_and_or(bits, 1ULL << (tid % 64));
+  if (bits) __sync_fetch_and_or(bits, 1ULL << (id % 64));
 }
 
-static __always_inline void clear_tid_bit(void *bitmap, __u32 tid) {
-  __u32 word = tid / 64;
+static __always_inline void clear_id_bit(void *bitmap, __u32 id) {
+  __u32 word = id / 64;
   __u64 *bits = bpf_map_lookup_elem(bitmap, &word);
-  if (bits) __sync_fetch_and_and(bits, ~(1ULL << (tid % 64)));
+  if (bits) __sync_fetch_and_and(bits, ~(1ULL << (id % 64)));
 }
+
+static __always_inline bool is_tracked(__u32 tgid) { return id_bit(&tracked_bitmap, tgid); }
 
 static __always_inline __u8 classify(long nr) {
   if (nr < 0 || nr >= SS_SYSCALL_TABLE_SIZE) return SS_SC_PLAIN;
@@ -164,7 +154,7 @@ static __always_inline long task_state(struct task_struct *t) {
 }
 
 static __always_inline struct ss_thread_state *lookup_thread(__u32 tid) {
-  return tid_bit(&thread_bitmap, tid) ? bpf_map_lookup_elem(&threads, &tid) : NULL;
+  return id_bit(&thread_bitmap, tid) ? bpf_map_lookup_elem(&threads, &tid) : NULL;
 }
 
 /* Thread states are created on the thread's first wait: threads that never wait (pool workers
@@ -182,7 +172,7 @@ static __always_inline struct ss_thread_state *get_or_create_thread(__u32 tgid, 
   init->loop_epfd = -1;
   init->last_wait_nr = -1;
   init->last_wait_fd = SS_NO_FD;
-  set_tid_bit(&thread_bitmap, tid);
+  set_id_bit(&thread_bitmap, tid);
   long err = bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST);
   if (err == -E2BIG) {
     count(SS_CNT_THREAD_MAP_FULL);
@@ -295,6 +285,21 @@ static __always_inline void close_blocking_syscall(struct ss_thread_state *t, __
   t->sys_nr = -1;
 }
 
+/* The thread got a CPU again at `at`: the time since it left goes to the wait it was in
+ * (blocked until its wakeup, then the run queue; or the run queue alone if it was preempted). */
+static __always_inline void back_on_cpu(struct ss_thread_state *t, __u64 at) {
+  if (t->off_kind == SS_OFF_BLOCKED && t->wakeup_ns > t->last_off_ns && t->wakeup_ns <= at) {
+    t->busy.off_cpu_ns += t->wakeup_ns - t->last_off_ns;
+    t->busy.runq_ns += at - t->wakeup_ns;
+  } else if (t->off_kind == SS_OFF_BLOCKED) {
+    t->busy.off_cpu_ns += at - t->last_off_ns;
+  } else {
+    t->busy.runq_ns += at - t->last_off_ns;
+  }
+  t->off_kind = SS_ON_CPU;
+  t->last_on_ns = at;
+}
+
 /* The thread runs at `now` though the last sched_switch we saw took it off the CPU: the kernel
  * switched it back in without a sched_switch event reaching us (seen on 6.18 guests for tasks
  * preempted by some threads: neither our tp_btf program nor a perf tracepoint program saw the
@@ -309,16 +314,8 @@ static __always_inline __u64 repair_missed_switch_in(struct ss_thread_state *t, 
   if (ran > gap) ran = gap;
   __u64 back_at = now - ran; /* the latest it can have been switched in */
   t->busy.on_cpu_ns += ran;
-  if (t->off_kind == SS_OFF_BLOCKED && t->wakeup_ns > t->last_off_ns && t->wakeup_ns <= back_at) {
-    t->busy.off_cpu_ns += t->wakeup_ns - t->last_off_ns;
-    t->busy.runq_ns += back_at - t->wakeup_ns;
-  } else if (t->off_kind == SS_OFF_BLOCKED) {
-    t->busy.off_cpu_ns += back_at - t->last_off_ns;
-  } else {
-    t->busy.runq_ns += back_at - t->last_off_ns;
-  }
-  t->off_kind = SS_ON_CPU;
-  t->last_on_ns = now;
+  back_on_cpu(t, back_at);
+  t->last_on_ns = now; /* the time since back_at is counted already */
   count(SS_CNT_SWITCH_IN_UNSEEN);
   return back_at;
 }
@@ -430,16 +427,7 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
   if (next_tracked) {
     struct ss_thread_state *t = lookup_thread(next->pid);
     if (t && t->busy.start_ns && !t->in_wait && t->off_kind != SS_ON_CPU) {
-      if (t->off_kind == SS_OFF_BLOCKED && t->wakeup_ns > t->last_off_ns) {
-        t->busy.off_cpu_ns += t->wakeup_ns - t->last_off_ns;
-        t->busy.runq_ns += now - t->wakeup_ns;
-      } else if (t->off_kind == SS_OFF_BLOCKED) {
-        t->busy.off_cpu_ns += now - t->last_off_ns;
-      } else {
-        t->busy.runq_ns += now - t->last_off_ns;
-      }
-      t->off_kind = SS_ON_CPU;
-      t->last_on_ns = now;
+      back_on_cpu(t, now);
       if (t->sys_blocked) close_blocking_syscall(t, now);
     }
   }
@@ -509,8 +497,7 @@ int BPF_PROG(ss_process_fork, struct task_struct *parent, struct task_struct *ch
     count(SS_CNT_TRACKED_MAP_FULL);
     return 0;
   }
-  __u64 *bits = bitmap_word(child_tgid);
-  if (bits) __sync_fetch_and_or(bits, 1ULL << (child_tgid % 64));
+  set_id_bit(&tracked_bitmap, child_tgid);
   emit_proc(SS_EV_PROC_FORK, child_tgid, parent_tgid, child_tgid);
   return 0;
 }
@@ -538,13 +525,12 @@ int BPF_PROG(ss_process_exit, struct task_struct *p) {
   if (t) {
     if (!t->in_wait) end_busy_period(t, ss_now_ns(), SS_END_THREAD_EXIT, -1, SS_NO_FD);
     bpf_map_delete_elem(&threads, &tid);
-    clear_tid_bit(&thread_bitmap, tid);
+    clear_id_bit(&thread_bitmap, tid);
   }
   /* signal->live drops to 0 (before this tracepoint) when the last thread of the group exits,
    * whichever thread that is; the leader may exit first. */
   if (BPF_CORE_READ(p, signal, live.counter) == 0) {
-    __u64 *bits = bitmap_word(tgid);
-    if (bits) __sync_fetch_and_and(bits, ~(1ULL << (tgid % 64)));
+    clear_id_bit(&tracked_bitmap, tgid);
     bpf_map_delete_elem(&tracked_tgids, &tgid);
     emit_proc(SS_EV_PROC_EXIT, tgid, 0, 0);
   }
