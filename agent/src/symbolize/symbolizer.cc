@@ -244,12 +244,13 @@ std::vector<v1::Frame> Symbolizer::Symbolize(pid_t pid, const std::vector<uint64
       if (first_use) slot->second = impl_->LoadTable(pid, object);  // null stays null this call
       const SymbolTable* table = slot->second.get();
       if (table == nullptr) continue;
-      std::optional<uint64_t> vaddr = address;
-      // ET_EXEC objects are mapped at their link addresses; ET_DYN ones anywhere.
-      if (object.info.position_independent) {
-        vaddr = symbolize::FileOffsetToVaddr(
-            object.info, address - cached->mapping.start + cached->mapping.offset);
-      }
+      // Through the file offset for every object: ET_DYN ones load anywhere, and ET_EXEC ones
+      // sit at their link addresses except when the process maps their text again elsewhere
+      // (node maps part of its own text high in memory; read as link addresses, its builtins
+      // there were named "_fini" + 140 GB).
+      std::optional<uint64_t> vaddr = symbolize::FileOffsetToVaddr(
+          object.info, address - cached->mapping.start + cached->mapping.offset);
+      if (!vaddr && !object.info.position_independent) vaddr = address;
       if (!vaddr) continue;
       const SymbolTable::Symbol* symbol = table->Find(*vaddr);
       if (symbol == nullptr) continue;
