@@ -115,16 +115,8 @@ static __always_inline struct ss_pool *pool_of(const struct ss_pool_member *m) {
 
 static __always_inline void emit_saturation(__u32 pool_id, struct ss_pool *p, __u64 start,
                                             __u64 now) {
-  struct ss_pool_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count(SS_CNT_RINGBUF_FULL);
-    return;
-  }
-  e->hdr.type = SS_EV_POOL_SATURATION;
-  e->hdr.tgid = 0;
-  e->hdr.tid = 0;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = now;
+  struct ss_pool_event *e = reserve_event(sizeof(*e), SS_EV_POOL_SATURATION, 0, 0, now);
+  if (!e) return;
   e->pool_id = pool_id;
   e->seq = p->sat_seq;
   e->start_ns = start;

@@ -54,16 +54,8 @@ static __always_inline void socket_closed(const struct sock *sk, struct ss_sock_
   }
   /* The agent asks for these only when it writes them (--sockets, or text's endpoint table). */
   if (!socket_events) return;
-  struct ss_socket_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count(SS_CNT_RINGBUF_FULL);
-    return;
-  }
-  e->hdr.type = SS_EV_SOCKET_CLOSED;
-  e->hdr.tgid = s->tgid;
-  e->hdr.tid = s->tid;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = now;
+  struct ss_socket_event *e = reserve_event(sizeof(*e), SS_EV_SOCKET_CLOSED, s->tgid, s->tid, now);
+  if (!e) return;
   if (s->addr.family) {
     e->addr = s->addr;
   } else { /* never established: whatever is left */

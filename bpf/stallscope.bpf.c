@@ -116,6 +116,23 @@ static __always_inline void count(__u32 idx) {
   if (c) *c += 1; /* per-CPU slot: no atomic needed */
 }
 
+/* Reserves a ring-buffer event of `size` bytes (every event starts with its ss_event_header) and
+ * fills the header; NULL (counted) when the buffer is full. */
+static __always_inline void *reserve_event(__u64 size, __u32 type, __u32 tgid, __u32 tid,
+                                           __u64 ts_ns) {
+  struct ss_event_header *h = bpf_ringbuf_reserve(&events, size, 0);
+  if (!h) {
+    count(SS_CNT_RINGBUF_FULL);
+    return NULL;
+  }
+  h->type = type;
+  h->tgid = tgid;
+  h->tid = tid;
+  h->_pad = 0;
+  h->ts_ns = ts_ns;
+  return h;
+}
+
 static __always_inline bool id_bit(void *bitmap, __u32 id) {
   __u32 word = id / 64;
   __u64 *bits = bpf_map_lookup_elem(bitmap, &word);
@@ -248,16 +265,8 @@ static __always_inline void add_to_slot(struct ss_thread_state *t, __u64 dur) {
 
 static __always_inline void emit_stall(struct ss_thread_state *t, __u64 now, __u32 reason,
                                        int wait_nr, int wait_fd) {
-  struct ss_stall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count(SS_CNT_RINGBUF_FULL);
-    return;
-  }
-  e->hdr.type = SS_EV_STALL;
-  e->hdr.tgid = t->tgid;
-  e->hdr.tid = t->tid;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = now;
+  struct ss_stall_event *e = reserve_event(sizeof(*e), SS_EV_STALL, t->tgid, t->tid, now);
+  if (!e) return;
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   e->end_reason = reason;
   e->wait_nr = wait_nr;
@@ -468,16 +477,8 @@ int ss_cpu_sample(struct bpf_perf_event_data *ctx) {
 }
 
 static __always_inline void emit_proc(__u32 type, __u32 tgid, __u32 parent, __u32 child) {
-  struct ss_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count(SS_CNT_RINGBUF_FULL);
-    return;
-  }
-  e->hdr.type = type;
-  e->hdr.tgid = tgid;
-  e->hdr.tid = tgid;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = ss_now_ns();
+  struct ss_proc_event *e = reserve_event(sizeof(*e), type, tgid, tgid, ss_now_ns());
+  if (!e) return;
   e->parent_tgid = parent;
   e->child_tgid = child;
   bpf_get_current_comm(e->comm, sizeof(e->comm));

@@ -63,7 +63,7 @@ struct ss_syscall_slot {
  * loop's wait and the entry of the next). Lives in the thread map; the agent also reads it
  * directly to report stalls still in progress. */
 struct ss_busy_period {
-  __u64 start_ns;  /* CLOCK_BOOTTIME ns of the wait's return; 0 = waiting / never waited */
+  __u64 start_ns;  /* CLOCK_MONOTONIC ns of the wait's return; 0 = waiting / never waited */
   __u64 on_cpu_ns;
   __u64 off_cpu_ns;
   __u64 runq_ns;
@@ -135,7 +135,7 @@ struct ss_event_header {
   __u32 tgid;
   __u32 tid;
   __u32 _pad;
-  __u64 ts_ns; /* CLOCK_BOOTTIME */
+  __u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 };
 
 struct ss_stall_event {
