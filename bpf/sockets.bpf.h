@@ -60,7 +60,7 @@ static __always_inline void socket_closed(const struct sock *sk, struct ss_sock_
     e->addr = s->addr;
   } else { /* never established: whatever is left */
     __builtin_memset(&e->addr, 0, sizeof(e->addr));
-    read_sock_addr(sk, &e->addr);
+    read_sock_addr_btf(sk, &e->addr);
   }
   e->flags = s->flags;
   e->_pad = 0;
@@ -106,7 +106,7 @@ int BPF_PROG(ss_sock_state, const struct sock *sk, const int oldstate, const int
     struct ss_sock_track s = {.open_ns = now,
                               .established_ns = now,
                               .flags = SS_SOCK_INBOUND | SS_SOCK_ESTABLISHED};
-    read_sock_addr(sk, &s.addr);
+    read_sock_addr_btf(sk, &s.addr);
     /* Count it before it can be found: an accept() on another CPU decrements as soon as the
      * entry exists, and must never find the count not yet raised. */
     __u32 queued = __sync_add_and_fetch(&l->queued, 1);
@@ -123,12 +123,16 @@ int BPF_PROG(ss_sock_state, const struct sock *sk, const int oldstate, const int
     if (p && p->sat_start_ns && queued > p->sat_max_queued) p->sat_max_queued = queued;
     return 0;
   }
+  /* Only establishment and close change what we keep: the other half of a connection's ~10
+   * state changes on the host (FIN_WAIT*, CLOSE_WAIT, LAST_ACK, a child's SYN_RECV) return
+   * before the hash lookup. */
+  if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE) return 0;
   struct ss_sock_track *s = bpf_map_lookup_elem(&sockets, &key);
   if (!s) return 0;
   if (newstate == TCP_ESTABLISHED) {
     s->established_ns = ss_now_ns();
     s->flags |= SS_SOCK_ESTABLISHED;
-    read_sock_addr(sk, &s->addr); /* connect() has bound the local port by now */
+    read_sock_addr_btf(sk, &s->addr); /* connect() has bound the local port by now */
   } else if (newstate == TCP_CLOSE) {
     socket_closed(sk, s, ss_now_ns());
     bpf_map_delete_elem(&sockets, &key);
@@ -164,6 +168,14 @@ int BPF_PROG(ss_tcp_retransmit_synack, const struct sock *sk) {
   return 0;
 }
 
+/* The socket of the fd accept() just returned. Known to be a socket, so the file's inode is not
+ * checked: two probe reads (file, socket) fewer on every accepted connection. */
+static __always_inline struct sock *accepted_sock(int fd) {
+  struct file *file = file_of_fd(fd);
+  struct socket *sock = file ? BPF_CORE_READ(file, private_data) : NULL;
+  return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
 /* accept() returned a connection: its owner, and its wait in the accept queue. A tracepoint
  * of its own (tracefs), not the generic sys_exit, so other syscalls pay nothing for it. */
 static __always_inline int on_accept_exit(long ret) {
@@ -172,8 +184,7 @@ static __always_inline int on_accept_exit(long ret) {
   __u32 tid = (__u32)pid_tgid;
   struct ss_pool_member *m = lookup_member(tid);
   if (m) m->accepts += 1;
-  struct file *file = file_of_fd((int)ret);
-  struct sock *sk = file ? sock_of_file(file) : NULL;
+  struct sock *sk = accepted_sock((int)ret);
   __u64 key = (__u64)sk;
   if (!sk) return 0;
   __u64 now = ss_now_ns();
@@ -203,7 +214,7 @@ static __always_inline int on_accept_exit(long ret) {
   s->tgid = pid_tgid >> 32;
   s->tid = tid;
   __u64 wait = now - s->established_ns;
-  struct ss_listener *l = listener_of(sk);
+  struct ss_listener *l = listener_on_port(s->addr.sport); /* sk's port, read when it was queued */
   if (!l) return 0;
   /* The listener's limit (not in /proc/net/tcp): accept()'s first argument is the listening fd,
    * still in the registers saved at syscall entry. Read once per listener: the fd-table walk

@@ -8,7 +8,7 @@
 #   scripts/bench.sh                  # full run (~11 min): prints the tables, rewrites BENCHMARKS.md
 #   scripts/bench.sh --quick          # short runs to try it out (~3 min): bench-out/*.quick.* only
 #   scripts/bench.sh --only accuracy  # one part (overhead or accuracy; --quick to shorten): bench-out/ only
-#   scripts/bench.sh --rounds 5       # more alternating overhead rounds
+#   scripts/bench.sh --rounds 9       # more alternating overhead rounds (default 5)
 #
 # Raw numbers and logs go to bench-out/ (results.json, logs/, runs/). The work is done by
 # scripts/bench/bench.py (with Debian's /usr/bin/python3); this wrapper builds the agent

@@ -103,7 +103,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="short runs to try the benchmark out (writes bench-out/ only)")
-    ap.add_argument("--rounds", type=int, help="rounds per server (default 3, --quick 1)")
+    ap.add_argument("--rounds", type=int, help="rounds per server (default 5, --quick 1)")
     ap.add_argument("--only", choices=["overhead", "accuracy"],
                     help="run one part (a try-out: writes bench-out/ only, not BENCHMARKS.md)")
     ap.add_argument("--render", metavar="RESULTS_JSON",
@@ -120,7 +120,7 @@ def main():
         print(body)
         log(f"rewrote {md.relative_to(ROOT)} from {args.render}")
         return 0
-    P = dict(quick=args.quick, rounds=3, warmup_s=2, run_s=8, kcost_s=5, idle_s=8, idle2_s=4,
+    P = dict(quick=args.quick, rounds=5, warmup_s=2, run_s=5, kcost_s=5, idle_s=8, idle2_s=4,
              storm_calls=3_000_000, storm_rounds=2, storm_tool_runs=2,
              acc_per_kind=2, acc_passes=2, acc_s=30, burst_s=15)
     if args.quick:
