@@ -54,9 +54,15 @@ def phase_idle_and_storm(server, P):
     """Agent footprint while idle, then scenario (b): an untracked syscall storm. The storm's
     CPU time per syscall is measured alternately without and with the agent (attached afresh
     each round); the program costs come from one storm with bpf_stats on."""
-    res = {"storm_calls": P["storm_calls"], "storm_bare_runs_ns": [], "storm_agent_runs_ns": []}
+    res = {"storm_calls": P["storm_calls"], "storm_bare_runs_ns": [], "storm_agent_runs_ns": [],
+           "wait_storm_bare_runs_ns": [], "wait_storm_agent_runs_ns": []}
     bare, with_agent = res["storm_bare_runs_ns"], res["storm_agent_runs_ns"]
+    # End to end, bpf_stats off: what an untracked event loop pays per empty epoll_wait (the
+    # per-syscall tracepoint's dispatch on both sides plus the two programs), beside getppid's
+    # figure (no program: the syscall-tracepoint slow path alone).
+    wait_bare, wait_with_agent = res["wait_storm_bare_runs_ns"], res["wait_storm_agent_runs_ns"]
     bare.append(storm(P["storm_calls"], "bare-0"))
+    wait_bare.append(storm(P["storm_calls"], "bare-epoll-0", "epoll"))
 
     agent = Stallscope(server, "idle")
     res["attach_cpu_s"] = cpu_ticks(agent.pid) / CLK_TCK
@@ -108,22 +114,29 @@ def phase_idle_and_storm(server, P):
         if rnd > 1:
             agent = Stallscope(server, f"storm-r{rnd}")
         with_agent.append(storm(P["storm_calls"], f"agent-r{rnd}"))
+        wait_with_agent.append(storm(P["storm_calls"], f"agent-epoll-r{rnd}", "epoll"))
         agent.stop()
         bare.append(storm(P["storm_calls"], f"bare-r{rnd}"))
+        wait_bare.append(storm(P["storm_calls"], f"bare-epoll-r{rnd}", "epoll"))
     res["idle_agent_hwm_kb_at_stop"] = idle_agent.hwm_kb
-    res["storm_bare_ns"] = min(bare)
     res["storm_agent_ns"] = min(with_agent)
+    res["wait_storm_agent_ns"] = min(wait_with_agent)
     # what the other tools cost the same untracked process, for comparison
-    res["storm_tools_ns"] = {}
+    res["storm_tools_ns"], res["wait_storm_tools_ns"] = {}, {}
     for config in ("libbpf-tools", "bpftrace"):
         tool = AGENTS[config](server, f"storm-{config}")
         try:
             runs = [storm(P["storm_calls"], f"{config}-{i}") for i in range(P["storm_tool_runs"])]
+            wait_runs = [storm(P["storm_calls"], f"{config}-epoll-{i}", "epoll")
+                         for i in range(P["storm_tool_runs"])]
         finally:
             tool.stop()
         res["storm_tools_ns"][config] = min(runs)
+        res["wait_storm_tools_ns"][config] = min(wait_runs)
         bare.append(storm(P["storm_calls"], f"bare-after-{config}"))
+        wait_bare.append(storm(P["storm_calls"], f"bare-epoll-after-{config}", "epoll"))
     res["storm_bare_ns"] = min(bare)
+    res["wait_storm_bare_ns"] = min(wait_bare)
     p = res["storm_progs"]
     log("storm: %.1f ns CPU/syscall bare, %.1f with the agent (min of %d); %s; empty "
         "program %s ns/run"

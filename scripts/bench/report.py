@@ -4,6 +4,7 @@ write_markdown) and the machine it ran on."""
 import datetime
 import os
 import re
+import math
 import statistics
 import subprocess
 from pathlib import Path
@@ -40,6 +41,21 @@ def machine_info():
                      "libbpf-tools": pkg("libbpf-tools"), "bpftrace": pkg("bpftrace"),
                      "bpftool": pkg("bpftool")},
     }
+
+
+# Student's t, two-sided 95%, by degrees of freedom (1-10)
+T95 = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23]
+
+
+def ratio_ci95(ratios):
+    """95% interval of the mean paired ratio (t on the logs: ratios multiply), or None. It says
+    how far the host's noise leaves the true ratio from the one measured."""
+    if len(ratios) < 2:
+        return None
+    logs = [math.log(r) for r in ratios]
+    mean, sd = statistics.mean(logs), statistics.stdev(logs)
+    half = T95[min(len(logs) - 1, len(T95)) - 1] * sd / math.sqrt(len(logs))
+    return math.exp(mean - half), math.exp(mean + half)
 
 
 def summarize(R):
@@ -86,6 +102,7 @@ def summarize(R):
                 if b:
                     paired.append(r["rps"] / b[0]["rps"])
             row["rps_ratio_paired_median"] = statistics.median(paired) if paired else None
+            row["rps_ratio_paired_ci"] = ratio_ci95(paired)
         S["servers"][kind] = rows
 
     storm = R["storm"]
@@ -103,6 +120,9 @@ def summarize(R):
         q = rows["stallscope"]["quiet_ratio"]
         qtext = (f"{q:.3f} quiet runs ({rows['stallscope']['quiet_n']}/"
                  f"{rows['bare']['quiet_n']})" if q is not None else "no quiet runs")
+        ci = rows["stallscope"].get("rps_ratio_paired_ci")
+        if ci:
+            qtext += f"; 95% CI {ci[0]:.3f}-{ci[1]:.3f}"
         checks.append((f"{kind}: throughput ratio with stallscope", fmt(ratio, 3), qtext,
                        f">= {TARGET_RPS_RATIO}", ratio >= TARGET_RPS_RATIO,
                        None if q is None else q >= TARGET_RPS_RATIO))
@@ -189,7 +209,9 @@ def render(R, S, P):
             table.append((
                 CONFIG_LABEL[config], f"{r['rps']:.0f}",
                 "1" if config == "bare" else f"{r['rps_ratio']:.3f}{mark}",
-                "" if config == "bare" else fmt(r["rps_ratio_paired_median"], 3),
+                "" if config == "bare" else fmt(r["rps_ratio_paired_median"], 3) + (
+                    f" ({r['rps_ratio_paired_ci'][0]:.2f}-{r['rps_ratio_paired_ci'][1]:.2f})"
+                    if r.get("rps_ratio_paired_ci") else ""),
                 f"{r['p99_ms']:.2f}", "1" if config == "bare" else f"{r['p99_ratio']:.2f}",
                 "" if config == "bare" else
                 (f"{r['quiet_ratio']:.3f} ({r['quiet_n']}/{rows['bare']['quiet_n']})"
@@ -206,7 +228,9 @@ def render(R, S, P):
                     "other CPU %"], table))
         w("")
     w("req/s ratio = median(config) / median(bare); paired ratio = median over rounds of "
-      "config / bare of the same round. CPU us/req = CPU (user + system) of the server, wrk "
+      "config / bare of the same round, with the 95% confidence interval of the mean paired "
+      "ratio in brackets (t on the logs): a target inside it is neither shown met nor missed "
+      "by this run. CPU us/req = CPU (user + system) of the server, wrk "
       "and the tool per request: less sensitive than req/s to other load on the host, and it "
       "includes the BPF programs, which run in the server's and wrk's context. tool CPU % = "
       "the tool's own processes, % of one core. other CPU % = host CPU used during the run by "
@@ -279,6 +303,19 @@ def render(R, S, P):
       f"end to end (the syscall programs plus the tracepoint dispatch). Runs: without "
       f"{' / '.join(f'{x:.0f}' for x in st['storm_bare_runs_ns'])}, with "
       f"{' / '.join(f'{x:.0f}' for x in st['storm_agent_runs_ns'])} ns.")
+    if st.get("wait_storm_agent_ns") is not None:
+        wb, wa = st["wait_storm_bare_ns"], st["wait_storm_agent_ns"]
+        wtools = st.get("wait_storm_tools_ns", {})
+        w(f"- (b) the same for an untracked event loop: {st['storm_calls']:,} empty "
+          f"epoll_wait(timeout 0) calls, a syscall stallscope hooks for every process. "
+          f"{wb:.1f} ns without the agent, {wa:.1f} ns with it: **+{wa - wb:.1f} ns per call** "
+          f"end to end, of which the two programs measure "
+          f"{2 * (S['untracked_storm_ns_per_run'] or 0):.0f} ns with bpf_stats on (table above) "
+          f"and the rest is the kernel's dispatch of a per-syscall tracepoint to BPF on entry and "
+          f"exit (a perf record built and copied each time). Other tools: " + "; ".join(
+              f"{CONFIG_LABEL[c]} {v:.1f} ns (+{v - wb:.1f})" for c, v in wtools.items()) +
+          f". Runs: without {' / '.join(f'{x:.0f}' for x in st['wait_storm_bare_runs_ns'])}, "
+          f"with {' / '.join(f'{x:.0f}' for x in st['wait_storm_agent_runs_ns'])} ns.")
     tools = st.get("storm_tools_ns", {})
     if tools:
         w("- (b) the same storm with the other tools attached to the idle gunicorn (min of "
