@@ -362,6 +362,44 @@ static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 n
   t->sys_blocked = 0;
 }
 
+/* No program runs at wait exits: each would cost every epoll_wait on the host a second
+ * per-syscall tracepoint dispatch (~130 ns end to end here, for untracked processes too). A
+ * wait's return is inferred where the thread is next seen outside it: its next wait entry, a
+ * switch-out in another syscall or in user mode, a CPU sample. It returned when it last got a
+ * CPU inside the wait (woken), or at the wait's entry if it never slept there: microseconds
+ * from the true return either way. If the kernel never reported that switch-in (see
+ * repair_missed_switch_in), the scheduler's clock of the task bounds it instead: the latest it
+ * can have got the CPU back. */
+static __always_inline __u64 wait_returned_at(struct ss_thread_state *t, __u64 now,
+                                              __u64 exec_now) {
+  __u64 at;
+  if (t->off_kind != SS_ON_CPU) {
+    __u64 gap = now - t->last_off_ns;
+    __u64 ran = t->last_off_exec_ns && exec_now > t->last_off_exec_ns ? exec_now - t->last_off_exec_ns : 0;
+    at = now - (ran < gap ? ran : gap);
+    count(SS_CNT_SWITCH_IN_UNSEEN);
+  } else {
+    at = t->last_on_ns > t->wait_enter_ns ? t->last_on_ns : t->wait_enter_ns;
+  }
+  return at && at <= now ? at : now; /* a thread the agent seeded in its wait has no times */
+}
+
+/* The thread is seen outside its wait at `now`: the busy period that began at its return. */
+static __always_inline void left_wait(struct ss_thread_state *t, __u64 now, __u64 exec_now) {
+  t->in_wait = 0;
+  start_busy_period(t, wait_returned_at(t, now, exec_now));
+}
+
+/* Whether task (prev at a switch-out, or current) is still inside the wait t last entered:
+ * the syscall its saved registers hold is that wait (on the same epoll fd). In user mode, or in
+ * any other syscall, it has returned. */
+static __always_inline bool inside_wait(struct ss_thread_state *t, struct task_struct *task) {
+  long nr;
+  struct pt_regs *regs = sleeping_syscall_regs(task, &nr);
+  if (!regs || nr != t->last_wait_nr) return false;
+  return classify(nr) != SS_SC_EPOLL_WAIT || (int)PT_REGS_PARM1_SYSCALL(regs) == t->last_wait_fd;
+}
+
 #include "wait_hooks.bpf.h"
 
 /* Blocking syscalls are found here, when they go off CPU, instead of at every syscall's entry
@@ -419,8 +457,18 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
   if (prev_tracked) {
     pool_note_switch_out(preempt, prev, now);
     struct ss_thread_state *t = lookup_thread(prev->pid);
+    __u64 exec = prev->se.sum_exec_runtime;
+    if (t && t->in_wait) {
+      if (inside_wait(t, prev)) { /* asleep (or preempted) in its wait: note when it left */
+        t->off_kind = SS_OFF_IN_WAIT;
+        t->last_off_ns = now;
+        t->last_off_exec_ns = exec;
+        t = NULL;
+      } else {
+        left_wait(t, now, exec); /* and it leaves the CPU in its busy period, below */
+      }
+    }
     if (t && t->busy.start_ns && !t->in_wait) {
-      __u64 exec = prev->se.sum_exec_runtime;
       if (t->off_kind != SS_ON_CPU) {
         __u64 back_at = repair_missed_switch_in(t, now, exec);
         if (t->sys_blocked) close_blocking_syscall(t, back_at); /* it returned by then */
@@ -435,7 +483,10 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
   }
   if (next_tracked) {
     struct ss_thread_state *t = lookup_thread(next->pid);
-    if (t && t->busy.start_ns && !t->in_wait && t->off_kind != SS_ON_CPU) {
+    if (t && t->in_wait) { /* back in its wait: the wait returns no earlier than this */
+      t->off_kind = SS_ON_CPU;
+      t->last_on_ns = now;
+    } else if (t && t->busy.start_ns && t->off_kind != SS_ON_CPU) {
       back_on_cpu(t, now);
       if (t->sys_blocked) close_blocking_syscall(t, now);
     }
@@ -463,7 +514,14 @@ int ss_cpu_sample(struct bpf_perf_event_data *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!is_tracked(pid_tgid >> 32)) return 0;
   struct ss_thread_state *t = lookup_thread((__u32)pid_tgid);
-  if (!t || !t->busy.start_ns || t->in_wait) return 0;
+  if (!t) return 0;
+  if (t->in_wait) {
+    /* Running outside its wait (a CPU-bound period makes no switch-out to notice it by). */
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (inside_wait(t, task)) return 0;
+    left_wait(t, ss_now_ns(), task->se.sum_exec_runtime);
+  }
+  if (!t->busy.start_ns) return 0;
   /* Keep the first sample past the mark, not the last: a CPU-bound stall is still in its hot
    * code then, while a last sample can land in the short tail after it (writing the response). */
   if (t->busy.cpu_stack_len) return 0;
@@ -524,7 +582,10 @@ int BPF_PROG(ss_process_exit, struct task_struct *p) {
   pool_note_exit(tid);
   struct ss_thread_state *t = lookup_thread(tid);
   if (t) {
-    if (!t->in_wait) end_busy_period(t, ss_now_ns(), SS_END_THREAD_EXIT, -1, SS_NO_FD);
+    __u64 now = ss_now_ns();
+    struct task_struct *task = bpf_get_current_task_btf();
+    if (t->in_wait && !inside_wait(t, task)) left_wait(t, now, task->se.sum_exec_runtime);
+    if (!t->in_wait) end_busy_period(t, now, SS_END_THREAD_EXIT, -1, SS_NO_FD);
     bpf_map_delete_elem(&threads, &tid);
     clear_id_bit(&thread_bitmap, tid);
   }

@@ -82,7 +82,8 @@ struct ss_busy_period {
   __u64 cpu_stack[SS_STACK_DEPTH];
 };
 
-enum ss_off_kind { SS_ON_CPU = 0, SS_OFF_BLOCKED = 1, SS_OFF_RUNNABLE = 2 };
+/* SS_OFF_IN_WAIT: off CPU inside its wait (no busy period on; its wakeup is not timed). */
+enum ss_off_kind { SS_ON_CPU = 0, SS_OFF_BLOCKED = 1, SS_OFF_RUNNABLE = 2, SS_OFF_IN_WAIT = 3 };
 
 struct ss_thread_state {
   __u32 tgid;
@@ -92,8 +93,12 @@ struct ss_thread_state {
   __u64 last_off_ns;
   __u64 wakeup_ns;
   __u64 last_off_exec_ns; /* the task's se.sum_exec_runtime at last_off_ns */
+  __u64 wait_enter_ns;    /* entry of the current (or last) wait */
   __u8 off_kind;       /* enum ss_off_kind */
-  __u8 in_wait;        /* inside a wait that bounds busy periods */
+  /* Inside a wait that bounds busy periods, as far as the kernel has seen: no program runs at
+   * wait exits, so this stays set after a return until the thread is next seen outside the
+   * wait (its next wait entry, a switch-out elsewhere, a CPU sample). */
+  __u8 in_wait;
   __u8 sys_blocked;    /* the thread sleeps in a syscall (set at switch-out, cleared at switch-in) */
   /* Sticky: the thread once added a client connection (TCP or named unix stream socket) to an
    * epoll set, i.e. it multiplexes connections. Sync workers never do; event loops do, even

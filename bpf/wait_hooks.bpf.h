@@ -2,12 +2,14 @@
 /* The waits that bound busy periods (epoll_wait & co., poll, select) and epoll_ctl, the loop
  * evidence. Included by stallscope.bpf.c after the busy-period helpers.
  *
+ * Entries only: a wait's return is inferred where the thread is next seen outside it
+ * (left_wait in stallscope.bpf.c), which halves what every epoll_wait on the host pays.
  * Two ways in, one logic:
- * - tracepoint/syscalls/sys_{enter,exit}_<wait> (the default): the kernel dispatches these
- *   per syscall number, so every other syscall on the host never enters a BPF program. They need
+ * - tracepoint/syscalls/sys_enter_<wait> (the default): the kernel dispatches these per
+ *   syscall number, so every other syscall on the host never enters a BPF program. They need
  *   tracefs (the agent mounts it when missing).
- * - tp_btf/sys_enter and sys_exit (raw_syscalls): every syscall of every task, for kernels or
- *   containers where tracefs cannot be had. The agent loads one set or the other.
+ * - tp_btf/sys_enter (raw_syscalls): every syscall of every task, for kernels or containers
+ *   where tracefs cannot be had. The agent loads one set or the other.
  * Blocking syscalls inside a busy period are not seen here at all: sched_switch finds them. */
 #ifndef STALLSCOPE_BPF_WAIT_HOOKS_BPF_H_
 #define STALLSCOPE_BPF_WAIT_HOOKS_BPF_H_
@@ -18,25 +20,24 @@ static __always_inline void wait_enter(__u64 pid_tgid, __s32 nr, __u8 cls, __u64
   __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
   struct ss_thread_state *t = get_or_create_thread(tgid, tid);
   if (!t) return;
+  __u64 now = 0;
+  if (t->in_wait) { /* its last wait returned unseen (no exit hooks): that began a period */
+    now = ss_now_ns();
+    left_wait(t, now, bpf_get_current_task_btf()->se.sum_exec_runtime);
+  }
   /* Epoll waits always bound busy periods (a new epoll fd means a new loop). poll/select do
    * only for threads that never used epoll: in an epoll loop they are nested blocking calls,
    * e.g. Python's poll() on a socket with a timeout, and must not split the stall; sched_switch
    * accounts them like any blocking syscall. */
   if (cls != SS_SC_EPOLL_WAIT && t->loop_epfd >= 0) return;
+  if (!now) now = ss_now_ns();
   int fd = syscall_fd(cls, arg0, arg1);
-  end_busy_period(t, ss_now_ns(), SS_END_WAIT, nr, fd);
+  end_busy_period(t, now, SS_END_WAIT, nr, fd);
   if (cls == SS_SC_EPOLL_WAIT) t->loop_epfd = fd;
   t->in_wait = 1;
+  t->wait_enter_ns = now;
   t->last_wait_nr = nr;
   t->last_wait_fd = fd;
-}
-
-/* The wait of a tracked thread returns: a new busy period starts. */
-static __always_inline void wait_exit(__u64 pid_tgid) {
-  struct ss_thread_state *t = lookup_thread((__u32)pid_tgid);
-  if (!t || !t->in_wait) return;
-  t->in_wait = 0;
-  start_busy_period(t, ss_now_ns());
 }
 
 /* epoll_ctl(ADD) of a client connection proves the thread multiplexes connections. */
@@ -63,12 +64,6 @@ struct ss_syscall_enter_record {
     __u64 pid_tgid = bpf_get_current_pid_tgid();                              \
     if (is_tracked(pid_tgid >> 32))                                           \
       wait_enter(pid_tgid, rec->nr, cls, rec->args[0], rec->args[1]);         \
-    return 0;                                                                 \
-  }                                                                           \
-  SEC("tracepoint/syscalls/sys_exit_" #name)                                  \
-  int ss_exit_##name(void *rec) {                                             \
-    __u64 pid_tgid = bpf_get_current_pid_tgid();                              \
-    if (is_tracked(pid_tgid >> 32)) wait_exit(pid_tgid);                      \
     return 0;                                                                 \
   }
 
@@ -101,13 +96,6 @@ int BPF_PROG(ss_sys_enter, struct pt_regs *regs, long id) {
     wait_enter(pid_tgid, id, cls, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs));
   else if (cls == SS_SC_EPOLL_CTL)
     epoll_ctl_enter(pid_tgid, PT_REGS_PARM2_SYSCALL(regs), PT_REGS_PARM3_SYSCALL(regs));
-  return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(ss_sys_exit, struct pt_regs *regs, long ret) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  if (is_tracked(pid_tgid >> 32)) wait_exit(pid_tgid);
   return 0;
 }
 

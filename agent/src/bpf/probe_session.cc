@@ -171,15 +171,19 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   if (!ring_) return FromErrno(errno, "opening the ring buffer");
 
   if (config.cpu_sample_hz > 0) {
-    // Without sampling, CPU-bound stalls lose only their stack; keep running and say so.
+    // Without sampling, CPU-bound stalls lose their stack, and one that follows a wait which
+    // returned without sleeping is seen only when it ends (the sampler is what notices such a
+    // thread left its wait: no program runs at wait exits). Keep running and say so.
     if (absl::Status st = AttachCpuSampling(config.cpu_sample_hz); !st.ok())
-      fprintf(stderr, "stallscope: warning: %s; CPU-bound stalls will have no stack\n",
+      fprintf(stderr,
+              "stallscope: warning: %s; CPU-bound stalls will have no stack and may be reported "
+              "only when they end\n",
               std::string(st.message()).c_str());
   }
   return absl::OkStatus();
 }
 
-// Loads either the per-syscall wait tracepoints or the raw_syscalls pair, never both (they would
+// Loads either the per-syscall wait tracepoints or the raw_syscalls entry hook, never both (they would
 // count every wait twice). Tracepoints of waits this kernel lacks (epoll_pwait2 before 5.11)
 // are left out.
 absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
@@ -203,13 +207,13 @@ absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
     std::string_view name = bpf_program__name(prog);
     constexpr std::string_view kSyscallTp = "tracepoint/syscalls/";
     if (section.rfind(kSyscallTp, 0) == 0) {
-      // The waits' own tracepoints (ss_enter_*/ss_exit_*) follow the chosen hooks; the others
+      // The waits' own entry tracepoints (ss_enter_*) follow the chosen hooks; the others
       // (accept exits of sockets.bpf.h) load whenever tracefs is there.
-      bool wait_hook = name.rfind("ss_enter_", 0) == 0 || name.rfind("ss_exit_", 0) == 0;
+      bool wait_hook = name.rfind("ss_enter_", 0) == 0;
       bool wanted_here = wait_hook ? wait_tracepoints : have_tracefs;
       bpf_program__set_autoload(
           prog, wanted_here && TraceEventExists(*tracefs, "syscalls", section.substr(kSyscallTp.size())));
-    } else if (section == "tp_btf/sys_enter" || section == "tp_btf/sys_exit") {
+    } else if (section == "tp_btf/sys_enter") {
       bpf_program__set_autoload(prog, !wait_tracepoints);
     }
   }
