@@ -370,8 +370,8 @@ static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 n
  * from the true return either way. If the kernel never reported that switch-in (see
  * repair_missed_switch_in), the scheduler's clock of the task bounds it instead: the latest it
  * can have got the CPU back. */
-static __always_inline __u64 wait_returned_at(struct ss_thread_state *t, __u64 now,
-                                              __u64 exec_now) {
+static __always_inline __u64 wait_returned_at_exec(struct ss_thread_state *t, __u64 now,
+                                                   __u64 exec_now) {
   __u64 at;
   if (t->off_kind != SS_ON_CPU) {
     __u64 gap = now - t->last_off_ns;
@@ -384,10 +384,16 @@ static __always_inline __u64 wait_returned_at(struct ss_thread_state *t, __u64 n
   return at && at <= now ? at : now; /* a thread the agent seeded in its wait has no times */
 }
 
-/* The thread is seen outside its wait at `now`: the busy period that began at its return. */
-static __always_inline void left_wait(struct ss_thread_state *t, __u64 now, __u64 exec_now) {
+/* The same for the current task, whose scheduler clock is read only if needed. */
+static __always_inline __u64 wait_returned_at(struct ss_thread_state *t, __u64 now) {
+  __u64 exec = t->off_kind != SS_ON_CPU ? bpf_get_current_task_btf()->se.sum_exec_runtime : 0;
+  return wait_returned_at_exec(t, now, exec);
+}
+
+/* The thread is seen outside its wait: the busy period that began at its return, `at`. */
+static __always_inline void left_wait_at(struct ss_thread_state *t, __u64 at) {
   t->in_wait = 0;
-  start_busy_period(t, wait_returned_at(t, now, exec_now));
+  start_busy_period(t, at);
 }
 
 /* Whether task (prev at a switch-out, or current) is still inside the wait t last entered:
@@ -465,7 +471,7 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
         t->last_off_exec_ns = exec;
         t = NULL;
       } else {
-        left_wait(t, now, exec); /* and it leaves the CPU in its busy period, below */
+        left_wait_at(t, wait_returned_at_exec(t, now, exec)); /* and leaves the CPU, below */
       }
     }
     if (t && t->busy.start_ns && !t->in_wait) {
@@ -517,9 +523,8 @@ int ss_cpu_sample(struct bpf_perf_event_data *ctx) {
   if (!t) return 0;
   if (t->in_wait) {
     /* Running outside its wait (a CPU-bound period makes no switch-out to notice it by). */
-    struct task_struct *task = bpf_get_current_task_btf();
-    if (inside_wait(t, task)) return 0;
-    left_wait(t, ss_now_ns(), task->se.sum_exec_runtime);
+    if (inside_wait(t, bpf_get_current_task_btf())) return 0;
+    left_wait_at(t, wait_returned_at(t, ss_now_ns()));
   }
   if (!t->busy.start_ns) return 0;
   /* Keep the first sample past the mark, not the last: a CPU-bound stall is still in its hot
@@ -583,8 +588,8 @@ int BPF_PROG(ss_process_exit, struct task_struct *p) {
   struct ss_thread_state *t = lookup_thread(tid);
   if (t) {
     __u64 now = ss_now_ns();
-    struct task_struct *task = bpf_get_current_task_btf();
-    if (t->in_wait && !inside_wait(t, task)) left_wait(t, now, task->se.sum_exec_runtime);
+    if (t->in_wait && !inside_wait(t, bpf_get_current_task_btf()))
+      left_wait_at(t, wait_returned_at(t, now));
     if (!t->in_wait) end_busy_period(t, now, SS_END_THREAD_EXIT, -1, SS_NO_FD);
     bpf_map_delete_elem(&threads, &tid);
     clear_id_bit(&thread_bitmap, tid);

@@ -20,22 +20,29 @@ static __always_inline void wait_enter(__u64 pid_tgid, __s32 nr, __u8 cls, __u64
   __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
   struct ss_thread_state *t = get_or_create_thread(tgid, tid);
   if (!t) return;
-  __u64 now = 0;
-  if (t->in_wait) { /* its last wait returned unseen (no exit hooks): that began a period */
-    now = ss_now_ns();
-    left_wait(t, now, bpf_get_current_task_btf()->se.sum_exec_runtime);
-  }
   /* Epoll waits always bound busy periods (a new epoll fd means a new loop). poll/select do
    * only for threads that never used epoll: in an epoll loop they are nested blocking calls,
    * e.g. Python's poll() on a socket with a timeout, and must not split the stall; sched_switch
    * accounts them like any blocking syscall. */
-  if (cls != SS_SC_EPOLL_WAIT && t->loop_epfd >= 0) return;
-  if (!now) now = ss_now_ns();
+  bool nested = cls != SS_SC_EPOLL_WAIT && t->loop_epfd >= 0;
+  if (nested && !t->in_wait) return;
+  __u64 now = ss_now_ns();
+  if (t->in_wait) {
+    /* Its last wait returned unseen (no exit hooks), and it has run on CPU since: a busy period
+     * seen whole here. A short one needs no bookkeeping at all (the common case: most loop
+     * iterations are short, and this runs on every one); a long one, or one a nested poll
+     * continues, is started now and ended (reported) below or later. */
+    __u64 at = wait_returned_at(t, now);
+    if (nested || now - at >= block_threshold_ns) left_wait_at(t, at);
+  }
+  if (nested) return;
   int fd = syscall_fd(cls, arg0, arg1);
   end_busy_period(t, now, SS_END_WAIT, nr, fd);
   if (cls == SS_SC_EPOLL_WAIT) t->loop_epfd = fd;
   t->in_wait = 1;
   t->wait_enter_ns = now;
+  t->off_kind = SS_ON_CPU; /* current: on CPU in its wait (also clears a missed switch-in) */
+  t->last_on_ns = now;
   t->last_wait_nr = nr;
   t->last_wait_fd = fd;
 }

@@ -150,9 +150,9 @@ def summarize(R):
         ref = "bench_empty" if progs.get(name, {}).get("syscall") else "bench_sw_empty"
         return progs.get(ref, {}).get("ns_per_run")
 
-    def ns_check(label, v, floor, target):
+    def ns_check(label, v, floor, target, note=""):
         net = v - floor if (v is not None and floor is not None) else None
-        checks.append((label, fmt(v), fmt(net), f"<= {target}",
+        checks.append((label, fmt(v), fmt(net) + note, f"<= {target}",
                        v is not None and v <= target, net is not None and net <= target))
 
     # Syscall programs are judged where every run is of one kind: the storms. Under wrk load
@@ -163,13 +163,30 @@ def summarize(R):
         runs = sum(progs[n]["run_cnt"] for n in names)
         return sum(progs[n]["run_time_ns"] for n in names) / runs if runs else None
 
+    # Per wait syscall: what all the programs that run for one call cost together (one entry
+    # program since the exits went; an entry and an exit program before).
+    def per_call(progs, calls):
+        names = [n for n in syscall_progs(progs) if progs[n]["run_cnt"]]
+        if not calls or not names:
+            return None, None
+        return (sum(progs[n]["run_time_ns"] for n in names) / calls,
+                sum(progs[n]["run_cnt"] for n in names) / calls)
+
+    def call_note(pc):
+        return (f"; per wait call {pc[0]:.0f} ns in {pc[1]:.1f} program runs"
+                if pc[0] is not None else "")
+
     empty = lambda progs: progs.get("bench_empty", {}).get("ns_per_run")
     S["tracked_storm_ns_per_run"] = weighted(stp)
     S["untracked_storm_ns_per_run"] = weighted(swp)
+    S["tracked_storm_per_call"] = per_call(stp, storm["storm_calls"])
+    S["untracked_storm_per_call"] = per_call(swp, storm["storm_calls"])
     ns_check("syscall programs, tracked threads: ns/run in (c) tracked epoll_wait storm",
-             S["tracked_storm_ns_per_run"], empty(stp), TARGET_SYS_TRACKED_NS)
+             S["tracked_storm_ns_per_run"], empty(stp), TARGET_SYS_TRACKED_NS,
+             call_note(S["tracked_storm_per_call"]))
     ns_check("syscall programs, untracked: ns/run in (b) untracked epoll_wait storm",
-             S["untracked_storm_ns_per_run"], empty(swp), TARGET_SYS_UNTRACKED_NS)
+             S["untracked_storm_ns_per_run"], empty(swp), TARGET_SYS_UNTRACKED_NS,
+             call_note(S["untracked_storm_per_call"]))
     for kind, kc in R["kcost"].items():
         for name, v in sorted(kc["progs"].items()):
             if v.get("attach") == "sched_switch" and not name.startswith("bench_"):
@@ -309,10 +326,11 @@ def render(R, S, P):
         w(f"- (b) the same for an untracked event loop: {st['storm_calls']:,} empty "
           f"epoll_wait(timeout 0) calls, a syscall stallscope hooks for every process. "
           f"{wb:.1f} ns without the agent, {wa:.1f} ns with it: **+{wa - wb:.1f} ns per call** "
-          f"end to end, of which the two programs measure "
-          f"{2 * (S['untracked_storm_ns_per_run'] or 0):.0f} ns with bpf_stats on (table above) "
-          f"and the rest is the kernel's dispatch of a per-syscall tracepoint to BPF on entry and "
-          f"exit (a perf record built and copied each time). Other tools: " + "; ".join(
+          f"end to end, of which stallscope's programs measure "
+          f"{S['untracked_storm_per_call'][0] or 0:.0f} ns per call with bpf_stats on (table "
+          f"above) and the rest is the kernel's dispatch of the per-syscall tracepoint to BPF (a "
+          f"perf record built and copied each time) and its slow syscall path. Other tools: "
+          + "; ".join(
               f"{CONFIG_LABEL[c]} {v:.1f} ns (+{v - wb:.1f})" for c, v in wtools.items()) +
           f". Runs: without {' / '.join(f'{x:.0f}' for x in st['wait_storm_bare_runs_ns'])}, "
           f"with {' / '.join(f'{x:.0f}' for x in st['wait_storm_agent_runs_ns'])} ns.")
