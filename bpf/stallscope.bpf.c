@@ -363,7 +363,7 @@ static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 n
 }
 
 /* No program runs at wait exits: each would cost every epoll_wait on the host a second
- * per-syscall tracepoint dispatch (~130 ns end to end here, for untracked processes too). A
+ * per-syscall tracepoint dispatch and program (~100 ns end to end here, untracked ones too). A
  * wait's return is inferred where the thread is next seen outside it: its next wait entry, a
  * switch-out in another syscall or in user mode, a CPU sample. It returned when it last got a
  * CPU inside the wait (woken), or at the wait's entry if it never slept there: microseconds

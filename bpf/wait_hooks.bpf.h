@@ -3,7 +3,7 @@
  * evidence. Included by stallscope.bpf.c after the busy-period helpers.
  *
  * Entries only: a wait's return is inferred where the thread is next seen outside it
- * (left_wait in stallscope.bpf.c), which halves what every epoll_wait on the host pays.
+ * (wait_returned_at in stallscope.bpf.c), so each wait on the host runs one program, not two.
  * Two ways in, one logic:
  * - tracepoint/syscalls/sys_enter_<wait> (the default): the kernel dispatches these per
  *   syscall number, so every other syscall on the host never enters a BPF program. They need
