@@ -23,6 +23,12 @@ def dispatch(target):
     kind = url.path.strip("/")
     if url.path == "/fast":
         return "200 OK", stallkit.fast_body()
+    if kind == "deferred":
+        # Stall the loop's next iteration, after this response: asyncio's wait before it has a
+        # 0 timeout (a callback is ready), so it returns without the thread ever sleeping.
+        ms = stallkit.parse_ms(url.query)
+        asyncio.get_running_loop().call_soon(stallkit.run_stall, APP, kind, ms)
+        return "200 OK", "deferred cpu %d ms\n" % ms
     if kind in stallkit.KINDS:
         return "200 OK", stallkit.run_stall(APP, kind, stallkit.parse_ms(url.query))
     return "404 Not Found", "not found\n"

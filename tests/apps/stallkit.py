@@ -18,6 +18,8 @@ Endpoints (query parameter `ms`, default 100):
                                                         -> connect + sendto + recvfrom blocks
     /nested    same, but with a socket timeout set     -> CPython poll()s before each recv
     /hang      time.sleep(ms), meant for multi-second hangs
+    /deferred  the same busy loop as /cpu. The asyncio app answers first and runs it from the
+               loop's next iteration (call_soon), whose wait then returns without sleeping
 
 The slow upstream is a tiny TCP server: a client sends "<ms>\\n", the server waits ms and answers
 "ok <ms>\\n", then closes. Run it as its own process (`python3 stallkit.py upstream PORT`, the
@@ -33,7 +35,7 @@ import threading
 import time
 import urllib.parse
 
-KINDS = ("sleep", "cpu", "upstream", "nested", "hang")
+KINDS = ("sleep", "cpu", "upstream", "nested", "hang", "deferred")
 DEFAULT_MS = 100
 _log_lock = threading.Lock()
 _upstream_port = None
@@ -150,7 +152,7 @@ def run_stall(app, kind, ms, sleep=time.sleep, socket_cls=socket.socket):
     if kind in ("sleep", "hang"):
         sleep(ms / 1000.0)
         detail = "slept"
-    elif kind == "cpu":
+    elif kind in ("cpu", "deferred"):
         detail = "spun %d" % busy_cpu(ms)
     elif kind == "upstream":
         detail = call_upstream(ms, socket_cls)
