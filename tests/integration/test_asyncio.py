@@ -5,7 +5,8 @@ the whole duration, naming poll on the upstream connection.
 
 And a CPU burn the loop runs from its next iteration, after answering ("deferred"): the wait
 before it returns without sleeping, and no program runs at wait exits, so the kernel learns the
-busy period began only from a CPU sample. It must still be reported while it lasts, and whole."""
+busy period began only when it next sees the thread (a CPU sample, or a preemption). It must
+still be reported while it lasts, and whole."""
 
 import time
 import unittest

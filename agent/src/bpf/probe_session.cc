@@ -183,9 +183,9 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   return absl::OkStatus();
 }
 
-// Loads either the per-syscall wait tracepoints or the raw_syscalls entry hook, never both (they would
-// count every wait twice). Tracepoints of waits this kernel lacks (epoll_pwait2 before 5.11)
-// are left out.
+// Loads either the per-syscall wait tracepoints or the raw_syscalls entry hook, never both
+// (they would count every wait twice). Tracepoints of waits this kernel lacks (epoll_pwait2
+// before 5.11) are left out.
 absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
   absl::StatusOr<std::string> tracefs = EnsureTracefs();
   const bool have_tracefs = tracefs.ok() && TraceEventExists(*tracefs, "syscalls", "sys_enter_epoll_wait");
