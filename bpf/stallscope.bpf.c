@@ -316,16 +316,22 @@ static __always_inline void back_on_cpu(struct ss_thread_state *t, __u64 at) {
  * se.sum_exec_runtime, says how long it ran since it left: that much is on-CPU time, the rest of
  * the gap is the wait it was in. `exec_now` is read at `now` (exact at a switch-out, where the
  * scheduler has just updated it; up to a tick behind when read from the running task). */
-static __always_inline __u64 repair_missed_switch_in(struct ss_thread_state *t, __u64 now,
-                                                     __u64 exec_now) {
+static __always_inline __u64 unseen_switch_in_at(struct ss_thread_state *t, __u64 now,
+                                                  __u64 exec_now) {
   __u64 gap = now - t->last_off_ns;
   __u64 ran = t->last_off_exec_ns && exec_now > t->last_off_exec_ns ? exec_now - t->last_off_exec_ns : 0;
-  if (ran > gap) ran = gap;
-  __u64 back_at = now - ran; /* the latest it can have been switched in */
-  t->busy.on_cpu_ns += ran;
+  count(SS_CNT_SWITCH_IN_UNSEEN);
+  return now - (ran < gap ? ran : gap); /* the latest it can have been switched in */
+}
+
+/* At a switch-out or a wait entry of such a thread: credit that run as on-CPU time and the rest
+ * of the gap to the wait it was in. */
+static __always_inline __u64 repair_missed_switch_in(struct ss_thread_state *t, __u64 now,
+                                                     __u64 exec_now) {
+  __u64 back_at = unseen_switch_in_at(t, now, exec_now);
+  t->busy.on_cpu_ns += now - back_at;
   back_on_cpu(t, back_at);
   t->last_on_ns = now; /* the time since back_at is counted already */
-  count(SS_CNT_SWITCH_IN_UNSEEN);
   return back_at;
 }
 
@@ -372,15 +378,8 @@ static __always_inline void start_busy_period(struct ss_thread_state *t, __u64 n
  * can have got the CPU back. */
 static __always_inline __u64 wait_returned_at_exec(struct ss_thread_state *t, __u64 now,
                                                    __u64 exec_now) {
-  __u64 at;
-  if (t->off_kind != SS_ON_CPU) {
-    __u64 gap = now - t->last_off_ns;
-    __u64 ran = t->last_off_exec_ns && exec_now > t->last_off_exec_ns ? exec_now - t->last_off_exec_ns : 0;
-    at = now - (ran < gap ? ran : gap);
-    count(SS_CNT_SWITCH_IN_UNSEEN);
-  } else {
-    at = t->last_on_ns > t->wait_enter_ns ? t->last_on_ns : t->wait_enter_ns;
-  }
+  __u64 at = t->off_kind != SS_ON_CPU ? unseen_switch_in_at(t, now, exec_now)
+             : t->last_on_ns > t->wait_enter_ns ? t->last_on_ns : t->wait_enter_ns;
   return at && at <= now ? at : now; /* a thread the agent seeded in its wait has no times */
 }
 
