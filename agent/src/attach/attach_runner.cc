@@ -38,6 +38,7 @@
 #include "stream/collector_client.h"
 #include "stream/streaming_writer.h"
 #include "symbolize/symbolizer.h"
+#include "target_files/counters.h"
 
 namespace stallscope {
 namespace {
@@ -129,6 +130,15 @@ class AttachRun : public TraceControl {
     });
 
     if (absl::Status st = TrackInitialProcesses(roots); !st.ok()) return Fail(st);
+    // A root that exited before its probes existed sends no exit event: say so now instead of
+    // waiting for one forever.
+    size_t roots_gone = 0;
+    for (pid_t pid : PruneExited()) {
+      if (std::find(roots.begin(), roots.end(), pid) == roots.end()) continue;
+      ++roots_gone;
+      fprintf(stderr, "stallscope: process %d exited before the probes were attached\n", pid);
+    }
+    if (!roots.empty() && roots_gone == roots.size() && !hooks_.run_without_processes) return kExitProcessGone;
     SeedWaitingThreads(tracked_);
     if (!roots.empty()) AnnounceAttach();
     started_ns_ = KernelClock::NowKernelNs();
@@ -163,6 +173,7 @@ class AttachRun : public TraceControl {
         if (hooks_.on_tick) hooks_.on_tick(*this, now);
       }
       if (now >= next_discovery) {
+        PruneExited();
         RediscoverPools(now);
         next_discovery = KernelClock::NowKernelNs() + kPoolDiscoveryIntervalNs;
       }
@@ -229,11 +240,36 @@ class AttachRun : public TraceControl {
     stats.set_sockets_reported(sockets_reported_);
     stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
     stats.set_duration_ns(KernelClock::NowKernelNs() - started_ns_);
+    target_files::FillAgentStats(&stats);
     return stats;
   }
 
  private:
+  // Forgets tracked processes that exited without an exit event reaching us (before the probes
+  // existed, or lost): gone from /proc, a zombie, or a new process under a reused PID (another
+  // start time). Returns them.
+  std::vector<pid_t> PruneExited() {
+    std::vector<pid_t> gone;
+    for (pid_t pid : tracked_) {
+      std::optional<ProcessStart> start = ReadProcessStart(pid);
+      auto known = start_ticks_.find(pid);
+      // A zombie leader whose other threads still run is alive.
+      bool exited = !start || (start->exited() && ListThreads(pid).size() <= 1) ||
+                    (known != start_ticks_.end() && known->second != start->start_ticks);
+      if (exited)
+        gone.push_back(pid);
+      else if (known == start_ticks_.end())
+        start_ticks_[pid] = start->start_ticks;
+    }
+    for (pid_t pid : gone) {
+      probes_->UntrackProcess(pid);
+      ForgetProcessState(pid);
+    }
+    return gone;
+  }
+
   void ForgetProcessState(pid_t pid) {
+    start_ticks_.erase(pid);
     tracked_.erase(pid);
     tracker_.ForgetProcess(pid);
     python_stacks_.ForgetProcess(pid);
@@ -537,6 +573,7 @@ class AttachRun : public TraceControl {
   WaitSyscalls wait_syscalls_ = WaitSyscalls::Native();
   uint64_t sockets_reported_ = 0;
   absl::flat_hash_set<pid_t> tracked_;
+  absl::flat_hash_map<pid_t, uint64_t> start_ticks_;  // of tracked processes, when first checked
   absl::flat_hash_map<pid_t, std::string> process_names_;
   absl::flat_hash_map<pid_t, bool> runs_gevent_;  // cleared on exec and exit
   PythonStacks python_stacks_{[this](const BusySnapshot& stall) { return StillStalled(stall); }};
@@ -554,6 +591,12 @@ int RunAttach(const AttachOptions& options) {
   for (pid_t pid : options.pids) {
     auto tgid = ThreadGroupOf(pid);
     if (!tgid) return Fail(absl::NotFoundError(absl::StrCat("no process with PID ", pid)));
+    if (std::optional<ProcessStart> start = ReadProcessStart(*tgid);
+        start && start->exited() && ListThreads(*tgid).size() <= 1)
+      return Fail(absl::NotFoundError(absl::StrCat("process ", *tgid,
+                                                   " is a zombie: it has exited and only waits for "
+                                                   "its parent to reap it; nothing to trace")),
+                  kExitProcessGone);
     if (std::find(roots.begin(), roots.end(), *tgid) == roots.end()) roots.push_back(*tgid);
   }
 

@@ -56,7 +56,8 @@ Options:
 
 Needs root (or CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE) and a kernel with BTF.
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process, 4 insufficient privileges,
-5 kernel cannot run the probes, 6 cannot write the output.
+5 kernel cannot run the probes, 6 cannot write the output, 8 the process is a zombie or
+exited before the probes were attached.
 )";
 
 namespace {

@@ -13,6 +13,7 @@ enum ExitCode : int {
   kExitKernel = 5,         // kernel cannot run the probes: no BTF, BPF load/attach refused
   kExitOutput = 6,         // cannot write --output
   kExitConfig = 7,         // daemon: bad --config file, or its --listen address cannot be used
+  kExitProcessGone = 8,    // a --pid that is a zombie, or exited before the probes were attached
 };
 
 }  // namespace stallscope

@@ -67,6 +67,14 @@ std::string FormatDaemonMetrics(const DaemonMetrics& m) {
   Metric(out, "stallscope_agent_config_reloads_total", "counter", "SIGHUP config reloads, by result.");
   Sample(out, "stallscope_agent_config_reloads_total", m.reloads_ok, "result=\"ok\"");
   Sample(out, "stallscope_agent_config_reloads_total", m.reloads_failed, "result=\"error\"");
+  Metric(out, "stallscope_agent_target_file_refusals_total", "counter",
+         "Target-controlled files the agent refused to open, by reason (docs/security.md).");
+  for (const auto& [reason, n] : m.target_file_refusals)
+    Sample(out, "stallscope_agent_target_file_refusals_total", n, "reason=\"" + reason + "\"");
+  Metric(out, "stallscope_agent_bounded_sheds_total", "counter",
+         "What the agent dropped to stay bounded in memory and time, by kind.");
+  for (const auto& [what, n] : m.bounded_sheds)
+    Sample(out, "stallscope_agent_bounded_sheds_total", n, "what=\"" + what + "\"");
   Metric(out, "process_cpu_seconds_total", "counter", "User and system CPU time of the agent.");
   Sample(out, "process_cpu_seconds_total", m.cpu_seconds);
   Metric(out, "process_resident_memory_bytes", "gauge", "Resident memory of the agent.");

@@ -24,6 +24,8 @@ struct DaemonMetrics {
   int shed_level = 0;
   double cpu_seconds = 0;
   uint64_t reloads_ok = 0, reloads_failed = 0;
+  std::map<std::string, uint64_t> target_file_refusals;  // by reason (target_files/counters.h)
+  std::map<std::string, uint64_t> bounded_sheds;         // by kind
 };
 
 std::string FormatDaemonMetrics(const DaemonMetrics& m);

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "daemon/daemon_config.h"
 #include "daemon/daemon_metrics.h"
+#include "target_files/counters.h"
 #include "daemon/discovery.h"
 #include "daemon/identity_writer.h"
 #include "daemon/memory_guard.h"
@@ -210,6 +211,8 @@ class Daemon {
     m.cpu_seconds = SelfCpuSeconds();
     m.reloads_ok = reloads_ok_;
     m.reloads_failed = reloads_failed_;
+    m.target_file_refusals = target_files::RefusalCounts();
+    m.bounded_sheds = target_files::ShedCounts();
     ops_.Publish(FormatDaemonMetrics(m), ready_);
   }
 

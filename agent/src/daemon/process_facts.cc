@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -16,33 +15,23 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
 
-std::string ReadAll(const std::string& path, size_t max_bytes = 1 << 20) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::string data(max_bytes, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(max_bytes));
-  data.resize(static_cast<size_t>(in.gcount()));
-  return data;
+// A /proc file of the process, bounded, through the target-files door.
+std::string ReadAll(const std::string& path, size_t max_bytes = target_files::kMaxProcSmallBytes) {
+  return target_files::ReadProcFile(path, max_bytes).value_or("");
 }
 
-// The main script is named by the target: only a regular file is read, and opening never
-// blocks (a FIFO named on a command line must not hang discovery).
-std::string ReadRegularFile(const std::string& path, size_t max_bytes) {
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return "";
-  struct stat st {};
-  std::string data;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    data.resize(std::min<size_t>(max_bytes, static_cast<size_t>(st.st_size)));
-    ssize_t n = pread(fd, data.data(), data.size(), 0);
-    data.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  }
-  close(fd);
-  return data;
+// The main script is named by the target: opened inside its root through the door (regular
+// files only, never blocking, no symlink out of its root), its first `max_bytes` read.
+std::string ReadScriptInRoot(const std::string& root, const std::string& path, size_t max_bytes) {
+  target_files::Opened opened =
+      target_files::OpenInRoot(root, path, {.max_bytes = target_files::kMaxScriptBytes});
+  if (!opened.ok()) return "";
+  return target_files::ReadOpened(opened.fd.get(), max_bytes).value_or("");
 }
 
 std::string Basename(const std::string& path) {
@@ -94,9 +83,7 @@ std::optional<ProcessFacts> ReadProcessFacts(pid_t pid, const std::string& proc_
   while (!raw.empty() && raw.back() == '\0') raw.pop_back();
   if (!raw.empty()) facts.argv = absl::StrSplit(raw, '\0');
   facts.cmdline = absl::StrJoin(facts.argv, " ");
-  char buf[4096];
-  ssize_t n = readlink(absl::StrCat(proc_root, "/", pid, "/exe").c_str(), buf, sizeof(buf) - 1);
-  if (n > 0) facts.exe.assign(buf, static_cast<size_t>(n));
+  facts.exe = target_files::ReadProcLink(absl::StrCat(proc_root, "/", pid, "/exe")).value_or("");
   if (absl::EndsWith(facts.exe, " (deleted)")) facts.exe.resize(facts.exe.size() - 10);
   return facts;
 }
@@ -122,9 +109,16 @@ std::string ReadMainScript(const ProcessFacts& facts, size_t max_bytes, const st
       continue;
     }
     if (absl::StartsWith(a, "-")) continue;
-    std::string base = a[0] == '/' ? absl::StrCat(proc_root, "/", facts.stat.pid, "/root")
-                                   : absl::StrCat(proc_root, "/", facts.stat.pid, "/cwd/");
-    return ReadRegularFile(base + a, max_bytes);
+    // A relative script is looked up from the process's working directory, as its own path
+    // inside its root: resolution never leaves that root.
+    std::string pid_dir = absl::StrCat(proc_root, "/", facts.stat.pid);
+    std::string path = a;
+    if (a[0] != '/') {
+      std::optional<std::string> cwd = target_files::ReadProcLink(pid_dir + "/cwd");
+      if (!cwd || cwd->empty() || (*cwd)[0] != '/') return "";
+      path = absl::StrCat(*cwd, "/", a);
+    }
+    return ReadScriptInRoot(pid_dir + "/root", path, max_bytes);
   }
   return "";
 }

@@ -1,9 +1,9 @@
 #include "daemon/process_identity.h"
 
-#include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
@@ -13,11 +13,9 @@ namespace {
 constexpr size_t kMaxIdentities = 65536;
 constexpr size_t kMaxContainers = 4096;
 
+// /proc/PID/cgroup and the like, bounded, through the target-files door.
 std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return target_files::ReadProcFile(path).value_or("");
 }
 
 }  // namespace

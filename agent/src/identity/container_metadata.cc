@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 
-#include <fstream>
 #include <sstream>
 #include <vector>
 
@@ -12,20 +11,20 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
 
-// State files are small; a cap keeps a corrupt or hostile one from costing memory.
-constexpr size_t kMaxStateFileBytes = 4 << 20;
-
+// The runtime's and kubelet's state files are on the host, but a container's labels and
+// annotations are in them: read through the door (regular files, never blocking, size-capped).
 std::string ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::string data(kMaxStateFileBytes, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<size_t>(in.gcount()));
-  return data;
+  target_files::Opened opened =
+      target_files::OpenInRoot("", path, {.max_bytes = target_files::kMaxStateFileBytes,
+                                          // the kubelet's projected files are ..data/ symlinks
+                                          .follow_symlinks_in_root = true});
+  if (!opened.ok()) return "";
+  return target_files::ReadOpened(opened.fd.get(), target_files::kMaxStateFileBytes).value_or("");
 }
 
 std::vector<std::string> ListDir(const std::string& path) {

@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "proc/fd_target.h"
 #include "proc/process_tree.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
@@ -30,9 +31,9 @@ namespace {
 constexpr absl::string_view kTcpListen = "0A";
 
 std::optional<pid_t> ParentOf(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat;
-  if (!std::getline(in, stat)) return std::nullopt;
+  std::optional<std::string> text = target_files::ReadProcFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (!text) return std::nullopt;
+  std::string stat = text->substr(0, text->find('\n'));
   size_t close = stat.rfind(')');  // the name may contain spaces and parentheses
   if (close == std::string::npos) return std::nullopt;
   std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
@@ -165,10 +166,13 @@ class ListenerCache {
 std::vector<ListenerFd> ListenersFromProcTables(pid_t pid, const absl::flat_hash_map<uint64_t, int>& sockets) {
   std::vector<ListenerFd> out;
   for (bool ipv6 : {false, true}) {
-    std::ifstream table(absl::StrCat("/proc/", pid, "/net/", ipv6 ? "tcp6" : "tcp"));
-    std::string line;
-    while (std::getline(table, line)) {
-      std::optional<ListenerFd> l = ParseListenLine(line, ipv6);
+    target_files::Opened table =
+        target_files::OpenProcFile(absl::StrCat("/proc/", pid, "/net/", ipv6 ? "tcp6" : "tcp"));
+    if (!table.ok()) continue;
+    target_files::LineReader lines(table.fd.get(), target_files::kMaxProcTableBytes);
+    std::string_view line;
+    while (lines.Next(&line)) {
+      std::optional<ListenerFd> l = ParseListenLine(absl::string_view(line.data(), line.size()), ipv6);
       if (!l) continue;
       auto fd = sockets.find(l->inode);
       if (fd == sockets.end()) continue;
@@ -201,9 +205,7 @@ std::optional<ProcessView> ReadProcessView(pid_t pid, const WaitSyscalls& nr) {
   ProcessView view;
   view.pid = pid;
   view.ppid = *ppid;
-  char exe[256];
-  ssize_t n = readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), exe, sizeof(exe) - 1);
-  absl::string_view exe_path(exe, n > 0 ? static_cast<size_t>(n) : 0);
+  std::string exe_path = target_files::ReadProcLink(absl::StrCat("/proc/", pid, "/exe")).value_or("");
   view.is_uwsgi = absl::EndsWith(exe_path, "/uwsgi") || absl::StrContains(exe_path, "/uwsgi-");
 
   absl::flat_hash_map<uint64_t, int> sockets = SocketFds(pid);

@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "proc/proc_net_tables.h"
 #include "proc/text_fields.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
@@ -41,10 +41,7 @@ std::string FormatEndpoint(int family, const uint8_t* addr, uint16_t port) {
 }
 
 std::optional<std::string> ReadLink(const std::string& path) {
-  char buf[4096];
-  ssize_t len = readlink(path.c_str(), buf, sizeof(buf));
-  if (len < 0) return std::nullopt;
-  return std::string(buf, static_cast<size_t>(len));
+  return target_files::ReadProcLink(path);
 }
 
 // "socket:[123]" with prefix "socket:" -> "123"; nullopt when `link` has another shape.
@@ -242,12 +239,14 @@ std::optional<std::vector<int>> ReadEpollTargets(pid_t pid, int epfd,
                                                  const std::string& proc_root) {
   if (epfd < 0) return std::nullopt;
   std::string pid_dir = absl::StrCat(proc_root, "/", pid);
-  std::ifstream in(absl::StrCat(pid_dir, "/fdinfo/", epfd));
-  if (!in.is_open()) return std::nullopt;
+  // An epoll fd's fdinfo has a line per watched fd: bounded like any table a target controls.
+  target_files::Opened fdinfo = target_files::OpenProcFile(absl::StrCat(pid_dir, "/fdinfo/", epfd));
+  if (!fdinfo.ok()) return std::nullopt;
 
   std::vector<int> targets;
-  std::string line;
-  while (std::getline(in, line)) {
+  target_files::LineReader lines(fdinfo.fd.get(), target_files::kMaxProcTableBytes);
+  std::string_view line;
+  while (lines.Next(&line)) {
     // "tfd:        5 events:       19 data:                5  pos:0 ino:3d sdev:8"
     std::vector<std::string_view> fields = SplitFields(line);
     int tfd;

@@ -4,11 +4,11 @@
 #include <sys/socket.h>
 
 #include <cstring>
-#include <fstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "proc/text_fields.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
@@ -119,9 +119,12 @@ std::optional<FdInfo> ProcNetTables::Find(uint64_t inode, int family) {
 
 void ProcNetTables::LoadTable(int index) {
   const TableSpec& table = kTables[index];
-  std::ifstream in(absl::StrCat(net_dir_, "/", table.name));
-  std::string line;
-  while (std::getline(in, line)) {
+  // Streamed: the tables of a busy host run to tens of MB.
+  target_files::Opened file = target_files::OpenProcFile(absl::StrCat(net_dir_, "/", table.name));
+  if (!file.ok()) return;
+  target_files::LineReader lines(file.fd.get(), target_files::kMaxProcTableBytes);
+  std::string_view line;
+  while (lines.Next(&line)) {
     if (table.family == AF_UNIX) {
       std::optional<UnixSocketEntry> entry = ParseUnixSocketLine(line);
       if (entry && entry->inode != 0) sockets_.try_emplace(entry->inode, UnixFdInfo(*entry));

@@ -2,22 +2,35 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
 
+// The first line of a small /proc file of the process, read through the target-files door.
+std::optional<std::string> FirstLine(const std::string& path) {
+  std::optional<std::string> text = target_files::ReadProcFile(path);
+  if (!text) return std::nullopt;
+  text->resize(std::min(text->size(), text->find('\n')));
+  return text;
+}
+
+std::string PidDir(const std::string& proc_root, pid_t pid) {
+  return proc_root + "/" + std::to_string(pid);
+}
+
 std::optional<pid_t> ParentOf(const std::string& proc_root, pid_t pid) {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return std::nullopt;
+  std::optional<std::string> line = FirstLine(PidDir(proc_root, pid) + "/stat");
+  if (!line) return std::nullopt;
+  const std::string& stat = *line;
   // The name is in parentheses and may itself contain spaces and parentheses: parse after the
   // last ')'. Fields then: state ppid ...
   size_t close = stat.rfind(')');
@@ -32,7 +45,9 @@ std::optional<pid_t> ParentOf(const std::string& proc_root, pid_t pid) {
 }  // namespace
 
 std::optional<pid_t> ThreadGroupOf(pid_t pid, const std::string& proc_root) {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/status");
+  std::optional<std::string> text = target_files::ReadProcFile(PidDir(proc_root, pid) + "/status");
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("Tgid:", 0) == 0) {
@@ -45,25 +60,39 @@ std::optional<pid_t> ThreadGroupOf(pid_t pid, const std::string& proc_root) {
 }
 
 std::string ReadComm(pid_t pid, const std::string& proc_root) {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/comm");
-  std::string comm;
-  std::getline(in, comm);
-  return comm;
+  return FirstLine(PidDir(proc_root, pid) + "/comm").value_or("");
 }
 
 std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root) {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm");
-  std::string comm;
-  std::getline(in, comm);
-  return comm;
+  return FirstLine(PidDir(proc_root, pid) + "/task/" + std::to_string(tid) + "/comm").value_or("");
 }
 
 std::optional<uint64_t> ReadThreadCpuTimeNs(pid_t pid, pid_t tid, const std::string& proc_root) {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/task/" + std::to_string(tid) +
-                   "/schedstat");
+  std::optional<std::string> line =
+      FirstLine(PidDir(proc_root, pid) + "/task/" + std::to_string(tid) + "/schedstat");
+  if (!line) return std::nullopt;
+  std::istringstream in(*line);
   uint64_t ns = 0;
   if (!(in >> ns)) return std::nullopt;
   return ns;
+}
+
+std::optional<ProcessStart> ReadProcessStart(pid_t pid, const std::string& proc_root) {
+  std::optional<std::string> line = FirstLine(PidDir(proc_root, pid) + "/stat");
+  if (!line) return std::nullopt;
+  // "pid (comm) S ppid ...": the comm may hold ')' itself; fields follow the last one, and
+  // starttime is the 20th of them (field 22 of proc(5)).
+  size_t close = line->rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(line->substr(close + 1));
+  std::string field;
+  ProcessStart out;
+  for (int i = 0; i < 20 && rest >> field; ++i) {
+    if (i == 0) out.state = field.empty() ? 0 : field[0];
+    if (i == 19 && !absl::SimpleAtoi(field, &out.start_ticks)) return std::nullopt;
+  }
+  if (out.state == 0) return std::nullopt;
+  return out;
 }
 
 std::vector<pid_t> ListThreads(pid_t pid, const std::string& proc_root) {
@@ -79,9 +108,10 @@ std::vector<pid_t> ListThreads(pid_t pid, const std::string& proc_root) {
 }
 
 std::optional<CurrentSyscall> ReadCurrentSyscall(pid_t pid, pid_t tid, const std::string& proc_root) {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
+  std::optional<std::string> first =
+      FirstLine(PidDir(proc_root, pid) + "/task/" + std::to_string(tid) + "/syscall");
+  if (!first) return std::nullopt;
+  const std::string& line = *first;
   // "232 0x6 0x7ffd... 0x3ff 0xffffffff 0x0 0x0 SP PC" | "running" | "-1 SP PC"
   std::istringstream fields(line);
   CurrentSyscall out;

@@ -10,8 +10,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "symbolize/elf_symbols.h"
-#include "symbolize/file_access.h"
 #include "symbolize/proc_maps.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
@@ -51,23 +51,24 @@ bool IsFreeThreadedName(const std::string& path, const std::string& series) {
 }
 
 std::string ExecutablePath(const std::string& proc_dir) {
-  char buf[4096];
-  ssize_t n = readlink((proc_dir + "/exe").c_str(), buf, sizeof(buf) - 1);
-  if (n <= 0) return "";
-  std::string path(buf, static_cast<size_t>(n));
+  std::string path = target_files::ReadProcLink(proc_dir + "/exe").value_or("");
   constexpr std::string_view kDeleted = " (deleted)";
   if (path.ends_with(kDeleted)) path.resize(path.size() - kDeleted.size());
   return path;
 }
 
-// Opens the object behind a mapping. An unlinked file (the package was upgraded under a running
-// server) is opened through map_files, so we read the code the target really runs.
-symbolize::ScopedFd OpenMappedFile(const std::string& proc_dir, const MemoryMapping& mapping) {
-  if (mapping.deleted) {
-    return symbolize::OpenRegularFile(
-        "", absl::StrFormat("%s/map_files/%x-%x", proc_dir, mapping.start, mapping.end));
+// Opens the object behind a mapping through the target-files door: map_files first (the very
+// inode mapped, even when unlinked by a package upgrade under a running server), else its path
+// inside the process's root.
+target_files::ScopedFd OpenMappedFile(const std::string& proc_root, pid_t pid,
+                                      const MemoryMapping& mapping) {
+  target_files::Rules rules{.max_bytes = target_files::kMaxElfBytes};
+  target_files::Opened opened =
+      target_files::OpenMappedObject(proc_root, pid, mapping.start, mapping.end, rules);
+  if (!opened.ok() && !opened.refusal && !mapping.deleted) {
+    opened = target_files::OpenInRoot(absl::StrFormat("%s/%d/root", proc_root, pid), mapping.path, rules);
   }
-  return symbolize::OpenRegularFile(proc_dir + "/root", mapping.path);
+  return std::move(opened.fd);
 }
 
 // Run-time address minus ELF address for a position-independent object, from any of its
@@ -138,7 +139,7 @@ absl::StatusOr<InterpreterSymbols> LocateInterpreter(pid_t pid, const std::strin
   }
 
   for (const MemoryMapping* candidate : candidates) {
-    symbolize::ScopedFd fd = OpenMappedFile(proc_dir, *candidate);
+    target_files::ScopedFd fd = OpenMappedFile(proc_root, pid, *candidate);
     if (!fd.valid()) continue;
     std::vector<std::optional<uint64_t>> symbols = symbolize::LookupSymbols(fd.get(), kSymbolNames);
     if (!symbols[kRuntime].has_value()) continue;

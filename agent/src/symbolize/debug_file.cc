@@ -4,10 +4,12 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "absl/strings/str_cat.h"
+#include "target_files/target_files.h"
 
 namespace stallscope::symbolize {
 namespace {
@@ -47,12 +49,17 @@ std::vector<Candidate> Candidates(const DebugFileSearch& search, const std::stri
   return candidates;
 }
 
+// Debug files matched only by CRC are read whole; past this size the check is not worth its time.
+constexpr uint64_t kMaxCrcCheckedBytes = 256ull << 20;
+
 // The .gnu_debuglink checksum is zlib's CRC-32 of the whole debug file.
 bool CrcMatches(int fd, uint32_t expected) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) > kMaxCrcCheckedBytes) return false;
   uLong crc = crc32(0L, Z_NULL, 0);
   char buf[1 << 16];
   off_t offset = 0;
-  while (true) {
+  while (offset < st.st_size) {
     ssize_t n = pread(fd, buf, sizeof(buf), offset);
     if (n < 0) return false;
     if (n == 0) break;
@@ -68,8 +75,12 @@ ScopedFd FindDebugFile(const DebugFileSearch& search, const std::string& object_
                        const ElfInfo& info) {
   for (const Candidate& candidate : Candidates(search, object_path, info)) {
     if (candidate.path.empty() || candidate.path[0] != '/') continue;
-    ScopedFd fd = OpenRegularFile(candidate.root, candidate.path);
-    if (!fd.valid()) continue;
+    // .build-id entries are often symlinks: followed, but only inside the same root.
+    target_files::Opened opened = target_files::OpenInRoot(
+        candidate.root, candidate.path, {.max_bytes = target_files::kMaxElfBytes,
+                                         .follow_symlinks_in_root = true});
+    if (!opened.ok()) continue;
+    ScopedFd fd = std::move(opened.fd);
     std::optional<ElfInfo> debug_info = ReadElfInfo(fd.get());
     if (!debug_info || !debug_info->has_symtab) continue;
     // Build-ids identify the build exactly; without them fall back to the link's CRC.

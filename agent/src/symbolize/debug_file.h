@@ -6,9 +6,11 @@
 #include <string>
 
 #include "symbolize/elf_symbols.h"
-#include "symbolize/file_access.h"
+#include "target_files/scoped_fd.h"
 
 namespace stallscope::symbolize {
+
+using target_files::ScopedFd;
 
 struct DebugFileSearch {
   std::string target_root;  // the process's root, e.g. /proc/PID/root

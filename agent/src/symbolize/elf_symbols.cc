@@ -11,11 +11,63 @@
 #include <limits>
 #include <tuple>
 
+#include <unistd.h>
+
+#include "target_files/counters.h"
+
 namespace stallscope::symbolize {
 namespace {
 
+using target_files::CountShed;
+using target_files::Shed;
+
 // Real build-ids are 20 bytes (sha1) or 16 (md5/uuid); anything huge is corruption.
 constexpr size_t kMaxBuildIdBytes = 64;
+
+// Caps on what one ELF file may cost: the target controls its files, and a sparse 1.5 GB
+// .symtab once took the agent to 2.1 GB. Symbol tables are streamed from the file in chunks
+// (never whole through libelf), their string table is read only up to a cap, and only so many
+// function symbols are kept; what is past a cap is counted as a "symbols" shed.
+constexpr uint64_t kMaxSymbolEntriesScanned = 4'000'000;  // 96 MB of Elf64_Sym, read in chunks
+constexpr size_t kMaxFunctionSymbols = 300'000;
+constexpr uint64_t kMaxStringTableBytes = 16 << 20;
+constexpr uint64_t kMaxNoteBytes = 64 << 10;        // notes and .gnu_debuglink
+constexpr uint64_t kMaxSectionNameBytes = 1 << 20;  // .shstrtab
+constexpr uint64_t kMaxHeaderCount = 65535;         // sections or program headers
+constexpr size_t kSymbolChunk = 4096;               // symbols per pread
+
+template <typename T>
+bool ReadAt(int fd, uint64_t offset, T* out) {
+  return pread(fd, out, sizeof(T), static_cast<off_t>(offset)) == static_cast<ssize_t>(sizeof(T));
+}
+
+// libelf allocates every section and program header at once: with extended numbering a
+// hostile file can claim billions. Checked from the raw header before libelf sees the file.
+bool HeaderCountsWithinCaps(int fd) {
+  unsigned char ident[EI_NIDENT];
+  if (!ReadAt(fd, 0, &ident) || memcmp(ident, ELFMAG, SELFMAG) != 0) return true;  // libelf decides
+  uint64_t shoff = 0, shnum = 0, phnum = 0, count0 = 0;
+  if (ident[EI_CLASS] == ELFCLASS64) {
+    Elf64_Ehdr ehdr;
+    if (!ReadAt(fd, 0, &ehdr)) return true;
+    shoff = ehdr.e_shoff;
+    shnum = ehdr.e_shnum;
+    phnum = ehdr.e_phnum;
+    Elf64_Shdr first;
+    if (shoff != 0 && (shnum == 0 || phnum == PN_XNUM) && ReadAt(fd, shoff, &first))
+      count0 = std::max<uint64_t>(first.sh_size, first.sh_info);
+  } else if (ident[EI_CLASS] == ELFCLASS32) {
+    Elf32_Ehdr ehdr;
+    if (!ReadAt(fd, 0, &ehdr)) return true;
+    shoff = ehdr.e_shoff;
+    shnum = ehdr.e_shnum;
+    phnum = ehdr.e_phnum;
+    Elf32_Shdr first;
+    if (shoff != 0 && (shnum == 0 || phnum == PN_XNUM) && ReadAt(fd, shoff, &first))
+      count0 = std::max<uint64_t>(first.sh_size, first.sh_info);
+  }
+  return count0 <= kMaxHeaderCount;
+}
 
 // Owns an Elf* read with ELF_C_READ: libelf then reads with pread on demand instead of mmap,
 // so a file truncated while we read it gives errors rather than SIGBUS.
@@ -24,6 +76,10 @@ class ElfHandle {
   explicit ElfHandle(int fd) {
     static const bool initialized = elf_version(EV_CURRENT) != EV_NONE;
     if (!initialized) return;
+    if (!HeaderCountsWithinCaps(fd)) {
+      target_files::CountRefusal(target_files::Refusal::kTooLarge);
+      return;
+    }
     elf_ = elf_begin(fd, ELF_C_READ, nullptr);
     if (elf_ != nullptr && elf_kind(elf_) != ELF_K_ELF) {
       elf_end(elf_);
@@ -41,6 +97,16 @@ class ElfHandle {
  private:
   Elf* elf_ = nullptr;
 };
+
+// libelf reads a whole section to look up a name in it: only for a section-name table of
+// sane size.
+bool SectionNamesWithinCaps(Elf* elf) {
+  size_t shstrndx;
+  GElf_Shdr shdr;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return false;
+  Elf_Scn* scn = elf_getscn(elf, shstrndx);
+  return scn != nullptr && gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_size <= kMaxSectionNameBytes;
+}
 
 const char* SectionName(Elf* elf, const GElf_Shdr& shdr) {
   size_t shstrndx;
@@ -78,15 +144,18 @@ void ReadDebuglink(Elf_Data* data, ElfInfo* info) {
 }
 
 void ReadSections(Elf* elf, ElfInfo* info) {
+  const bool names = SectionNamesWithinCaps(elf);
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf, scn)) != nullptr) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr) continue;
     if (shdr.sh_type == SHT_SYMTAB && shdr.sh_size > 0) info->has_symtab = true;
+    // elf_getdata reads a whole section into memory: only small ones.
+    if (shdr.sh_size > kMaxNoteBytes) continue;
     if (shdr.sh_type == SHT_NOTE && info->build_id.empty()) {
       info->build_id = FindBuildIdNote(elf_getdata(scn, nullptr));
     }
-    if (shdr.sh_type == SHT_PROGBITS && info->debuglink.empty()) {
+    if (names && shdr.sh_type == SHT_PROGBITS && info->debuglink.empty()) {
       const char* name = SectionName(elf, shdr);
       if (name != nullptr && strcmp(name, ".gnu_debuglink") == 0) {
         ReadDebuglink(elf_getdata(scn, nullptr), info);
@@ -104,7 +173,7 @@ void ReadProgramHeaders(Elf* elf, ElfInfo* info) {
     if (phdr.p_type == PT_LOAD) {
       info->loads.push_back({.vaddr = phdr.p_vaddr, .offset = phdr.p_offset,
                              .file_size = phdr.p_filesz});
-    } else if (phdr.p_type == PT_NOTE && info->build_id.empty()) {
+    } else if (phdr.p_type == PT_NOTE && info->build_id.empty() && phdr.p_filesz <= kMaxNoteBytes) {
       // Files without section headers (some stripped objects) still have PT_NOTE.
       Elf_Data* data = elf_getdata_rawchunk(elf, static_cast<int64_t>(phdr.p_offset),
                                             phdr.p_filesz,
@@ -123,6 +192,84 @@ Elf_Scn* FindSymbolSection(Elf* elf, Elf64_Word type) {
     }
   }
   return nullptr;
+}
+
+// A symbol table's string table, read whole when within the cap. False (nothing read) otherwise.
+bool ReadStringTable(int fd, Elf* elf, size_t index, std::string* out) {
+  Elf_Scn* scn = elf_getscn(elf, index);
+  GElf_Shdr shdr;
+  if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_STRTAB ||
+      (shdr.sh_flags & SHF_COMPRESSED) != 0)
+    return false;
+  if (shdr.sh_size > kMaxStringTableBytes) {
+    CountShed(Shed::kSymbols);
+    return false;
+  }
+  out->resize(shdr.sh_size);
+  size_t done = 0;
+  while (done < out->size()) {
+    ssize_t n = pread(fd, out->data() + done, out->size() - done, static_cast<off_t>(shdr.sh_offset + done));
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  out->resize(done);
+  return true;
+}
+
+template <typename Sym>
+GElf_Sym Widen(const Sym& s) {
+  GElf_Sym g{};
+  g.st_name = s.st_name;
+  g.st_info = s.st_info;
+  g.st_other = s.st_other;
+  g.st_shndx = s.st_shndx;
+  g.st_value = s.st_value;
+  g.st_size = s.st_size;
+  return g;
+}
+
+// Calls visit(sym, name) for the symbols of the table `shdr` (in `strtab`), read from the file
+// kSymbolChunk at a time, at most kMaxSymbolEntriesScanned; stops early when visit returns
+// false. Only tables in this host's byte order (a foreign one never runs here).
+template <typename Visit>
+bool ForEachSymbol(int fd, Elf* elf, const GElf_Shdr& shdr, const std::string& strtab, Visit visit) {
+  const char* ident = elf_getident(elf, nullptr);
+  constexpr int kNative = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
+  if (ident == nullptr || ident[EI_DATA] != kNative || (shdr.sh_flags & SHF_COMPRESSED) != 0) return false;
+  const bool wide = gelf_getclass(elf) == ELFCLASS64;
+  const size_t entry_size = wide ? sizeof(Elf64_Sym) : sizeof(Elf32_Sym);
+  uint64_t count = shdr.sh_size / entry_size;
+  if (count > kMaxSymbolEntriesScanned) {
+    CountShed(Shed::kSymbols, count - kMaxSymbolEntriesScanned);
+    count = kMaxSymbolEntriesScanned;
+  }
+  std::vector<char> chunk(kSymbolChunk * entry_size);
+  for (uint64_t i = 0; i < count;) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(count - i, kSymbolChunk)) * entry_size;
+    ssize_t got = pread(fd, chunk.data(), want, static_cast<off_t>(shdr.sh_offset + i * entry_size));
+    if (got < static_cast<ssize_t>(entry_size)) break;
+    size_t whole = static_cast<size_t>(got) / entry_size;
+    for (size_t j = 0; j < whole; ++j) {
+      GElf_Sym sym;
+      if (wide) {
+        Elf64_Sym raw;
+        memcpy(&raw, chunk.data() + j * entry_size, sizeof(raw));
+        sym = Widen(raw);
+      } else {
+        Elf32_Sym raw;
+        memcpy(&raw, chunk.data() + j * entry_size, sizeof(raw));
+        sym = Widen(raw);
+      }
+      std::string_view name;
+      if (sym.st_name < strtab.size()) {
+        const char* start = strtab.data() + sym.st_name;
+        name = std::string_view(start, strnlen(start, strtab.size() - sym.st_name));
+      }
+      if (!visit(sym, name)) return true;
+    }
+    i += whole;
+  }
+  return true;
 }
 
 int LeadingUnderscores(std::string_view name) {
@@ -208,35 +355,36 @@ std::string_view SymbolTable::Name(const Symbol& symbol) const {
 std::optional<SymbolTable> ReadFunctionSymbols(int fd, bool allow_dynsym) {
   ElfHandle elf(fd);
   if (elf.get() == nullptr) return std::nullopt;
-  Elf_Scn* scn = FindSymbolSection(elf.get(), SHT_SYMTAB);
-  if (scn == nullptr && allow_dynsym) scn = FindSymbolSection(elf.get(), SHT_DYNSYM);
-  GElf_Shdr shdr;
-  if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr) return std::nullopt;
-  if ((shdr.sh_flags & SHF_COMPRESSED) != 0 && elf_compress(scn, 0, 0) < 0) return std::nullopt;
-  Elf_Data* data = elf_getdata(scn, nullptr);
-  size_t entry_size = gelf_fsize(elf.get(), ELF_T_SYM, 1, EV_CURRENT);
-  if (data == nullptr || entry_size == 0) return std::nullopt;
-  size_t count = data->d_size / entry_size;
-  std::vector<SymbolTable::RawSymbol> raw;
-  for (size_t i = 0; i < count; ++i) {
-    GElf_Sym sym;
-    if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
-    int type = GELF_ST_TYPE(sym.st_info);
-    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
-        sym.st_value == 0) {
-      continue;
-    }
-    // libelf bounds-checks the string table; the pointer lives until elf_end.
-    const char* name = elf_strptr(elf.get(), shdr.sh_link, sym.st_name);
-    if (name == nullptr || *name == '\0') continue;
-    // .symtab names carry the symbol version ("clock_nanosleep@@GLIBC_2.17"); report the
-    // function name people know.
-    std::string_view plain(name);
-    if (size_t at = plain.find('@'); at != std::string_view::npos && at > 0) plain = plain.substr(0, at);
-    raw.push_back({.address = sym.st_value, .size = sym.st_size,
-                   .binding = GELF_ST_BIND(sym.st_info), .name = plain});
+  for (Elf64_Word type : {SHT_SYMTAB, SHT_DYNSYM}) {
+    if (type == SHT_DYNSYM && !allow_dynsym) break;
+    Elf_Scn* scn = FindSymbolSection(elf.get(), type);
+    GElf_Shdr shdr;
+    std::string strtab;
+    if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr ||
+        !ReadStringTable(fd, elf.get(), shdr.sh_link, &strtab))
+      continue;  // a .symtab past the caps: fall back to .dynsym
+    std::vector<SymbolTable::RawSymbol> raw;
+    uint64_t shed = 0;
+    bool read = ForEachSymbol(fd, elf.get(), shdr, strtab, [&](const GElf_Sym& sym, std::string_view name) {
+      int kind = GELF_ST_TYPE(sym.st_info);
+      if ((kind != STT_FUNC && kind != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
+          sym.st_value == 0 || name.empty())
+        return true;
+      if (raw.size() >= kMaxFunctionSymbols) {
+        ++shed;
+        return true;
+      }
+      // .symtab names carry the symbol version ("clock_nanosleep@@GLIBC_2.17"); report the
+      // function name people know.
+      if (size_t at = name.find('@'); at != std::string_view::npos && at > 0) name = name.substr(0, at);
+      raw.push_back({.address = sym.st_value, .size = sym.st_size,
+                     .binding = GELF_ST_BIND(sym.st_info), .name = name});
+      return true;
+    });
+    if (shed > 0) CountShed(Shed::kSymbols, shed);
+    if (read) return SymbolTable(std::move(raw));  // names point into strtab, alive until here
   }
-  return SymbolTable(std::move(raw));
+  return std::nullopt;
 }
 
 std::vector<std::optional<uint64_t>> LookupSymbols(int fd,
@@ -248,25 +396,20 @@ std::vector<std::optional<uint64_t>> LookupSymbols(int fd,
   for (Elf64_Word type : {SHT_DYNSYM, SHT_SYMTAB}) {
     Elf_Scn* scn = FindSymbolSection(elf.get(), type);
     GElf_Shdr shdr;
-    if (remaining == 0 || scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr) continue;
-    if ((shdr.sh_flags & SHF_COMPRESSED) != 0 && elf_compress(scn, 0, 0) < 0) continue;
-    Elf_Data* data = elf_getdata(scn, nullptr);
-    size_t entry_size = gelf_fsize(elf.get(), ELF_T_SYM, 1, EV_CURRENT);
-    if (data == nullptr || entry_size == 0) continue;
-    size_t count = data->d_size / entry_size;
-    for (size_t i = 0; i < count && remaining > 0; ++i) {
-      GElf_Sym sym;
-      if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
-      if (sym.st_shndx == SHN_UNDEF || sym.st_name == 0) continue;
-      const char* name = elf_strptr(elf.get(), shdr.sh_link, sym.st_name);
-      if (name == nullptr) continue;
+    std::string strtab;
+    if (remaining == 0 || scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr ||
+        !ReadStringTable(fd, elf.get(), shdr.sh_link, &strtab))
+      continue;
+    ForEachSymbol(fd, elf.get(), shdr, strtab, [&](const GElf_Sym& sym, std::string_view name) {
+      if (sym.st_shndx == SHN_UNDEF || sym.st_name == 0 || name.empty()) return true;
       for (size_t n = 0; n < names.size(); ++n) {
         if (!values[n].has_value() && names[n] == name) {
           values[n] = sym.st_value;
           --remaining;
         }
       }
-    }
+      return remaining > 0;
+    });
   }
   return values;
 }

@@ -60,6 +60,7 @@ class SymbolTable {
   const Symbol* Find(uint64_t vaddr) const;
   std::string_view Name(const Symbol& symbol) const;
   size_t size() const { return symbols_.size(); }
+  size_t memory_bytes() const { return symbols_.capacity() * sizeof(Symbol) + names_.capacity(); }
 
  private:
   std::vector<Symbol> symbols_;

@@ -5,7 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "symbolize/file_access.h"
+#include "target_files/target_files.h"
 
 namespace stallscope::symbolize {
 namespace {
@@ -86,7 +86,8 @@ std::vector<MemoryMapping> ParseProcMaps(std::string_view text) {
 
 absl::StatusOr<std::vector<MemoryMapping>> ReadProcMaps(const std::string& proc_root, pid_t pid) {
   std::string path = absl::StrCat(proc_root, "/", pid, "/maps");
-  std::optional<std::string> text = ReadSmallFile(path);
+  std::optional<std::string> text =
+      target_files::ReadProcFile(path, target_files::kMaxProcMapsBytes);
   if (!text) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   return ParseProcMaps(*text);
 }

@@ -1,9 +1,11 @@
 // Symbol tables of ELF objects, shared by all processes mapping the same object, evicting the
-// least recently used objects to keep the total number of symbols under a bound.
+// least recently used objects to keep the total number of symbols and their bytes under bounds
+// (evictions are counted as symbol_tables_evicted sheds).
 #ifndef STALLSCOPE_AGENT_SYMBOLIZE_SYMBOL_CACHE_H_
 #define STALLSCOPE_AGENT_SYMBOLIZE_SYMBOL_CACHE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <string>
@@ -15,7 +17,8 @@ namespace stallscope::symbolize {
 
 class SymbolTableCache {
  public:
-  explicit SymbolTableCache(size_t max_symbols) : max_symbols_(max_symbols) {}
+  explicit SymbolTableCache(size_t max_symbols, size_t max_bytes = SIZE_MAX)
+      : max_symbols_(max_symbols), max_bytes_(max_bytes) {}
 
   // The table cached under `key` (marking it most recently used), or null.
   std::shared_ptr<const SymbolTable> Get(const std::string& key);
@@ -25,6 +28,7 @@ class SymbolTableCache {
   void Put(const std::string& key, std::shared_ptr<const SymbolTable> table);
 
   size_t total_symbols() const { return total_symbols_; }
+  size_t total_bytes() const { return total_bytes_; }
   size_t object_count() const { return entries_.size(); }
 
  private:
@@ -38,7 +42,9 @@ class SymbolTableCache {
   void Erase(const std::string& key);
 
   size_t max_symbols_;
+  size_t max_bytes_;
   size_t total_symbols_ = 0;
+  size_t total_bytes_ = 0;
   std::list<std::string> lru_;  // most recently used first
   absl::flat_hash_map<std::string, Entry> entries_;
 };

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
-#include <fstream>
 #include <optional>
 #include <utility>
 
@@ -12,18 +11,18 @@
 #include "absl/strings/str_cat.h"
 #include "symbolize/debug_file.h"
 #include "symbolize/elf_symbols.h"
-#include "symbolize/file_access.h"
 #include "symbolize/perf_map.h"
 #include "symbolize/proc_maps.h"
 #include "symbolize/symbol_cache.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
 
 using symbolize::ElfInfo;
-using symbolize::FileIdentity;
 using symbolize::MemoryMapping;
-using symbolize::ScopedFd;
+using target_files::FileIdentity;
+using target_files::ScopedFd;
 using symbolize::SymbolTable;
 
 // Processes whose exit was never reported through ForgetProcess must not grow the cache forever.
@@ -32,6 +31,7 @@ constexpr size_t kMaxCachedProcesses = 1024;
 // One ELF object as mapped by one process.
 struct MappedObject {
   std::string path;  // inside the process's root
+  uint64_t start = 0, end = 0;  // the mapping it was opened through (map_files)
   ElfInfo info;
   FileIdentity identity;
   std::string cache_key;  // of its symbol table
@@ -50,25 +50,46 @@ struct ProcessEntry {
   // JIT symbols: loaded on the first anonymous-memory address, reloaded when the file grows.
   std::optional<symbolize::PerfMap> perf_map;
   uint64_t perf_map_size = 0;
+  bool perf_map_checked = false;
+  std::chrono::steady_clock::time_point perf_map_checked_at;
 };
 
-// The JIT function at `address` from the process's perf map, if it has one.
+// The JIT function at `address` from the process's perf map, if it has one. The map is opened
+// through the door (refusals counted there) at most once per `recheck` and re-read when it grew.
 const symbolize::PerfMap::Entry* FindJitSymbol(ProcessEntry& entry, pid_t pid,
-                                               const std::string& proc_root, uint64_t address) {
-  std::string path = symbolize::PerfMapPath(pid, proc_root);
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return nullptr;
-  uint64_t size = static_cast<uint64_t>(in.tellg());
-  constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;  // bounded memory
-  if (!entry.perf_map || size != entry.perf_map_size) {
-    if (size > kMaxPerfMapBytes) return nullptr;
-    std::string text(size, '\0');
-    in.seekg(0);
-    in.read(text.data(), static_cast<std::streamsize>(size));
-    entry.perf_map = symbolize::PerfMap::Parse(text);
-    entry.perf_map_size = size;
+                                               const std::string& proc_root, uint64_t address,
+                                               std::chrono::milliseconds recheck) {
+  auto now = std::chrono::steady_clock::now();
+  if (entry.perf_map_checked && now - entry.perf_map_checked_at < recheck) {
+    return entry.perf_map ? entry.perf_map->Find(address) : nullptr;
+  }
+  entry.perf_map_checked = true;
+  entry.perf_map_checked_at = now;
+  target_files::Opened opened = symbolize::OpenPerfMap(pid, proc_root);
+  if (!opened.ok()) {
+    entry.perf_map.reset();
+    return nullptr;
+  }
+  std::optional<FileIdentity> id = target_files::IdentifyFile(opened.fd.get());
+  if (!id) return nullptr;
+  if (!entry.perf_map || id->size != entry.perf_map_size) {
+    entry.perf_map.reset();  // the old table's memory is freed before the new one is built
+    entry.perf_map = symbolize::PerfMap::Read(opened.fd.get(), symbolize::PerfMap::Limits());
+    entry.perf_map_size = id->size;
   }
   return entry.perf_map->Find(address);
+}
+
+// Opens a mapped object: through map_files (the very inode mapped), else by its path inside the
+// process's root (a mapping gone since, or a test's fake /proc).
+ScopedFd OpenObject(const std::string& proc_root, pid_t pid, const std::string& path,
+                    uint64_t start, uint64_t end) {
+  target_files::Rules rules{.max_bytes = target_files::kMaxElfBytes};
+  target_files::Opened opened = target_files::OpenMappedObject(proc_root, pid, start, end, rules);
+  if (!opened.ok() && !opened.refusal) {
+    opened = target_files::OpenInRoot(absl::StrCat(proc_root, "/", pid, "/root"), path, rules);
+  }
+  return std::move(opened.fd);
 }
 
 bool SameMapping(const MemoryMapping& a, const MemoryMapping& b) {
@@ -99,7 +120,8 @@ bool SameFile(const FileIdentity& a, const FileIdentity& b) {
 }  // namespace
 
 struct Symbolizer::Impl {
-  explicit Impl(Options o) : options(std::move(o)), tables(options.max_cached_symbols) {}
+  explicit Impl(Options o)
+      : options(std::move(o)), tables(options.max_cached_symbols, options.max_cached_symbol_bytes) {}
 
   std::string RootOf(pid_t pid) const { return absl::StrCat(options.proc_root, "/", pid, "/root"); }
 
@@ -158,13 +180,15 @@ std::shared_ptr<const MappedObject> Symbolizer::Impl::Resolve(
     pid_t pid, const MemoryMapping& mapping) const {
   // A deleted file's path may now name another file (or none): its symbols are unknowable here.
   if (!mapping.IsFile() || mapping.deleted) return nullptr;
-  ScopedFd fd = symbolize::OpenRegularFile(RootOf(pid), mapping.path);
+  ScopedFd fd = OpenObject(options.proc_root, pid, mapping.path, mapping.start, mapping.end);
   if (!fd.valid()) return nullptr;
   std::optional<ElfInfo> info = symbolize::ReadElfInfo(fd.get());
-  std::optional<FileIdentity> identity = symbolize::IdentifyFile(fd.get());
+  std::optional<FileIdentity> identity = target_files::IdentifyFile(fd.get());
   if (!info || !identity) return nullptr;
   auto object = std::make_shared<MappedObject>();
   object->path = mapping.path;
+  object->start = mapping.start;
+  object->end = mapping.end;
   object->cache_key = CacheKey(mapping.path, *info, *identity);
   object->info = std::move(*info);
   object->identity = *identity;
@@ -175,9 +199,9 @@ std::shared_ptr<const SymbolTable> Symbolizer::Impl::LoadTable(pid_t pid,
                                                                const MappedObject& object) {
   if (auto table = tables.Get(object.cache_key)) return table;
   std::string root = RootOf(pid);
-  ScopedFd fd = symbolize::OpenRegularFile(root, object.path);
+  ScopedFd fd = OpenObject(options.proc_root, pid, object.path, object.start, object.end);
   std::optional<FileIdentity> identity;
-  if (fd.valid()) identity = symbolize::IdentifyFile(fd.get());
+  if (fd.valid()) identity = target_files::IdentifyFile(fd.get());
   // Not cached on failure: the process may be gone while the object lives on elsewhere.
   if (!identity || !SameFile(*identity, object.identity)) return nullptr;
   std::optional<SymbolTable> symbols;
@@ -226,8 +250,9 @@ std::vector<v1::Frame> Symbolizer::Symbolize(pid_t pid, const std::vector<uint64
       if (cached == nullptr) continue;
       if (cached->mapping.path.empty()) {
         // Anonymous executable memory is JIT code: named only by the JIT's perf map.
-        if (const auto* jit = FindJitSymbol(*entry, pid, impl_->options.proc_root, address)) {
-          frame.set_function(jit->name);
+        if (const auto* jit = FindJitSymbol(*entry, pid, impl_->options.proc_root, address,
+                                            impl_->options.maps_reread_interval)) {
+          frame.set_function(std::string(entry->perf_map->Name(*jit)));
           frame.set_module("[jit]");
           frame.set_offset(address - jit->start);
         }

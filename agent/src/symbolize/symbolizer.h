@@ -24,7 +24,10 @@ class Symbolizer {
   struct Options {
     std::string proc_root = "/proc";
     std::string debug_root = "/usr/lib/debug";
-    size_t max_cached_symbols = 2'000'000;
+    // Bounds on the symbol tables cached for all processes together (least recently used
+    // objects are evicted first); each table is itself capped when read (elf_symbols.h).
+    size_t max_cached_symbols = 1'000'000;
+    size_t max_cached_symbol_bytes = 32 << 20;
     // An address in no known mapping re-reads /proc/PID/maps (dlopen, JIT code) at most this
     // often per process: stacks walked without frame pointers end in addresses that are in no
     // mapping at all, and re-reading for each was a tenth of the agent's CPU at a high stall rate.

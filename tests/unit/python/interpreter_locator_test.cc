@@ -9,7 +9,7 @@
 #include <string>
 
 #include "symbolize/elf_symbols.h"
-#include "symbolize/file_access.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
@@ -46,7 +46,7 @@ class FakeProc {
 };
 
 uint64_t SymbolValue(const std::string& path, std::string_view name) {
-  symbolize::ScopedFd fd = symbolize::OpenRegularFile("", path);
+  target_files::ScopedFd fd = target_files::OpenInRoot("", path, {}).fd;
   return symbolize::LookupSymbols(fd.get(), {name})[0].value_or(0);
 }
 

@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "symbolize/file_access.h"
+#include "target_files/target_files.h"
 
 // Extern and not inlined so it has its own .symtab entry in the test binary.
 namespace stallscope_elf_symbols_test {
@@ -25,6 +25,8 @@ __attribute__((noinline)) int ElfTestTarget(int x) {
 
 namespace stallscope::symbolize {
 namespace {
+
+using target_files::ScopedFd;
 
 ScopedFd OpenFile(const std::string& path) {
   return ScopedFd(open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -26,7 +26,7 @@
 #include <gtest/gtest.h>
 
 #include "symbolize/elf_symbols.h"
-#include "symbolize/file_access.h"
+#include "target_files/target_files.h"
 #include "symbolize/proc_maps.h"
 
 extern char** environ;
@@ -193,7 +193,7 @@ std::vector<v1::Frame> SymbolizeFreshMapping(Symbolizer& symbolizer) {
       LocateInFile(reinterpret_cast<void*>(GetpidAddress()));
   EXPECT_TRUE(getpid_location.has_value());
   if (!getpid_location) return {};
-  symbolize::ScopedFd fd(open(getpid_location->path.c_str(), O_RDONLY | O_CLOEXEC));
+  target_files::ScopedFd fd(open(getpid_location->path.c_str(), O_RDONLY | O_CLOEXEC));
   EXPECT_TRUE(fd.valid());
   uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   uint64_t page_offset = getpid_location->offset & ~(page - 1);
@@ -445,7 +445,7 @@ class SymbolizerDebugFile : public ::testing::Test {
     if (access("/usr/bin/objcopy", X_OK) != 0) GTEST_SKIP() << "objcopy (binutils) is missing";
     ASSERT_FALSE(dir_.path().empty());
     exe_ = fs::read_symlink("/proc/self/exe").string();
-    symbolize::ScopedFd fd(open(exe_.c_str(), O_RDONLY | O_CLOEXEC));
+    target_files::ScopedFd fd(open(exe_.c_str(), O_RDONLY | O_CLOEXEC));
     std::optional<symbolize::ElfInfo> info = symbolize::ReadElfInfo(fd.get());
     ASSERT_TRUE(info && !info->build_id.empty()) << "test binary has no build-id";
     build_id_ = info->build_id;

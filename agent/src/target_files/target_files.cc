@@ -1,0 +1,261 @@
+#include "target_files/target_files.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include "proc/text_fields.h"
+
+namespace stallscope::target_files {
+namespace {
+
+constexpr size_t kChunkBytes = 64 << 10;
+
+Opened Refused(Refusal reason) {
+  CountRefusal(reason);
+  Opened out;
+  out.refusal = reason;
+  return out;
+}
+
+Opened Failed(int error) {
+  Opened out;
+  out.error = error;
+  return out;
+}
+
+// The O_PATH fd of `path` in `root` (or on the host when `root` is empty). O_PATH opens
+// nothing: no FIFO wait, no device side effect. With O_NOFOLLOW it yields the symlink itself.
+int OpenPath(const std::string& root, const std::string& path, bool follow) {
+  int flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  if (root.empty()) return open(path.c_str(), flags);
+  ScopedFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) return -1;
+  open_how how = {};
+  how.flags = static_cast<uint64_t>(flags);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(syscall(SYS_openat2, root_fd.get(), path.c_str(), &how, sizeof(how)));
+}
+
+// Checks a stat against the rules; the refusal, if any.
+std::optional<Refusal> Judge(const struct stat& st, const Rules& rules) {
+  if (S_ISLNK(st.st_mode)) return Refusal::kSymlink;
+  if (!S_ISREG(st.st_mode)) return Refusal::kNotRegular;
+  if (static_cast<uint64_t>(st.st_size) > rules.max_bytes) return Refusal::kTooLarge;
+  if (rules.owner && st.st_uid != *rules.owner) return Refusal::kWrongOwner;
+  return std::nullopt;
+}
+
+// Opens for reading exactly the inode behind `path_fd`, after the rules passed on it.
+Opened OpenChecked(ScopedFd path_fd, const Rules& rules) {
+  struct stat before;
+  if (fstat(path_fd.get(), &before) != 0) return Failed(errno);
+  if (std::optional<Refusal> refusal = Judge(before, rules)) return Refused(*refusal);
+  // Reopening through /proc/self/fd opens the inode already checked, whatever the name now
+  // points to (the target may swap it in between).
+  char reopen[64];
+  snprintf(reopen, sizeof(reopen), "/proc/self/fd/%d", path_fd.get());
+  ScopedFd fd(open(reopen, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return Failed(errno);
+  struct stat after;
+  if (fstat(fd.get(), &after) != 0) return Failed(errno);
+  if (after.st_dev != before.st_dev || after.st_ino != before.st_ino) return Refused(Refusal::kNotRegular);
+  if (std::optional<Refusal> refusal = Judge(after, rules)) return Refused(*refusal);
+  Opened out;
+  out.fd = std::move(fd);
+  return out;
+}
+
+}  // namespace
+
+Opened OpenInRoot(const std::string& root, const std::string& path, const Rules& rules) {
+  if (path.empty()) return Failed(ENOENT);
+  std::string absolute = path[0] == '/' ? path : "/" + path;
+  ScopedFd path_fd(OpenPath(root, absolute, rules.follow_symlinks_in_root));
+  if (!path_fd.valid()) {
+    int error = errno;
+    // ELOOP: a magic link on the way (RESOLVE_NO_MAGICLINKS) or a symlink loop.
+    if (error == ELOOP) return Refused(Refusal::kSymlink);
+    // Without openat2 the name would be resolved against the host's root: refuse instead.
+    if (!root.empty() && (error == ENOSYS || error == EPERM)) return Refused(Refusal::kNoOpenat2);
+    return Failed(error);
+  }
+  return OpenChecked(std::move(path_fd), rules);
+}
+
+Opened OpenMappedObject(const std::string& proc_root, pid_t pid, uint64_t start, uint64_t end,
+                        const Rules& rules) {
+  char path[128];
+  snprintf(path, sizeof(path), "/%d/map_files/%llx-%llx", static_cast<int>(pid),
+           static_cast<unsigned long long>(start), static_cast<unsigned long long>(end));
+  // map_files entries are the kernel's links to the mapped inode (following them needs
+  // CAP_SYS_ADMIN), not names the target chose: they are followed, then judged like any file.
+  ScopedFd path_fd(open((proc_root + path).c_str(), O_PATH | O_CLOEXEC));
+  if (!path_fd.valid()) return Failed(errno);
+  return OpenChecked(std::move(path_fd), rules);
+}
+
+Opened OpenProcFile(const std::string& path) {
+  ScopedFd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return errno == ELOOP ? Refused(Refusal::kSymlink) : Failed(errno);
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return Failed(errno);
+  if (!S_ISREG(st.st_mode)) return Refused(Refusal::kNotRegular);
+  Opened out;
+  out.fd = std::move(fd);
+  return out;
+}
+
+std::optional<std::string> ReadProcFile(const std::string& path, size_t max_bytes) {
+  Opened opened = OpenProcFile(path);
+  if (!opened.ok()) return std::nullopt;
+  // /proc files report size 0 and are read sequentially, so read() rather than pread.
+  std::string contents;
+  char buf[16384];
+  while (true) {
+    size_t want = std::min(sizeof(buf), max_bytes - contents.size() + 1);
+    ssize_t n = read(opened.fd.get(), buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    contents.append(buf, static_cast<size_t>(n));
+    if (contents.size() > max_bytes) {
+      contents.resize(max_bytes);
+      CountShed(Shed::kReadTruncated);
+      break;
+    }
+  }
+  return contents;
+}
+
+std::optional<std::string> ReadOpened(int fd, size_t max_bytes) {
+  std::string contents;
+  char buf[16384];
+  while (contents.size() < max_bytes) {
+    size_t want = std::min(sizeof(buf), max_bytes - contents.size());
+    ssize_t n = pread(fd, buf, want, static_cast<off_t>(contents.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return contents;
+    contents.append(buf, static_cast<size_t>(n));
+  }
+  char extra;
+  if (pread(fd, &extra, 1, static_cast<off_t>(contents.size())) == 1) CountShed(Shed::kReadTruncated);
+  return contents;
+}
+
+std::optional<std::string> ReadProcLink(const std::string& path) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink(path.c_str(), buf, sizeof(buf));
+  if (n < 0) return std::nullopt;
+  if (static_cast<size_t>(n) == sizeof(buf)) CountShed(Shed::kReadTruncated);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+LineReader::LineReader(int fd, size_t max_total_bytes, size_t max_line_bytes)
+    : fd_(fd), max_total_bytes_(max_total_bytes), max_line_bytes_(max_line_bytes) {}
+
+bool LineReader::Fill() {
+  if (eof_) return false;
+  if (read_total_ >= max_total_bytes_) {
+    eof_ = true;
+    truncated_ = true;
+    CountShed(Shed::kReadTruncated);
+    return false;
+  }
+  buffer_.erase(0, begin_);
+  begin_ = 0;
+  size_t old = buffer_.size();
+  size_t want = std::min<uint64_t>(kChunkBytes, max_total_bytes_ - read_total_);
+  buffer_.resize(old + want);
+  ssize_t n;
+  do {
+    n = read(fd_, buffer_.data() + old, want);
+  } while (n < 0 && errno == EINTR);
+  buffer_.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+  if (n <= 0) {
+    eof_ = true;
+    return false;
+  }
+  read_total_ += static_cast<uint64_t>(n);
+  return true;
+}
+
+bool LineReader::Next(std::string_view* line) {
+  while (true) {
+    size_t eol = buffer_.find('\n', begin_);
+    if (eol != std::string::npos) {
+      size_t start = begin_;
+      begin_ = eol + 1;
+      if (skipping_) {
+        skipping_ = false;
+        continue;
+      }
+      if (eol - start > max_line_bytes_) {
+        CountShed(Shed::kLongLines);
+        continue;
+      }
+      *line = std::string_view(buffer_).substr(start, eol - start);
+      return true;
+    }
+    if (buffer_.size() - begin_ > max_line_bytes_) {
+      // Drop what is buffered of an overlong line; keep dropping up to its end.
+      if (!skipping_) CountShed(Shed::kLongLines);
+      skipping_ = true;
+      begin_ = buffer_.size();
+    }
+    if (!Fill()) {
+      if (skipping_ || begin_ >= buffer_.size()) return false;
+      // The last line, without a trailing newline.
+      if (buffer_.size() - begin_ > max_line_bytes_) {
+        CountShed(Shed::kLongLines);
+        return false;
+      }
+      *line = std::string_view(buffer_).substr(begin_);
+      begin_ = buffer_.size();
+      return true;
+    }
+  }
+}
+
+namespace {
+
+// The whitespace-separated fields after "KEY:" on its line of a status text.
+std::vector<std::string_view> StatusFields(std::string_view status, std::string_view key) {
+  size_t at = 0;
+  while (at < status.size()) {
+    size_t eol = status.find('\n', at);
+    std::string_view line = status.substr(at, eol == std::string_view::npos ? eol : eol - at);
+    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':') {
+      return SplitFields(line.substr(key.size() + 1));
+    }
+    if (eol == std::string_view::npos) break;
+    at = eol + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::optional<uid_t> EffectiveUidFromStatus(std::string_view status) {
+  std::vector<std::string_view> fields = StatusFields(status, "Uid");
+  uid_t uid;
+  if (fields.size() < 2 || !ParseNumber(fields[1], 10, &uid)) return std::nullopt;
+  return uid;
+}
+
+std::optional<pid_t> InnermostPidFromStatus(std::string_view status) {
+  std::vector<std::string_view> fields = StatusFields(status, "NSpid");
+  pid_t pid;
+  if (fields.empty() || !ParseNumber(fields.back(), 10, &pid) || pid <= 0) return std::nullopt;
+  return pid;
+}
+
+}  // namespace stallscope::target_files

@@ -1,0 +1,216 @@
+#include "target_files/target_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "symbolize/perf_map.h"
+#include "symbolize/proc_maps.h"
+
+namespace stallscope::target_files {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A container-like layout: `root` plays the target's "/", `host` a directory outside it that
+// holds a secret.
+class TargetFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() / ("target-files-test-" + std::to_string(getpid()));
+    fs::remove_all(base_);
+    root_ = base_ / "root";
+    host_ = base_ / "host";
+    fs::create_directories(root_ / "tmp");
+    fs::create_directories(host_);
+    std::ofstream(host_ / "secret") << "HOST-SECRET\n";
+    std::ofstream(root_ / "tmp" / "plain") << "inside\n";
+  }
+  void TearDown() override { fs::remove_all(base_); }
+
+  Opened Open(const std::string& path, Rules rules = {}) { return OpenInRoot(root_.string(), path, rules); }
+
+  fs::path base_, root_, host_;
+};
+
+TEST_F(TargetFilesTest, OpensARegularFileInsideTheRoot) {
+  Opened opened = Open("/tmp/plain");
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(ReadOpened(opened.fd.get(), 100), "inside\n");
+  EXPECT_TRUE(fcntl(opened.fd.get(), F_GETFL) & O_NONBLOCK);
+  EXPECT_TRUE(fcntl(opened.fd.get(), F_GETFD) & FD_CLOEXEC);
+}
+
+TEST_F(TargetFilesTest, RefusesAFifoWithoutBlocking) {
+  ASSERT_EQ(mkfifo((root_ / "tmp" / "fifo").c_str(), 0600), 0);
+  uint64_t before = RefusalCount(Refusal::kNotRegular);
+  Opened opened = Open("/tmp/fifo");  // a blocking open would hang the test here
+  EXPECT_FALSE(opened.ok());
+  EXPECT_EQ(opened.refusal, Refusal::kNotRegular);
+  EXPECT_EQ(RefusalCount(Refusal::kNotRegular), before + 1);
+}
+
+TEST_F(TargetFilesTest, RefusesADirectory) {
+  EXPECT_EQ(Open("/tmp").refusal, Refusal::kNotRegular);
+}
+
+TEST_F(TargetFilesTest, RefusesASymlinkAsTheLastComponent) {
+  fs::create_symlink(host_ / "secret", root_ / "tmp" / "link");
+  fs::create_symlink("plain", root_ / "tmp" / "relative-link");
+  uint64_t before = RefusalCount(Refusal::kSymlink);
+  EXPECT_EQ(Open("/tmp/link").refusal, Refusal::kSymlink);
+  EXPECT_EQ(Open("/tmp/relative-link").refusal, Refusal::kSymlink);
+  EXPECT_EQ(RefusalCount(Refusal::kSymlink), before + 2);
+}
+
+TEST_F(TargetFilesTest, AbsoluteSymlinksOnTheWayResolveInsideTheRoot) {
+  // root/tmp/dir -> <host dir> (absolute): inside the root that names root/<host dir>, which
+  // does not exist, so the host's secret is never reached.
+  fs::create_symlink(host_, root_ / "tmp" / "dir");
+  Opened opened = Open("/tmp/dir/secret");
+  EXPECT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error, ENOENT);
+  // The same layout made inside the root resolves there.
+  fs::create_directories(root_ / host_.relative_path());
+  std::ofstream(root_ / host_.relative_path() / "secret") << "container file\n";
+  opened = Open("/tmp/dir/secret");
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(ReadOpened(opened.fd.get(), 100), "container file\n");
+}
+
+TEST_F(TargetFilesTest, DotDotStopsAtTheRoot) {
+  std::string escape = "/tmp/../../../../../../" + (host_ / "secret").relative_path().string();
+  EXPECT_FALSE(Open(escape).ok());
+  std::ofstream(root_ / "top") << "top\n";
+  EXPECT_TRUE(Open("/../../top").ok());
+}
+
+TEST_F(TargetFilesTest, FollowsInRootSymlinksOnlyWhenAllowed) {
+  fs::create_symlink("/tmp/plain", root_ / "tmp" / "abs-link");
+  EXPECT_EQ(Open("/tmp/abs-link").refusal, Refusal::kSymlink);
+  Opened opened = Open("/tmp/abs-link", {.follow_symlinks_in_root = true});
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(ReadOpened(opened.fd.get(), 100), "inside\n");
+  fs::create_symlink(host_ / "secret", root_ / "tmp" / "out-link");
+  EXPECT_FALSE(Open("/tmp/out-link", {.follow_symlinks_in_root = true}).ok());
+}
+
+TEST_F(TargetFilesTest, SizeCapIsCheckedOnTheFd) {
+  {
+    std::ofstream big(root_ / "tmp" / "sparse");
+  }
+  fs::resize_file(root_ / "tmp" / "sparse", 1ull << 30);  // sparse: costs no disk
+  uint64_t before = RefusalCount(Refusal::kTooLarge);
+  EXPECT_EQ(Open("/tmp/sparse", {.max_bytes = 1 << 20}).refusal, Refusal::kTooLarge);
+  EXPECT_EQ(RefusalCount(Refusal::kTooLarge), before + 1);
+}
+
+TEST_F(TargetFilesTest, OwnerRule) {
+  EXPECT_TRUE(Open("/tmp/plain", {.max_bytes = 100, .owner = geteuid()}).ok());
+  uint64_t before = RefusalCount(Refusal::kWrongOwner);
+  EXPECT_EQ(Open("/tmp/plain", {.max_bytes = 100, .owner = geteuid() + 1}).refusal, Refusal::kWrongOwner);
+  EXPECT_EQ(RefusalCount(Refusal::kWrongOwner), before + 1);
+}
+
+TEST_F(TargetFilesTest, MissingIsNotARefusal) {
+  Opened opened = Open("/tmp/none");
+  EXPECT_FALSE(opened.ok());
+  EXPECT_FALSE(opened.refusal.has_value());
+  EXPECT_EQ(opened.error, ENOENT);
+}
+
+TEST_F(TargetFilesTest, ProcFilesAreBoundedAndRegularOnly) {
+  std::ofstream(root_ / "tmp" / "long") << std::string(10000, 'x');
+  uint64_t before = ShedCount(Shed::kReadTruncated);
+  std::optional<std::string> text = ReadProcFile((root_ / "tmp" / "long").string(), 100);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(text->size(), 100u);
+  EXPECT_EQ(ShedCount(Shed::kReadTruncated), before + 1);
+  ASSERT_EQ(mkfifo((root_ / "tmp" / "fifo").c_str(), 0600), 0);
+  EXPECT_FALSE(ReadProcFile((root_ / "tmp" / "fifo").string()).has_value());
+  fs::create_symlink(host_ / "secret", root_ / "tmp" / "link");
+  EXPECT_EQ(OpenProcFile((root_ / "tmp" / "link").string()).refusal, Refusal::kSymlink);
+  // The real thing: /proc files are regular.
+  EXPECT_TRUE(ReadProcFile("/proc/self/status").has_value());
+}
+
+TEST_F(TargetFilesTest, MappedObjectsOpenThroughMapFiles) {
+  auto maps = symbolize::ReadProcMaps("/proc", getpid());
+  ASSERT_TRUE(maps.ok());
+  std::string exe = fs::read_symlink("/proc/self/exe").string();
+  const symbolize::MemoryMapping* text = nullptr;
+  for (const auto& m : *maps)
+    if (m.path == exe && m.executable) text = &m;
+  ASSERT_NE(text, nullptr);
+  Opened opened = OpenMappedObject("/proc", getpid(), text->start, text->end, {});
+  ASSERT_TRUE(opened.ok());
+  struct stat a, b;
+  ASSERT_EQ(fstat(opened.fd.get(), &a), 0);
+  ASSERT_EQ(stat("/proc/self/exe", &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+}
+
+TEST(LineReader, StreamsLinesAndSkipsOverlongOnes) {
+  std::string text = "short\n" + std::string(5000, 'y') + "\nafter\nlast";
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fds[1]);
+  uint64_t before = ShedCount(Shed::kLongLines);
+  LineReader lines(fds[0], 1 << 20, 100);
+  std::string_view line;
+  std::vector<std::string> got;
+  while (lines.Next(&line)) got.emplace_back(line);
+  close(fds[0]);
+  EXPECT_EQ(got, (std::vector<std::string>{"short", "after", "last"}));
+  EXPECT_EQ(ShedCount(Shed::kLongLines), before + 1);
+  EXPECT_FALSE(lines.truncated());
+}
+
+TEST(LineReader, StopsAtTheByteCap) {
+  std::string path = fs::temp_directory_path() / ("line-reader-" + std::to_string(getpid()));
+  {
+    std::ofstream out(path);
+    for (int i = 0; i < 100000; ++i) out << "line " << i << "\n";
+  }
+  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  LineReader lines(fd.get(), 1000, 100);
+  std::string_view line;
+  size_t count = 0;
+  while (lines.Next(&line)) ++count;
+  EXPECT_TRUE(lines.truncated());
+  EXPECT_LT(count, 200u);
+  fs::remove(path);
+}
+
+TEST(StatusText, EffectiveUidAndInnermostPid) {
+  std::string_view status = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t5\t5\t5\t5\nNSpid:\t4321\t7\n";
+  EXPECT_EQ(EffectiveUidFromStatus(status), 0u);
+  EXPECT_EQ(InnermostPidFromStatus(status), 7);
+  EXPECT_EQ(EffectiveUidFromStatus("Uid:\tgarbage\n"), std::nullopt);
+  EXPECT_EQ(InnermostPidFromStatus("Name:\tNSpid:\n"), std::nullopt);
+  EXPECT_EQ(EffectiveUidFromStatus(""), std::nullopt);
+}
+
+// Perf maps follow perf's rule: owned by the target's effective uid, else refused and counted.
+TEST_F(TargetFilesTest, PerfMapMustBeOwnedByTheTargetsEffectiveUid) {
+  fs::path proc = base_ / "proc";
+  fs::create_directories(proc / "77");
+  fs::create_directory_symlink(root_, proc / "77" / "root");
+  std::ofstream(root_ / "tmp" / "perf-77.map") << "1000 10 f\n";
+  std::ofstream(proc / "77" / "status") << "Uid:\t0\t" << geteuid() + 1 << "\t0\t0\n";
+  uint64_t before = RefusalCount(Refusal::kWrongOwner);
+  EXPECT_EQ(symbolize::OpenPerfMap(77, proc.string()).refusal, Refusal::kWrongOwner);
+  EXPECT_EQ(RefusalCount(Refusal::kWrongOwner), before + 1);
+  std::ofstream(proc / "77" / "status") << "Uid:\t0\t" << geteuid() << "\t0\t0\n";
+  EXPECT_TRUE(symbolize::OpenPerfMap(77, proc.string()).ok());
+}
+
+}  // namespace
+}  // namespace stallscope::target_files
