@@ -10,7 +10,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   python3 python3-tornado python3-aiohttp python3-gevent gunicorn python3-cherrypy3
   uwsgi uwsgi-plugin-python3 python3-flask wrk curl procps
-  postgresql prometheus chromium python3-websocket
+  postgresql prometheus chromium python3-websocket nodejs
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
 

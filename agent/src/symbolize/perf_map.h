@@ -27,7 +27,7 @@ class PerfMap {
   };
   struct Limits {
     size_t max_entries = 200'000;
-    size_t max_name_bytes = 16 << 20;  // all names together
+    size_t max_name_bytes = 8 << 20;   // all names together
     size_t max_name_size = 512;        // one name; longer ones are cut
     size_t max_read_bytes = target_files::kMaxPerfMapBytes;
   };
@@ -42,6 +42,7 @@ class PerfMap {
   const Entry* Find(uint64_t address) const;
   std::string_view Name(const Entry& entry) const;
   size_t size() const { return entries_.size(); }
+  size_t memory_bytes() const { return entries_.capacity() * sizeof(Entry) + names_.capacity(); }
 
  private:
   void Add(std::string_view line, const Limits& limits);

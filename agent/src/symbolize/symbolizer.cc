@@ -27,6 +27,9 @@ using symbolize::SymbolTable;
 
 // Processes whose exit was never reported through ForgetProcess must not grow the cache forever.
 constexpr size_t kMaxCachedProcesses = 1024;
+// JIT perf maps of all processes together (each is capped by PerfMap::Limits): beyond this the
+// least recently used processes' maps are dropped (re-read when needed again).
+constexpr size_t kMaxTotalPerfMapBytes = 24 << 20;
 
 // One ELF object as mapped by one process.
 struct MappedObject {
@@ -131,6 +134,7 @@ struct Symbolizer::Impl {
   std::shared_ptr<const MappedObject> Resolve(pid_t pid, const MemoryMapping& mapping) const;
   std::shared_ptr<const SymbolTable> LoadTable(pid_t pid, const MappedObject& object);
   void EvictProcesses(pid_t keep);
+  void BoundPerfMaps(pid_t keep);
 
   Options options;
   symbolize::SymbolTableCache tables;
@@ -160,6 +164,22 @@ ProcessEntry* Symbolizer::Impl::Refresh(pid_t pid) {
   }
   EvictProcesses(pid);
   return &processes[pid];
+}
+
+void Symbolizer::Impl::BoundPerfMaps(pid_t keep) {
+  while (true) {
+    size_t total = 0;
+    ProcessEntry* oldest = nullptr;
+    for (auto& [pid, entry] : processes) {
+      if (!entry.perf_map) continue;
+      total += entry.perf_map->memory_bytes();
+      if (pid != keep && (oldest == nullptr || entry.last_used < oldest->last_used)) oldest = &entry;
+    }
+    if (total <= kMaxTotalPerfMapBytes || oldest == nullptr) return;
+    oldest->perf_map.reset();
+    oldest->perf_map_checked = false;
+    target_files::CountShed(target_files::Shed::kPerfMapEntries);
+  }
 }
 
 void Symbolizer::Impl::EvictProcesses(pid_t keep) {
@@ -250,8 +270,14 @@ std::vector<v1::Frame> Symbolizer::Symbolize(pid_t pid, const std::vector<uint64
       if (cached == nullptr) continue;
       if (cached->mapping.path.empty()) {
         // Anonymous executable memory is JIT code: named only by the JIT's perf map.
-        if (const auto* jit = FindJitSymbol(*entry, pid, impl_->options.proc_root, address,
-                                            impl_->options.maps_reread_interval)) {
+        bool had_map = entry->perf_map.has_value();
+        uint64_t size_before = entry->perf_map_size;
+        const auto* jit = FindJitSymbol(*entry, pid, impl_->options.proc_root, address,
+                                        impl_->options.maps_reread_interval);
+        // A map (re)loaded: keep all processes' maps together under their bound.
+        if (entry->perf_map && (!had_map || entry->perf_map_size != size_before))
+          impl_->BoundPerfMaps(pid);
+        if (jit != nullptr) {
           frame.set_function(std::string(entry->perf_map->Name(*jit)));
           frame.set_module("[jit]");
           frame.set_offset(address - jit->start);

@@ -214,3 +214,22 @@ TEST_F(TargetFilesTest, PerfMapMustBeOwnedByTheTargetsEffectiveUid) {
 
 }  // namespace
 }  // namespace stallscope::target_files
+
+namespace stallscope::target_files {
+namespace {
+
+TEST(Counters, FillAgentStatsMirrorsTheCounters) {
+  CountRefusal(Refusal::kNoOpenat2);
+  CountShed(Shed::kSymbolTablesEvicted, 2);
+  v1::AgentStats stats;
+  FillAgentStats(&stats);
+  EXPECT_EQ(stats.refused_no_openat2(), RefusalCount(Refusal::kNoOpenat2));
+  EXPECT_GE(stats.refused_no_openat2(), 1u);
+  EXPECT_EQ(stats.shed_symbol_tables_evicted(), ShedCount(Shed::kSymbolTablesEvicted));
+  EXPECT_EQ(stats.refused_symlink(), RefusalCount(Refusal::kSymlink));
+  EXPECT_EQ(RefusalCounts().size(), static_cast<size_t>(Refusal::kCount));
+  EXPECT_EQ(ShedCounts().size(), static_cast<size_t>(Shed::kCount));
+}
+
+}  // namespace
+}  // namespace stallscope::target_files
