@@ -40,6 +40,21 @@ def vm_hwm_kb(pid):
     raise AssertionError("no VmHWM for pid %d" % pid)
 
 
+def loading_probes(pid):
+    """Whether process `pid` holds a BPF object: the agent is past its PID checks and loading."""
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("anon_inode:bpf"):
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def sigterm_and_time(test, agent):
     """SIGTERM; asserts the agent exits 0 within SIGTERM_LIMIT_S; returns (reports, seconds)."""
     start = time.monotonic()
@@ -279,8 +294,10 @@ class GoneTargets(unittest.TestCase):
         target = self.s.spawn("short", [harness.PYTHON, "-c", "import time; time.sleep(600)"])
         time.sleep(0.2)
         agent = self.s.spawn("agent", [harness.STALLSCOPE_BIN, "attach", "--pid", str(target.pid)])
-        time.sleep(0.05)   # the PID is resolved at once; loading the probes takes far longer
-        target.kill()      # killed and reaped: gone, not a zombie
+        # Past the PID checks (a zombie or missing PID is refused there), before the probes
+        # track it: killed and reaped, gone, not a zombie.
+        self.assertTrue(harness.wait_until(lambda: loading_probes(agent.pid) or agent.poll() is not None, 20))
+        target.kill()
         rc = agent.wait(30)
         self.assertIsNotNone(rc, "agent waits forever for a process that is gone")
         if rc in (harness.EXIT_PRIVILEGES, harness.EXIT_KERNEL):
@@ -296,7 +313,7 @@ class GoneTargets(unittest.TestCase):
         target = self.s.spawn("short", [harness.PYTHON, "-c", "import time; time.sleep(600)"])
         time.sleep(0.2)
         agent = harness.Agent(self.s, [app.pid, target.pid])
-        time.sleep(0.05)
+        self.assertTrue(harness.wait_until(lambda: loading_probes(agent.proc.pid) or not agent.proc.alive(), 20))
         target.kill()
         agent.wait_attached()
         self.assertIn("process %d exited before the probes were attached" % target.pid,
