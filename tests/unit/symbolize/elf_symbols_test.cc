@@ -1,11 +1,13 @@
 #include "symbolize/elf_symbols.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -194,6 +196,95 @@ TEST(ElfSymbols, SurvivesTruncatedAndCorruptFiles) {
     if (table) table->Find(0x1000);
     if (info) FileOffsetToVaddr(*info, 0x1000);
   }
+}
+
+}  // namespace
+}  // namespace stallscope::symbolize
+
+namespace stallscope::symbolize {
+namespace {
+
+// A copy of ELF64 `original` in a memfd with two sections appended: a .symtab of
+// `symtab_bytes` and a .strtab of `strtab_bytes`, both sparse holes (zero symbols, empty names),
+// as a hostile target could ship them. Returns an invalid fd if `original` is not ELF64.
+ScopedFd WithSparseSymtab(const std::string& original, uint64_t symtab_bytes, uint64_t strtab_bytes) {
+  if (original.size() < sizeof(Elf64_Ehdr) || original[EI_CLASS] != ELFCLASS64) return ScopedFd();
+  Elf64_Ehdr ehdr;
+  memcpy(&ehdr, original.data(), sizeof(ehdr));
+  std::string shdrs = original.substr(ehdr.e_shoff, size_t{ehdr.e_shentsize} * ehdr.e_shnum);
+  uint64_t strtab_off = (original.size() + 4095) & ~uint64_t{4095};
+  uint64_t symtab_off = strtab_off + ((strtab_bytes + 4095) & ~uint64_t{4095});
+  uint64_t shoff = symtab_off + symtab_bytes;
+  Elf64_Shdr sym{}, str{};
+  sym.sh_type = SHT_SYMTAB;
+  sym.sh_offset = symtab_off;
+  sym.sh_size = symtab_bytes;
+  sym.sh_link = ehdr.e_shnum + 1;
+  sym.sh_entsize = sizeof(Elf64_Sym);
+  str.sh_type = SHT_STRTAB;
+  str.sh_offset = strtab_off;
+  str.sh_size = strtab_bytes;
+  shdrs.append(reinterpret_cast<const char*>(&sym), sizeof(sym));
+  shdrs.append(reinterpret_cast<const char*>(&str), sizeof(str));
+  ehdr.e_shoff = shoff;
+  ehdr.e_shnum += 2;
+  ScopedFd fd = MemFdWith(original);
+  if (!fd.valid() || ftruncate(fd.get(), static_cast<off_t>(shoff)) != 0 ||
+      pwrite(fd.get(), shdrs.data(), shdrs.size(), static_cast<off_t>(shoff)) != static_cast<ssize_t>(shdrs.size()) ||
+      pwrite(fd.get(), &ehdr, sizeof(ehdr), 0) != sizeof(ehdr))
+    return ScopedFd();
+  return fd;
+}
+
+TEST(ElfSymbolCaps, HugeSparseSymtabIsScannedOnlyUpToTheCap) {
+  std::string libc = ReadAll(LibcPath());  // .dynsym only: the appended .symtab is the one read
+  ScopedFd fd = WithSparseSymtab(libc, 1536ull << 20, 16);
+  ASSERT_TRUE(fd.valid());
+  uint64_t shed = target_files::ShedCount(target_files::Shed::kSymbols);
+  auto start = std::chrono::steady_clock::now();
+  std::optional<SymbolTable> table = ReadFunctionSymbols(fd.get(), true);
+  ASSERT_TRUE(table.has_value());
+  EXPECT_EQ(table->size(), 0u);  // all-zero symbols name nothing
+  EXPECT_GT(target_files::ShedCount(target_files::Shed::kSymbols), shed);  // the rest was not scanned
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  // A build-id and load segments are still read.
+  EXPECT_TRUE(ReadElfInfo(fd.get()).has_value());
+}
+
+TEST(ElfSymbolCaps, OversizedStringTableFallsBackToDynsym) {
+  std::string libc = ReadAll(LibcPath());
+  ScopedFd fd = WithSparseSymtab(libc, 4096, 512ull << 20);
+  ASSERT_TRUE(fd.valid());
+  uint64_t shed = target_files::ShedCount(target_files::Shed::kSymbols);
+  std::optional<SymbolTable> table = ReadFunctionSymbols(fd.get(), true);
+  ASSERT_TRUE(table.has_value());
+  EXPECT_GT(table->size(), 1000u);  // libc's .dynsym
+  EXPECT_EQ(target_files::ShedCount(target_files::Shed::kSymbols), shed + 1);
+}
+
+TEST(ElfSymbolCaps, ExtendedSectionCountBombIsRefusedBeforeLibelf) {
+  // e_shnum 0 with a first section header claiming a billion sections.
+  std::string bytes(4096, '\0');
+  Elf64_Ehdr ehdr{};
+  memcpy(ehdr.e_ident, ELFMAG, SELFMAG);
+  ehdr.e_ident[EI_CLASS] = ELFCLASS64;
+  ehdr.e_ident[EI_DATA] = ELFDATA2LSB;
+  ehdr.e_ident[EI_VERSION] = EV_CURRENT;
+  ehdr.e_type = ET_DYN;
+  ehdr.e_machine = EM_X86_64;
+  ehdr.e_version = EV_CURRENT;
+  ehdr.e_ehsize = sizeof(Elf64_Ehdr);
+  ehdr.e_shoff = 64;
+  ehdr.e_shentsize = sizeof(Elf64_Shdr);
+  Elf64_Shdr first{};
+  first.sh_size = 1'000'000'000;
+  memcpy(bytes.data(), &ehdr, sizeof(ehdr));
+  memcpy(bytes.data() + 64, &first, sizeof(first));
+  ScopedFd fd = MemFdWith(bytes);
+  uint64_t refused = target_files::RefusalCount(target_files::Refusal::kTooLarge);
+  EXPECT_FALSE(ReadElfInfo(fd.get()).has_value());
+  EXPECT_FALSE(ReadFunctionSymbols(fd.get(), true).has_value());
+  EXPECT_EQ(target_files::RefusalCount(target_files::Refusal::kTooLarge), refused + 2);
 }
 
 }  // namespace
