@@ -25,14 +25,7 @@ std::string ReadAll(const std::string& path, size_t max_bytes = target_files::kM
   return target_files::ReadProcFile(path, max_bytes).value_or("");
 }
 
-// The main script is named by the target: opened inside its root through the door (regular
-// files only, never blocking, no symlink out of its root), its first `max_bytes` read.
-std::string ReadScriptInRoot(const std::string& root, const std::string& path, size_t max_bytes) {
-  target_files::Opened opened =
-      target_files::OpenInRoot(root, path, {.max_bytes = target_files::kMaxScriptBytes});
-  if (!opened.ok()) return "";
-  return target_files::ReadOpened(opened.fd.get(), max_bytes).value_or("");
-}
+
 
 std::string Basename(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -109,16 +102,14 @@ std::string ReadMainScript(const ProcessFacts& facts, size_t max_bytes, const st
       continue;
     }
     if (absl::StartsWith(a, "-")) continue;
-    // A relative script is looked up from the process's working directory, as its own path
-    // inside its root: resolution never leaves that root.
+    // Inside the target's root for an absolute script, beneath its working directory for a
+    // relative one: resolution never leaves either.
     std::string pid_dir = absl::StrCat(proc_root, "/", facts.stat.pid);
-    std::string path = a;
-    if (a[0] != '/') {
-      std::optional<std::string> cwd = target_files::ReadProcLink(pid_dir + "/cwd");
-      if (!cwd || cwd->empty() || (*cwd)[0] != '/') return "";
-      path = absl::StrCat(*cwd, "/", a);
-    }
-    return ReadScriptInRoot(pid_dir + "/root", path, max_bytes);
+    target_files::Rules rules{.max_bytes = target_files::kMaxScriptBytes};
+    target_files::Opened opened = a[0] == '/' ? target_files::OpenInRoot(pid_dir + "/root", a, rules)
+                                              : target_files::OpenBeneath(pid_dir + "/cwd", a, rules);
+    if (!opened.ok()) return "";
+    return target_files::ReadOpened(opened.fd.get(), max_bytes).value_or("");
   }
   return "";
 }

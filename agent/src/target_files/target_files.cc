@@ -90,6 +90,24 @@ Opened OpenInRoot(const std::string& root, const std::string& path, const Rules&
   return OpenChecked(std::move(path_fd), rules);
 }
 
+Opened OpenBeneath(const std::string& dir, const std::string& relative, const Rules& rules) {
+  if (relative.empty() || relative[0] == '/') return Failed(ENOENT);
+  ScopedFd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd.valid()) return Failed(errno);
+  open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC | (rules.follow_symlinks_in_root ? 0 : O_NOFOLLOW);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  ScopedFd path_fd(static_cast<int>(syscall(SYS_openat2, dir_fd.get(), relative.c_str(), &how, sizeof(how))));
+  if (!path_fd.valid()) {
+    int error = errno;
+    // EXDEV: ".." or an absolute symlink would leave the directory.
+    if (error == ELOOP || error == EXDEV) return Refused(Refusal::kSymlink);
+    if (error == ENOSYS || error == EPERM) return Refused(Refusal::kNoOpenat2);
+    return Failed(error);
+  }
+  return OpenChecked(std::move(path_fd), rules);
+}
+
 Opened OpenMappedObject(const std::string& proc_root, pid_t pid, uint64_t start, uint64_t end,
                         const Rules& rules) {
   char path[128];

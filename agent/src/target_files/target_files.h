@@ -56,6 +56,10 @@ struct Opened {
 // debug directory): the same rules apply except the root.
 Opened OpenInRoot(const std::string& root, const std::string& path, const Rules& rules);
 
+// Opens `relative` beneath the directory `dir` (e.g. /proc/PID/cwd, the target's working
+// directory): never above it (no "..", no absolute symlink out: refused as kSymlink).
+Opened OpenBeneath(const std::string& dir, const std::string& relative, const Rules& rules);
+
 // Opens the object mapped at [start, end) in `pid` through <proc_root>/PID/map_files/, which
 // names the mapped inode itself (deleted files included), so the name cannot be redirected.
 Opened OpenMappedObject(const std::string& proc_root, pid_t pid, uint64_t start, uint64_t end,

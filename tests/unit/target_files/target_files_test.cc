@@ -118,6 +118,23 @@ TEST_F(TargetFilesTest, OwnerRule) {
   EXPECT_EQ(RefusalCount(Refusal::kWrongOwner), before + 1);
 }
 
+TEST_F(TargetFilesTest, BeneathAWorkingDirectoryNeverAbove) {
+  fs::create_directories(root_ / "app" / "sub");
+  std::ofstream(root_ / "app" / "sub" / "main.py") << "import tornado\n";
+  std::ofstream(root_ / "app" / "main.py") << "import aiohttp\n";
+  fs::create_symlink(host_ / "secret", root_ / "app" / "out.py");
+  fs::create_directory_symlink(host_, root_ / "app" / "hostdir");
+  std::string cwd = (root_ / "app").string();
+  Opened opened = OpenBeneath(cwd, "sub/main.py", {});
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(ReadOpened(opened.fd.get(), 100), "import tornado\n");
+  EXPECT_TRUE(OpenBeneath(cwd, "./main.py", {}).ok());
+  EXPECT_EQ(OpenBeneath(cwd, "../tmp/plain", {}).refusal, Refusal::kSymlink);
+  EXPECT_EQ(OpenBeneath(cwd, "out.py", {}).refusal, Refusal::kSymlink);
+  EXPECT_EQ(OpenBeneath(cwd, "hostdir/secret", {}).refusal, Refusal::kSymlink);
+  EXPECT_FALSE(OpenBeneath(cwd, "/etc/hostname", {}).ok());
+}
+
 TEST_F(TargetFilesTest, MissingIsNotARefusal) {
   Opened opened = Open("/tmp/none");
   EXPECT_FALSE(opened.ok());
