@@ -295,6 +295,9 @@ class Daemon(unittest.TestCase):
         self.assertRegex(m, r"process_resident_memory_bytes [1-9]")
         self.assertRegex(m, r"process_cpu_seconds_total [0-9.]+")
         self.assertRegex(m, r"stallscope_agent_collector_acked_total [1-9]")
+        # Target files refused and bounded sheds, by reason (docs/security.md).
+        self.assertRegex(m, r'stallscope_agent_target_file_refusals_total\{reason="symlink"\} \d+')
+        self.assertRegex(m, r'stallscope_agent_bounded_sheds_total\{what="symbols"\} \d+')
         promtool = "/usr/bin/promtool"
         if os.path.exists(promtool):
             import subprocess
