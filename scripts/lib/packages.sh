@@ -13,6 +13,9 @@ TEST_PACKAGES=(
   postgresql prometheus chromium python3-websocket
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
+# The libFuzzer targets and the sanitized unit tests (scripts/fuzz.sh, scripts/test.sh): clang
+# with libFuzzer and the sanitizer runtimes.
+FUZZ_PACKAGES=(clang libfuzzer-14-dev libclang-rt-14-dev)
 
 ensure_packages() {
   local missing=()
