@@ -20,12 +20,17 @@
 namespace stallscope {
 namespace {
 
+// Reads in chunks: sizing the buffer to `max_bytes` up front zeroed 8 MB for every maps file
+// read, however small the file.
 std::string ReadAll(const std::string& path, size_t max_bytes = 1 << 20) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
-  std::string data(max_bytes, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(max_bytes));
-  data.resize(static_cast<size_t>(in.gcount()));
+  std::string data;
+  char chunk[16 << 10];
+  while (data.size() < max_bytes && in) {
+    in.read(chunk, static_cast<std::streamsize>(std::min(sizeof(chunk), max_bytes - data.size())));
+    data.append(chunk, static_cast<size_t>(in.gcount()));
+  }
   return data;
 }
 
