@@ -13,9 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/packages.sh
+source scripts/lib/sanitizer_build.sh
 
 SECONDS_PER_TARGET=${1:-60}
-BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
+BUILD_DIR=$SANITIZER_BUILD_DIR
 FINDINGS=${FUZZ_FINDINGS:-$BUILD_DIR/findings}
 RSS_LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-512}
 TIMEOUT_S=${FUZZ_TIMEOUT_S:-10}
@@ -26,13 +27,7 @@ declare -A MAX_LEN=(
   [cpython_reader]=32769 [daemon_config]=4096 [container_metadata]=8192
 )
 
-if [[ -z ${FUZZ_SKIP_BUILD:-} ]]; then
-  ensure_packages "${BUILD_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
-  if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
-    CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DSTALLSCOPE_FUZZ=ON
-  fi
-  cmake --build "$BUILD_DIR" -j "$(nproc)" --target fuzzers
-fi
+[[ -n ${FUZZ_SKIP_BUILD:-} ]] || sanitizer_build fuzzers
 
 if [[ -n ${FUZZ_TARGETS:-} ]]; then
   read -r -a targets <<<"$FUZZ_TARGETS"
