@@ -40,10 +40,11 @@ else
 fi
 
 mkdir -p "$FINDINGS"
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/stallscope-fuzz.XXXXXX")
-[[ -n ${FUZZ_KEEP_CORPUS:-} ]] || trap 'rm -rf "$scratch"' EXIT
-
 failed=()
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/stallscope-fuzz.XXXXXX")
+# Kept on a finding (the log is there), or with FUZZ_KEEP_CORPUS.
+trap '[[ -n ${FUZZ_KEEP_CORPUS:-} || ${#failed[@]} -gt 0 ]] || rm -rf "$scratch"' EXIT
+
 for t in "${targets[@]}"; do
   bin=$BUILD_DIR/fuzz/${t}_fuzzer
   seeds=fuzz/corpus/$t
@@ -64,8 +65,9 @@ for t in "${targets[@]}"; do
     grep -E '^(stat::number_of_executed_units|stat::new_units_added)' "$log" |
       sed "s/^/fuzz: $t: /" >&2 || true
   else
-    echo "fuzz: $t FOUND A BUG; last lines of its log:" >&2
-    grep -v '^#[0-9]' "$log" | tail -n 40 >&2
+    echo "fuzz: $t FOUND A BUG; its report (whole log: $log):" >&2
+    grep -v '^#[0-9]' "$log" | grep -m 1 -A 30 -E 'ERROR|runtime error|ALARM|out-of-memory' >&2 || true
+    grep -E '^SUMMARY' "$log" >&2 || true
     input=$(grep -oE "(Test unit|artifact) written to [^ ]+" "$log" | tail -n 1 | awk '{print $NF}')
     echo "fuzz: $t: failing input: ${input:-(none written, see the log above)}" >&2
     echo "fuzz: reproduce: $bin ${input:-}" >&2
