@@ -16,7 +16,7 @@ RUN BUILD_DIR=build scripts/build.sh --target stallscope stallscope-collector \
 FROM debian:12-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libbpf1 libelf1 zlib1g libprotobuf32 libgrpc++1.51 libabsl20220623 libcpp-httplib0.11 \
+      libbpf1 libelf1 zlib1g libprotobuf32 libgrpc++1.51 libabsl20220623 libcpp-httplib0.11 libre2-9 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 65532 --home-dir /var/lib/stallscope --create-home stallscope
 

@@ -4,7 +4,7 @@ BUILD_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libabsl-dev
   libgtest-dev libgmock-dev linux-libc-dev
-  libsqlite3-dev libpq-dev libcpp-httplib-dev
+  libsqlite3-dev libpq-dev libcpp-httplib-dev libre2-dev
 )
 # Real servers and load for the real-kernel tests and the benchmark.
 TEST_PACKAGES=(
@@ -13,6 +13,9 @@ TEST_PACKAGES=(
   postgresql prometheus chromium python3-websocket nodejs
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
+# The libFuzzer targets and the sanitized unit tests (scripts/fuzz.sh, scripts/test.sh): clang
+# with libFuzzer and the sanitizer runtimes.
+FUZZ_PACKAGES=(clang libfuzzer-14-dev libclang-rt-14-dev)
 
 ensure_packages() {
   local missing=()

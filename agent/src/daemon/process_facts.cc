@@ -38,7 +38,9 @@ std::optional<ProcessStat> ReadProcessStat(pid_t pid, const std::string& proc_ro
   std::string text = ReadAll(absl::StrCat(proc_root, "/", pid, "/stat"), 4096);
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
   size_t open = text.find('('), close = text.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  // close + 2: the fields start after ") "; a file ending at ')' has none (substr would throw).
+  if (open == std::string::npos || close == std::string::npos || close < open || close + 2 > text.size())
+    return std::nullopt;
   ProcessStat st;
   st.pid = pid;
   st.comm = text.substr(open + 1, close - open - 1);

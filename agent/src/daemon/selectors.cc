@@ -10,7 +10,7 @@ namespace {
 
 const std::set<std::string> kRegexKinds = {"cmdline", "exe", "comm", "cgroup", "pod", "namespace", "container"};
 
-bool Search(const SelectorTerm& t, const std::string& text) { return std::regex_search(text, *t.re); }
+bool Search(const SelectorTerm& t, const std::string& text) { return re2::RE2::PartialMatch(text, *t.re); }
 
 bool TermMatches(const SelectorTerm& t, Candidate& c) {
   const ProcessFacts& f = c.facts();
@@ -55,11 +55,11 @@ absl::StatusOr<Selector> ParseSelector(const std::string& line) {
       t.label_has_value = eq != std::string::npos;
       if (t.label_has_value) t.label_value = t.arg.substr(eq + 1);
     } else if (kRegexKinds.count(t.kind)) {
-      try {
-        t.re = std::make_shared<std::regex>(t.arg, std::regex::ECMAScript | std::regex::optimize);
-      } catch (const std::regex_error& e) {
-        return absl::InvalidArgumentError(absl::StrCat("'", word, "': bad regex: ", e.what()));
-      }
+      re2::RE2::Options options;
+      options.set_log_errors(false);
+      auto re = std::make_shared<const re2::RE2>(t.arg, options);
+      if (!re->ok()) return absl::InvalidArgumentError(absl::StrCat("'", word, "': bad regex: ", re->error()));
+      t.re = std::move(re);
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "'", word, "': unknown kind '", t.kind, "' (server, cmdline, exe, comm, cgroup, label, pod, namespace, container)"));

@@ -7,14 +7,16 @@
 //   cgroup:REGEX      the process's cgroup path
 //   label:KEY[=VALUE] a container label / OCI annotation exists (and equals VALUE)
 //   pod:REGEX  namespace:REGEX  container:REGEX   Kubernetes names
-// Regexes are ECMAScript, unanchored (use ^...$ to anchor).
+// Regexes are RE2 syntax (as ECMAScript without backreferences and lookaround), unanchored (use
+// ^...$ to anchor). RE2 matches in linear time without recursion: the subjects come from the
+// target (a 64 KB command line overflowed std::regex's recursive matcher and crashed the daemon;
+// nested quantifiers made it backtrack for ever).
 #ifndef STALLSCOPE_AGENT_DAEMON_SELECTORS_H_
 #define STALLSCOPE_AGENT_DAEMON_SELECTORS_H_
 
 #include <functional>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "daemon/server_detect.h"
 #include "identity/cgroup_identity.h"
 #include "identity/container_metadata.h"
+#include "re2/re2.h"
 
 namespace stallscope {
 
@@ -34,7 +37,7 @@ struct ContainerInfo {
 struct SelectorTerm {
   std::string kind;  // server, cmdline, exe, comm, cgroup, label, pod, namespace, container
   std::string arg;
-  std::shared_ptr<std::regex> re;  // regex kinds
+  std::shared_ptr<const re2::RE2> re;  // regex kinds
   std::string label_key, label_value;
   bool label_has_value = false;
 };

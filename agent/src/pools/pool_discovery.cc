@@ -122,7 +122,8 @@ std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& proces
       for (auto& [m, w] : on_listener) {
         threads.members.push_back(m);
         threads.listener = *std::find_if(p.listeners.begin(), p.listeners.end(),
-                                         [&](const ListenerFd& l) { return l.inode == w.listener_inode; });
+                                         // Not [&]: clang before 16 cannot capture a structured binding.
+                                         [inode = w.listener_inode](const ListenerFd& l) { return l.inode == inode; });
       }
       for (DiscoveredMember& m : threads.members) {
         m.idle_flags = SS_IDLE_FUTEX | SS_IDLE_LISTENER;

@@ -88,6 +88,19 @@ TEST(SelectorTest, ExcludeWinsAndDefaultIsAnyServer) {
   EXPECT_FALSE(excluding->Selects(c));
 }
 
+TEST(SelectorTest, HostileCommandLinesAndPatternsMatchInBoundedTime) {
+  // The target writes its command line (the daemon reads up to 64 KB of it): std::regex's
+  // recursive matcher overflowed the stack on `.*` over it; nested quantifiers (found by the
+  // daemon_config fuzzer) backtracked exponentially. Both end at once now.
+  ProcessFacts f = Facts({"/usr/bin/python3", std::string(64 << 10, 'a'), "shop"}, "/usr/bin/python3", "gunicorn");
+  Candidate c(f, InPod);
+  EXPECT_TRUE(Matches(*ParseSelector("cmdline:.*shop"), c));
+  EXPECT_FALSE(Matches(*ParseSelector("cmdline:(a|b)*c"), c));
+  auto nested = ParseSelector("comm:^((((((((((g*)*)*)*)*)*)*)*)*)*)*unicorn$");
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_TRUE(Matches(*nested, c));
+}
+
 TEST(SelectorTest, ParseErrorsSayWhatIsWrong) {
   EXPECT_NE(ParseSelector("gunicorn").status().message().find("KIND:VALUE"), std::string::npos);
   EXPECT_NE(ParseSelector("server:nginx").status().message().find("servers are"), std::string::npos);
