@@ -60,13 +60,15 @@ std::string ExecutablePath(const std::string& proc_dir) {
   return path;
 }
 
-// Opens the object behind a mapping. An unlinked file (the package was upgraded under a running
-// server) is opened through map_files, so we read the code the target really runs.
+// Opens the object behind a mapping: through /proc/PID/map_files, which names the very file the
+// target mapped whatever its root, mount namespace or later renames (maps shows the path as we
+// see it: under a plain chroot that is the host's view, "/srv/root/usr/bin/python3", which
+// means nothing inside /proc/PID/root). Needs CAP_SYS_ADMIN; without it, the path is resolved
+// inside the target's root, as the target itself would see it.
 symbolize::ScopedFd OpenMappedFile(const std::string& proc_dir, const MemoryMapping& mapping) {
-  if (mapping.deleted) {
-    return symbolize::OpenRegularFile(
-        "", absl::StrFormat("%s/map_files/%x-%x", proc_dir, mapping.start, mapping.end));
-  }
+  symbolize::ScopedFd fd = symbolize::OpenRegularFile(
+      "", absl::StrFormat("%s/map_files/%x-%x", proc_dir, mapping.start, mapping.end));
+  if (fd.valid() || mapping.deleted) return fd;
   return symbolize::OpenRegularFile(proc_dir + "/root", mapping.path);
 }
 

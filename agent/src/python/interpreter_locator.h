@@ -28,8 +28,9 @@ struct InterpreterSymbols {
   std::string series_from_name;          // "3.10" from "libpython3.10.so.1.0", "" if none
 };
 
-// NotFound when the process does not exist or maps no object defining _PyRuntime. Files are
-// opened through <proc_root>/<pid>/root so a container's own files are read.
+// NotFound when the process does not exist or maps no object defining _PyRuntime. Mapped
+// objects are opened through <proc_root>/<pid>/map_files (the file the target really mapped, in
+// any chroot or mount namespace), else by their path inside <proc_root>/<pid>/root.
 absl::StatusOr<InterpreterSymbols> LocateInterpreter(pid_t pid, const std::string& proc_root);
 
 // "3.11" from a file name like "python3.11", "libpython3.11.so.1.0" or "libpython3.13t.so".
