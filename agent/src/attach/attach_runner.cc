@@ -474,8 +474,10 @@ class AttachRun : public TraceControl {
     v1::Report report;
     v1::LoopBlock* block = report.mutable_loop_block();
     *block = builder_.Build(snapshot);
-    if (!python_stacks_enabled_)
+    if (!python_stacks_enabled_) {
       block->set_python_stack_status(v1::PYTHON_STACK_NOT_CAPTURED);
+      block->set_python_stack_reason("Python stacks off (memory shedding)");
+    }
     else if (snapshot.in_progress)
       python_stacks_.OnInProgress(snapshot, *block);
     else

@@ -1,8 +1,12 @@
 #include "python/python_process.h"
 
+#include <algorithm>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_format.h"
+#include "python/debug_offsets.h"
 #include "python/interpreter_locator.h"
 
 namespace stallscope {
@@ -38,58 +42,76 @@ absl::Status CheckRuntimeLayout(ProcessMemory& memory, uint64_t runtime,
 
 }  // namespace
 
+absl::StatusOr<CPythonLayout> PythonProcess::FindLayout(pid_t pid,
+                                                        const InterpreterSymbols& symbols,
+                                                        ProcessMemory& memory,
+                                                        std::string* version) {
+  const uint64_t runtime = symbols.runtime + symbols.load_bias;
+  // 3.13+: the interpreter's own layout at the start of _PyRuntime.
+  std::vector<unsigned char> head(kDebugOffsetsReadBytes);
+  absl::Status status = memory.Read(runtime, head.data(), head.size());
+  if (!status.ok()) return status;
+  if (std::optional<uint64_t> hex = DebugOffsetsVersion(head); hex.has_value()) {
+    *version = FormatPythonVersion(static_cast<uint32_t>(*hex));
+    absl::StatusOr<CPythonLayout> layout = LayoutFromDebugOffsets(head);
+    if (!layout.ok()) {
+      return absl::Status(layout.status().code(),
+                          absl::StrFormat("pid %d (%s): %s", pid, symbols.path,
+                                          layout.status().message()));
+    }
+    return layout;
+  }
+
+  const CPythonLayout* layout = nullptr;
+  if (!symbols.version.has_value()) {
+    // Py_Version exists since 3.11: an older interpreter, named by its file
+    // ("libpython3.10.so.1.0", "python3.10"). Its layout is then checked on the live runtime.
+    std::string series =
+        symbols.series_from_name.empty() ? "before 3.11" : symbols.series_from_name;
+    layout = FindCPythonLayoutForSeries(series);
+    *version = series;  // the micro version is not exported before 3.11
+  } else {
+    uint32_t hex_version = 0;
+    status = memory.ReadValue(*symbols.version + symbols.load_bias, &hex_version);
+    if (!status.ok()) return status;
+    *version = FormatPythonVersion(hex_version);
+    layout = FindCPythonLayout(hex_version);
+  }
+  if (layout == nullptr) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "CPython %s layout unknown (pid %d, %s; tables for CPython %s, 3.13+ publish their own)",
+        *version, pid, symbols.path, SupportedPythonSeries()));
+  }
+  if (symbols.debug_build || symbols.free_threaded) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "CPython %s %s build layout unknown (pid %d, %s: its object layout differs; "
+        "supported before 3.13: release builds with the GIL)",
+        *version, symbols.debug_build ? "debug" : "free-threaded", pid, symbols.path));
+  }
+  if (!symbols.version.has_value()) {
+    status = CheckRuntimeLayout(memory, runtime, *layout);
+    if (!status.ok()) {
+      if (absl::IsNotFound(status) || absl::IsPermissionDenied(status)) return status;
+      return absl::UnimplementedError(absl::StrFormat(
+          "CPython %s layout does not match its runtime (pid %d, %s, known by its name): %s",
+          *version, pid, symbols.path, status.message()));
+    }
+  }
+  return *layout;
+}
+
 absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Open(pid_t pid,
                                                                    const std::string& proc_root) {
   absl::StatusOr<InterpreterSymbols> symbols = LocateInterpreter(pid, proc_root);
   if (!symbols.ok()) return symbols.status();
   ProcessMemory memory(pid);
   std::string version;
-  const CPythonLayout* layout = nullptr;
-  if (!symbols->version.has_value()) {
-    // Py_Version exists since 3.11: an older interpreter, named by its file
-    // ("libpython3.10.so.1.0", "python3.10"). Its layout is then checked on the live runtime.
-    std::string series =
-        symbols->series_from_name.empty() ? "before 3.11" : symbols->series_from_name;
-    layout = FindCPythonLayoutForSeries(series);
-    if (layout == nullptr) {
-      return absl::UnimplementedError(absl::StrFormat(
-          "pid %d runs CPython %s (%s), whose layout is not verified (supported: CPython %s)",
-          pid, series, symbols->path, SupportedPythonSeries()));
-    }
-    version = series;  // the micro version is not exported before 3.11
-  } else {
-    uint32_t hex_version = 0;
-    absl::Status status = memory.ReadValue(*symbols->version + symbols->load_bias, &hex_version);
-    if (!status.ok()) return status;
-    version = FormatPythonVersion(hex_version);
-    layout = FindCPythonLayout(hex_version);
-    if (layout == nullptr) {
-      return absl::UnimplementedError(absl::StrFormat(
-          "pid %d runs CPython %s (%s), whose layout is not verified (supported: CPython %s)",
-          pid, version, symbols->path, SupportedPythonSeries()));
-    }
-  }
-  if (symbols->debug_build || symbols->free_threaded) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "pid %d runs a %s build of CPython %s (%s): its object layout differs (supported: "
-        "release builds with the GIL)",
-        pid, symbols->debug_build ? "debug" : "free-threaded", version, symbols->path));
-  }
-  if (!symbols->version.has_value()) {
-    absl::Status status =
-        CheckRuntimeLayout(memory, symbols->runtime + symbols->load_bias, *layout);
-    if (!status.ok()) {
-      if (absl::IsNotFound(status) || absl::IsPermissionDenied(status)) return status;
-      return absl::UnimplementedError(absl::StrFormat(
-          "pid %d runs CPython %s (%s, by its name) but its runtime does not match that "
-          "version's layout: %s",
-          pid, version, symbols->path, status.message()));
-    }
-  }
+  absl::StatusOr<CPythonLayout> layout = FindLayout(pid, *symbols, memory, &version);
+  if (!layout.ok()) return layout.status();
   if (!symbols->code_type || !symbols->unicode_type || !symbols->bytes_type) {
     return absl::UnimplementedError(absl::StrFormat(
-        "pid %d: CPython %s in %s does not export PyCode_Type/PyUnicode_Type/PyBytes_Type", pid,
-        version, symbols->path));
+        "PyCode_Type/PyUnicode_Type/PyBytes_Type symbols not found in %s (CPython %s, pid %d)",
+        symbols->path, version, pid));
   }
   CPythonAddresses addresses{.runtime = symbols->runtime + symbols->load_bias,
                              .code_type = *symbols->code_type + symbols->load_bias,
@@ -104,7 +126,8 @@ PythonProcess::PythonProcess(pid_t pid, std::string version, std::string interpr
     : memory_(pid),
       version_(std::move(version)),
       interpreter_path_(std::move(interpreter_path)),
-      reader_(&memory_, layout, addresses) {}
+      layout_(layout),
+      reader_(&memory_, layout_, addresses) {}
 
 absl::Status PythonProcess::RefreshThreads() {
   absl::StatusOr<std::vector<PythonThread>> threads = reader_.Threads();
