@@ -1,13 +1,17 @@
 #include "python/python_process.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "python/debug_offsets.h"
 #include "python/interpreter_locator.h"
+#include "symbolize/file_access.h"
 
 namespace stallscope {
 namespace {
@@ -38,6 +42,25 @@ absl::Status CheckRuntimeLayout(ProcessMemory& memory, uint64_t runtime,
     return absl::DataLossError("the first thread state does not point at its interpreter");
   }
   return absl::OkStatus();
+}
+
+// The NSpid line of a /proc status file: the id in each pid namespace, ours first, the
+// process's own last.
+std::optional<std::vector<pid_t>> NamespacePids(const std::string& status_path) {
+  std::optional<std::string> status = symbolize::ReadSmallFile(status_path);
+  if (!status.has_value()) return std::nullopt;
+  size_t at = status->find("\nNSpid:");
+  if (at == std::string::npos) return std::nullopt;
+  size_t end = status->find('\n', at + 1);
+  std::vector<pid_t> ids;
+  for (absl::string_view id : absl::StrSplit(
+           absl::string_view(*status).substr(at + 7, end == std::string::npos ? end : end - at - 7),
+           absl::ByAnyChar(" \t"), absl::SkipEmpty())) {
+    int value = 0;
+    if (!absl::SimpleAtoi(id, &value) || value <= 0) return std::nullopt;
+    ids.push_back(value);
+  }
+  return ids;
 }
 
 }  // namespace
@@ -117,8 +140,10 @@ absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Open(pid_t pid,
                              .code_type = *symbols->code_type + symbols->load_bias,
                              .unicode_type = *symbols->unicode_type + symbols->load_bias,
                              .bytes_type = *symbols->bytes_type + symbols->load_bias};
-  return std::unique_ptr<PythonProcess>(
+  auto process = std::unique_ptr<PythonProcess>(
       new PythonProcess(pid, std::move(version), symbols->path, *layout, addresses));
+  process->proc_root_ = proc_root;
+  return process;
 }
 
 PythonProcess::PythonProcess(pid_t pid, std::string version, std::string interpreter_path,
@@ -129,11 +154,33 @@ PythonProcess::PythonProcess(pid_t pid, std::string version, std::string interpr
       layout_(layout),
       reader_(&memory_, layout_, addresses) {}
 
+void PythonProcess::RefreshNamespaceTids() {
+  ns_to_host_.clear();
+  std::optional<std::vector<pid_t>> own = NamespacePids(
+      absl::StrFormat("%s/%d/status", proc_root_, pid()));
+  if (!own.has_value() || own->size() < 2) return;  // our pid namespace: ids are ours
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator(
+           absl::StrFormat("%s/%d/task", proc_root_, pid()), error)) {
+    std::optional<std::vector<pid_t>> ids = NamespacePids(task.path().string() + "/status");
+    if (ids.has_value() && !ids->empty()) ns_to_host_[ids->back()] = ids->front();
+  }
+}
+
+pid_t PythonProcess::HostTid(pid_t namespace_tid) const {
+  if (ns_to_host_.empty()) return namespace_tid;
+  auto it = ns_to_host_.find(namespace_tid);
+  return it == ns_to_host_.end() ? 0 : it->second;
+}
+
 absl::Status PythonProcess::RefreshThreads() {
   absl::StatusOr<std::vector<PythonThread>> threads = reader_.Threads();
   if (!threads.ok()) return threads.status();
+  RefreshNamespaceTids();
   tstates_.clear();
-  for (const PythonThread& thread : *threads) tstates_[thread.tid] = thread.tstate;
+  for (const PythonThread& thread : *threads) {
+    if (pid_t host = HostTid(thread.tid); host > 0) tstates_[host] = thread;
+  }
   return absl::OkStatus();
 }
 
@@ -159,8 +206,7 @@ absl::StatusOr<std::vector<v1::Frame>> PythonProcess::ThreadStack(pid_t tid) {
     it = tstates_.find(tid);
   }
   while (it != tstates_.end()) {
-    absl::StatusOr<std::vector<v1::Frame>> stack =
-        reader_.Stack({.tid = tid, .tstate = it->second});
+    absl::StatusOr<std::vector<v1::Frame>> stack = reader_.Stack(it->second);
     if (stack.ok() || refreshed || !absl::IsFailedPrecondition(stack.status())) return stack;
     absl::Status status = RefreshThreads();
     if (!status.ok()) return status;
@@ -173,8 +219,9 @@ absl::StatusOr<std::vector<v1::Frame>> PythonProcess::ThreadStack(pid_t tid) {
 
 std::optional<pid_t> PythonProcess::GilHolder() {
   absl::StatusOr<std::optional<pid_t>> holder = reader_.GilHolder();
-  if (!holder.ok()) return std::nullopt;
-  return *holder;
+  if (!holder.ok() || !holder->has_value()) return std::nullopt;
+  pid_t host = HostTid(**holder);
+  return host > 0 ? std::optional<pid_t>(host) : std::nullopt;
 }
 
 }  // namespace stallscope

@@ -60,7 +60,8 @@ class PythonProcess {
   // the thread's calls changed during every read (see CPythonReader::Stack).
   absl::StatusOr<std::vector<v1::Frame>> ThreadStack(pid_t tid);
 
-  // OS thread ids of the threads that have a Python thread state.
+  // OS thread ids (as the agent's pid namespace sees them, also for a target in a container's
+  // own pid namespace) of the threads that have a Python thread state.
   absl::StatusOr<std::vector<pid_t>> ThreadIds();
 
   // The OS thread holding the GIL, nullopt if none or unknown (including read errors). 3.8-3.11:
@@ -81,13 +82,20 @@ class PythonProcess {
   static absl::StatusOr<CPythonLayout> FindLayout(pid_t pid, const InterpreterSymbols& symbols,
                                                   ProcessMemory& memory, std::string* version);
   absl::Status RefreshThreads();
+  // A target in its own pid namespace (a container) records its threads by the ids it sees;
+  // the agent knows them by ours. Maps between them (from NSpid in /proc/PID/task/*/status);
+  // empty when the target shares our pid namespace.
+  void RefreshNamespaceTids();
+  pid_t HostTid(pid_t namespace_tid) const;  // 0 if unknown
 
   ProcessMemory memory_;
   std::string version_;
   std::string interpreter_path_;
   CPythonLayout layout_;  // before reader_, which keeps a reference to it
   CPythonReader reader_;
-  absl::flat_hash_map<pid_t, uint64_t> tstates_;  // tid -> PyThreadState address
+  std::string proc_root_ = "/proc";
+  absl::flat_hash_map<pid_t, PythonThread> tstates_;  // our tid -> its (namespace) id and state
+  absl::flat_hash_map<pid_t, pid_t> ns_to_host_;
 };
 
 }  // namespace stallscope
