@@ -4,7 +4,7 @@
 # (python3.9). Built once with debootstrap and cached outside the repository, so a second run
 # only checks the stamps and prints the paths.
 #
-#   scripts/python-roots.sh [SUITE...]   (default: trixie sid)
+#   scripts/python-roots.sh [SUITE...]   (default: bullseye trixie sid)
 #
 # Prints "SUITE DIR" per ready root. Exit 0 when every root is ready, 1 otherwise (a suite that
 # could not be built is reported on stderr). Needs root and a Debian mirror.
@@ -59,7 +59,7 @@ build_root() {
 
 main() {
   local suites=("$@")
-  ((${#suites[@]})) || suites=(trixie sid)
+  ((${#suites[@]})) || suites=(bullseye trixie sid)
   local status=0 suite
   for suite in "${suites[@]}"; do
     if build_root "$suite"; then
