@@ -15,7 +15,7 @@ from pathlib import Path
 import harness
 
 ROOTS_SCRIPT = harness.ROOT / "scripts" / "python-roots.sh"
-# (suite, interpreter inside the root, what it is)
+# (suite, interpreter inside the root, what it is); 3.14+ also name the running asyncio Task.
 INTERPRETERS = [
     ("bullseye", "/usr/bin/python3.9", "3.9"),
     ("trixie", "/usr/bin/python3.13", "3.13"),
@@ -73,6 +73,7 @@ class RootStalls:
     """One interpreter in one layout: the app in the root, the agent on it, two stalls."""
 
     def __init__(self, test, suite, python, layout):
+        self.names_tasks = python.startswith("/usr/bin/python3.14")
         harness.require_bpf()
         if os.geteuid() != 0:
             test.skipTest("chroot and pivot_root need root")
@@ -117,6 +118,12 @@ class RootStalls:
         for true in self.trues:
             report = harness.match_stall(true, self.reports, self.s.origin_ns)
             test.assertEqual(report.python_stack_reason, "", report.describe())
+            if self.names_tasks:
+                # Tornado runs each request's handler in a task of its own (RequestHandler._execute).
+                test.assertRegex(report.asyncio_task, r"^Task-\d+$", report.describe())
+                test.assertEqual(report.asyncio_coro, "RequestHandler._execute", report.describe())
+            else:
+                test.assertEqual(report.asyncio_task, "")
             if true.kind == "sleep":
                 # (3.9's time.sleep waits in select, later ones in clock_nanosleep.)
                 harness.assert_python_frame(report, "run_stall", ["sleep(ms / 1000.0)"])

@@ -88,6 +88,10 @@ void PythonStacks::Apply(const StallCaptures::Capture& capture, v1::LoopBlock& b
     return;
   }
   block.clear_python_stack_reason();
+  if (capture.task.has_value()) {
+    block.set_asyncio_task(capture.task->name);
+    block.set_asyncio_coro(capture.task->coro);
+  }
   block.set_python_stack_at_ns(capture.at_ns);
   block.set_gil_holder_tid(capture.gil_holder);
   // Native frames of the blocking call stay innermost; the Python frames that made it follow.
@@ -111,6 +115,7 @@ void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block)
       if (stall.asleep_since_ns && stall.end_kernel_ns > stall.asleep_since_ns)
         capture.asleep_for_ns = stall.end_kernel_ns - stall.asleep_since_ns;
       if (holder) capture.gil_holder = static_cast<uint32_t>(*holder);
+      capture.task = entry.process->RunningTaskOn(stall.tid);
     } else {
       capture.status = v1::PYTHON_STACK_NOT_CAPTURED;
       capture.reason = kPythonNotCapturedReason;

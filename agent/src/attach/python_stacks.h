@@ -36,6 +36,7 @@ class StallCaptures {
     uint64_t asleep_for_ns = 0; // how long the thread had slept in its call; 0: not asleep
     uint32_t gil_holder = 0;
     std::string reason;  // why there are no frames (LoopBlock.python_stack_reason)
+    std::optional<RunningTask> task;  // the asyncio Task running then (3.14+)
   };
 
   void Offer(Capture capture);

@@ -166,6 +166,9 @@ class TextWriter : public ReportWriter {
                             : absl::StrFormat("; thread %u held the GIL", b.gil_holder_tid());
       Print("  python frames read %s into the stall%s\n", FormatDuration(b.python_stack_at_ns()),
             gil);
+      if (!b.asyncio_task().empty() || !b.asyncio_coro().empty()) {
+        Print("  asyncio task: %s (coroutine %s)\n", b.asyncio_task(), b.asyncio_coro());
+      }
     } else if (!b.python_stack_reason().empty()) {
       Print("  python frames: none (%s)\n", b.python_stack_reason());
     } else if (b.python_stack_status() != v1::PYTHON_STACK_STATUS_UNSPECIFIED &&

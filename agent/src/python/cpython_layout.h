@@ -113,6 +113,12 @@ struct CPythonLayout {
   // bytes
   uint32_t bytes_data;
 
+  // 3.14+ (from the debug offsets; kNoField otherwise), to name asyncio Tasks: a coroutine's
+  // __qualname__ (PyGenObject gi_qualname, after gi_name), an int's lv_tag and first digit.
+  uint32_t gen_qualname = kNoField;
+  uint32_t long_lv_tag = kNoField;
+  uint32_t long_digits = kNoField;
+
   // Before 3.11 (kFrameObject). Function names are then co_name (code_qualname points at it):
   // there is no co_qualname, so methods are reported unqualified ("get", not "Handler.get").
   FrameModel frame_model;

@@ -606,4 +606,77 @@ absl::StatusOr<std::optional<pid_t>> CPythonReader::GilHolder() {
   return std::optional<pid_t>(static_cast<pid_t>(tid));
 }
 
+
+absl::StatusOr<std::optional<std::string>> CPythonReader::ReadStr(uint64_t address,
+                                                                 size_t max_chars) {
+  if (!Plausible(address)) return std::optional<std::string>();
+  std::vector<unsigned char> header(layout_.unicode_ascii_data);
+  absl::Status status = memory_->Read(address, header.data(), header.size());
+  if (IsFatal(status)) return status;
+  if (!status.ok()) return std::optional<std::string>();
+  std::optional<StrShape> shape =
+      ParseStrHeader(header.data(), layout_, addresses_.unicode_type, max_chars);
+  if (!shape.has_value()) return std::optional<std::string>();
+  std::vector<unsigned char> data(shape->DataBytes());
+  status = memory_->Read(address + shape->data_offset, data.data(), data.size());
+  if (IsFatal(status)) return status;
+  if (!status.ok()) return std::optional<std::string>();
+  return std::optional<std::string>(StrDataToUtf8(data.data(), *shape));
+}
+
+absl::StatusOr<std::optional<RunningTask>> CPythonReader::RunningTaskOf(
+    const PythonThread& thread) {
+  if (!asyncio_.has_value() || layout_.gen_qualname == kNoField || !Plausible(thread.tstate)) {
+    return std::optional<RunningTask>();
+  }
+  uint64_t task = 0;
+  absl::Status status =
+      memory_->ReadValue(thread.tstate + asyncio_->tstate_running_task, &task);
+  if (IsFatal(status)) return status;
+  if (!status.ok() || !Plausible(task)) return std::optional<RunningTask>();
+  uint64_t name = 0, coro = 0;
+  RemoteRead reads[] = {
+      {.address = task + asyncio_->task_name, .buffer = &name, .size = 8},
+      {.address = task + asyncio_->task_coro, .buffer = &coro, .size = 8},
+  };
+  status = memory_->ReadMany(reads);
+  if (IsFatal(status)) return status;
+  if (!status.ok()) return std::optional<RunningTask>();
+  RunningTask running;
+  absl::StatusOr<std::optional<std::string>> text = ReadStr(name, kMaxNameChars);
+  if (!text.ok()) return text.status();
+  if (text->has_value()) {
+    running.name = **text;
+  } else if (Plausible(name) && long_type_ != 0) {
+    // Unnamed tasks keep their number as an int until asked ("Task-N"): a small non-negative
+    // int is lv_tag = digits << 3 (sign bits 0, or 1 for zero) and 30-bit digits.
+    uint64_t header[2] = {0, 0};  // ob_type, lv_tag
+    uint32_t digits[2] = {0, 0};
+    RemoteRead number[] = {
+        {.address = name + layout_.object_type, .buffer = &header[0], .size = 8},
+        {.address = name + layout_.long_lv_tag, .buffer = &header[1], .size = 8},
+        {.address = name + layout_.long_digits, .buffer = digits, .size = sizeof(digits)},
+    };
+    status = memory_->ReadMany(number);
+    if (IsFatal(status)) return status;
+    uint64_t ndigits = header[1] >> 3;
+    if (status.ok() && header[0] == long_type_ && (header[1] & 3) != 2 && ndigits <= 2) {
+      uint64_t value = ndigits == 0 ? 0 : digits[0] | (ndigits == 2 ? uint64_t{digits[1]} << 30 : 0);
+      running.name = absl::StrFormat("Task-%d", value);
+    }
+  }
+  if (Plausible(coro)) {
+    uint64_t qualname = 0;
+    status = memory_->ReadValue(coro + layout_.gen_qualname, &qualname);
+    if (IsFatal(status)) return status;
+    if (status.ok()) {
+      absl::StatusOr<std::optional<std::string>> coro_name = ReadStr(qualname, kMaxNameChars);
+      if (!coro_name.ok()) return coro_name.status();
+      if (coro_name->has_value()) running.coro = **coro_name;
+    }
+  }
+  if (running.name.empty() && running.coro.empty()) return std::optional<RunningTask>();
+  return std::optional<RunningTask>(std::move(running));
+}
+
 }  // namespace stallscope

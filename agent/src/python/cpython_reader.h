@@ -14,10 +14,12 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "python/asyncio_task.h"
 #include "python/code_cache.h"
 #include "python/cpython_layout.h"
 #include "python/remote_memory.h"
@@ -31,6 +33,12 @@ struct CPythonAddresses {
   uint64_t code_type = 0;     // PyCode_Type
   uint64_t unicode_type = 0;  // PyUnicode_Type
   uint64_t bytes_type = 0;    // PyBytes_Type
+};
+
+// The asyncio Task a thread is running (3.14+).
+struct RunningTask {
+  std::string name;  // "Task-7", or the name given to it
+  std::string coro;  // its coroutine's qualified name: "handle_client"
 };
 
 struct PythonThread {
@@ -76,6 +84,15 @@ class CPythonReader {
 
   // The OS thread holding the GIL, nullopt when none does (always in free-threaded builds).
   absl::StatusOr<std::optional<pid_t>> GilHolder();
+
+  // Where 3.14+ keeps the running asyncio Task (asyncio_task.h), and the int type for tasks
+  // named by number; until set, RunningTaskOf finds nothing.
+  void SetAsyncio(const AsyncioLayout& layout, uint64_t long_type) {
+    asyncio_ = layout;
+    long_type_ = long_type;
+  }
+  // The Task `thread` is running, nullopt if none (or no way to tell).
+  absl::StatusOr<std::optional<RunningTask>> RunningTaskOf(const PythonThread& thread);
 
   const CodeCache& code_cache() const { return code_cache_; }
 
@@ -181,8 +198,13 @@ class CPythonReader {
   // The PyThreadState holding the GIL, 0 when it is not held.
   absl::StatusOr<uint64_t> GilHoldingTstate();
 
+  // A str object's text (at most max_chars characters); nullopt if it is not a str.
+  absl::StatusOr<std::optional<std::string>> ReadStr(uint64_t address, size_t max_chars);
+
   RemoteMemory* memory_;
   const CPythonLayout& layout_;
+  std::optional<AsyncioLayout> asyncio_;
+  uint64_t long_type_ = 0;
   CPythonAddresses addresses_;
   CodeCache code_cache_;
   uint64_t gil_ = 0;  // 3.12+: the main interpreter's struct _gil_runtime_state, once known

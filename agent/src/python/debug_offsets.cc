@@ -53,6 +53,9 @@ enum Slot : uint8_t {
   kUnicodeState,
   kUnicodeLength,
   kAsciiObjectSize,
+  kLongTag,
+  kLongDigit,
+  kGenName,
   kSlotCount
 };
 
@@ -103,11 +106,15 @@ constexpr Slot kOrder314[] = {
     kSkip, kSkip, kCodeAdaptive, kCodeTlbc,
     kSkip, kObType,
     // type_object (4), tuple_object (3), list_object (3), set_object (4), dict_object (3),
-    // float_object (2), long_object (3)
+    // float_object (2)
     kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip,
-    kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip, kSkip,
+    kSkip, kSkip, kSkip, kSkip, kSkip, kSkip,
+    // long_object: size, lv_tag, ob_digit
+    kSkip, kLongTag, kLongDigit,
     kBytesSize, kBytesObSize, kBytesSval,
     kUnicodeSize, kUnicodeState, kUnicodeLength, kAsciiObjectSize,
+    // gc: size, collecting; gen_object: size, gi_name, gi_iframe, gi_frame_state
+    kSkip, kSkip, kSkip, kGenName, kSkip, kSkip,
 };
 // clang-format on
 
@@ -180,7 +187,10 @@ bool Consistent(const Values& v, bool free_threaded) {
          inside(kBytesSize, {kBytesObSize, kBytesSval}) && v[kBytesSval] > v[kBytesObSize] &&
          inside(kUnicodeSize, {kUnicodeState, kUnicodeLength}) &&
          v[kAsciiObjectSize] <= v[kUnicodeSize] && v[kUnicodeLength] < v[kUnicodeState] &&
-         v[kUnicodeState] < v[kAsciiObjectSize];
+         v[kUnicodeState] < v[kAsciiObjectSize] &&
+         (!v.has[kGenName] || (v[kGenName] % 8 == 0 && v[kGenName] > v[kObType] &&
+                               v[kGenName] < 0x100)) &&
+         (!v.has[kLongTag] || v[kLongDigit] == v[kLongTag] + 8);
 }
 
 uint32_t U32(uint64_t value) { return static_cast<uint32_t>(value); }
@@ -257,6 +267,12 @@ CPythonLayout Build(const Values& v, uint64_t version, bool free_threaded) {
   layout.unicode_compact_data = U32(v[kAsciiObjectSize] + 16);
   layout.unicode_kind_shift = free_threaded ? 8 : 2;
   layout.bytes_data = U32(v[kBytesSval]);
+  if (v.has[kGenName] && v.has[kLongTag]) {
+    // PyGenObject: ..., gi_name, gi_qualname, ... (3.14).
+    layout.gen_qualname = U32(v[kGenName] + 8);
+    layout.long_lv_tag = U32(v[kLongTag]);
+    layout.long_digits = U32(v[kLongDigit]);
+  }
 
   layout.frame_model = FrameModel::kInterpreterFrame;
   layout.line_format = LineFormat::kLocationTable;

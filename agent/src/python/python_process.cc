@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "python/asyncio_task.h"
 #include "python/debug_offsets.h"
 #include "python/interpreter_locator.h"
 #include "symbolize/file_access.h"
@@ -143,6 +144,7 @@ absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Open(pid_t pid,
   auto process = std::unique_ptr<PythonProcess>(
       new PythonProcess(pid, std::move(version), symbols->path, *layout, addresses));
   process->proc_root_ = proc_root;
+  if (symbols->long_type.has_value()) process->long_type_ = *symbols->long_type + symbols->load_bias;
   return process;
 }
 
@@ -215,6 +217,31 @@ absl::StatusOr<std::vector<v1::Frame>> PythonProcess::ThreadStack(pid_t tid) {
   }
   return absl::NotFoundError(
       absl::StrFormat("pid %d has no Python thread state for thread %d", pid(), tid));
+}
+
+std::optional<RunningTask> PythonProcess::RunningTaskOn(pid_t tid) {
+  // 3.14+ only; _asyncio is imported by asyncio, usually before the first stall. A few tries,
+  // each a /proc/PID/maps read, then no more.
+  constexpr int kMaxAsyncioLookups = 3;
+  if (layout_.gen_qualname == kNoField) return std::nullopt;
+  if (asyncio_lookups_ >= 0 && asyncio_lookups_ < kMaxAsyncioLookups) {
+    ++asyncio_lookups_;
+    if (std::optional<uint64_t> section = LocateAsyncioDebug(pid(), proc_root_)) {
+      unsigned char bytes[kAsyncioDebugBytes];
+      if (memory_.Read(*section, bytes, sizeof(bytes)).ok()) {
+        absl::StatusOr<AsyncioLayout> asyncio = ParseAsyncioDebugOffsets(bytes);
+        if (asyncio.ok()) {
+          reader_.SetAsyncio(*asyncio, long_type_);
+          asyncio_lookups_ = -1;  // found
+        }
+      }
+    }
+  }
+  auto it = tstates_.find(tid);
+  if (it == tstates_.end()) return std::nullopt;
+  absl::StatusOr<std::optional<RunningTask>> task = reader_.RunningTaskOf(it->second);
+  if (!task.ok()) return std::nullopt;
+  return *task;
 }
 
 std::optional<pid_t> PythonProcess::GilHolder() {

@@ -60,6 +60,10 @@ class PythonProcess {
   // the thread's calls changed during every read (see CPythonReader::Stack).
   absl::StatusOr<std::vector<v1::Frame>> ThreadStack(pid_t tid);
 
+  // The asyncio Task running on OS thread `tid` (CPython 3.14+, once its _asyncio module is
+  // loaded), nullopt if none or unknown.
+  std::optional<RunningTask> RunningTaskOn(pid_t tid);
+
   // OS thread ids (as the agent's pid namespace sees them, also for a target in a container's
   // own pid namespace) of the threads that have a Python thread state.
   absl::StatusOr<std::vector<pid_t>> ThreadIds();
@@ -94,6 +98,8 @@ class PythonProcess {
   CPythonLayout layout_;  // before reader_, which keeps a reference to it
   CPythonReader reader_;
   std::string proc_root_ = "/proc";
+  uint64_t long_type_ = 0;   // PyLong_Type, run-time address
+  int asyncio_lookups_ = 0;  // tries to find the _asyncio module's debug offsets so far
   absl::flat_hash_map<pid_t, PythonThread> tstates_;  // our tid -> its (namespace) id and state
   absl::flat_hash_map<pid_t, pid_t> ns_to_host_;
 };

@@ -83,11 +83,12 @@ CPythonLayout LayoutFor(uint32_t hex_version) {
   bool free_threaded = hex_version == kFreeThreaded314;
   if (free_threaded) {
     // Word indexes in 3.14's order (debug_offsets.cc): frame tlbc_index; code size,
-    // co_code_adaptive, co_tlbc; ob_type; bytes size, ob_size, ob_sval; str size, state,
-    // length, asciiobject_size.
+    // co_code_adaptive, co_tlbc; ob_type; int lv_tag, ob_digit; bytes size, ob_size, ob_sval;
+    // str size, state, length, asciiobject_size; generator gi_name.
     for (auto [index, value] : std::initializer_list<std::pair<size_t, uint64_t>>{
-             {35, 0x4c}, {36, 0xe0}, {45, 0xd8}, {46, 0xd0}, {48, 0x18}, {71, 0x38}, {72, 0x20},
-             {73, 0x30}, {74, 0x50}, {75, 0x30}, {76, 0x20}, {77, 0x38}}) {
+             {35, 0x4c}, {36, 0xe0}, {45, 0xd8}, {46, 0xd0}, {48, 0x18}, {69, 0x20}, {70, 0x28},
+             {71, 0x38}, {72, 0x20}, {73, 0x30}, {74, 0x50}, {75, 0x30}, {76, 0x20}, {77, 0x38},
+             {81, 0x28}}) {
       words[index] = value;
     }
   }

@@ -4,6 +4,8 @@
 // start; and offsets that do not fit the known field order are refused.
 #include "python/debug_offsets.h"
 
+#include "python/asyncio_task.h"
+
 #include <elf.h>
 
 #include <cstring>
@@ -167,6 +169,23 @@ TEST(DebugOffsets, TruncatedOrOddHeaderIsRefused) {
   bytes = Blob(0x030e00f0, 0);
   bytes.resize(64);
   EXPECT_FALSE(LayoutFromDebugOffsets(bytes).ok());
+}
+
+// Debian sid's _asyncio.cpython-314-x86_64-linux-gnu.so, section .AsyncioDebug.
+TEST(AsyncioDebugOffsets, ParsesSid314AndRefusesShiftedOnes) {
+  uint64_t words[13] = {0xa8, 0x88, 0x60, 0x6c, 0x6d, 0x80, 0x98,
+                        0x37248, 0x2a80, 0x3a8, 0x360, 0x368, 0x370};
+  std::vector<unsigned char> bytes(sizeof(words));
+  memcpy(bytes.data(), words, sizeof(words));
+  absl::StatusOr<AsyncioLayout> layout = ParseAsyncioDebugOffsets(bytes);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  EXPECT_EQ(layout->task_name, 0x88u);
+  EXPECT_EQ(layout->task_coro, 0x80u);
+  EXPECT_EQ(layout->tstate_running_task, 0x368u);
+  // One more field in the task table: everything after it moves.
+  memmove(bytes.data() + 8 * 3, bytes.data() + 8 * 2, bytes.size() - 8 * 3);
+  EXPECT_FALSE(ParseAsyncioDebugOffsets(bytes).ok());
+  EXPECT_FALSE(ParseAsyncioDebugOffsets(std::span<const unsigned char>(bytes.data(), 40)).ok());
 }
 
 }  // namespace
