@@ -486,6 +486,14 @@ class AttachRun : public TraceControl {
     if (!options_.flamegraph_path.empty() && !block->in_progress() && flame_stacks_.size() < kMaxFlameStacks) {
       FlameStack stack;
       stack.frames.assign(block->stack().begin(), block->stack().end());
+      if (!block->asyncio_coro().empty()) {
+        // The running asyncio Task (3.14+) as the root: stalled time by task coroutine. Named
+        // by its coroutine, not "Task-N", which would split every request apart.
+        v1::Frame& task = stack.frames.emplace_back();
+        task.set_kind(v1::Frame::PYTHON);
+        task.set_function("asyncio task " + block->asyncio_coro());
+        task.set_module("asyncio");
+      }
       stack.weight_ns = block->duration_ns();
       flame_stacks_.push_back(std::move(stack));
     }
