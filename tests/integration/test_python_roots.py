@@ -116,7 +116,13 @@ class RootStalls:
         kinds = sorted(t.kind for t in self.trues)
         test.assertEqual(kinds, ["cpu", "sleep"], "the app's own stall log: %s" % self.trues)
         for true in self.trues:
-            report = harness.match_stall(true, self.reports, self.s.origin_ns)
+            # The stall's report (durations are checked elsewhere; on a loaded machine a CPU
+            # burn waits for a CPU, which is not what this test is about).
+            found = harness.candidates(true, self.reports.finals())
+            test.assertTrue(found, "no report overlaps the %s:\n%s" % (
+                true.describe(self.s.origin_ns),
+                harness.describe_reports(self.reports.finals(), self.s.origin_ns)))
+            report = max(found, key=lambda b: b.overlap_ns(true.start_ns, true.end_ns))
             test.assertEqual(report.python_stack_reason, "", report.describe())
             if self.names_tasks:
                 # Tornado runs each request's handler in a task of its own (RequestHandler._execute).
