@@ -72,14 +72,23 @@ function frameLabel(f) {
   if (f.kind === "PYTHON" || f.file) return (f.function || "?") + (f.file ? " (" + f.file + ":" + f.line + ")" : "");
   return (f.function || "0x" + Number(f.address).toString(16)) + (f.module ? " (" + f.module + ")" : "");
 }
+// What the report says about its Python frames: the asyncio Task, or why there are none.
+function pythonNote(block) {
+  if (!block) return "";
+  if (block.asyncioTask || block.asyncioCoro) return "asyncio task " + (block.asyncioTask || "?") + " (coroutine " + (block.asyncioCoro || "?") + ")";
+  if (block.pythonStackReason) return "python frames: none (" + block.pythonStackReason + ")";
+  return "";
+}
 function stackBlock(block) {
   const frames = (block && block.stack) || [];
-  if (!frames.length) return el("div", { class: "stack" }, "(no stack)");
+  const note = pythonNote(block);
+  if (!frames.length) return el("div", { class: "stack" }, "(no stack)" + (note ? "\n" + note : ""));
   const box = el("div", { class: "stack" });
   frames.forEach((f, i) => {
     const py = f.kind === "PYTHON";
     box.append(el("span", { class: py ? "py" : "native" }, "#" + String(i).padEnd(3) + frameLabel(f)), "\n");
   });
+  if (note) box.append(el("span", { class: "muted" }, note), "\n");
   return box;
 }
 function agentOf(r) { return r.agent || {}; }

@@ -11,6 +11,7 @@ TEST_PACKAGES=(
   python3 python3-tornado python3-aiohttp python3-gevent gunicorn python3-cherrypy3
   uwsgi uwsgi-plugin-python3 python3-flask wrk curl procps
   postgresql prometheus chromium python3-websocket nodejs
+  debootstrap  # scripts/python-roots.sh: Debian roots with CPython 3.13 and 3.14 for the stack tests
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
 # The libFuzzer targets and the sanitized unit tests (scripts/fuzz.sh, scripts/test.sh): clang

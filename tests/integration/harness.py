@@ -359,6 +359,10 @@ class LoopBlock:
         self.thread_exited = bool(d.get("threadExited", False))
         self.python_stack_status = d.get("pythonStackStatus", "")
         self.gil_holder_tid = int(d.get("gilHolderTid", 0) or 0)
+        self.python_stack_reason = d.get("pythonStackReason", "")
+        self.python_free_threaded = bool(d.get("pythonFreeThreaded", False))
+        self.asyncio_task = d.get("asyncioTask", "")
+        self.asyncio_coro = d.get("asyncioCoro", "")
 
     def python_frames(self):
         return [f for f in self.stack if f.get("kind") == "PYTHON"]

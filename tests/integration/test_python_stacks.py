@@ -3,6 +3,7 @@ their own thread's frames; a non-Python loop (Node) gets native frames only, say
 Python, and its JIT frames are named from /tmp/perf-PID.map; a target killed in the middle of a
 stall does not hurt the agent."""
 
+import os
 import shutil
 import signal
 import threading
@@ -83,10 +84,34 @@ class NonPythonLoop(unittest.TestCase):
                         "the JIT frame is named from /tmp/perf-PID.map: %s" % cpu.stack)
         report = harness.match_stall(harness.the_stall(s, "sleep"), reports, s.origin_ns)
         self.assertEqual(report.python_stack_status, "PYTHON_STACK_NOT_PYTHON", report.describe())
+        self.assertEqual(report.python_stack_reason, "_PyRuntime symbol not found")
         self.assertFalse(report.python_frames(), report.stack)
         self.assertTrue(report.stack and report.stack[0].get("module"),
                         "a native frame with its module: %s" % report.stack)
         self.assertIn("futex", [c.name for c in report.syscalls], report.describe())
+
+
+class UnknownVersionSaysWhy(unittest.TestCase):
+    def test_cpython_37_stalls_say_its_layout_is_unknown(self):
+        """A CPython without a layout (3.7: no table, no debug offsets): stalls are still
+        reported, and each says in words why it has no Python frames."""
+        harness.require_bpf()
+        python = "/root/.pyenv/versions/3.7.16/bin/python3.7"
+        if not os.path.exists(python):
+            self.skipTest("%s is not installed" % python)
+        s = harness.Session("py37")
+        self.addCleanup(s.close)
+        port = harness.free_port()
+        app = s.spawn("asyncio37", [python, harness.APPS / "asyncio_app.py", port],
+                      env=s.app_env(), cwd=harness.APPS)
+        s.wait_port(port, app, "asyncio app on 3.7")
+        agent = s.start_agent([app.pid])
+        s.stall(port, "sleep", 300)
+        reports = agent.stop()
+        report = harness.match_stall(harness.the_stall(s, "sleep"), reports, s.origin_ns)
+        self.assertEqual(report.python_stack_status, "PYTHON_STACK_UNSUPPORTED", report.describe())
+        self.assertEqual(report.python_stack_reason, "CPython 3.7 layout unknown")
+        self.assertFalse(report.python_frames())
 
 
 class TargetExitsMidStall(unittest.TestCase):

@@ -510,8 +510,10 @@ class AttachRun : public TraceControl {
     v1::Report report;
     v1::LoopBlock* block = report.mutable_loop_block();
     *block = builder_.Build(snapshot);
-    if (!python_stacks_enabled_)
+    if (!python_stacks_enabled_) {
       block->set_python_stack_status(v1::PYTHON_STACK_NOT_CAPTURED);
+      block->set_python_stack_reason("Python stacks off (memory shedding)");
+    }
     else if (snapshot.in_progress)
       python_stacks_.OnInProgress(snapshot, *block);
     else
@@ -520,6 +522,14 @@ class AttachRun : public TraceControl {
     if (!options_.flamegraph_path.empty() && !block->in_progress() && flame_stacks_.size() < kMaxFlameStacks) {
       FlameStack stack;
       stack.frames.assign(block->stack().begin(), block->stack().end());
+      if (!block->asyncio_coro().empty()) {
+        // The running asyncio Task (3.14+) as the root: stalled time by task coroutine. Named
+        // by its coroutine, not "Task-N", which would split every request apart.
+        v1::Frame& task = stack.frames.emplace_back();
+        task.set_kind(v1::Frame::PYTHON);
+        task.set_function("asyncio task " + block->asyncio_coro());
+        task.set_module("asyncio");
+      }
       stack.weight_ns = block->duration_ns();
       flame_stacks_.push_back(std::move(stack));
     }

@@ -1,8 +1,49 @@
 #include "attach/python_stacks.h"
 
+#include <algorithm>
 #include <optional>
+#include <string_view>
+
+#include "absl/strings/match.h"
 
 namespace stallscope {
+namespace {
+
+// The phrase a status message starts with: up to its details (" (...)" or ": ...").
+std::string Lead(absl::string_view message) {
+  size_t end = std::min(message.find(" ("), message.find(": "));
+  return std::string(message.substr(0, end));
+}
+
+std::string MemoryReason(const absl::Status& status) {
+  if (absl::IsPermissionDenied(status)) return "target memory unreadable: EPERM";
+  if (absl::IsDataLoss(status)) return "target memory unreadable: EFAULT";
+  return "";
+}
+
+}  // namespace
+
+std::string PythonOpenFailureReason(const absl::Status& status) {
+  if (std::string memory = MemoryReason(status); !memory.empty()) return memory;
+  if (absl::IsNotFound(status)) {
+    return absl::StrContains(status.message(), "not CPython") ? "_PyRuntime symbol not found"
+                                                              : "process exited";
+  }
+  if (absl::IsUnimplemented(status)) return Lead(status.message());
+  return "reading the interpreter failed";
+}
+
+std::string PythonReadFailureReason(const absl::Status& status) {
+  if (std::string memory = MemoryReason(status); !memory.empty()) return memory;
+  if (absl::IsNotFound(status)) {
+    return absl::StrContains(status.message(), "no Python thread state")
+               ? "thread has no Python thread state"
+               : "process exited";
+  }
+  if (absl::IsUnavailable(status)) return "stack changed during every read";
+  if (absl::IsFailedPrecondition(status)) return "thread exited during the read";
+  return "reading the frames failed";
+}
 
 PythonStacks::ProcessEntry& PythonStacks::ProcessFor(pid_t pid) {
   auto it = processes_.find(pid);
@@ -18,12 +59,14 @@ PythonStacks::ProcessEntry& PythonStacks::ProcessFor(pid_t pid) {
   } else {
     entry.unavailable = v1::PYTHON_STACK_READ_FAILED;
   }
+  if (!opened.ok()) entry.reason = PythonOpenFailureReason(opened.status());
   return processes_.emplace(pid, std::move(entry)).first->second;
 }
 
 void StallCaptures::Offer(Capture capture) {
   if (capture.status != v1::PYTHON_STACK_CAPTURED) {
     failure_ = capture.status;
+    failure_reason_ = capture.reason;
   } else if (capture.asleep_for_ns > 0) {
     if (!asleep_ || capture.asleep_for_ns > asleep_->asleep_for_ns) asleep_ = std::move(capture);
   } else if (!running_) {
@@ -40,7 +83,15 @@ const StallCaptures::Capture* StallCaptures::Choose(StackKind kind) const {
 
 void PythonStacks::Apply(const StallCaptures::Capture& capture, v1::LoopBlock& block) {
   block.set_python_stack_status(capture.status);
-  if (capture.status != v1::PYTHON_STACK_CAPTURED) return;
+  if (capture.status != v1::PYTHON_STACK_CAPTURED) {
+    block.set_python_stack_reason(capture.reason);
+    return;
+  }
+  block.clear_python_stack_reason();
+  if (capture.task.has_value()) {
+    block.set_asyncio_task(capture.task->name);
+    block.set_asyncio_coro(capture.task->coro);
+  }
   block.set_python_stack_at_ns(capture.at_ns);
   block.set_gil_holder_tid(capture.gil_holder);
   // Native frames of the blocking call stay innermost; the Python frames that made it follow.
@@ -52,7 +103,9 @@ void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block)
   ProcessEntry& entry = ProcessFor(stall.pid);
   if (!entry.process) {
     capture.status = entry.unavailable;
+    capture.reason = entry.reason;
   } else if (auto frames = entry.process->ThreadStack(stall.tid); frames.ok()) {
+    block.set_python_free_threaded(entry.process->free_threaded());
     std::optional<pid_t> holder = entry.process->GilHolder();
     // Checked after the read: if the thread is still in this stall now, it was all along.
     if (still_stalled_(stall)) {
@@ -62,11 +115,14 @@ void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block)
       if (stall.asleep_since_ns && stall.end_kernel_ns > stall.asleep_since_ns)
         capture.asleep_for_ns = stall.end_kernel_ns - stall.asleep_since_ns;
       if (holder) capture.gil_holder = static_cast<uint32_t>(*holder);
+      capture.task = entry.process->RunningTaskOn(stall.tid);
     } else {
       capture.status = v1::PYTHON_STACK_NOT_CAPTURED;
+      capture.reason = kPythonNotCapturedReason;
     }
   } else {
     capture.status = v1::PYTHON_STACK_READ_FAILED;
+    capture.reason = PythonReadFailureReason(frames.status());
   }
   Apply(capture, block);
   ThreadCaptures& mine = by_tid_[stall.tid];
@@ -82,12 +138,17 @@ void PythonStacks::OnFinal(const BusySnapshot& stall, v1::LoopBlock& block) {
       Apply(*chosen, block);
     } else {
       block.set_python_stack_status(captures.failure());
+      block.set_python_stack_reason(captures.failure_reason());
     }
+    ProcessEntry& entry = ProcessFor(stall.pid);
+    if (entry.process) block.set_python_free_threaded(entry.process->free_threaded());
     by_tid_.erase(it);
     return;
   }
   ProcessEntry& entry = ProcessFor(stall.pid);
   block.set_python_stack_status(entry.process ? v1::PYTHON_STACK_NOT_CAPTURED : entry.unavailable);
+  block.set_python_stack_reason(entry.process ? kPythonNotCapturedReason : entry.reason);
+  if (entry.process) block.set_python_free_threaded(entry.process->free_threaded());
 }
 
 void PythonStacks::ForgetProcess(pid_t pid) {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,8 @@ class StallCaptures {
     uint64_t at_ns = 0;         // into the stall
     uint64_t asleep_for_ns = 0; // how long the thread had slept in its call; 0: not asleep
     uint32_t gil_holder = 0;
+    std::string reason;  // why there are no frames (LoopBlock.python_stack_reason)
+    std::optional<RunningTask> task;  // the asyncio Task running then (3.14+)
   };
 
   void Offer(Capture capture);
@@ -41,11 +44,20 @@ class StallCaptures {
   // succeeded (then failure() says why, if a read failed).
   const Capture* Choose(StackKind kind) const;
   v1::PythonStackStatus failure() const { return failure_; }
+  const std::string& failure_reason() const { return failure_reason_; }
 
  private:
   std::optional<Capture> asleep_, running_;
   v1::PythonStackStatus failure_ = v1::PYTHON_STACK_STATUS_UNSPECIFIED;
+  std::string failure_reason_;
 };
+
+// Why a process's interpreter could not be opened / a thread's frames not read, as a short
+// phrase without pids or paths (counted by the summary and the daemon's metrics).
+std::string PythonOpenFailureReason(const absl::Status& status);
+std::string PythonReadFailureReason(const absl::Status& status);
+// The reason for stalls whose frames were not read while they lasted.
+inline constexpr char kPythonNotCapturedReason[] = "stall ended before the frames were read";
 
 class PythonStacks {
  public:
@@ -71,6 +83,7 @@ class PythonStacks {
   struct ProcessEntry {
     std::unique_ptr<PythonProcess> process;  // null when not readable
     v1::PythonStackStatus unavailable = v1::PYTHON_STACK_STATUS_UNSPECIFIED;
+    std::string reason;  // why not readable
   };
 
   ProcessEntry& ProcessFor(pid_t pid);

@@ -14,12 +14,31 @@ void Sample(std::string& out, const char* name, T value, const std::string& labe
   absl::StrAppend(&out, name, labels.empty() ? "" : "{" + labels + "}", " ", value, "\n");
 }
 
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string LabelValue(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string FormatDaemonMetrics(const DaemonMetrics& m) {
   std::string out;
   Metric(out, "stallscope_agent_reports_total", "counter", "Reports written, by kind (loop_block, process_event, ...).");
   for (const auto& [kind, n] : m.reports_by_kind) Sample(out, "stallscope_agent_reports_total", n, "kind=\"" + kind + "\"");
+  Metric(out, "stallscope_agent_python_stacks_missing_total", "counter",
+         "Stalls reported without Python frames, by reason (e.g. \"CPython 3.15.0 layout unknown\").");
+  for (const auto& [reason, n] : m.python_stack_reasons) {
+    Sample(out, "stallscope_agent_python_stacks_missing_total", n, "reason=\"" + LabelValue(reason) + "\"");
+  }
   Metric(out, "stallscope_agent_kernel_events_lost_total", "counter",
          "Kernel-side losses: ring buffer full, thread or process map full, stacks not captured.");
   Sample(out, "stallscope_agent_kernel_events_lost_total", m.kernel[SS_CNT_RINGBUF_FULL], "reason=\"ringbuf_full\"");

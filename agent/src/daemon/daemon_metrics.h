@@ -14,6 +14,7 @@ namespace stallscope {
 
 struct DaemonMetrics {
   std::map<std::string, uint64_t> reports_by_kind;
+  std::map<std::string, uint64_t> python_stack_reasons;  // stalls without Python frames, by why
   std::array<uint64_t, SS_CNT_MAX> kernel{};
   uint64_t tracked_processes = 0;
   double last_scan_seconds = 0;

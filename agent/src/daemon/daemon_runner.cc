@@ -187,6 +187,7 @@ class Daemon {
   void PublishMetrics(TraceControl& control) {
     DaemonMetrics m;
     m.reports_by_kind = writer_->written();
+    m.python_stack_reasons = writer_->python_stack_reasons();
     m.kernel = control.KernelCounters();
     m.tracked_processes = control.Tracked().size();
     const Discovery::Stats& d = discovery_.stats();

@@ -32,6 +32,11 @@ IdentityWriter::IdentityWriter(std::unique_ptr<ReportWriter> inner, IdentityReso
 
 void IdentityWriter::Write(const v1::Report& report) {
   ++written_[ReportKind(report)];
+  if (report.has_loop_block() && !report.loop_block().in_progress() &&
+      !report.loop_block().python_stack_reason().empty()) {
+    // Reasons are short phrases without pids or paths: a bounded label set.
+    ++python_reasons_[report.loop_block().python_stack_reason()];
+  }
   uint32_t pid = ReportPid(report);
   if (pid == 0) {
     inner_->Write(report);

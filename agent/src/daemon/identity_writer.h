@@ -27,12 +27,15 @@ class IdentityWriter : public ReportWriter {
 
   // Reports written so far, by Report.kind field name.
   const std::map<std::string, uint64_t>& written() const { return written_; }
+  // Final stall reports without Python frames so far, by python_stack_reason.
+  const std::map<std::string, uint64_t>& python_stack_reasons() const { return python_reasons_; }
 
  private:
   std::unique_ptr<ReportWriter> inner_;
   IdentityResolver* identity_;
   std::function<void(v1::AgentStats&)> final_stats_;
   std::map<std::string, uint64_t> written_;
+  std::map<std::string, uint64_t> python_reasons_;
 };
 
 // The `pid` field of whichever kind the report holds (0 if it has none): new kinds work as

@@ -95,6 +95,12 @@ class TextWriter : public ReportWriter {
         Print("  %10s  in %llu stalls  %s\n", FormatDuration(c.total_ns),
               static_cast<unsigned long long>(c.stalls), c.what.c_str());
     }
+    auto reasons = summary.PythonStackReasons();
+    if (!reasons.empty()) {
+      Print("stalls without Python frames, by reason:\n");
+      for (const auto& [reason, n] : reasons)
+        Print("  %6llu  %s\n", static_cast<unsigned long long>(n), reason.c_str());
+    }
     if (!endpoints_.empty()) Print("%s", FormatEndpointSummary(endpoints_.Rows(20)));
     uint64_t drops = stats.ringbuf_drops() + stats.thread_map_full() + stats.tracked_map_full() +
                      stats.socket_map_full() + stats.pool_member_map_full();
@@ -152,25 +158,22 @@ class TextWriter : public ReportWriter {
         Print("    #%-2d %s  %s\n", i, fn, where);
       }
     }
-    switch (b.python_stack_status()) {
-      case v1::PYTHON_STACK_CAPTURED:
-        Print("  python frames read %s into the stall%s\n", FormatDuration(b.python_stack_at_ns()),
-              b.gil_holder_tid() == 0 ? ""
-              : b.gil_holder_tid() == b.tid()
-                  ? "; this thread held the GIL"
-                  : absl::StrFormat("; thread %u held the GIL", b.gil_holder_tid()).c_str());
-        break;
-      case v1::PYTHON_STACK_NOT_CAPTURED:
-        Print("  python frames: not captured (the stall ended before the agent looked)\n");
-        break;
-      case v1::PYTHON_STACK_UNSUPPORTED:
-        Print("  python frames: this CPython version is not supported\n");
-        break;
-      case v1::PYTHON_STACK_READ_FAILED:
-        Print("  python frames: could not be read\n");
-        break;
-      default:
-        break;
+    if (b.python_stack_status() == v1::PYTHON_STACK_CAPTURED) {
+      std::string gil = b.python_free_threaded() ? "; free-threaded CPython: no GIL"
+                        : b.gil_holder_tid() == 0 ? ""
+                        : b.gil_holder_tid() == b.tid()
+                            ? "; this thread held the GIL"
+                            : absl::StrFormat("; thread %u held the GIL", b.gil_holder_tid());
+      Print("  python frames read %s into the stall%s\n", FormatDuration(b.python_stack_at_ns()),
+            gil);
+      if (!b.asyncio_task().empty() || !b.asyncio_coro().empty()) {
+        Print("  asyncio task: %s (coroutine %s)\n", b.asyncio_task(), b.asyncio_coro());
+      }
+    } else if (!b.python_stack_reason().empty()) {
+      Print("  python frames: none (%s)\n", b.python_stack_reason());
+    } else if (b.python_stack_status() != v1::PYTHON_STACK_STATUS_UNSPECIFIED &&
+               b.python_stack_status() != v1::PYTHON_STACK_NOT_PYTHON) {
+      Print("  python frames: none\n");
     }
     Print("\n");
   }

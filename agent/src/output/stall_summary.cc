@@ -15,6 +15,7 @@ void StallSummary::Add(const v1::LoopBlock& block) {
   t.stalls++;
   t.total_ns += block.duration_ns();
   t.max_ns = std::max<uint64_t>(t.max_ns, block.duration_ns());
+  if (!block.python_stack_reason().empty()) ++python_reasons_[block.python_stack_reason()];
 
   std::string site;
   for (const v1::Frame& f : block.stack()) {

@@ -39,6 +39,8 @@ class StallSummary {
   // Stalled time by where the code was: the innermost Python frame ("get_user
   // (handlers.py:88)"), else the innermost native frame.
   std::vector<Cause> TopCallSites(size_t limit) const;
+  // Final reports without Python frames, by python_stack_reason.
+  const std::map<std::string, uint64_t>& PythonStackReasons() const { return python_reasons_; }
 
  private:
   uint64_t stalls_ = 0;
@@ -46,6 +48,7 @@ class StallSummary {
   std::map<std::pair<uint32_t, uint32_t>, ThreadTotals> threads_;
   std::map<std::string, Cause> causes_;
   std::map<std::string, Cause> call_sites_;
+  std::map<std::string, uint64_t> python_reasons_;
 };
 
 }  // namespace stallscope

@@ -119,60 +119,6 @@ constexpr CPythonLayout kPython312 = {
     .frame_executing = 0,
 };
 
-// CPython 3.13.x (verified: pyenv's 3.13.0, default GIL build). No _PyCFrame: the thread
-// state points at its current frame; frames hold instr_ptr.
-constexpr CPythonLayout kPython313 = {
-    .series = "3.13",
-    .runtime_interpreters_head = 0x278,
-    .runtime_interpreters_main = 0x280,
-    .gil_source = GilSource::kInterpreterGil,
-    .runtime_tstate_current = kNoField,
-    .runtime_gil_locked = kNoField,
-    .interp_ceval_gil = 0x10,
-    .gil_last_holder = 0x08,
-    .gil_locked = 0x10,
-    .interp_next = 0x1c60,
-    .interp_threads_head = 0x1cb0,
-    .tstate_next = 0x08,
-    .tstate_cframe = kNoField,
-    .tstate_current_frame = 0x48,
-    .tstate_native_thread_id = 0xa0,
-    .tstate_datastack_chunk = 0xe8,
-    .tstate_datastack_top = 0xf0,
-    .tstate_datastack_limit = 0xf8,
-    .cframe_current_frame = kNoField,
-    .frame_code = 0x00,
-    .frame_previous = 0x08,
-    .frame_instr = 0x38,
-    .frame_owner = 0x46,
-    .frame_owner_thread = 0,
-    .frame_owner_generator = 1,
-    .frame_owner_cstack = 3,
-    .code_firstlineno = 0x44,
-    .code_filename = 0x70,
-    .code_name = 0x78,
-    .code_qualname = 0x80,
-    .code_linetable = 0x88,
-    .code_firsttraceable = 0xb8,
-    .code_framesize = 0x4c,
-    .code_nlocalsplus = kNoField,
-    .code_stacksize = kNoField,
-    .frame_specials_words = 0,
-    .code_bytecode = 0xc8,
-    .unicode_length = 0x10,
-    .unicode_state = 0x20,
-    .unicode_ascii_data = 40,
-    .unicode_compact_data = 56,
-    .bytes_data = 0x20,
-    .frame_model = FrameModel::kInterpreterFrame,
-    .line_format = LineFormat::kLocationTable,
-    .tstate_interp = 0x10,
-    .tstate_frame = kNoField,
-    .tstate_thread_id = kNoField,
-    .lasti_in_code_units = false,
-    .frame_executing = 0,
-};
-
 // Before 3.11 (verified: pyenv's --enable-shared 3.8.18, 3.9.18 and 3.10.13; _PyRuntime in
 // libpython3.X.so). Offsets printed by a throwaway C program compiled against each
 // installation's own headers (-I<prefix>/include/python3.X with Py_BUILD_CORE; offsetof() on
@@ -185,8 +131,8 @@ constexpr CPythonLayout Pre311Layout(const char* series, uint32_t tstate_current
                                      uint32_t gil_locked, uint32_t lasti, uint32_t state,
                                      uint8_t executing, LineFormat line_format,
                                      bool lasti_in_code_units) {
-  return {
-      .series = series,
+  CPythonLayout layout = {
+      .series = {},
       .runtime_interpreters_head = 0x20,
       .runtime_interpreters_main = 0x28,
       .gil_source = GilSource::kTstateCurrent,
@@ -236,6 +182,10 @@ constexpr CPythonLayout Pre311Layout(const char* series, uint32_t tstate_current
       .lasti_in_code_units = lasti_in_code_units,
       .frame_executing = executing,
   };
+  for (int i = 0; series[i] != '\0' && i + 1 < static_cast<int>(sizeof(layout.series)); ++i) {
+    layout.series[i] = series[i];
+  }
+  return layout;
 }
 
 // f_executing is 1 while a frame runs (3.8, 3.9); 3.10's f_state is then FRAME_EXECUTING (0).
@@ -268,6 +218,7 @@ uint32_t CPythonLayout::TstateReadSize() const {
 
 uint32_t CPythonLayout::FrameReadSize() const {
   uint32_t size = ReadSize({frame_code, frame_previous, frame_instr}, 8);
+  if (frame_tlbc_index != kNoField) size = std::max(size, frame_tlbc_index + 4);
   return frame_owner == kNoField ? size : std::max(size, frame_owner + 1);
 }
 
@@ -282,8 +233,6 @@ const CPythonLayout* FindCPythonLayout(uint32_t hex_version) {
       return &kPython311;
     case 12:
       return &kPython312;
-    case 13:
-      return &kPython313;
     default:
       return nullptr;
   }
@@ -296,7 +245,7 @@ const CPythonLayout* FindCPythonLayoutForSeries(const std::string& series) {
   return nullptr;
 }
 
-const char* SupportedPythonSeries() { return "3.8, 3.9, 3.10, 3.11, 3.12, 3.13"; }
+const char* SupportedPythonSeries() { return "3.8, 3.9, 3.10, 3.11, 3.12"; }
 
 std::string FormatPythonVersion(uint32_t hex_version) {
   uint32_t major = hex_version >> 24;

@@ -1,6 +1,8 @@
-// Where the fields a stack reader needs sit in one CPython version's structs (x86_64/arm64,
-// release builds). Each layout was checked with offsetof() against that version's headers and
-// by reading live processes of that version (tests/unit/python).
+// Where the fields a stack reader needs sit in one CPython version's structs (x86_64/arm64).
+// One value drives the one frame walker (cpython_reader.h) whichever way it was obtained:
+// tables for 3.8-3.12 release builds (below; each checked with offsetof() against that
+// version's headers and by reading live processes), or the interpreter's own _Py_DebugOffsets
+// from 3.13 (debug_offsets.h), which also covers debug and free-threaded builds.
 #ifndef STALLSCOPE_AGENT_PYTHON_CPYTHON_LAYOUT_H_
 #define STALLSCOPE_AGENT_PYTHON_CPYTHON_LAYOUT_H_
 
@@ -32,7 +34,13 @@ enum class LineFormat {
 };
 
 struct CPythonLayout {
-  const char* series;  // "3.11"
+  char series[8];  // "3.11"
+  bool free_threaded = false;  // no GIL (3.13t+): per-thread chains, no GIL holder to name
+  bool from_debug_offsets = false;  // read from the process's own _Py_DebugOffsets
+
+  // PyObject / PyVarObject header (differs in free-threaded builds).
+  uint32_t object_type = 0x08;      // ob_type
+  uint32_t var_object_size = 0x10;  // ob_size
 
   // _PyRuntimeState
   uint32_t runtime_interpreters_head;
@@ -70,7 +78,13 @@ struct CPythonLayout {
   uint32_t frame_owner;        // char
   uint8_t frame_owner_thread;  // on the thread's frame stack (0 in every version)
   uint8_t frame_owner_generator;
-  uint8_t frame_owner_cstack;  // 3.12+: entry frames of the C stack (not Python); 0xff if none
+  // 3.12+: this owner value and above are not Python code (3.12, 3.13: FRAME_OWNED_BY_CSTACK = 3;
+  // 3.14: FRAME_OWNED_BY_INTERPRETER = 3 and CSTACK = 4); 0xff if none.
+  uint8_t frame_owner_cstack;
+  // 3.14 free-threaded: the frame's thread-local bytecode copy (int32 index into the code's
+  // co_tlbc array); kNoField elsewhere.
+  uint32_t frame_tlbc_index = kNoField;
+  uint32_t code_tlbc = kNoField;
 
   // PyCodeObject (a PyVarObject: ob_size is the number of 2-byte code units)
   uint32_t code_firstlineno;
@@ -92,9 +106,18 @@ struct CPythonLayout {
   uint32_t unicode_state;
   uint32_t unicode_ascii_data;    // data of compact ASCII strings (= sizeof(PyASCIIObject))
   uint32_t unicode_compact_data;  // data of other compact strings
+  // Where `kind` starts in the state bit field: after interned:2, or after a whole byte for it
+  // in free-threaded builds.
+  uint8_t unicode_kind_shift = 2;
 
   // bytes
   uint32_t bytes_data;
+
+  // 3.14+ (from the debug offsets; kNoField otherwise), to name asyncio Tasks: a coroutine's
+  // __qualname__ (PyGenObject gi_qualname, after gi_name), an int's lv_tag and first digit.
+  uint32_t gen_qualname = kNoField;
+  uint32_t long_lv_tag = kNoField;
+  uint32_t long_digits = kNoField;
 
   // Before 3.11 (kFrameObject). Function names are then co_name (code_qualname points at it):
   // there is no co_qualname, so methods are reported unqualified ("get", not "Handler.get").
@@ -117,17 +140,13 @@ struct CPythonLayout {
   uint32_t CodeReadSize() const { return code_bytecode; }
 };
 
-// PyObject header fields, the same in every supported (release) build.
-inline constexpr uint32_t kObjectType = 0x08;     // ob_type
-inline constexpr uint32_t kVarObjectSize = 0x10;  // ob_size
-
 // The layout for a Py_Version / PY_VERSION_HEX value, or null when no verified layout exists.
 const CPythonLayout* FindCPythonLayout(uint32_t hex_version);
 
 // The layout of a series without Py_Version (3.8, 3.9, 3.10: "3.10"), or null.
 const CPythonLayout* FindCPythonLayoutForSeries(const std::string& series);
 
-// The series with a verified layout, for messages: "3.8, 3.9, 3.10, 3.11, 3.12, 3.13".
+// The series with a layout table, for messages: "3.8, 3.9, 3.10, 3.11, 3.12".
 const char* SupportedPythonSeries();
 
 // "3.11.2", "3.12.0b1", "3.13.0rc2".

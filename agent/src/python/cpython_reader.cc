@@ -120,17 +120,27 @@ CPythonReader::RawFrame CPythonReader::ParseFrame(uint64_t address,
   uint64_t instr = layout_.frame_model == FrameModel::kFrameObject
                        ? static_cast<uint64_t>(int64_t{Field<int32_t>(block, layout_.frame_instr)})
                        : Field<uint64_t>(block, layout_.frame_instr);
+  uint64_t code = Field<uint64_t>(block, layout_.frame_code);
+  // 3.14+: f_executable is a _PyStackRef whose low bits are tags; objects are 8-byte aligned,
+  // so clearing them is harmless for the older plain pointers.
+  if (layout_.frame_model == FrameModel::kInterpreterFrame) code &= ~uint64_t{7};
   return {.address = address,
-          .code = Field<uint64_t>(block, layout_.frame_code),
+          .code = code,
           .previous = Field<uint64_t>(block, layout_.frame_previous),
           .instr = instr,
-          .owner = Field<uint8_t>(block, layout_.frame_owner)};
+          .owner = Field<uint8_t>(block, layout_.frame_owner),
+          .tlbc_index = layout_.frame_tlbc_index == kNoField
+                            ? 0
+                            : Field<int32_t>(block, layout_.frame_tlbc_index)};
 }
 
 uint64_t CPythonReader::FrameBytes(const unsigned char* code_header) const {
   int64_t words;
   if (layout_.code_framesize != kNoField) {
     words = Field<int32_t>(code_header, layout_.code_framesize);
+    // co_framesize is derived, not published, for 3.13+ (debug_offsets.cc): a value no frame
+    // could have matches no callee, which only drops inner frames, never names wrong ones.
+    if (words <= 0 || words > (1 << 20)) return 0;
   } else {
     words = int64_t{layout_.frame_specials_words} +
             Field<int32_t>(code_header, layout_.code_nlocalsplus) +
@@ -206,10 +216,10 @@ absl::StatusOr<CodeInfo> CPythonReader::ReadCodeInfo(const unsigned char* header
       headers.data() + str_header, layout_, addresses_.unicode_type, kMaxFilenameChars);
   const unsigned char* bytes_header = headers.data() + 2 * str_header;
   if (!qualname_shape || !filename_shape ||
-      Field<uint64_t>(bytes_header, kObjectType) != addresses_.bytes_type) {
+      Field<uint64_t>(bytes_header, layout_.object_type) != addresses_.bytes_type) {
     return absl::DataLossError("code object names are not strings");
   }
-  int64_t table_size = Field<int64_t>(bytes_header, kVarObjectSize);
+  int64_t table_size = Field<int64_t>(bytes_header, layout_.var_object_size);
   if (table_size < 0) return absl::DataLossError("negative line table size");
   // A table too large to copy only costs the line number (reported as 0).
   size_t table_bytes =
@@ -239,10 +249,8 @@ absl::StatusOr<CodeInfo> CPythonReader::ReadCodeInfo(const unsigned char* header
       StrDataToUtf8(reinterpret_cast<const unsigned char*>(filename_data.data()), *filename_shape);
   info.module = ModuleFromFilename(info.filename);
   info.first_line = Field<int32_t>(header, layout_.code_firstlineno);
-  info.first_traceable = layout_.code_firsttraceable == kNoField
-                             ? 0
-                             : Field<int32_t>(header, layout_.code_firsttraceable);
-  info.code_units = Field<int64_t>(header, kVarObjectSize);
+  info.first_traceable = FirstTraceable(header);
+  info.code_units = Field<int64_t>(header, layout_.var_object_size);
   return info;
 }
 
@@ -252,7 +260,7 @@ std::shared_ptr<const CodeInfo> CPythonReader::Decode(uint64_t code, const unsig
                         .qualname = Field<uint64_t>(header, layout_.code_qualname),
                         .linetable = Field<uint64_t>(header, layout_.code_linetable),
                         .first_line = Field<int32_t>(header, layout_.code_firstlineno),
-                        .code_units = Field<int64_t>(header, kVarObjectSize)};
+                        .code_units = Field<int64_t>(header, layout_.var_object_size)};
   if (std::shared_ptr<const CodeInfo> cached = code_cache_.Find(code, identity)) return cached;
   absl::StatusOr<CodeInfo> info = ReadCodeInfo(header);
   if (!info.ok()) return nullptr;
@@ -281,9 +289,9 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::Stack(const PythonThread& 
   return stack;
 }
 
-absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const PythonThread& thread,
-                                                                    size_t* settled) {
-  *settled = 0;
+absl::StatusOr<CPythonReader::CopiedChain> CPythonReader::CopyChain(const PythonThread& thread) {
+  CopiedChain copy;
+  // Step 1, the thread state: still this thread's, and where its current frame pointer is.
   if (!Plausible(thread.tstate)) return absl::InvalidArgumentError("bad thread state address");
   std::vector<unsigned char> tstate_block(layout_.TstateReadSize());
   absl::Status status = memory_->Read(thread.tstate, tstate_block.data(), tstate_block.size());
@@ -294,68 +302,70 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
     return absl::FailedPreconditionError(
         absl::StrFormat("thread state 0x%x is not thread %d's", thread.tstate, thread.tid));
   }
-  // Where the current frame pointer is: in the thread state (3.13), or in its current
-  // _PyCFrame (3.11, 3.12).
-  uint64_t frame_pointer_at = 0;
+  copy.identity = Field<int64_t>(tstate_block.data(), ThreadIdentityField());
+  // In the thread state (3.13+; PyThreadState.frame before 3.11), or in its current _PyCFrame
+  // (3.11, 3.12).
   if (layout_.frame_model == FrameModel::kFrameObject) {
-    frame_pointer_at = thread.tstate + layout_.tstate_frame;  // PyThreadState.frame
+    copy.frame_pointer_at = thread.tstate + layout_.tstate_frame;
   } else if (layout_.tstate_cframe == kNoField) {
-    frame_pointer_at = thread.tstate + layout_.tstate_current_frame;
+    copy.frame_pointer_at = thread.tstate + layout_.tstate_current_frame;
   } else {
     uint64_t cframe = Field<uint64_t>(tstate_block.data(), layout_.tstate_cframe);
-    if (cframe == 0) return std::vector<v1::Frame>();  // not running Python code
+    if (cframe == 0) return copy;  // not running Python code
     if (!Plausible(cframe)) return absl::DataLossError("bad cframe pointer");
-    frame_pointer_at = cframe + layout_.cframe_current_frame;
+    copy.frame_pointer_at = cframe + layout_.cframe_current_frame;
   }
 
-  // The current frame pointer and the top of the frame stack, in one read.
-  uint64_t first_frame = 0;
-  StackWindow window = PlanStackWindow(tstate_block.data());
-  std::vector<RemoteRead> reads = {
-      {.address = frame_pointer_at, .buffer = &first_frame, .size = sizeof(first_frame)}};
-  if (!window.bytes.empty()) {
-    reads.push_back(
-        {.address = window.start, .buffer = window.bytes.data(), .size = window.bytes.size()});
+  // Step 2, the frame chain: the current frame pointer and the top of the frame stack in one
+  // read, then the frames linked from it.
+  copy.window = PlanStackWindow(tstate_block.data());
+  std::vector<RemoteRead> reads = {{.address = copy.frame_pointer_at,
+                                    .buffer = &copy.first_frame,
+                                    .size = sizeof(copy.first_frame)}};
+  if (!copy.window.bytes.empty()) {
+    reads.push_back({.address = copy.window.start,
+                     .buffer = copy.window.bytes.data(),
+                     .size = copy.window.bytes.size()});
   }
   status = memory_->ReadMany(reads);
-  if (!status.ok() && !window.bytes.empty() && !IsFatal(status)) {
-    window.bytes.clear();  // a stale window: read the frames one by one instead
+  if (!status.ok() && !copy.window.bytes.empty() && !IsFatal(status)) {
+    copy.window.bytes.clear();  // a stale window: read the frames one by one instead
     reads.pop_back();
     status = memory_->ReadMany(reads);
   }
   if (!status.ok()) return status;
-
-  absl::StatusOr<std::vector<RawFrame>> chain = ReadFrameChain(first_frame, window);
+  absl::StatusOr<std::vector<RawFrame>> chain = ReadFrameChain(copy.first_frame, copy.window);
   if (!chain.ok()) return chain.status();
+  copy.frames = *std::move(chain);
   // Before 3.11: a frame not executing is a dead one (its f_back stale), reached through a
   // link copied before the chain changed. It and what it links to are not the thread's.
-  bool broken = false;
   if (layout_.frame_model == FrameModel::kFrameObject) {
-    for (size_t i = 0; i < chain->size(); ++i) {
-      if ((*chain)[i].owner != layout_.frame_executing) {
-        chain->resize(i);
-        broken = true;
+    for (size_t i = 0; i < copy.frames.size(); ++i) {
+      if (copy.frames[i].owner != layout_.frame_executing) {
+        copy.frames.resize(i);
+        copy.broken = true;
         break;
       }
     }
   }
-
-  std::vector<uint64_t> codes;
-  absl::flat_hash_map<uint64_t, size_t> code_index;
-  for (const RawFrame& raw : *chain) {
+  for (const RawFrame& raw : copy.frames) {
     if (IsCStackEntry(raw)) continue;
-    if (code_index.emplace(raw.code, codes.size()).second) codes.push_back(raw.code);
+    if (copy.code_index.emplace(raw.code, copy.codes.size()).second) copy.codes.push_back(raw.code);
   }
-  // With the code objects, read the thread's id and every frame again. The same id: the
-  // frames were still this thread's (its state was not freed and reused). The same frames:
+  return copy;
+}
+
+absl::StatusOr<size_t> CPythonReader::ReadCodesAndRecheck(const PythonThread& thread,
+                                                          CopiedChain& copy) {
+  // Step 3, the code objects; with them, the thread's id and every frame again. The same id:
+  // the frames were still this thread's (its state was not freed and reused). The same frames:
   // the chain did not change while we copied it (a running thread pushes and pops frames
   // while we read), so it is one the thread really had.
-  // (Before 3.11 the thread's pthread_t, which names the same thread as its id.)
+  // (Before 3.11 the thread's pthread_t, which names the same thread as its id; and also the
+  // thread's current frame: frames are reused, so a chain is only known to be whole if its
+  // first frame is still the thread's current one.)
   int64_t tid_after = 0;
-  const int64_t identity = Field<int64_t>(tstate_block.data(), ThreadIdentityField());
-  // Before 3.11, also the thread's current frame: frames are reused, so a chain is only
-  // known to be whole if its first frame is still the thread's current one.
-  uint64_t first_frame_after = first_frame;
+  uint64_t first_frame_after = copy.first_frame;
   std::vector<RemoteRead> required = {
       {.address = thread.tstate + ThreadIdentityField(),
        .buffer = &tid_after,
@@ -363,107 +373,167 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
   };
   if (layout_.frame_model == FrameModel::kFrameObject) {
     required.push_back(
-        {.address = frame_pointer_at, .buffer = &first_frame_after, .size = sizeof(uint64_t)});
+        {.address = copy.frame_pointer_at, .buffer = &first_frame_after, .size = sizeof(uint64_t)});
   }
   const size_t header_size = layout_.CodeReadSize();
   const size_t frame_size = layout_.FrameReadSize();
-  std::vector<unsigned char> headers(codes.size() * header_size, 0);
-  std::vector<unsigned char> frames_after(chain->size() * frame_size, 0);
+  copy.headers.assign(copy.codes.size() * header_size, 0);
+  std::vector<unsigned char> frames_after(copy.frames.size() * frame_size, 0);
   std::vector<RemoteRead> optional;
-  optional.reserve(codes.size() + chain->size());
-  for (size_t i = 0; i < codes.size(); ++i) {
-    if (!Plausible(codes[i])) continue;  // stays zeroed: not a code object
-    optional.push_back(
-        {.address = codes[i], .buffer = headers.data() + i * header_size, .size = header_size});
+  optional.reserve(copy.codes.size() + copy.frames.size());
+  for (size_t i = 0; i < copy.codes.size(); ++i) {
+    if (!Plausible(copy.codes[i])) continue;  // stays zeroed: not a code object
+    optional.push_back({.address = copy.codes[i],
+                        .buffer = copy.headers.data() + i * header_size,
+                        .size = header_size});
   }
-  for (size_t i = 0; i < chain->size(); ++i) {
-    optional.push_back({.address = (*chain)[i].address,
+  for (size_t i = 0; i < copy.frames.size(); ++i) {
+    optional.push_back({.address = copy.frames[i].address,
                         .buffer = frames_after.data() + i * frame_size,
                         .size = frame_size});
   }
-  status = ReadWithFallback(required, optional);
+  absl::Status status = ReadWithFallback(required, optional);
   if (!status.ok()) return status;
-  if (tid_after != identity) {
+  if (tid_after != copy.identity) {
     return absl::FailedPreconditionError(
         absl::StrFormat("thread %d exited during the read", thread.tid));
   }
   // Which raw frames held still: from the outermost inward, up to the first that changed.
-  size_t stable_from = chain->size();  // index of the innermost of the stable outer run
   // (Nothing held still if a dead frame was met or the thread's current frame changed.)
-  const bool whole = !broken && first_frame_after == first_frame;
+  size_t stable_from = copy.frames.size();
+  const bool whole = !copy.broken && first_frame_after == copy.first_frame;
   while (whole && stable_from > 0 &&
-         ParseFrame((*chain)[stable_from - 1].address,
+         ParseFrame(copy.frames[stable_from - 1].address,
                     frames_after.data() + (stable_from - 1) * frame_size)
-             .SameCall((*chain)[stable_from - 1])) {
+             .SameCall(copy.frames[stable_from - 1])) {
     --stable_from;
   }
-
   // Frames on the thread's frame stack are packed: a callee starts where its caller ends. A
   // link that breaks this joins frames copied at different moments: the inner part is stale.
-  for (size_t i = 0; i + 1 < chain->size(); ++i) {
-    const RawFrame& callee = (*chain)[i];
-    const RawFrame& caller = (*chain)[i + 1];
+  for (size_t i = 0; i + 1 < copy.frames.size(); ++i) {
+    const RawFrame& callee = copy.frames[i];
+    const RawFrame& caller = copy.frames[i + 1];
     if (callee.owner != layout_.frame_owner_thread || caller.owner != layout_.frame_owner_thread ||
-        !window.InChunk(callee.address) || !window.InChunk(caller.address)) {
+        !copy.window.InChunk(callee.address) || !copy.window.InChunk(caller.address)) {
       continue;
     }
-    const unsigned char* header = headers.data() + code_index[caller.code] * header_size;
-    if (Field<uint64_t>(header, kObjectType) != addresses_.code_type) continue;
+    const unsigned char* header = copy.HeaderOf(caller, header_size);
+    if (!IsCode(header)) continue;
     if (caller.address + FrameBytes(header) != callee.address) {
       stable_from = std::max(stable_from, i + 1);
     }
   }
+  return stable_from;
+}
 
-  // Where each frame stopped, in code units; frames caught half-rewritten (the instruction
-  // pointer outside their code: code and position of different calls) make the frames inside
-  // them suspect too.
-  std::vector<std::optional<int64_t>> code_units(chain->size());
-  for (size_t i = 0; i < chain->size(); ++i) {
-    const RawFrame& raw = (*chain)[i];
-    const unsigned char* header = headers.data() + code_index[raw.code] * header_size;
-    if (IsCStackEntry(raw) || Field<uint64_t>(header, kObjectType) != addresses_.code_type) {
-      continue;
-    }
-    int64_t unit;
-    int64_t units_in_code;
-    if (layout_.frame_model == FrameModel::kFrameObject) {
-      // f_lasti; co_code is not copied, so its length bounds nothing here (the line tables
-      // do: an offset past them gets no line).
-      int64_t lasti = static_cast<int64_t>(raw.instr);
-      unit = lasti < 0 ? -1 : layout_.lasti_in_code_units ? lasti : lasti / 2;
-      units_in_code = int64_t{1} << 30;
-    } else {
-      unit = static_cast<int64_t>(raw.instr - (raw.code + layout_.code_bytecode)) / 2;
-      units_in_code = Field<int64_t>(header, kVarObjectSize);
-    }
-    // One unit before the code: a generator that has not started.
-    if (unit >= -1 && unit < units_in_code) {
-      code_units[i] = unit;
-    } else {
-      stable_from = std::max(stable_from, i + 1);
-    }
+absl::StatusOr<std::optional<int64_t>> CPythonReader::CodeUnitOf(const RawFrame& raw,
+                                                                 const unsigned char* header) {
+  int64_t unit;
+  int64_t units_in_code;
+  if (layout_.frame_model == FrameModel::kFrameObject) {
+    // f_lasti; co_code is not copied, so its length bounds nothing here (the line tables
+    // do: an offset past them gets no line).
+    int64_t lasti = static_cast<int64_t>(raw.instr);
+    unit = lasti < 0 ? -1 : layout_.lasti_in_code_units ? lasti : lasti / 2;
+    units_in_code = int64_t{1} << 30;
+  } else {
+    absl::StatusOr<uint64_t> base = InstructionBase(raw, header);
+    if (!base.ok()) return base.status();
+    if (*base == 0) return std::optional<int64_t>();
+    unit = static_cast<int64_t>(raw.instr - *base) / 2;
+    units_in_code = Field<int64_t>(header, layout_.var_object_size);
+  }
+  // One unit before the code: a generator that has not started.
+  if (unit >= -1 && unit < units_in_code) return std::optional<int64_t>(unit);
+  return std::optional<int64_t>();
+}
+
+absl::StatusOr<uint64_t> CPythonReader::InstructionBase(const RawFrame& frame,
+                                                        const unsigned char* header) {
+  const uint64_t own = frame.code + layout_.code_bytecode;
+  if (layout_.code_tlbc == kNoField || frame.tlbc_index == 0) return own;
+  // struct _PyCodeArray {Py_ssize_t size; char *entries[];}; entries[0] is co_code_adaptive.
+  uint64_t array = Field<uint64_t>(header, layout_.code_tlbc);
+  if (!Plausible(array) || frame.tlbc_index < 0) return uint64_t{0};
+  uint64_t entry[2] = {0, 0};  // size, then the entry
+  RemoteRead reads[] = {
+      {.address = array, .buffer = &entry[0], .size = 8},
+      {.address = array + 8 + 8 * static_cast<uint64_t>(frame.tlbc_index),
+       .buffer = &entry[1],
+       .size = 8},
+  };
+  absl::Status status = memory_->ReadMany(reads);
+  if (IsFatal(status)) return status;
+  if (!status.ok() || static_cast<int64_t>(entry[0]) <= frame.tlbc_index) return uint64_t{0};
+  return entry[1];
+}
+
+int32_t CPythonReader::FirstTraceable(const unsigned char* header) const {
+  if (layout_.code_firsttraceable == kNoField) return 0;
+  int32_t value = Field<int32_t>(header, layout_.code_firsttraceable);
+  int64_t units = Field<int64_t>(header, layout_.var_object_size);
+  return value >= 0 && value < units ? value : 0;
+}
+
+std::optional<int> CPythonReader::LineOf(const CodeInfo& info, int64_t code_unit) const {
+  switch (layout_.line_format) {
+    case LineFormat::kLocationTable:
+      return LineForCodeUnit(info.linetable, info.first_line, static_cast<int>(code_unit));
+    case LineFormat::kLineTable310:
+      return LineForByteOffset310(info.linetable, info.first_line,
+                                  code_unit < 0 ? -1 : static_cast<int>(code_unit * 2));
+    case LineFormat::kLnotab:
+      return LineForByteOffsetLnotab(info.linetable, info.first_line,
+                                     code_unit < 0 ? -1 : static_cast<int>(code_unit * 2));
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const PythonThread& thread,
+                                                                    size_t* settled) {
+  *settled = 0;
+  absl::StatusOr<CopiedChain> copy = CopyChain(thread);
+  if (!copy.ok()) return copy.status();
+  if (copy->frame_pointer_at == 0) return std::vector<v1::Frame>();
+  absl::StatusOr<size_t> stable = ReadCodesAndRecheck(thread, *copy);
+  if (!stable.ok()) return stable.status();
+  size_t stable_from = *stable;  // index of the innermost of the stable outer run
+  const size_t header_size = layout_.CodeReadSize();
+
+  // Step 4, where each frame stopped, in code units; frames caught half-rewritten (the
+  // instruction pointer outside their code: code and position of different calls) make the
+  // frames inside them suspect too.
+  const std::vector<RawFrame>& chain = copy->frames;
+  std::vector<std::optional<int64_t>> code_units(chain.size());
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const RawFrame& raw = chain[i];
+    if (IsCStackEntry(raw)) continue;  // not indexed: no code object
+    const unsigned char* header = copy->HeaderOf(raw, header_size);
+    if (!IsCode(header)) continue;
+    absl::StatusOr<std::optional<int64_t>> unit = CodeUnitOf(raw, header);
+    if (!unit.ok()) return unit.status();
+    code_units[i] = *unit;
+    if (!unit->has_value()) stable_from = std::max(stable_from, i + 1);
   }
 
+  // Step 5, names and lines.
   std::vector<v1::Frame> frames;
-  frames.reserve(chain->size());
+  frames.reserve(chain.size());
   size_t unsettled_frames = 0;  // output frames made from raw frames that changed
-  for (size_t index = 0; index < chain->size(); ++index) {
-    const RawFrame& raw = (*chain)[index];
-    // Entry frames of the C stack (3.12+) are not Python code.
-    if (IsCStackEntry(raw)) continue;
-    const unsigned char* header = headers.data() + code_index[raw.code] * header_size;
+  for (size_t index = 0; index < chain.size(); ++index) {
+    const RawFrame& raw = chain[index];
+    if (IsCStackEntry(raw)) continue;  // entry frames of the C stack (3.12+): not Python code
+    const unsigned char* header = copy->HeaderOf(raw, header_size);
     // A frame whose code is not a code object was reused under us, and so may be what it
     // links to: stop here.
-    if (Field<uint64_t>(header, kObjectType) != addresses_.code_type) break;
+    if (!IsCode(header)) break;
     if (!code_units[index].has_value()) continue;  // half-rewritten
     int64_t code_unit = *code_units[index];
     // Frames still being set up (before their first RESUME) are not part of the Python stack,
     // as for CPython's own tracebacks; generator frames are always complete.
-    if (layout_.code_firsttraceable != kNoField) {
-      int32_t first_traceable = Field<int32_t>(header, layout_.code_firsttraceable);
-      if (raw.owner != layout_.frame_owner_generator && code_unit < first_traceable) continue;
+    if (raw.owner != layout_.frame_owner_generator && code_unit < FirstTraceable(header)) {
+      continue;
     }
-
     std::shared_ptr<const CodeInfo> info = Decode(raw.code, header);
     if (index < stable_from) ++unsettled_frames;
     v1::Frame& frame = frames.emplace_back();
@@ -472,20 +542,7 @@ absl::StatusOr<std::vector<v1::Frame>> CPythonReader::ReadStackOnce(const Python
     frame.set_function(info->qualname);
     frame.set_file(info->filename);
     frame.set_module(info->module);
-    std::optional<int> line;
-    switch (layout_.line_format) {
-      case LineFormat::kLocationTable:
-        line = LineForCodeUnit(info->linetable, info->first_line, static_cast<int>(code_unit));
-        break;
-      case LineFormat::kLineTable310:
-        line = LineForByteOffset310(info->linetable, info->first_line,
-                                    code_unit < 0 ? -1 : static_cast<int>(code_unit * 2));
-        break;
-      case LineFormat::kLnotab:
-        line = LineForByteOffsetLnotab(info->linetable, info->first_line,
-                                       code_unit < 0 ? -1 : static_cast<int>(code_unit * 2));
-        break;
-    }
+    std::optional<int> line = LineOf(*info, code_unit);
     if (line.has_value() && *line > 0) frame.set_line(static_cast<uint32_t>(*line));
   }
   *settled = frames.size() - unsettled_frames;
@@ -532,6 +589,9 @@ absl::StatusOr<uint64_t> CPythonReader::GilHoldingTstate() {
 }
 
 absl::StatusOr<std::optional<pid_t>> CPythonReader::GilHolder() {
+  // Free-threaded builds run without a GIL (PYTHON_GIL=1 can bring it back, but the report
+  // then says "free-threaded" rather than naming a holder).
+  if (layout_.free_threaded) return std::optional<pid_t>();
   absl::StatusOr<uint64_t> tstate = GilHoldingTstate();
   if (!tstate.ok()) return tstate.status();
   if (!Plausible(*tstate)) return std::optional<pid_t>();
@@ -544,6 +604,79 @@ absl::StatusOr<std::optional<pid_t>> CPythonReader::GilHolder() {
   int64_t tid = *thread_id;
   if (tid <= 0 || tid > INT32_MAX) return std::optional<pid_t>();
   return std::optional<pid_t>(static_cast<pid_t>(tid));
+}
+
+
+absl::StatusOr<std::optional<std::string>> CPythonReader::ReadStr(uint64_t address,
+                                                                 size_t max_chars) {
+  if (!Plausible(address)) return std::optional<std::string>();
+  std::vector<unsigned char> header(layout_.unicode_ascii_data);
+  absl::Status status = memory_->Read(address, header.data(), header.size());
+  if (IsFatal(status)) return status;
+  if (!status.ok()) return std::optional<std::string>();
+  std::optional<StrShape> shape =
+      ParseStrHeader(header.data(), layout_, addresses_.unicode_type, max_chars);
+  if (!shape.has_value()) return std::optional<std::string>();
+  std::vector<unsigned char> data(shape->DataBytes());
+  status = memory_->Read(address + shape->data_offset, data.data(), data.size());
+  if (IsFatal(status)) return status;
+  if (!status.ok()) return std::optional<std::string>();
+  return std::optional<std::string>(StrDataToUtf8(data.data(), *shape));
+}
+
+absl::StatusOr<std::optional<RunningTask>> CPythonReader::RunningTaskOf(
+    const PythonThread& thread) {
+  if (!asyncio_.has_value() || layout_.gen_qualname == kNoField || !Plausible(thread.tstate)) {
+    return std::optional<RunningTask>();
+  }
+  uint64_t task = 0;
+  absl::Status status =
+      memory_->ReadValue(thread.tstate + asyncio_->tstate_running_task, &task);
+  if (IsFatal(status)) return status;
+  if (!status.ok() || !Plausible(task)) return std::optional<RunningTask>();
+  uint64_t name = 0, coro = 0;
+  RemoteRead reads[] = {
+      {.address = task + asyncio_->task_name, .buffer = &name, .size = 8},
+      {.address = task + asyncio_->task_coro, .buffer = &coro, .size = 8},
+  };
+  status = memory_->ReadMany(reads);
+  if (IsFatal(status)) return status;
+  if (!status.ok()) return std::optional<RunningTask>();
+  RunningTask running;
+  absl::StatusOr<std::optional<std::string>> text = ReadStr(name, kMaxNameChars);
+  if (!text.ok()) return text.status();
+  if (text->has_value()) {
+    running.name = **text;
+  } else if (Plausible(name) && long_type_ != 0) {
+    // Unnamed tasks keep their number as an int until asked ("Task-N"): a small non-negative
+    // int is lv_tag = digits << 3 (sign bits 0, or 1 for zero) and 30-bit digits.
+    uint64_t header[2] = {0, 0};  // ob_type, lv_tag
+    uint32_t digits[2] = {0, 0};
+    RemoteRead number[] = {
+        {.address = name + layout_.object_type, .buffer = &header[0], .size = 8},
+        {.address = name + layout_.long_lv_tag, .buffer = &header[1], .size = 8},
+        {.address = name + layout_.long_digits, .buffer = digits, .size = sizeof(digits)},
+    };
+    status = memory_->ReadMany(number);
+    if (IsFatal(status)) return status;
+    uint64_t ndigits = header[1] >> 3;
+    if (status.ok() && header[0] == long_type_ && (header[1] & 3) != 2 && ndigits <= 2) {
+      uint64_t value = ndigits == 0 ? 0 : digits[0] | (ndigits == 2 ? uint64_t{digits[1]} << 30 : 0);
+      running.name = absl::StrFormat("Task-%d", value);
+    }
+  }
+  if (Plausible(coro)) {
+    uint64_t qualname = 0;
+    status = memory_->ReadValue(coro + layout_.gen_qualname, &qualname);
+    if (IsFatal(status)) return status;
+    if (status.ok()) {
+      absl::StatusOr<std::optional<std::string>> coro_name = ReadStr(qualname, kMaxNameChars);
+      if (!coro_name.ok()) return coro_name.status();
+      if (coro_name->has_value()) running.coro = **coro_name;
+    }
+  }
+  if (running.name.empty() && running.coro.empty()) return std::optional<RunningTask>();
+  return std::optional<RunningTask>(std::move(running));
 }
 
 }  // namespace stallscope

@@ -14,9 +14,12 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "python/asyncio_task.h"
 #include "python/code_cache.h"
 #include "python/cpython_layout.h"
 #include "python/remote_memory.h"
@@ -30,6 +33,12 @@ struct CPythonAddresses {
   uint64_t code_type = 0;     // PyCode_Type
   uint64_t unicode_type = 0;  // PyUnicode_Type
   uint64_t bytes_type = 0;    // PyBytes_Type
+};
+
+// The asyncio Task a thread is running (3.14+).
+struct RunningTask {
+  std::string name;  // "Task-7", or the name given to it
+  std::string coro;  // its coroutine's qualified name: "handle_client"
 };
 
 struct PythonThread {
@@ -73,8 +82,17 @@ class CPythonReader {
   // returned (the innermost calls change too fast to name), or Unavailable if none did.
   absl::StatusOr<std::vector<v1::Frame>> Stack(const PythonThread& thread);
 
-  // The OS thread holding the GIL, nullopt when none does.
+  // The OS thread holding the GIL, nullopt when none does (always in free-threaded builds).
   absl::StatusOr<std::optional<pid_t>> GilHolder();
+
+  // Where 3.14+ keeps the running asyncio Task (asyncio_task.h), and the int type for tasks
+  // named by number; until set, RunningTaskOf finds nothing.
+  void SetAsyncio(const AsyncioLayout& layout, uint64_t long_type) {
+    asyncio_ = layout;
+    long_type_ = long_type;
+  }
+  // The Task `thread` is running, nullopt if none (or no way to tell).
+  absl::StatusOr<std::optional<RunningTask>> RunningTaskOf(const PythonThread& thread);
 
   const CodeCache& code_cache() const { return code_cache_; }
 
@@ -92,6 +110,7 @@ class CPythonReader {
     uint64_t previous = 0;
     uint64_t instr = 0;  // prev_instr or instr_ptr, per version
     uint8_t owner = 0;
+    int32_t tlbc_index = 0;  // free-threaded 3.14+: which copy of the bytecode instr is in
 
     // Same frame, same call: the instruction pointer of a running frame moves all the time
     // and says nothing about the chain.
@@ -101,11 +120,16 @@ class CPythonReader {
     }
   };
   RawFrame ParseFrame(uint64_t address, const unsigned char* block) const;
-  // An entry frame of the C stack (3.12+), not Python code.
+  // An entry frame of the C stack or the interpreter (3.12+), not Python code.
   bool IsCStackEntry(const RawFrame& frame) const {
     return layout_.frame_model == FrameModel::kInterpreterFrame &&
-           frame.owner == layout_.frame_owner_cstack;
+           frame.owner >= layout_.frame_owner_cstack;
   }
+  // Where the code units `frame.instr` points into start: co_code_adaptive, or in free-threaded
+  // 3.14+ the thread's own copy (co_tlbc->entries[tlbc_index]); 0 if unreadable.
+  absl::StatusOr<uint64_t> InstructionBase(const RawFrame& frame, const unsigned char* header);
+  // co_firsttraceable of a copied code header, 0 when the value read is out of bounds.
+  int32_t FirstTraceable(const unsigned char* header) const;
   // Bytes a frame of this code object takes on the thread's frame stack.
   uint64_t FrameBytes(const unsigned char* code_header) const;
 
@@ -131,6 +155,35 @@ class CPythonReader {
   // readable (else the error); unreadable optional ranges are zeroed.
   absl::Status ReadWithFallback(std::span<const RemoteRead> required,
                                 std::span<const RemoteRead> optional);
+  // A thread's frame chain as copied once (steps 1 and 2 of a walk: thread state, frames).
+  struct CopiedChain {
+    uint64_t frame_pointer_at = 0;  // where the current frame pointer is; 0: no Python code
+    uint64_t first_frame = 0;
+    int64_t identity = 0;  // the thread state's thread id field, as read
+    StackWindow window;
+    std::vector<RawFrame> frames;  // innermost first
+    bool broken = false;           // before 3.11: a dead frame ended the chain
+    std::vector<uint64_t> codes;   // distinct code objects of the frames...
+    absl::flat_hash_map<uint64_t, size_t> code_index;  // ...and where each is in `codes`
+    std::vector<unsigned char> headers;                // their copied headers (step 3)
+    // Only for frames that are not C-stack entries (those have no code object).
+    const unsigned char* HeaderOf(const RawFrame& frame, size_t header_size) const {
+      return headers.data() + code_index.at(frame.code) * header_size;
+    }
+  };
+  absl::StatusOr<CopiedChain> CopyChain(const PythonThread& thread);
+  // Step 3: the code objects' headers, and the thread id and frames read again. Returns the
+  // index of the innermost frame of the outer run that held still (frames.size(): none).
+  absl::StatusOr<size_t> ReadCodesAndRecheck(const PythonThread& thread, CopiedChain& copy);
+  // Step 4: the code unit a frame stopped at; nullopt if its instruction pointer is outside
+  // its code (caught half-rewritten).
+  absl::StatusOr<std::optional<int64_t>> CodeUnitOf(const RawFrame& raw,
+                                                    const unsigned char* header);
+  // Step 5: the line of a code unit, per the version's line table format.
+  std::optional<int> LineOf(const CodeInfo& info, int64_t code_unit) const;
+  bool IsCode(const unsigned char* header) const {
+    return Field<uint64_t>(header, layout_.object_type) == addresses_.code_type;
+  }
   // One attempt. `settled` is how many of the outermost frames were the same when read again
   // after the walk (all of them: the stack did not change while it was copied).
   absl::StatusOr<std::vector<v1::Frame>> ReadStackOnce(const PythonThread& thread, size_t* settled);
@@ -145,8 +198,13 @@ class CPythonReader {
   // The PyThreadState holding the GIL, 0 when it is not held.
   absl::StatusOr<uint64_t> GilHoldingTstate();
 
+  // A str object's text (at most max_chars characters); nullopt if it is not a str.
+  absl::StatusOr<std::optional<std::string>> ReadStr(uint64_t address, size_t max_chars);
+
   RemoteMemory* memory_;
   const CPythonLayout& layout_;
+  std::optional<AsyncioLayout> asyncio_;
+  uint64_t long_type_ = 0;
   CPythonAddresses addresses_;
   CodeCache code_cache_;
   uint64_t gil_ = 0;  // 3.12+: the main interpreter's struct _gil_runtime_state, once known

@@ -25,12 +25,13 @@ enum SymbolIndex {
   kUnicodeType,
   kBytesType,
   kRefTotal,
-  kNegativeRefcount
+  kNegativeRefcount,
+  kLongType
 };
 // _Py_RefTotal (to 3.11) and _Py_NegativeRefcount exist only in Py_REF_DEBUG (debug) builds.
 const std::vector<std::string_view> kSymbolNames = {
     "_PyRuntime",   "Py_Version",   "PyCode_Type",         "PyUnicode_Type",
-    "PyBytes_Type", "_Py_RefTotal", "_Py_NegativeRefcount"};
+    "PyBytes_Type", "_Py_RefTotal", "_Py_NegativeRefcount", "PyLong_Type"};
 
 bool IsLibpython(std::string_view basename) {
   return basename.starts_with("libpython") && basename.find(".so") != std::string_view::npos;
@@ -157,6 +158,7 @@ absl::StatusOr<InterpreterSymbols> LocateInterpreter(pid_t pid, const std::strin
     found.code_type = symbols[kCodeType];
     found.unicode_type = symbols[kUnicodeType];
     found.bytes_type = symbols[kBytesType];
+    found.long_type = symbols[kLongType];
     found.debug_build = symbols[kRefTotal].has_value() || symbols[kNegativeRefcount].has_value();
     found.series_from_name = PythonSeriesFromFilename(candidate->path);
     found.free_threaded = IsFreeThreadedName(candidate->path, found.series_from_name);
@@ -165,6 +167,32 @@ absl::StatusOr<InterpreterSymbols> LocateInterpreter(pid_t pid, const std::strin
   return absl::NotFoundError(
       absl::StrFormat("process %d is not CPython: no _PyRuntime in %s or a mapped libpython", pid,
                       exe.empty() ? "its executable" : exe));
+}
+
+std::optional<uint64_t> LocateAsyncioDebug(pid_t pid, const std::string& proc_root) {
+  absl::StatusOr<std::vector<MemoryMapping>> maps = symbolize::ReadProcMaps(proc_root, pid);
+  if (!maps.ok()) return std::nullopt;
+  for (const MemoryMapping& mapping : *maps) {
+    // _asyncio.cpython-314-x86_64-linux-gnu.so (or -314d-, -314t-); its first mapping.
+    if (!mapping.IsFile() || !mapping.ModuleName().starts_with("_asyncio.") ||
+        mapping.offset != 0) {
+      continue;
+    }
+    target_files::ScopedFd fd = OpenMappedFile(proc_root, pid, mapping);
+    if (!fd.valid()) continue;
+    std::optional<symbolize::SectionSpan> section =
+        symbolize::FindSection(fd.get(), ".AsyncioDebug");
+    std::optional<symbolize::ElfInfo> info = symbolize::ReadElfInfo(fd.get());
+    if (!section.has_value() || !info.has_value()) continue;
+    uint64_t bias = 0;
+    if (info->position_independent) {
+      std::optional<uint64_t> found = LoadBias(*info, *maps, mapping.path);
+      if (!found.has_value()) continue;
+      bias = *found;
+    }
+    return section->address + bias;
+  }
+  return std::nullopt;
 }
 
 }  // namespace stallscope

@@ -5,11 +5,11 @@
 namespace stallscope {
 namespace {
 
-// PyASCIIObject.state bit fields (3.11 and 3.12): interned:2, kind:3, compact:1, ascii:1.
-constexpr int kKindShift = 2;
+// PyASCIIObject.state bit fields after `interned` (layout.unicode_kind_shift bits): kind:3,
+// compact:1, ascii:1.
 constexpr uint32_t kKindMask = 7;
-constexpr uint32_t kCompactBit = 1u << 5;
-constexpr uint32_t kAsciiBit = 1u << 6;
+constexpr int kCompactBit = 3;
+constexpr int kAsciiBit = 4;
 
 constexpr char32_t kReplacement = 0xfffd;
 
@@ -36,13 +36,13 @@ void AppendUtf8(char32_t c, std::string* out) {
 
 std::optional<StrShape> ParseStrHeader(const unsigned char* header, const CPythonLayout& layout,
                                        uint64_t str_type, size_t max_chars) {
-  if (Field<uint64_t>(header, kObjectType) != str_type) return std::nullopt;
+  if (Field<uint64_t>(header, layout.object_type) != str_type) return std::nullopt;
   int64_t length = Field<int64_t>(header, layout.unicode_length);
-  uint32_t state = Field<uint32_t>(header, layout.unicode_state);
-  if (length < 0 || (state & kCompactBit) == 0) return std::nullopt;
+  uint32_t state = Field<uint32_t>(header, layout.unicode_state) >> layout.unicode_kind_shift;
+  if (length < 0 || (state & (1u << kCompactBit)) == 0) return std::nullopt;
   StrShape shape;
-  shape.ascii = (state & kAsciiBit) != 0;
-  shape.char_width = (state >> kKindShift) & kKindMask;
+  shape.ascii = (state & (1u << kAsciiBit)) != 0;
+  shape.char_width = state & kKindMask;
   if (shape.char_width != 1 && shape.char_width != 2 && shape.char_width != 4) return std::nullopt;
   if (shape.ascii && shape.char_width != 1) return std::nullopt;
   shape.data_offset = shape.ascii ? layout.unicode_ascii_data : layout.unicode_compact_data;

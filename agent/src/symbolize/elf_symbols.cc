@@ -414,6 +414,23 @@ std::vector<std::optional<uint64_t>> LookupSymbols(int fd,
   return values;
 }
 
+std::optional<SectionSpan> FindSection(int fd, std::string_view name) {
+  ElfHandle elf(fd);
+  if (elf.get() == nullptr) return std::nullopt;
+  size_t names_index = 0;
+  if (elf_getshdrstrndx(elf.get(), &names_index) != 0) return std::nullopt;
+  for (Elf_Scn* scn = elf_nextscn(elf.get(), nullptr); scn != nullptr;
+       scn = elf_nextscn(elf.get(), scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    const char* section = elf_strptr(elf.get(), names_index, shdr.sh_name);
+    if (section != nullptr && name == section) {
+      return SectionSpan{.address = shdr.sh_addr, .size = shdr.sh_size};
+    }
+  }
+  return std::nullopt;
+}
+
 std::string Demangle(std::string_view name) {
   if (!name.starts_with("_Z")) return std::string(name);
   std::string mangled(name);

@@ -77,6 +77,14 @@ std::optional<SymbolTable> ReadFunctionSymbols(int fd, bool allow_dynsym);
 std::vector<std::optional<uint64_t>> LookupSymbols(int fd,
                                                   const std::vector<std::string_view>& names);
 
+// Where a named section is loaded (sh_addr, no bias applied) and its size; nullopt if absent.
+// Used for data CPython publishes in its own sections (.AsyncioDebug).
+struct SectionSpan {
+  uint64_t address = 0;
+  uint64_t size = 0;
+};
+std::optional<SectionSpan> FindSection(int fd, std::string_view name);
+
 // Demangles C++ (Itanium ABI) names; other names come back unchanged.
 std::string Demangle(std::string_view name);
 

@@ -76,5 +76,28 @@ TEST(StallCaptures, OnlyFailuresSayWhy) {
   EXPECT_EQ(captures.failure(), v1::PYTHON_STACK_READ_FAILED);
 }
 
+TEST(PythonStackReasons, AreShortPhrasesWithoutPidsOrPaths) {
+  EXPECT_EQ(PythonOpenFailureReason(absl::UnimplementedError(
+                "CPython 3.15.0 layout unknown (pid 42, /usr/bin/python3.15): its offsets...")),
+            "CPython 3.15.0 layout unknown");
+  EXPECT_EQ(PythonOpenFailureReason(absl::UnimplementedError(
+                "CPython 3.15.0 layout unknown: its _Py_DebugOffsets do not match")),
+            "CPython 3.15.0 layout unknown");
+  EXPECT_EQ(PythonOpenFailureReason(absl::NotFoundError(
+                "process 42 is not CPython: no _PyRuntime in /usr/bin/node or a mapped libpython")),
+            "_PyRuntime symbol not found");
+  EXPECT_EQ(PythonOpenFailureReason(absl::PermissionDeniedError("cannot read /proc/42/maps")),
+            "target memory unreadable: EPERM");
+  EXPECT_EQ(PythonOpenFailureReason(absl::NotFoundError("process 42: no such process")),
+            "process exited");
+  EXPECT_EQ(PythonReadFailureReason(absl::UnavailableError("changed during each of 3 reads")),
+            "stack changed during every read");
+  EXPECT_EQ(PythonReadFailureReason(
+                absl::NotFoundError("pid 42 has no Python thread state for thread 43")),
+            "thread has no Python thread state");
+  EXPECT_EQ(PythonReadFailureReason(absl::DataLossError("pid 42: unreadable address 0x10")),
+            "target memory unreadable: EFAULT");
+}
+
 }  // namespace
 }  // namespace stallscope

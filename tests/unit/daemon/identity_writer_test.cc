@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <map>
+#include <string>
 #include <vector>
+
+#include "daemon/daemon_metrics.h"
 
 namespace stallscope {
 namespace {
@@ -44,6 +48,32 @@ TEST(IdentityWriterTest, EveryReportAboutAProcessCarriesItsIdentity) {
   EXPECT_EQ(writer.written().at("loop_block"), 1u);
   EXPECT_EQ(writer.written().at("process_event"), 1u);
   EXPECT_EQ(writer.written().at("agent_stats"), 1u);
+}
+
+TEST(IdentityWriterTest, CountsFinalStallsWithoutPythonFramesByReasonForTheMetrics) {
+  IdentityResolver identity("/", *ParseServiceRule("text:checkout"));
+  IdentityWriter writer(std::make_unique<Capture>(), &identity, nullptr);
+  v1::Report stall;
+  stall.mutable_loop_block()->set_pid(static_cast<uint32_t>(getpid()));
+  stall.mutable_loop_block()->set_python_stack_reason("_PyRuntime symbol not found");
+  writer.Write(stall);
+  stall.mutable_loop_block()->set_in_progress(true);  // previews are not counted
+  writer.Write(stall);
+  stall.mutable_loop_block()->set_in_progress(false);
+  stall.mutable_loop_block()->set_python_stack_reason("");  // frames captured
+  writer.Write(stall);
+  EXPECT_EQ(writer.python_stack_reasons(),
+            (std::map<std::string, uint64_t>{{"_PyRuntime symbol not found", 1}}));
+
+  DaemonMetrics metrics;
+  metrics.python_stack_reasons = writer.python_stack_reasons();
+  metrics.python_stack_reasons["odd \"reason\""] = 2;
+  std::string text = FormatDaemonMetrics(metrics);
+  EXPECT_NE(text.find("stallscope_agent_python_stacks_missing_total{reason=\"_PyRuntime symbol "
+                      "not found\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("{reason=\"odd \\\"reason\\\"\"} 2"), std::string::npos) << text;
 }
 
 TEST(IdentityWriterTest, FindsThePidOfAnyKindByName) {

@@ -106,6 +106,35 @@ TEST(TextWriter, ShowsUnitsTargetsAndSummary) {
   EXPECT_NE(out.find("1 stalls, 523.0 ms stalled in total"), std::string::npos) << out;
 }
 
+TEST(TextWriter, SaysWhyPythonFramesAreMissingAndCountsTheReasons) {
+  std::string out = Capture([](FILE* f) {
+    auto w = MakeTextWriter(f);
+    StallSummary s;
+    for (const char* reason : {"CPython 3.15.0 layout unknown", "CPython 3.15.0 layout unknown",
+                               "target memory unreadable: EPERM"}) {
+      v1::Report r;
+      *r.mutable_loop_block() = Stall(8, 200, "", "", 0, 0);
+      r.mutable_loop_block()->set_python_stack_status(v1::PYTHON_STACK_UNSUPPORTED);
+      r.mutable_loop_block()->set_python_stack_reason(reason);
+      w->Write(r);
+      s.Add(r.loop_block());
+    }
+    v1::Report captured;
+    *captured.mutable_loop_block() = Stall(8, 200, "", "", 0, 0);
+    captured.mutable_loop_block()->set_python_stack_status(v1::PYTHON_STACK_CAPTURED);
+    captured.mutable_loop_block()->set_python_free_threaded(true);
+    w->Write(captured);
+    s.Add(captured.loop_block());
+    w->Finish(s, v1::AgentStats());
+  });
+  EXPECT_NE(out.find("python frames: none (CPython 3.15.0 layout unknown)"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("free-threaded CPython: no GIL"), std::string::npos) << out;
+  EXPECT_NE(out.find("stalls without Python frames, by reason:"), std::string::npos) << out;
+  EXPECT_NE(out.find("     2  CPython 3.15.0 layout unknown"), std::string::npos) << out;
+  EXPECT_NE(out.find("     1  target memory unreadable: EPERM"), std::string::npos) << out;
+}
+
 std::string PoolsAndSockets(bool show_sockets) {
   return Capture([show_sockets](FILE* f) {
     auto w = MakeTextWriter(f, show_sockets);

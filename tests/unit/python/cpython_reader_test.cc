@@ -8,6 +8,11 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "python/debug_offsets.h"
+#include "python/debug_offsets_samples.h"
 
 namespace stallscope {
 namespace {
@@ -61,6 +66,38 @@ class FakeMemory : public RemoteMemory {
   std::function<void(uint64_t)> before_read_;
 };
 
+// A free-threaded 3.14 build (parameter value): 3.14's debug offsets with the object header,
+// str, bytes, frame and code fields moved as in a free-threaded build (synthetic: Debian does not
+// package one), so nothing may assume the GIL build's header.
+constexpr uint32_t kFreeThreaded314 = 0x030e0afe;
+
+// The layout a reader gets for `hex_version`: a table before 3.13, else parsed from the debug
+// offsets real interpreters publish (debug_offsets_samples.h).
+CPythonLayout LayoutFor(uint32_t hex_version) {
+  uint32_t minor = (hex_version >> 16) & 0xff;
+  if (minor < 13) return *FindCPythonLayout(hex_version);
+  std::vector<uint64_t> words(minor == 13 ? std::begin(testing::kDebugOffsets313)
+                                          : std::begin(testing::kDebugOffsets314),
+                              minor == 13 ? std::end(testing::kDebugOffsets313)
+                                          : std::end(testing::kDebugOffsets314));
+  bool free_threaded = hex_version == kFreeThreaded314;
+  if (free_threaded) {
+    // Word indexes in 3.14's order (debug_offsets.cc): frame tlbc_index; code size,
+    // co_code_adaptive, co_tlbc; ob_type; int lv_tag, ob_digit; bytes size, ob_size, ob_sval;
+    // str size, state, length, asciiobject_size; generator gi_name.
+    for (auto [index, value] : std::initializer_list<std::pair<size_t, uint64_t>>{
+             {35, 0x4c}, {36, 0xe0}, {45, 0xd8}, {46, 0xd0}, {48, 0x18}, {69, 0x20}, {70, 0x28},
+             {71, 0x38}, {72, 0x20}, {73, 0x30}, {74, 0x50}, {75, 0x30}, {76, 0x20}, {77, 0x38},
+             {81, 0x28}}) {
+      words[index] = value;
+    }
+  }
+  absl::StatusOr<CPythonLayout> layout = LayoutFromDebugOffsets(
+      testing::DebugOffsetsBytes(hex_version, free_threaded ? 1 : 0, words));
+  EXPECT_TRUE(layout.ok()) << layout.status();
+  return layout.ok() ? *layout : CPythonLayout{};
+}
+
 class FakeInterpreter {
  public:
   static constexpr uint64_t kCodeType = 0x5000010;
@@ -69,7 +106,7 @@ class FakeInterpreter {
   static constexpr pid_t kTid = 4242;
   static constexpr uint64_t kFrameBytes = 0x200;
 
-  explicit FakeInterpreter(uint32_t hex_version) : layout_(*FindCPythonLayout(hex_version)) {
+  explicit FakeInterpreter(uint32_t hex_version) : layout_(LayoutFor(hex_version)) {
     runtime_ = memory_.Allocate(0x400);
     interp_ = memory_.Allocate(0x2000);
     tstate_ = memory_.Allocate(0x200);
@@ -101,9 +138,10 @@ class FakeInterpreter {
     if (ascii) width = 1;
     uint32_t data = ascii ? layout_.unicode_ascii_data : layout_.unicode_compact_data;
     uint64_t s = memory_.Allocate(data + (text.size() + 1) * width);
-    memory_.Write(s + kObjectType, kStrType);
+    memory_.Write(s + layout_.object_type, kStrType);
     memory_.Write(s + layout_.unicode_length, static_cast<int64_t>(text.size()));
-    uint32_t state = (static_cast<uint32_t>(width) << 2) | (1u << 5) | (ascii ? 1u << 6 : 0);
+    uint32_t state = (static_cast<uint32_t>(width) | (1u << 3) | (ascii ? 1u << 4 : 0))
+                     << layout_.unicode_kind_shift;
     memory_.Write(s + layout_.unicode_state, state);
     for (size_t i = 0; i < text.size(); ++i) {
       if (width == 1) memory_.Write(s + data + i, static_cast<uint8_t>(text[i]));
@@ -115,8 +153,8 @@ class FakeInterpreter {
 
   uint64_t Bytes(const std::string& bytes) {
     uint64_t b = memory_.Allocate(layout_.bytes_data + bytes.size() + 1);
-    memory_.Write(b + kObjectType, kBytesType);
-    memory_.Write(b + kVarObjectSize, static_cast<int64_t>(bytes.size()));
+    memory_.Write(b + layout_.object_type, kBytesType);
+    memory_.Write(b + layout_.var_object_size, static_cast<int64_t>(bytes.size()));
     memory_.WriteBytes(b + layout_.bytes_data, bytes);
     return b;
   }
@@ -124,8 +162,8 @@ class FakeInterpreter {
   // A code object of 8 code units: units 0-3 on first_line, 4-7 on first_line + 2.
   uint64_t Code(uint64_t qualname, int first_line, int first_traceable = 0) {
     uint64_t code = memory_.Allocate(layout_.code_bytecode + 16);
-    memory_.Write(code + kObjectType, kCodeType);
-    memory_.Write(code + kVarObjectSize, int64_t{8});
+    memory_.Write(code + layout_.object_type, kCodeType);
+    memory_.Write(code + layout_.var_object_size, int64_t{8});
     memory_.Write(code + layout_.code_firstlineno, int32_t{first_line});
     memory_.Write(code + layout_.code_filename, filename_);
     memory_.Write(code + layout_.code_name, qualname);
@@ -184,7 +222,7 @@ class FakeInterpreter {
 
  private:
   FakeMemory memory_;  // first: the members below allocate in it
-  const CPythonLayout& layout_;
+  CPythonLayout layout_;
   uint64_t runtime_ = 0, interp_ = 0, tstate_ = 0, cframe_ = 0, gil_ = 0;
   uint64_t filename_ = Str(U"/srv/app/handlers.py");
   // Two short-form entries of 4 units: first line, then (one-line form) +2.
@@ -479,7 +517,8 @@ TEST_P(PythonCpythonReader, GoneProcessIsNotFound) {
   fake.memory().set_gone();
   EXPECT_TRUE(absl::IsNotFound(reader.Stack(fake.Thread()).status()));
   EXPECT_TRUE(absl::IsNotFound(reader.Threads().status()));
-  EXPECT_TRUE(absl::IsNotFound(reader.GilHolder().status()));
+  // (Free-threaded: no GIL, nothing read.)
+  if (!fake.layout().free_threaded) EXPECT_TRUE(absl::IsNotFound(reader.GilHolder().status()));
 }
 
 TEST_P(PythonCpythonReader, NoPythonRunningIsAnEmptyStack) {
@@ -521,6 +560,10 @@ TEST_P(PythonCpythonReader, GilHolder) {
   hold(fake.tstate(), 1);
   absl::StatusOr<std::optional<pid_t>> holder = reader.GilHolder();
   ASSERT_TRUE(holder.ok()) << holder.status();
+  if (layout.free_threaded) {
+    EXPECT_EQ(*holder, std::nullopt) << "no GIL to name in a free-threaded build";
+    return;
+  }
   EXPECT_EQ(*holder, FakeInterpreter::kTid);
   hold(fake.tstate(), 0);  // released
   EXPECT_EQ(*reader.GilHolder(), std::nullopt);
@@ -529,9 +572,11 @@ TEST_P(PythonCpythonReader, GilHolder) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PythonLayouts, PythonCpythonReader,
-                         ::testing::Values(0x030b02f0, 0x030c01f0, 0x030d00f0),
+                         ::testing::Values(0x030b02f0, 0x030c01f0, 0x030d00f0, 0x030e0af0,
+                                           kFreeThreaded314),
                          [](const ::testing::TestParamInfo<uint32_t>& info) {
-                           return "v3_" + std::to_string((info.param >> 16) & 0xff);
+                           return "v3_" + std::to_string((info.param >> 16) & 0xff) +
+                                  (info.param == kFreeThreaded314 ? "t" : "");
                          });
 
 }  // namespace
