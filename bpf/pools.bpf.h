@@ -141,6 +141,17 @@ static __always_inline void end_saturation(__u32 pool_id, struct ss_pool *p, __u
   if (start && end - start >= saturation_threshold_ns) emit_saturation(pool_id, p, start, end);
 }
 
+static __always_inline void start_saturation(struct ss_pool *p, __u64 now) {
+  p->sat_seq += 1;
+  p->sat_max_queued = listener_queued(p->listen_port);
+  p->sat_accepts = 0;
+  p->sat_accept_wait_sum_ns = 0;
+  p->sat_accept_wait_max_ns = 0;
+  p->sat_gap_ns = 0;
+  p->sat_on_cpu_ns = 0;
+  p->sat_start_ns = now;
+}
+
 static __always_inline void member_went_busy(struct ss_pool_member *m, __u64 now) {
   struct ss_pool *p = pool_of(m);
   m->busy = 1;
@@ -155,16 +166,7 @@ static __always_inline void member_went_busy(struct ss_pool_member *m, __u64 now
     else if (p->size && busy >= p->size)
       p->sat_gap_ns = 0; /* full again within the grace: the same saturation */
   }
-  if (p->size && busy >= p->size && !p->sat_start_ns) {
-    p->sat_seq += 1;
-    p->sat_max_queued = listener_queued(p->listen_port);
-    p->sat_accepts = 0;
-    p->sat_accept_wait_sum_ns = 0;
-    p->sat_accept_wait_max_ns = 0;
-    p->sat_gap_ns = 0;
-    p->sat_on_cpu_ns = 0;
-    p->sat_start_ns = now;
-  }
+  if (p->size && busy >= p->size && !p->sat_start_ns) start_saturation(p, now);
 }
 
 static __always_inline void member_went_idle(struct ss_pool_member *m, __u64 now) {
@@ -200,7 +202,12 @@ static __always_inline void pool_note_switch_out(bool preempt, struct task_struc
   struct ss_pool_member *m = lookup_member(tid);
   if (!m) return;
   member_off_cpu(m, now, prev->se.sum_exec_runtime);
-  if (!m->busy || preempt || task_state(prev) == 0) return;
+  if (!m->busy) return;
+  /* Members the agent added busy (threads of a pool that grew under load) fill a pool without
+   * a wakeup: the first busy member to leave a CPU after that notices. */
+  struct ss_pool *p = pool_of(m);
+  if (p && p->size && p->busy >= p->size && !p->sat_start_ns) start_saturation(p, now);
+  if (preempt || task_state(prev) == 0) return;
   if (in_idle_wait(prev, m)) member_went_idle(m, now);
 }
 

@@ -128,6 +128,7 @@ enum ss_event_type {
   SS_EV_EXEC_UNTRACKED = 5, /* an untracked process exec'd (stallscope daemon discovery, when enabled) */
   SS_EV_POOL_SATURATION = 6, /* every member of a pool was busy >= the saturation threshold */
   SS_EV_SOCKET_CLOSED = 7,   /* a followed TCP connection closed */
+  SS_EV_THREAD_START = 20,   /* a tracked process started a thread (pool membership rescans) */
 };
 
 enum ss_stall_end {
@@ -158,7 +159,7 @@ struct ss_stall_event {
 struct ss_proc_event {
   struct ss_event_header hdr;
   __u32 parent_tgid; /* fork: the parent; exec/exit: 0 */
-  __u32 child_tgid;  /* fork: the new process */
+  __u32 child_tgid;  /* fork: the new process; thread start: the new thread's tid */
   char comm[SS_COMM_LEN];
 };
 

@@ -40,6 +40,11 @@ class ProbePoolKernel : public PoolKernel {
   void ResetPoolPeak(uint32_t id) override {
     if (volatile ss_pool* p = probes_->Pool(id)) p->peak_busy = p->busy;
   }
+  void AdjustBusy(uint32_t id, int delta) override {
+    // The kernel changes busy with atomic adds on the same word.
+    if (volatile ss_pool* p = probes_->Pool(id))
+      __atomic_fetch_add(const_cast<uint32_t*>(&p->busy), static_cast<uint32_t>(delta), __ATOMIC_SEQ_CST);
+  }
   absl::Status AddMember(pid_t tid, const ss_pool_member& member) override {
     return probes_->AddPoolMember(tid, member);
   }

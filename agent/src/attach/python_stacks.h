@@ -61,6 +61,8 @@ class PythonStacks {
   // The stall ended: add the read that matches its native frames (StallCaptures), or why none.
   void OnFinal(const BusySnapshot& stall, v1::LoopBlock& block);
   void ForgetProcess(pid_t pid);
+  // The process's interpreter, opened once; nullptr when its stacks cannot be read.
+  PythonProcess* Process(pid_t pid) { return ProcessFor(pid).process.get(); }
 
  private:
   struct ThreadCaptures {
