@@ -220,13 +220,15 @@ static __always_inline void pool_note_wakeup(struct task_struct *p) {
   if (m && !m->busy) member_went_busy(m, ss_now_ns());
 }
 
-/* From sched_process_exit: a member that exits leaves the busy count (the agent shrinks size). */
-static __always_inline void pool_note_exit(__u32 tid) {
+/* From sched_process_exit: a member that exits leaves the busy count; true for a member (the
+ * agent is told, to recompute the pool's ceiling). */
+static __always_inline bool pool_note_exit(__u32 tid) {
   struct ss_pool_member *m = lookup_member(tid);
-  if (!m) return;
+  if (!m) return false;
   if (m->busy) member_went_idle(m, ss_now_ns());
   bpf_map_delete_elem(&pool_members, &tid);
   clear_id_bit(&member_bitmap, tid);
+  return true;
 }
 
 #endif /* STALLSCOPE_POOLS_BPF_H_ */

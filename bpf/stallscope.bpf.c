@@ -588,7 +588,7 @@ int BPF_PROG(ss_process_exit, struct task_struct *p) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
   if (!is_tracked(tgid)) return 0;
-  pool_note_exit(tid);
+  if (pool_note_exit(tid)) emit_proc(SS_EV_MEMBER_EXIT, tgid, 0, tid);
   struct ss_thread_state *t = lookup_thread(tid);
   if (t) {
     __u64 now = ss_now_ns();

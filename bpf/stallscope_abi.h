@@ -129,6 +129,7 @@ enum ss_event_type {
   SS_EV_POOL_SATURATION = 6, /* every member of a pool was busy >= the saturation threshold */
   SS_EV_SOCKET_CLOSED = 7,   /* a followed TCP connection closed */
   SS_EV_THREAD_START = 20,   /* a tracked process started a thread (pool membership rescans) */
+  SS_EV_MEMBER_EXIT = 21,    /* a pool member's thread exited (pool size rescans) */
 };
 
 enum ss_stall_end {

@@ -80,12 +80,16 @@ class FrameworkPool(unittest.TestCase):
         self.assertEqual([r for r in self.overload + self.partial if r.status != b"200"], [])
 
     def test_members_are_the_threads_that_ran_handlers(self):
-        self.assertEqual(len(self.handler_tids), self.SIZE, "the app's own threads: %s" % self.handler_tids)
+        # anyio under uvloop may replace a worker (it stops the worker of a finished root task):
+        # more threads than the pool's size may have served over the run, never more at once.
+        self.assertGreaterEqual(len(self.handler_tids), self.SIZE, "the app's threads: %s" % self.handler_tids)
         self.assertTrue(self.utils, "no poolUtilization for the server" + self.describe())
         self.assertTrue(self.finals, "no final poolSaturation" + self.describe())
         for r in self.sats:
             self.assertEqual(r.get("kind"), "THREAD_POOL", r)
-            self.assertEqual(set(r.get("members", [])), self.handler_tids, r)
+            members = set(r.get("members", []))
+            self.assertEqual(len(members), self.SIZE, r)
+            self.assertLessEqual(members, self.handler_tids, r)
             self.assertEqual(r.get("ceiling"), self.SIZE, r)
             self.assertEqual(r.get("ceilingSource"), self.CEILING_SOURCE, r)
             self.assertTrue(r.get("membership", "").startswith("Python threads running "), r)

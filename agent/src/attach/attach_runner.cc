@@ -457,7 +457,9 @@ class AttachRun : public TraceControl {
         break;
       }
       case SS_EV_THREAD_START:
-        // A pool may be growing: find its new thread soon, not at the next periodic rescan.
+      case SS_EV_MEMBER_EXIT:
+        // A pool may be growing or shrinking: find its new thread or its new ceiling soon, not
+        // at the next periodic rescan.
         next_discovery_ = std::min(next_discovery_, std::max(now + kThreadStartRescanDelayNs,
                                                              last_discovery_ + kThreadStartRescanMinGapNs));
         break;

@@ -217,7 +217,9 @@ std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& proces
 
   for (uint64_t inode : prefork_order) {
     const auto& candidates = prefork[inode];
-    DiscoveredPool pool{absl::StrCat("prefork:", inode), DiscoveredKind::kPrefork, 0, {}, {}};
+    DiscoveredPool pool;
+    pool.key = absl::StrCat("prefork:", inode);
+    pool.kind = DiscoveredKind::kPrefork;
     absl::flat_hash_set<pid_t> member_pids;
     for (const auto& c : candidates) {
       if (!member_pids.insert(c.member.pid).second) continue;  // one member per process
@@ -231,6 +233,8 @@ std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& proces
     pool.pid = candidates.front().process->ppid;
     for (const auto& c : candidates)
       if (member_pids.contains(c.process->ppid)) pool.pid = c.process->ppid;
+    pool.membership = absl::StrCat("processes waiting on the listening socket ", pool.listener.address,
+                                   " they share by fork");
     pools.push_back(std::move(pool));
   }
   return pools;

@@ -53,11 +53,10 @@ uint32_t PoolTracker::Ceiling(const Pool& pool) const {
       !absl::StartsWith(pool.found.membership, "Python threads"))
     return static_cast<uint32_t>(pool.members.size());
   if (pool.found.configured_max) return pool.found.configured_max;
-  return std::max<uint32_t>(pool.max_seen, static_cast<uint32_t>(pool.members.size()));
+  return std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
 }
 
 void PoolTracker::SyncSize(Pool& pool) {
-  pool.max_seen = std::max<uint32_t>(pool.max_seen, static_cast<uint32_t>(pool.members.size()));
   kernel_->ConfigurePool(pool.id, Ceiling(pool), pool.found.listener.port);
 }
 
@@ -111,7 +110,11 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
       pool.at_interval_start.erase(m.tid);
       return true;
     });
-    if (pool.members.size() != before) SyncSize(pool);
+    pool.max_settled = std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
+    if (pool.members.size() != before) {
+      SyncSize(pool);  // a smaller ceiling (a replaced thread gone) may make the pool full
+      kernel_->StartSaturationIfFull(pool.id, now_ns);
+    }
   }
   // A process found running a thread pool is not a prefork member: a gunicorn gthread worker
   // waits on the shared listener like a sync worker until its executor starts threads.
@@ -159,7 +162,7 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
     if (pool.retired) continue;
     if (pool.found.listener.port == 0 && d.listener.port != 0) pool.found.listener = d.listener;
     pool.confirmed |= d.seen_idle;
-    bool changed = false;
+    bool changed = false, added_busy = false;
     for (const DiscoveredMember& m : d.members) {
       if (d.kind == DiscoveredKind::kPrefork && runs_thread_pool.contains(m.pid)) continue;
       bool known = false;
@@ -181,8 +184,10 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
       pool.members.push_back(m);
       pool.at_interval_start[m.tid] = MemberCounters{};
       changed = true;
+      added_busy |= m.busy;
     }
     if (changed) SyncSize(pool);
+    if (added_busy) kernel_->StartSaturationIfFull(pool.id, now_ns);
     if (pool.found.listener.port != 0) listener_pool_[pool.found.listener.port] = pool.id + 1;
   }
   for (const ProcessView& v : views) {

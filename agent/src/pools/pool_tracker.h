@@ -32,6 +32,9 @@ class PoolKernel {
   // A member is about to be added busy (found outside its idle wait): busy += 1, before the
   // member is in the kernel's table (from then on the kernel counts its changes).
   virtual void AdjustBusy(uint32_t id, int delta) = 0;
+  // Members added busy filled the pool: the saturation starts now unless one is going on (the
+  // kernel would notice only at a busy member's next switch-out, a whole handler later).
+  virtual void StartSaturationIfFull(uint32_t id, uint64_t now_ns) = 0;
   virtual absl::Status AddMember(pid_t tid, const ss_pool_member& member) = 0;
   virtual std::optional<ss_pool_member> ReadMember(pid_t tid) const = 0;
   virtual void RemoveMember(pid_t tid) = 0;
@@ -89,7 +92,9 @@ class PoolTracker {
     DiscoveredPool found;  // key, kind, pid, listener
     std::vector<DiscoveredMember> members;
     int listener_slot = -1;
-    uint32_t max_seen = 0;                // most members at once
+    // Most members at once among those found by an earlier rescan: a thread that is replaced
+    // (anyio stops the worker of a finished root task and starts another) does not count twice.
+    uint32_t max_settled = 0;
     bool confirmed = false;               // a member was seen in its idle wait (takes jobs there)
     bool retired = false;                 // every member left (e.g. a gthread worker that was
                                           // taken for a prefork member before its threads existed)

@@ -19,6 +19,13 @@ class FakeKernel : public PoolKernel {
   }
   void ResetPoolPeak(uint32_t id) override { pools[id].peak_busy = pools[id].busy; }
   void AdjustBusy(uint32_t id, int delta) override { pools[id].busy += static_cast<uint32_t>(delta); }
+  void StartSaturationIfFull(uint32_t id, uint64_t now_ns) override {
+    ss_pool& p = pools[id];
+    if (p.size && p.busy >= p.size && !p.sat_start_ns) {
+      p.sat_seq += 1;
+      p.sat_start_ns = now_ns;
+    }
+  }
   absl::Status AddMember(pid_t tid, const ss_pool_member& m) override {
     members[tid] = m;
     return absl::OkStatus();
@@ -250,13 +257,13 @@ TEST_F(PoolTrackerTest, APreforkWorkerThatTurnsOutToRunAThreadPoolLeavesThePrefo
 TEST_F(PoolTrackerTest, AGrowingPoolFoundBusyReportsOnceAMemberIdledAndKeepsItsLargestSize) {
   PoolTracker t = MakeTracker(1000 * kMs);
   // Four threads that appeared under load, all busy: members at once, counted busy.
-  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 4)}, 0);
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 4)}, 1 * kMs);
   ASSERT_EQ(t.pools(), 1u);
   EXPECT_EQ(kernel.pools[0].size, 4u);
   EXPECT_EQ(kernel.pools[0].busy, 4u);
   EXPECT_EQ(kernel.members[11].busy, 1u);
-  kernel.pools[0].sat_start_ns = 1 * kMs;  // the kernel saw the pool full
-  kernel.pools[0].sat_seq = 1;
+  EXPECT_EQ(kernel.pools[0].sat_start_ns, 1 * kMs) << "full since it was found";
+  EXPECT_EQ(kernel.pools[0].sat_seq, 1u);
   t.Tick(300 * kMs);
   EXPECT_TRUE(Saturations().empty()) << "nothing seen idle yet: maybe not a pool";
   kernel.members[12].wakeups = 1;  // one went idle in its wait and took the next job
@@ -265,6 +272,7 @@ TEST_F(PoolTrackerTest, AGrowingPoolFoundBusyReportsOnceAMemberIdledAndKeepsItsL
   EXPECT_EQ(Saturations()[0].ceiling(), 4u);
   EXPECT_EQ(Saturations()[0].ceiling_source(), v1::CEILING_LARGEST_SEEN);
   EXPECT_EQ(Saturations()[0].membership(), "Python threads running loop");
+  t.OnDiscovery({Server(10, 8080)}, {}, 450 * kMs);  // all four still there: settled
   // Idle threads reaped: fewer members, the same ceiling (no false saturation of the rest).
   kernel.pools[0] = ss_pool{};
   kernel.pools[0].size = 4;
@@ -302,6 +310,18 @@ TEST_F(PoolTrackerTest, ALoneThreadOfAnotherWorkLoopIsNoPool) {
   PoolTracker t = MakeTracker();
   t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11}, 0)}, 0);  // a logging QueueListener
   EXPECT_EQ(t.pools(), 0u);
+}
+
+TEST_F(PoolTrackerTest, AThreadReplacedBetweenTwoRescansDoesNotRaiseTheCeiling) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 0)}, 1 * kMs);
+  t.OnDiscovery({Server(10, 8080)}, {}, 2 * kMs);
+  // anyio stopped 11 (its root task ended) and started 15; both seen at once, 11 exits after.
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14, 15}, 0)}, 3 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 5u) << "five threads exist now";
+  kernel.members.erase(11);
+  t.OnDiscovery({Server(10, 8080)}, {}, 4 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 4u);
 }
 
 }  // namespace
