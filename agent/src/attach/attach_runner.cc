@@ -265,7 +265,8 @@ class AttachRun : public TraceControl {
       std::optional<ProcessView> view = ReadProcessView(pid, wait_syscalls_);
       if (!view) continue;
       // Python threads and their work loops: who the pool's members are (pool_discovery.h).
-      if (python_stacks_enabled_)
+      // A process of one thread has no pool threads: its interpreter is not even opened.
+      if (python_stacks_enabled_ && view->threads.size() > 1)
         if (PythonProcess* python = python_stacks_.Process(pid)) work_loops_.Fill(*python, *view);
       if (std::optional<ProcessFacts> facts = ReadProcessFacts(pid))
         std::tie(view->configured_threads, view->configured_from) = ConfiguredThreads(facts->argv);
