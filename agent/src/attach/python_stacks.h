@@ -80,7 +80,12 @@ class PythonStacks {
 
   StillStalled still_stalled_;
   absl::flat_hash_map<pid_t, ProcessEntry> processes_;
-  absl::flat_hash_map<pid_t, ThreadCaptures> by_tid_;  // one stall per thread at a time
+  // The captures of a thread's recent stalls, oldest first: a stall's final report may come
+  // after the thread's next stall was read in progress (a final held until the thread is known
+  // to be a loop), and must still get its own frames.
+  static constexpr size_t kStallsKeptPerThread = 4;
+  ThreadCaptures& CapturesFor(const BusySnapshot& stall);
+  absl::flat_hash_map<pid_t, std::vector<ThreadCaptures>> by_tid_;
 };
 
 }  // namespace stallscope
