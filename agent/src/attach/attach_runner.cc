@@ -104,6 +104,9 @@ class AttachRun : public TraceControl {
         classes_(BuildSyscallClassTable()) {
     tracker_.SetThreadCpuTime(
         [](pid_t pid, pid_t tid) { return ReadThreadCpuTimeNs(pid, tid); });
+    tracker_.SetEarlyRead([this](const BusySnapshot& period) {
+      if (python_stacks_enabled_) python_stacks_.OnEarly(period);
+    });
   }
 
   int Run(const std::vector<pid_t>& roots) {

@@ -49,7 +49,7 @@ void PythonStacks::Apply(const StallCaptures::Capture& capture, v1::LoopBlock& b
   for (const v1::Frame& frame : capture.frames) *block.add_stack() = frame;
 }
 
-void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block) {
+StallCaptures::Capture PythonStacks::Read(const BusySnapshot& stall) {
   StallCaptures::Capture capture;
   ProcessEntry& entry = ProcessFor(stall.pid);
   if (!entry.process) {
@@ -70,8 +70,19 @@ void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block)
   } else {
     capture.status = v1::PYTHON_STACK_READ_FAILED;
   }
+  return capture;
+}
+
+void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block) {
+  StallCaptures::Capture capture = Read(stall);
   Apply(capture, block);
   CapturesFor(stall).captures.Offer(std::move(capture));
+}
+
+void PythonStacks::OnEarly(const BusySnapshot& period) {
+  StallCaptures::Capture capture = Read(period);
+  // A failed read says nothing yet: the in-progress reads may still succeed.
+  if (capture.status == v1::PYTHON_STACK_CAPTURED) CapturesFor(period).captures.Offer(std::move(capture));
 }
 
 PythonStacks::ThreadCaptures& PythonStacks::CapturesFor(const BusySnapshot& stall) {

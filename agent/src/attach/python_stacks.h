@@ -58,6 +58,9 @@ class PythonStacks {
   // Frames read after the stall ended (the loop may return to its wait between the kernel
   // snapshot and the read) are discarded, never shown as the stall's.
   void OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block);
+  // A busy period not yet past the threshold (LoopTracker::SetEarlyRead): read its frames now,
+  // for its final report should it end as a stall before it is seen in progress.
+  void OnEarly(const BusySnapshot& period);
   // The stall ended: add the read that matches its native frames (StallCaptures), or why none.
   void OnFinal(const BusySnapshot& stall, v1::LoopBlock& block);
   void ForgetProcess(pid_t pid);
@@ -76,6 +79,7 @@ class PythonStacks {
   };
 
   ProcessEntry& ProcessFor(pid_t pid);
+  StallCaptures::Capture Read(const BusySnapshot& stall);
   static void Apply(const StallCaptures::Capture& capture, v1::LoopBlock& block);
 
   StillStalled still_stalled_;
