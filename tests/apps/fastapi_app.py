@@ -2,7 +2,9 @@
 worker threads (created on demand, reaped after 10 s idle). The app limits anyio's default
 thread limiter to $POOL_THREADS (default 4) at startup, so its pool is that size. Serve with
     python3 -m uvicorn --loop uvloop|asyncio --port PORT fastapi_app:app
-/sleep?ms=N logs each handler's true start and end with pid and tid to $STALL_LOG (stallkit).
+/sleep?ms=N (a `def` endpoint, in a worker thread) and /loop/KIND?ms=N (an `async def`
+endpoint that blocks the loop) log each handler's true start and end with pid and tid to
+$STALL_LOG (stallkit).
 """
 
 import os
@@ -33,3 +35,9 @@ def sleep(ms: int = stallkit.DEFAULT_MS):
 @app.get("/fast")
 def fast():
     return PlainTextResponse(stallkit.fast_body())
+
+
+@app.get("/loop/{kind}")
+async def on_the_loop(kind: str, ms: int = stallkit.DEFAULT_MS):
+    """The stall on the event loop itself (an `async def` endpoint that blocks)."""
+    return PlainTextResponse(stallkit.run_stall(APP, kind, ms))
