@@ -325,7 +325,7 @@ class AttachRun : public TraceControl {
     // The kernel named inet sockets while the fd was open; the rest is looked up now.
     if (call.sock.family != 0) return FormatSockAddr(call.sock);
     if (call.file_kind == SS_FILE_PIPE) return "pipe";
-    return ResolveFd(pid, call.fd).target;
+    return NameAtCall(call.fd, call.file_kind, ResolveFd(pid, call.fd));
   }
 
   // Whether the thread is where the snapshot saw it: in the same stall and, if it was asleep in
