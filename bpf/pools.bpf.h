@@ -89,6 +89,7 @@ static __always_inline bool in_idle_wait(struct task_struct *task,
     /* queue.get()/Lock.acquire() without timeout and pthread mutexes wait with no timeout;
      * CPython's GIL waits are timed (5 ms interval), so they stay busy. */
     int cmd = PT_REGS_PARM2_SYSCALL(regs) & FUTEX_CMD_MASK;
+    if (m->idle_uaddr && PT_REGS_PARM1_SYSCALL(regs) != m->idle_uaddr) return false;
     return (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && !PT_REGS_PARM4_SYSCALL(regs);
   }
   if (!(m->idle_flags & SS_IDLE_LISTENER)) return false;

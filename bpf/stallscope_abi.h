@@ -202,6 +202,9 @@ struct ss_pool_member {
   __u64 wakeups;    /* idle -> busy transitions: jobs taken */
   __u64 accepts;    /* connections this member accepted */
   __u64 last_off_exec_ns; /* its se.sum_exec_runtime when it last left a CPU; 0: not yet */
+  /* SS_IDLE_FUTEX: the futex word of the queue it takes jobs from (a ThreadPoolExecutor's
+   * SimpleQueue lock); an untimed wait on another word is work (a handler's lock). 0: any. */
+  __u64 idle_uaddr;
 };
 
 /* Per pool, in an mmapable array indexed by pool id: the agent sets size/listen_port, the

@@ -44,6 +44,25 @@ DiscoveredPool NewThreadPool(const ProcessView& p, std::string key_suffix) {
   return pool;
 }
 
+// The group of threads running `work_loop` (and, for an executor, taking jobs from the queue
+// whose futex word is `queue`; 0 unknown), added when new.
+DiscoveredPool& GroupFor(std::vector<DiscoveredPool>& groups, const ProcessView& p, const std::string& work_loop,
+                         uint64_t queue) {
+  std::string key = queue ? absl::StrCat(":", work_loop, "@", absl::Hex(queue)) : absl::StrCat(":", work_loop);
+  std::string full_key = absl::StrCat("threads:", p.pid, key);
+  for (DiscoveredPool& g : groups)
+    if (g.key == full_key) return g;
+  groups.push_back(NewThreadPool(p, key));
+  DiscoveredPool& group = groups.back();
+  group.membership = work_loop;  // replaced by a sentence once complete
+  group.executor = IsExecutorWorkLoop(work_loop);
+  if (group.executor && p.configured_threads) {
+    group.configured_max = p.configured_threads;
+    group.configured_from = p.configured_from;
+  }
+  return group;
+}
+
 // Python threads grouped by work loop (pool_discovery.h). Adds every group (the tracker keeps
 // the ones that are pools); true when one of them is a pool by itself (two threads or more, or
 // an executor's), so the process is no prefork worker.
@@ -59,27 +78,41 @@ bool PythonThreadPools(const ProcessView& p, const WaitSyscalls& nr, std::vector
     // The main thread blocked without timeout is joining, not pooled; non-Python threads are
     // the runtime's (libuv, gRPC, DB drivers).
     if (t.tid == p.pid || !t.python || t.work_loop.empty()) continue;
-    auto group = std::find_if(groups.begin(), groups.end(),
-                              [&](const DiscoveredPool& g) { return g.membership == t.work_loop; });
-    if (group == groups.end()) {
-      groups.push_back(NewThreadPool(p, absl::StrCat(":", t.work_loop)));
-      group = groups.end() - 1;
-      group->membership = t.work_loop;  // replaced by the sentence below
-      group->executor = IsExecutorWorkLoop(t.work_loop);
-      if (group->executor && p.configured_threads) {
-        group->configured_max = p.configured_threads;
-        group->configured_from = p.configured_from;
-      }
-    }
     bool idle = w.kind == IdleWaitKind::kFutex;
-    group->seen_idle |= idle;
-    group->members.push_back(DiscoveredMember{p.pid, t.tid, SS_IDLE_FUTEX, -1, !idle});
+    bool executor = IsExecutorWorkLoop(t.work_loop);
+    // An executor's idle workers all wait on its queue's lock: the futex word tells two
+    // executors of one process apart (asgiref's and asyncio's default one).
+    uint64_t queue = executor && idle ? t.syscall.args[0] : 0;
+    if (executor && !idle) continue;  // placed after the idle ones, below
+    DiscoveredPool& group = GroupFor(groups, p, t.work_loop, queue);
+    group.seen_idle |= idle;
+    group.members.push_back(DiscoveredMember{p.pid, t.tid, SS_IDLE_FUTEX, -1, !idle, queue});
+  }
+  // Busy executor threads: their queue is unknown; they join the executor when the process has
+  // one (seen idle now), else a group of their own whose queue the kernel learns from no one
+  // (any untimed futex wait is idle for them).
+  for (const ThreadView& t : p.threads) {
+    if (t.tid == p.pid || !t.python || !IsExecutorWorkLoop(t.work_loop)) continue;
+    if (ClassifyWait(p, t, nr).kind != IdleWaitKind::kNone) continue;
+    DiscoveredPool* only = nullptr;
+    int executors = 0;
+    for (DiscoveredPool& g : groups)
+      if (g.executor && g.membership == t.work_loop) {
+        only = &g;
+        ++executors;
+      }
+    DiscoveredPool& group = executors == 1 ? *only : GroupFor(groups, p, t.work_loop, 0);
+    uint64_t queue = group.members.empty() ? 0 : group.members.front().idle_uaddr;
+    group.members.push_back(DiscoveredMember{p.pid, t.tid, SS_IDLE_FUTEX, -1, true, queue});
   }
   bool any = false;
   for (DiscoveredPool& g : groups) {
     any |= g.executor || g.members.size() >= 2;
+    uint64_t queue = g.members.front().idle_uaddr;
     g.membership = absl::StrCat("Python threads running ", g.membership,
-                                ", idle in an untimed futex wait for their next job");
+                                queue ? absl::StrCat(", idle in an untimed futex wait on their queue's lock (0x",
+                                                     absl::Hex(queue), ") for their next job")
+                                      : std::string(", idle in an untimed futex wait for their next job"));
     pools.push_back(std::move(g));
   }
   return any;

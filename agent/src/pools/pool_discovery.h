@@ -91,6 +91,7 @@ struct DiscoveredMember {
   uint32_t idle_flags = 0;  // SS_IDLE_*
   int idle_fd = -1;
   bool busy = false;  // found outside its idle wait (a thread of a known work loop)
+  uint64_t idle_uaddr = 0;  // the futex word of its job queue when known (executors), 0: any
 };
 
 struct DiscoveredPool {

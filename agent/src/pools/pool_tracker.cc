@@ -144,9 +144,12 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
         std::all_of(d.members.begin(), d.members.end(),
                     [&](const DiscoveredMember& m) { return runs_thread_pool.contains(m.pid); }))
       continue;
-    auto it = std::find_if(pools_.begin(), pools_.end(), [&](const Pool& p) { return p.found.key == d.key; });
+    auto it = FindPool(d.key);
     if (it == pools_.end()) {
       if (!PoolByItself(d)) continue;
+      bool any_new = false;
+      for (const DiscoveredMember& m : d.members) any_new |= !IsMember(m.tid);
+      if (!any_new) continue;  // its threads are another pool's already
       if (pools_.size() >= SS_MAX_POOLS) continue;
       Pool pool;
       pool.id = static_cast<uint32_t>(pools_.size());
@@ -165,16 +168,14 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
     bool changed = false, added_busy = false;
     for (const DiscoveredMember& m : d.members) {
       if (d.kind == DiscoveredKind::kPrefork && runs_thread_pool.contains(m.pid)) continue;
-      bool known = false;
-      for (const Pool& p : pools_)
-        for (const DiscoveredMember& x : p.members) known |= x.tid == m.tid;
-      if (known) continue;
+      if (IsMember(m.tid)) continue;
       ss_pool_member member{};
       member.pool_id = pool.id;
       member.idle_flags = m.idle_flags;
       member.idle_fd = m.idle_fd;
       member.since_ns = now_ns;
       member.busy = m.busy ? 1 : 0;
+      member.idle_uaddr = m.idle_uaddr;
       if (m.busy) kernel_->AdjustBusy(pool.id, 1);
       if (!kernel_->AddMember(m.tid, member).ok()) {
         if (m.busy) kernel_->AdjustBusy(pool.id, -1);
@@ -208,6 +209,33 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
     pool.accepts_at_interval_start = l.accepts;
     pool.synack_at_interval_start = l.synack_retransmits;
   }
+}
+
+bool PoolTracker::IsMember(pid_t tid) const {
+  for (const Pool& p : pools_)
+    for (const DiscoveredMember& x : p.members)
+      if (x.tid == tid) return true;
+  return false;
+}
+
+// The pool of `key`; an executor's found by its queue ("loop@queue") and the same executor
+// found while all its threads were busy ("loop") are one pool.
+std::vector<PoolTracker::Pool>::iterator PoolTracker::FindPool(const std::string& key) {
+  auto exact = std::find_if(pools_.begin(), pools_.end(), [&](const Pool& p) { return p.found.key == key; });
+  if (exact != pools_.end()) return exact;
+  size_t at = key.rfind('@');
+  if (at != std::string::npos) {
+    std::string unqueued = key.substr(0, at);
+    return std::find_if(pools_.begin(), pools_.end(), [&](const Pool& p) { return p.found.key == unqueued; });
+  }
+  auto queued = pools_.end();
+  int n = 0;
+  for (auto it = pools_.begin(); it != pools_.end(); ++it)
+    if (absl::StartsWith(it->found.key, key + "@")) {
+      queued = it;
+      ++n;
+    }
+  return n == 1 ? queued : pools_.end();
 }
 
 PoolTracker::MemberCounters PoolTracker::Read(const ss_pool_member& m, uint64_t now_ns) const {

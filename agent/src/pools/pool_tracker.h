@@ -130,6 +130,8 @@ class PoolTracker {
   void FillHow(const Pool& pool, v1::PoolSaturation& s) const;
   void FillHow(const Pool& pool, v1::PoolUtilization& u) const;
   bool Confirmed(Pool& pool);
+  bool IsMember(pid_t tid) const;
+  std::vector<Pool>::iterator FindPool(const std::string& key);
   int ListenerSlot(uint16_t port);
 
   Options options_;

@@ -261,5 +261,35 @@ TEST(PoolDiscoveryTest, ExecutorWorkLoopIsConcurrentFuturesWorker) {
   EXPECT_FALSE(IsExecutorWorkLoop("_worker (/srv/app/concurrent/futures/thread.pyc)"));
 }
 
+TEST(PoolDiscoveryTest, TwoExecutorsOfOneProcessAreToldApartByTheirQueuesLock) {
+  // Django under ASGI: asgiref's one thread, and asyncio's default executor (2 threads) for
+  // thread_sensitive=False views; one busy thread whose queue is unknown.
+  ProcessView p;
+  p.pid = 1000;
+  p.ppid = 1;
+  p.python_read = true;
+  p.threads = {PythonThread(Thread(1000, 232, {3, 0x7ffd, 1024, 0xffffffff}), "")};
+  p.threads.push_back(PythonThread(Thread(1001, 202, {0x7f00000a0010, 0x189, 0, 0, 0, 0xffffffff}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(1002, 202, {0x7f00000b0010, 0x189, 0, 0, 0, 0xffffffff}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(1003, 202, {0x7f00000b0010, 0x189, 0, 0, 0, 0xffffffff}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(1004, 230, {1, 0, 0x7f00aa, 0}), kExecutor));
+  auto pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 3u) << "two executors, and the busy thread on its own";
+  // In the order found: the idle executors, then the busy thread.
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{1001}));
+  EXPECT_EQ(pools[0].members[0].idle_uaddr, 0x7f00000a0010u);
+  EXPECT_EQ(Tids(pools[1]), (std::vector<pid_t>{1002, 1003}));
+  EXPECT_NE(pools[1].membership.find("(0x7f00000b0010)"), std::string::npos) << pools[1].membership;
+  EXPECT_EQ(Tids(pools[2]), (std::vector<pid_t>{1004}));
+  EXPECT_EQ(pools[2].members[0].idle_uaddr, 0u);
+  EXPECT_TRUE(pools[2].members[0].busy);
+  // With one executor, a busy thread joins it and takes its queue.
+  p.threads.erase(p.threads.begin() + 1);
+  pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{1002, 1003, 1004}));
+  EXPECT_EQ(pools[0].members.back().idle_uaddr, 0x7f00000b0010u);
+}
+
 }  // namespace
 }  // namespace stallscope

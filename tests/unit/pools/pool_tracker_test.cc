@@ -324,5 +324,19 @@ TEST_F(PoolTrackerTest, AThreadReplacedBetweenTwoRescansDoesNotRaiseTheCeiling) 
   EXPECT_EQ(kernel.pools[0].size, 4u);
 }
 
+TEST_F(PoolTrackerTest, AnExecutorFoundBusyThenIdleOnItsQueueIsOnePool) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12}, 2, /*executor=*/true)}, 1 * kMs);
+  ASSERT_EQ(t.pools(), 1u);
+  DiscoveredPool idle = PythonPool(10, {11, 12, 13}, 0, /*executor=*/true);
+  idle.key += "@7f0010";
+  for (auto& m : idle.members) m.idle_uaddr = 0x7f0010;
+  t.OnDiscovery({Server(10, 8080)}, {idle}, 2 * kMs);
+  EXPECT_EQ(t.pools(), 1u) << "the same executor";
+  EXPECT_EQ(kernel.pools[0].size, 3u);
+  EXPECT_EQ(kernel.members[13].idle_uaddr, 0x7f0010u);
+  EXPECT_EQ(kernel.members[11].idle_uaddr, 0u) << "added before its queue was known";
+}
+
 }  // namespace
 }  // namespace stallscope
