@@ -89,6 +89,7 @@ static __always_inline bool in_idle_wait(struct task_struct *task,
     /* queue.get()/Lock.acquire() without timeout and pthread mutexes wait with no timeout;
      * CPython's GIL waits are timed (5 ms interval), so they stay busy. */
     int cmd = PT_REGS_PARM2_SYSCALL(regs) & FUTEX_CMD_MASK;
+    if (m->idle_uaddr && PT_REGS_PARM1_SYSCALL(regs) != m->idle_uaddr) return false;
     return (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && !PT_REGS_PARM4_SYSCALL(regs);
   }
   if (!(m->idle_flags & SS_IDLE_LISTENER)) return false;
@@ -141,6 +142,17 @@ static __always_inline void end_saturation(__u32 pool_id, struct ss_pool *p, __u
   if (start && end - start >= saturation_threshold_ns) emit_saturation(pool_id, p, start, end);
 }
 
+static __always_inline void start_saturation(struct ss_pool *p, __u64 now) {
+  p->sat_seq += 1;
+  p->sat_max_queued = listener_queued(p->listen_port);
+  p->sat_accepts = 0;
+  p->sat_accept_wait_sum_ns = 0;
+  p->sat_accept_wait_max_ns = 0;
+  p->sat_gap_ns = 0;
+  p->sat_on_cpu_ns = 0;
+  p->sat_start_ns = now;
+}
+
 static __always_inline void member_went_busy(struct ss_pool_member *m, __u64 now) {
   struct ss_pool *p = pool_of(m);
   m->busy = 1;
@@ -155,16 +167,7 @@ static __always_inline void member_went_busy(struct ss_pool_member *m, __u64 now
     else if (p->size && busy >= p->size)
       p->sat_gap_ns = 0; /* full again within the grace: the same saturation */
   }
-  if (p->size && busy >= p->size && !p->sat_start_ns) {
-    p->sat_seq += 1;
-    p->sat_max_queued = listener_queued(p->listen_port);
-    p->sat_accepts = 0;
-    p->sat_accept_wait_sum_ns = 0;
-    p->sat_accept_wait_max_ns = 0;
-    p->sat_gap_ns = 0;
-    p->sat_on_cpu_ns = 0;
-    p->sat_start_ns = now;
-  }
+  if (p->size && busy >= p->size && !p->sat_start_ns) start_saturation(p, now);
 }
 
 static __always_inline void member_went_idle(struct ss_pool_member *m, __u64 now) {
@@ -200,7 +203,12 @@ static __always_inline void pool_note_switch_out(bool preempt, struct task_struc
   struct ss_pool_member *m = lookup_member(tid);
   if (!m) return;
   member_off_cpu(m, now, prev->se.sum_exec_runtime);
-  if (!m->busy || preempt || task_state(prev) == 0) return;
+  if (!m->busy) return;
+  /* Members the agent added busy (threads of a pool that grew under load) fill a pool without
+   * a wakeup: the first busy member to leave a CPU after that notices. */
+  struct ss_pool *p = pool_of(m);
+  if (p && p->size && p->busy >= p->size && !p->sat_start_ns) start_saturation(p, now);
+  if (preempt || task_state(prev) == 0) return;
   if (in_idle_wait(prev, m)) member_went_idle(m, now);
 }
 
@@ -213,13 +221,15 @@ static __always_inline void pool_note_wakeup(struct task_struct *p) {
   if (m && !m->busy) member_went_busy(m, ss_now_ns());
 }
 
-/* From sched_process_exit: a member that exits leaves the busy count (the agent shrinks size). */
-static __always_inline void pool_note_exit(__u32 tid) {
+/* From sched_process_exit: a member that exits leaves the busy count; true for a member (the
+ * agent is told, to recompute the pool's ceiling). */
+static __always_inline bool pool_note_exit(__u32 tid) {
   struct ss_pool_member *m = lookup_member(tid);
-  if (!m) return;
+  if (!m) return false;
   if (m->busy) member_went_idle(m, ss_now_ns());
   bpf_map_delete_elem(&pool_members, &tid);
   clear_id_bit(&member_bitmap, tid);
+  return true;
 }
 
 #endif /* STALLSCOPE_POOLS_BPF_H_ */

@@ -548,13 +548,18 @@ static __always_inline void emit_proc(__u32 type, __u32 tgid, __u32 parent, __u3
 }
 
 /* Children of tracked processes are tracked from their first instruction (gunicorn and uWSGI
- * fork workers, and respawn them). New threads share the tgid and need nothing. */
+ * fork workers, and respawn them). New threads share the tgid and are tracked already: the
+ * agent is told so that pools growing under load (executors, anyio) get their new threads at
+ * once rather than at the next rescan. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(ss_process_fork, struct task_struct *parent, struct task_struct *child) {
   __u32 parent_tgid = parent->tgid;
   if (!is_tracked(parent_tgid)) return 0;
   __u32 child_tgid = child->tgid;
-  if (child->pid != child_tgid) return 0;
+  if (child->pid != child_tgid) {
+    emit_proc(SS_EV_THREAD_START, child_tgid, parent_tgid, child->pid);
+    return 0;
+  }
   __u8 one = 1;
   if (bpf_map_update_elem(&tracked_tgids, &child_tgid, &one, BPF_NOEXIST) == -E2BIG) {
     count(SS_CNT_TRACKED_MAP_FULL);
@@ -583,7 +588,7 @@ int BPF_PROG(ss_process_exit, struct task_struct *p) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
   if (!is_tracked(tgid)) return 0;
-  pool_note_exit(tid);
+  if (pool_note_exit(tid)) emit_proc(SS_EV_MEMBER_EXIT, tgid, 0, tid);
   struct ss_thread_state *t = lookup_thread(tid);
   if (t) {
     __u64 now = ss_now_ns();

@@ -128,6 +128,8 @@ enum ss_event_type {
   SS_EV_EXEC_UNTRACKED = 5, /* an untracked process exec'd (stallscope daemon discovery, when enabled) */
   SS_EV_POOL_SATURATION = 6, /* every member of a pool was busy >= the saturation threshold */
   SS_EV_SOCKET_CLOSED = 7,   /* a followed TCP connection closed */
+  SS_EV_THREAD_START = 20,   /* a tracked process started a thread (pool membership rescans) */
+  SS_EV_MEMBER_EXIT = 21,    /* a pool member's thread exited (pool size rescans) */
 };
 
 enum ss_stall_end {
@@ -158,7 +160,7 @@ struct ss_stall_event {
 struct ss_proc_event {
   struct ss_event_header hdr;
   __u32 parent_tgid; /* fork: the parent; exec/exit: 0 */
-  __u32 child_tgid;  /* fork: the new process */
+  __u32 child_tgid;  /* fork: the new process; thread start: the new thread's tid */
   char comm[SS_COMM_LEN];
 };
 
@@ -200,6 +202,9 @@ struct ss_pool_member {
   __u64 wakeups;    /* idle -> busy transitions: jobs taken */
   __u64 accepts;    /* connections this member accepted */
   __u64 last_off_exec_ns; /* its se.sum_exec_runtime when it last left a CPU; 0: not yet */
+  /* SS_IDLE_FUTEX: the futex word of the queue it takes jobs from (a ThreadPoolExecutor's
+   * SimpleQueue lock); an untimed wait on another word is work (a handler's lock). 0: any. */
+  __u64 idle_uaddr;
 };
 
 /* Per pool, in an mmapable array indexed by pool id: the agent sets size/listen_port, the

@@ -11,6 +11,8 @@ TEST_PACKAGES=(
   python3 python3-tornado python3-aiohttp python3-gevent gunicorn python3-cherrypy3
   uwsgi uwsgi-plugin-python3 python3-flask wrk curl procps
   postgresql prometheus chromium python3-websocket nodejs
+  python3-fastapi python3-uvicorn python3-uvloop python3-anyio python3-django python3-asgiref
+  python3-twisted python3-jupyter-server
   debootstrap  # scripts/python-roots.sh: Debian roots with CPython 3.13 and 3.14 for the stack tests
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -30,6 +31,8 @@
 #include "pools/pool_discovery.h"
 #include "pools/pool_tracker.h"
 #include "pools/proc_pool_view.h"
+#include "pools/work_loops.h"
+#include "daemon/process_facts.h"
 #include "proc/fd_target.h"
 #include "proc/process_tree.h"
 #include "proc/runtime_detect.h"
@@ -77,6 +80,10 @@ constexpr uint64_t kScanIntervalNs = 100'000'000;
 // Pool membership rescans (/proc reads of every tracked thread): new workers and threads of
 // executors that grow on demand join their pool within this long.
 constexpr uint64_t kPoolDiscoveryIntervalNs = 1'000'000'000;
+// After a tracked process starts a thread: a rescan this soon (the thread has reached its work
+// loop by then), at most this often (thread-per-request servers start threads all the time).
+constexpr uint64_t kThreadStartRescanDelayNs = 30'000'000;
+constexpr uint64_t kThreadStartRescanMinGapNs = 200'000'000;
 
 // One `attach` run: owns the probes, the tracked set, the tracker and the output.
 class AttachRun : public TraceControl {
@@ -98,6 +105,9 @@ class AttachRun : public TraceControl {
         classes_(BuildSyscallClassTable()) {
     tracker_.SetThreadCpuTime(
         [](pid_t pid, pid_t tid) { return ReadThreadCpuTimeNs(pid, tid); });
+    tracker_.SetEarlyRead([this](const BusySnapshot& period) {
+      if (python_stacks_enabled_) python_stacks_.OnEarly(period);
+    });
   }
 
   int Run(const std::vector<pid_t>& roots) {
@@ -147,7 +157,8 @@ class AttachRun : public TraceControl {
     uint64_t deadline = options_.duration_seconds
                             ? started_ns_ + static_cast<uint64_t>(*options_.duration_seconds * 1e9)
                             : UINT64_MAX;
-    uint64_t next_scan = 0, next_discovery = started_ns_ + kPoolDiscoveryIntervalNs;
+    uint64_t next_scan = 0;
+    next_discovery_ = started_ns_ + kPoolDiscoveryIntervalNs;
     while (!g_stop_requested && !(hooks_.stop_requested && hooks_.stop_requested())) {
       uint64_t now = KernelClock::NowKernelNs();
       if (now >= deadline) break;
@@ -159,6 +170,7 @@ class AttachRun : public TraceControl {
       // scan can slip by almost a whole interval and an in-progress stall is seen up to
       // threshold + 200 ms late.
       uint64_t wake = std::min(deadline, std::max(next_scan, now));
+      wake = std::min(wake, std::max(next_discovery_, now));
       int timeout_ms = static_cast<int>(std::min<uint64_t>(100, (wake - now) / 1'000'000 + 1));
       int n = probes_->Poll(timeout_ms);
       if (n < 0 && n != -EINTR) return Fail(absl::InternalError(absl::StrCat("ring buffer poll: ", strerror(-n))));
@@ -172,10 +184,11 @@ class AttachRun : public TraceControl {
         next_scan = std::max(next_scan + kScanIntervalNs, now + kScanIntervalNs / 2);
         if (hooks_.on_tick) hooks_.on_tick(*this, now);
       }
-      if (now >= next_discovery) {
+      if (now >= next_discovery_) {
         PruneExited();
         RediscoverPools(now);
-        next_discovery = KernelClock::NowKernelNs() + kPoolDiscoveryIntervalNs;
+        last_discovery_ = now;
+        next_discovery_ = KernelClock::NowKernelNs() + kPoolDiscoveryIntervalNs;
       }
       if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
     }
@@ -273,6 +286,7 @@ class AttachRun : public TraceControl {
     tracked_.erase(pid);
     tracker_.ForgetProcess(pid);
     python_stacks_.ForgetProcess(pid);
+    work_loops_.ForgetProcess(pid);
     symbolizer_.ForgetProcess(pid);
     process_names_.erase(pid);
     runs_gevent_.erase(pid);
@@ -286,8 +300,17 @@ class AttachRun : public TraceControl {
 
   void RediscoverPools(uint64_t now) {
     std::vector<ProcessView> views;
-    for (pid_t pid : tracked_)
-      if (std::optional<ProcessView> view = ReadProcessView(pid, wait_syscalls_)) views.push_back(std::move(*view));
+    for (pid_t pid : tracked_) {
+      std::optional<ProcessView> view = ReadProcessView(pid, wait_syscalls_);
+      if (!view) continue;
+      // Python threads and their work loops: who the pool's members are (pool_discovery.h).
+      // A process of one thread has no pool threads: its interpreter is not even opened.
+      if (python_stacks_enabled_ && view->threads.size() > 1)
+        if (PythonProcess* python = python_stacks_.Process(pid)) work_loops_.Fill(*python, *view);
+      if (std::optional<ProcessFacts> facts = ReadProcessFacts(pid))
+        std::tie(view->configured_threads, view->configured_from) = ConfiguredThreads(facts->argv);
+      views.push_back(std::move(*view));
+    }
     // Listeners are registered either way (connections need them); pools only where the
     // kernel can tell idle members.
     std::vector<DiscoveredPool> found;
@@ -338,7 +361,7 @@ class AttachRun : public TraceControl {
     // The kernel named inet sockets while the fd was open; the rest is looked up now.
     if (call.sock.family != 0) return FormatSockAddr(call.sock);
     if (call.file_kind == SS_FILE_PIPE) return "pipe";
-    return ResolveFd(pid, call.fd).target;
+    return NameAtCall(call.fd, call.file_kind, ResolveFd(pid, call.fd));
   }
 
   // Whether the thread is where the snapshot saw it: in the same stall and, if it was asleep in
@@ -473,6 +496,13 @@ class AttachRun : public TraceControl {
         }
         break;
       }
+      case SS_EV_THREAD_START:
+      case SS_EV_MEMBER_EXIT:
+        // A pool may be growing or shrinking: find its new thread or its new ceiling soon, not
+        // at the next periodic rescan.
+        next_discovery_ = std::min(next_discovery_, std::max(now + kThreadStartRescanDelayNs,
+                                                             last_discovery_ + kThreadStartRescanMinGapNs));
+        break;
       case SS_EV_PROC_FORK: {
         if (size < sizeof(ss_proc_event)) break;
         const auto* e = static_cast<const ss_proc_event*>(data);
@@ -572,6 +602,8 @@ class AttachRun : public TraceControl {
   ReportWriter* writer_;
   const TraceHooks& hooks_;
   bool python_stacks_enabled_ = true;
+  WorkLoopReader work_loops_;
+  uint64_t next_discovery_ = 0, last_discovery_ = 0;
   KernelClock clock_;
   Symbolizer symbolizer_;
   ReportBuilder builder_;

@@ -40,6 +40,25 @@ class ProbePoolKernel : public PoolKernel {
   void ResetPoolPeak(uint32_t id) override {
     if (volatile ss_pool* p = probes_->Pool(id)) p->peak_busy = p->busy;
   }
+  void AdjustBusy(uint32_t id, int delta) override {
+    // The kernel changes busy with atomic adds on the same word.
+    if (volatile ss_pool* p = probes_->Pool(id))
+      __atomic_fetch_add(const_cast<uint32_t*>(&p->busy), static_cast<uint32_t>(delta), __ATOMIC_SEQ_CST);
+  }
+  void StartSaturationIfFull(uint32_t id, uint64_t now_ns) override {
+    // As the kernel's start_saturation (bpf/pools.bpf.h); a start the kernel makes at the same
+    // moment only costs a sequence number.
+    volatile ss_pool* p = probes_->Pool(id);
+    if (!p || !p->size || p->busy < p->size || p->sat_start_ns) return;
+    p->sat_seq = p->sat_seq + 1;
+    p->sat_max_queued = 0;
+    p->sat_accepts = 0;
+    p->sat_accept_wait_sum_ns = 0;
+    p->sat_accept_wait_max_ns = 0;
+    p->sat_gap_ns = 0;
+    p->sat_on_cpu_ns = 0;
+    p->sat_start_ns = now_ns;
+  }
   absl::Status AddMember(pid_t tid, const ss_pool_member& member) override {
     return probes_->AddPoolMember(tid, member);
   }

@@ -98,7 +98,7 @@ void PythonStacks::Apply(const StallCaptures::Capture& capture, v1::LoopBlock& b
   for (const v1::Frame& frame : capture.frames) *block.add_stack() = frame;
 }
 
-void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block) {
+StallCaptures::Capture PythonStacks::Read(const BusySnapshot& stall) {
   StallCaptures::Capture capture;
   ProcessEntry& entry = ProcessFor(stall.pid);
   if (!entry.process) {
@@ -124,26 +124,50 @@ void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block)
     capture.status = v1::PYTHON_STACK_READ_FAILED;
     capture.reason = PythonReadFailureReason(frames.status());
   }
+  return capture;
+}
+
+void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block) {
+  StallCaptures::Capture capture = Read(stall);
   Apply(capture, block);
-  ThreadCaptures& mine = by_tid_[stall.tid];
-  if (mine.pid != stall.pid || mine.seq != stall.seq) mine = ThreadCaptures{stall.pid, stall.seq, {}};
-  mine.captures.Offer(std::move(capture));
+  CapturesFor(stall).captures.Offer(std::move(capture));
+}
+
+void PythonStacks::OnEarly(const BusySnapshot& period) {
+  StallCaptures::Capture capture = Read(period);
+  // A failed read says nothing yet: the in-progress reads may still succeed.
+  if (capture.status == v1::PYTHON_STACK_CAPTURED) CapturesFor(period).captures.Offer(std::move(capture));
+}
+
+PythonStacks::ThreadCaptures& PythonStacks::CapturesFor(const BusySnapshot& stall) {
+  std::vector<ThreadCaptures>& recent = by_tid_[stall.tid];
+  for (ThreadCaptures& c : recent)
+    if (c.pid == stall.pid && c.seq == stall.seq) return c;
+  // Another process with a reused tid leaves nothing behind.
+  std::erase_if(recent, [&](const ThreadCaptures& c) { return c.pid != stall.pid; });
+  if (recent.size() >= kStallsKeptPerThread) recent.erase(recent.begin());
+  recent.push_back(ThreadCaptures{stall.pid, stall.seq, {}});
+  return recent.back();
 }
 
 void PythonStacks::OnFinal(const BusySnapshot& stall, v1::LoopBlock& block) {
   auto it = by_tid_.find(stall.tid);
-  if (it != by_tid_.end() && it->second.seq == stall.seq && it->second.pid == stall.pid) {
-    const StallCaptures& captures = it->second.captures;
-    if (const StallCaptures::Capture* chosen = captures.Choose(stall.stack_kind)) {
-      Apply(*chosen, block);
-    } else {
-      block.set_python_stack_status(captures.failure());
-      block.set_python_stack_reason(captures.failure_reason());
+  if (it != by_tid_.end()) {
+    std::vector<ThreadCaptures>& recent = it->second;
+    auto mine = std::find_if(recent.begin(), recent.end(), [&](const ThreadCaptures& c) {
+      return c.pid == stall.pid && c.seq == stall.seq;
+    });
+    if (mine != recent.end()) {
+      const StallCaptures& captures = mine->captures;
+      if (const StallCaptures::Capture* chosen = captures.Choose(stall.stack_kind)) {
+        Apply(*chosen, block);
+      } else {
+        block.set_python_stack_status(captures.failure());
+      }
+      recent.erase(mine);
+      if (recent.empty()) by_tid_.erase(it);
+      return;
     }
-    ProcessEntry& entry = ProcessFor(stall.pid);
-    if (entry.process) block.set_python_free_threaded(entry.process->free_threaded());
-    by_tid_.erase(it);
-    return;
   }
   ProcessEntry& entry = ProcessFor(stall.pid);
   block.set_python_stack_status(entry.process ? v1::PYTHON_STACK_NOT_CAPTURED : entry.unavailable);
@@ -153,7 +177,9 @@ void PythonStacks::OnFinal(const BusySnapshot& stall, v1::LoopBlock& block) {
 
 void PythonStacks::ForgetProcess(pid_t pid) {
   processes_.erase(pid);
-  absl::erase_if(by_tid_, [pid](const auto& kv) { return kv.second.pid == pid; });
+  for (auto& [tid, recent] : by_tid_)
+    std::erase_if(recent, [pid](const ThreadCaptures& c) { return c.pid == pid; });
+  absl::erase_if(by_tid_, [](const auto& kv) { return kv.second.empty(); });
 }
 
 }  // namespace stallscope

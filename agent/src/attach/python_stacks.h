@@ -70,9 +70,14 @@ class PythonStacks {
   // Frames read after the stall ended (the loop may return to its wait between the kernel
   // snapshot and the read) are discarded, never shown as the stall's.
   void OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block);
+  // A busy period not yet past the threshold (LoopTracker::SetEarlyRead): read its frames now,
+  // for its final report should it end as a stall before it is seen in progress.
+  void OnEarly(const BusySnapshot& period);
   // The stall ended: add the read that matches its native frames (StallCaptures), or why none.
   void OnFinal(const BusySnapshot& stall, v1::LoopBlock& block);
   void ForgetProcess(pid_t pid);
+  // The process's interpreter, opened once; nullptr when its stacks cannot be read.
+  PythonProcess* Process(pid_t pid) { return ProcessFor(pid).process.get(); }
 
  private:
   struct ThreadCaptures {
@@ -87,11 +92,17 @@ class PythonStacks {
   };
 
   ProcessEntry& ProcessFor(pid_t pid);
+  StallCaptures::Capture Read(const BusySnapshot& stall);
   static void Apply(const StallCaptures::Capture& capture, v1::LoopBlock& block);
 
   StillStalled still_stalled_;
   absl::flat_hash_map<pid_t, ProcessEntry> processes_;
-  absl::flat_hash_map<pid_t, ThreadCaptures> by_tid_;  // one stall per thread at a time
+  // The captures of a thread's recent stalls, oldest first: a stall's final report may come
+  // after the thread's next stall was read in progress (a final held until the thread is known
+  // to be a loop), and must still get its own frames.
+  static constexpr size_t kStallsKeptPerThread = 4;
+  ThreadCaptures& CapturesFor(const BusySnapshot& stall);
+  absl::flat_hash_map<pid_t, std::vector<ThreadCaptures>> by_tid_;
 };
 
 }  // namespace stallscope

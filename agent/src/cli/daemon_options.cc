@@ -19,7 +19,8 @@ Options:
   --output FILE            also write reports to FILE
   --format json|text       of --output (default json)
   --check-config           only check the config file (and flags): exit 0, or 7 with the error
-  --verbose                show libbpf's messages
+  --verbose                show libbpf's messages, and each Python process discovery leaves
+                           alone with why (no listening socket, or not picked by the selectors)
   -h, --help               this help
 
 SIGTERM/SIGINT: stop, flushing every report to the collector (up to 5 s). SIGHUP: reload.

@@ -78,7 +78,10 @@ void LoopTracker::OnThreadStates(const std::vector<ss_thread_state>& states, uin
       continue;
     }
     uint64_t duration = now > state.busy.start_ns ? now - state.busy.start_ns : 0;
-    if (duration < options_.threshold_ns) continue;
+    if (duration < options_.threshold_ns) {
+      if (early_read_ && duration >= options_.threshold_ns / 4) EarlyRead(state, now);
+      continue;
+    }
     ThreadInfo& info = threads_[tid];
     info.pid = pid;
     bool new_period = !info.reported_any || info.reported_seq != state.busy.seq;
@@ -95,6 +98,18 @@ void LoopTracker::OnThreadStates(const std::vector<ss_thread_state>& states, uin
     info.reported_seq = state.busy.seq;
     info.last_reported_duration_ns = duration;
   }
+}
+
+void LoopTracker::EarlyRead(const ss_thread_state& state, uint64_t now) {
+  ThreadInfo& info = threads_[static_cast<pid_t>(state.tid)];
+  info.pid = static_cast<pid_t>(state.tgid);
+  if (info.early_any && info.early_seq == state.busy.seq) return;
+  if (!CheckLoop(info, info.pid, state.last_wait_nr, state.last_wait_fd, state.adds_connections, now,
+                 Probe::kPending))
+    return;
+  info.early_any = true;
+  info.early_seq = state.busy.seq;
+  early_read_(SnapshotFromThreadState(state, now, std::nullopt));
 }
 
 void LoopTracker::Tick(uint64_t now) {

@@ -51,6 +51,10 @@ class LoopTracker {
 
   LoopTracker(Options options, WaitSetProbe probe, SyscallClassOf syscall_class, Emit emit);
   void SetThreadCpuTime(ThreadCpuTime cpu_time) { cpu_time_ = std::move(cpu_time); }
+  // Called once per busy period of a loop thread that has lasted a quarter of the threshold but not
+  // yet all of it (no report): a chance to read what it is doing while it still is, so a stall
+  // that ends before the first scan past the threshold still has its Python frames.
+  void SetEarlyRead(Emit early_read) { early_read_ = std::move(early_read); }
 
   // A busy period ended (kernel stall event).
   void OnStallEnded(const BusySnapshot& stall, uint64_t now_kernel_ns);
@@ -76,7 +80,10 @@ class LoopTracker {
     uint32_t reported_seq = 0;
     bool reported_any = false;
     uint64_t last_reported_duration_ns = 0;
+    uint32_t early_seq = 0;  // the period early_read_ was called for
+    bool early_any = false;
   };
+  void EarlyRead(const ss_thread_state& state, uint64_t now);
   struct Pending {
     BusySnapshot stall;
     uint64_t deadline_ns;
@@ -96,6 +103,7 @@ class LoopTracker {
   SyscallClassOf syscall_class_;
   Emit emit_;
   ThreadCpuTime cpu_time_;  // optional
+  Emit early_read_;         // optional
   absl::flat_hash_map<pid_t, ThreadInfo> threads_;  // by tid
   std::vector<Pending> pending_;
   Stats stats_;

@@ -64,6 +64,12 @@ std::string FormatDaemonMetrics(const DaemonMetrics& m) {
   Metric(out, "stallscope_agent_processes_over_limit_total", "counter",
          "Matching processes not tracked: max_processes reached or discovery paused near the memory limit.");
   Sample(out, "stallscope_agent_processes_over_limit_total", m.over_limit_total);
+  Metric(out, "stallscope_agent_python_not_serving_total", "counter",
+         "Python processes not tracked: no listening TCP or unix socket (each counted once).");
+  Sample(out, "stallscope_agent_python_not_serving_total", m.skipped_not_serving);
+  Metric(out, "stallscope_agent_python_not_selected_total", "counter",
+         "Python servers not tracked: the selectors do not pick them (each counted once).");
+  Sample(out, "stallscope_agent_python_not_selected_total", m.skipped_by_selectors);
   Metric(out, "stallscope_agent_track_errors_total", "counter", "Processes the kernel side refused to track.");
   Sample(out, "stallscope_agent_track_errors_total", m.track_errors);
   if (m.has_collector) {

@@ -19,6 +19,7 @@ struct DaemonMetrics {
   uint64_t tracked_processes = 0;
   double last_scan_seconds = 0;
   uint64_t discovery_scans = 0, discovered_total = 0, untracked_total = 0, over_limit_total = 0, track_errors = 0;
+  uint64_t skipped_not_serving = 0, skipped_by_selectors = 0;
   bool has_collector = false;
   uint64_t collector_acked = 0, collector_dropped = 0, collector_pending = 0, collector_reconnects = 0;
   uint64_t rss_bytes = 0, memory_limit_bytes = 0, shed_raised = 0;

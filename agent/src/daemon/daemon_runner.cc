@@ -110,6 +110,7 @@ class Daemon {
     trace.max_processes = config_.max_processes;
     trace.format = OutputFormat::kJson;
     trace.verbose = options_.verbose;
+    discovery_.SetVerbose(options_.verbose);
     TraceHooks hooks;
     hooks.run_without_processes = true;
     hooks.on_tick = [this](TraceControl& control, uint64_t now) { Tick(control, now); };
@@ -197,6 +198,8 @@ class Daemon {
     m.untracked_total = d.untracked_total;
     m.over_limit_total = d.over_limit_total;
     m.track_errors = d.track_errors;
+    m.skipped_not_serving = d.skipped_not_serving;
+    m.skipped_by_selectors = d.skipped_by_selectors;
     if (collector_) {
       CollectorClient::Stats s = collector_->stats();
       m.has_collector = true;

@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "daemon/server_detect.h"
 
 namespace stallscope {
 namespace {
@@ -73,6 +75,7 @@ void Discovery::Judge(TraceControl& control, pid_t pid, const ProcessStat& stat,
   if (!selectors_.Selects(candidate)) {
     seen.recheck = IsPythonExecutable(facts->exe) || absl::StartsWith(stat.comm, "python");
     seen.counted_over = false;
+    NoteSkipped(pid, stat, *facts, candidate, seen);
     return;
   }
   seen.recheck = false;
@@ -98,6 +101,23 @@ void Discovery::Judge(TraceControl& control, pid_t pid, const ProcessStat& stat,
   if (server) identity_->RememberServer(pid, *server);
   fprintf(stderr, "stallscope: tracking PID %d (%s)%s%s\n", pid, stat.comm.c_str(),
           server ? (" " + server->server).c_str() : "", server && !server->app.empty() ? (" " + server->app).c_str() : "");
+}
+
+// A Python process left alone, and why: once per process and reason (young processes are
+// judged again every scan while their imports and listeners appear).
+void Discovery::NoteSkipped(pid_t pid, const ProcessStat& stat, const ProcessFacts& facts, Candidate& candidate,
+                            Seen& seen) {
+  std::string reason = NotServingReason(facts);
+  if (reason.empty()) return;
+  const auto& server = candidate.server();
+  bool by_selectors = server.has_value();
+  if (seen.skip_noted && seen.skip_selectors == by_selectors) return;
+  seen.skip_noted = true;
+  seen.skip_selectors = by_selectors;
+  ++(by_selectors ? stats_.skipped_by_selectors : stats_.skipped_not_serving);
+  if (!verbose_) return;
+  if (by_selectors) reason = absl::StrCat("a ", server->server, " server the selectors do not pick");
+  fprintf(stderr, "stallscope: not tracking PID %d (%s): %s\n", pid, stat.comm.c_str(), reason.c_str());
 }
 
 void Discovery::DropUnselectedRoots(TraceControl& control) {

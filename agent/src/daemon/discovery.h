@@ -26,6 +26,10 @@ class Discovery {
     uint64_t untracked_total = 0;   // dropped because a reload's selectors no longer pick them
     uint64_t over_limit_total = 0;  // matching processes not tracked: max_processes reached (or memory)
     uint64_t track_errors = 0;
+    // Python processes not tracked, counted once each: they serve nothing (no listening
+    // socket), or serve but the selectors do not pick them.
+    uint64_t skipped_not_serving = 0;
+    uint64_t skipped_by_selectors = 0;
   };
 
   Discovery(SelectorSet selectors, IdentityResolver* identity, std::string proc_root = "/proc");
@@ -40,6 +44,8 @@ class Discovery {
   void Consider(TraceControl& control, pid_t pid, size_t max_tracked, bool paused, uint64_t now_ns);
 
   const Stats& stats() const { return stats_; }
+  // Log each Python process not tracked, and why (--verbose).
+  void SetVerbose(bool verbose) { verbose_ = verbose; }
 
  private:
   struct Seen {
@@ -48,11 +54,14 @@ class Discovery {
     uint64_t first_seen_ns = 0;
     bool recheck = false;        // a young Python process: its imports may still be on the way
     bool counted_over = false;   // counted once in over_limit_total
+    bool skip_noted = false;     // counted (and logged) once as skipped, for its last reason
+    bool skip_selectors = false;
   };
 
   void Judge(TraceControl& control, pid_t pid, const ProcessStat& stat, size_t max_tracked, bool paused,
              uint64_t now_ns);
   void DropUnselectedRoots(TraceControl& control);
+  void NoteSkipped(pid_t pid, const ProcessStat& stat, const ProcessFacts& facts, Candidate& candidate, Seen& seen);
 
   SelectorSet selectors_;
   IdentityResolver* identity_;
@@ -60,6 +69,7 @@ class Discovery {
   absl::flat_hash_map<pid_t, Seen> seen_;
   absl::flat_hash_set<pid_t> roots_;  // processes discovery chose (not their workers)
   bool judge_roots_again_ = false;
+  bool verbose_ = false;
   Stats stats_;
 };
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "target_files/target_files.h"
 
 namespace stallscope {
@@ -130,6 +131,46 @@ bool IsPythonExecutable(const std::string& path) {
   for (char c : base.substr(6))
     if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.' && c != 'm' && c != 'd') return false;
   return true;
+}
+
+int CountListeningSockets(pid_t pid, const std::string& proc_root) {
+  constexpr int kMaxFds = 4096;
+  std::set<uint64_t> sockets;
+  std::string dir_path = absl::StrCat(proc_root, "/", pid, "/fd");
+  DIR* dir = opendir(dir_path.c_str());
+  if (!dir) return 0;
+  int looked = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.' || ++looked > kMaxFds) continue;
+    char link[64];
+    ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof(link) - 1);
+    if (n <= 0) continue;
+    absl::string_view target(link, static_cast<size_t>(n));
+    uint64_t inode = 0;
+    if (absl::ConsumePrefix(&target, "socket:[") && absl::ConsumeSuffix(&target, "]") &&
+        absl::SimpleAtoi(target, &inode))
+      sockets.insert(inode);
+  }
+  closedir(dir);
+  if (sockets.empty()) return 0;
+  int listening = 0;
+  // tcp/tcp6: "sl local rem st ... inode" with st 0A = LISTEN; unix: "Num RefCount Protocol
+  // Flags Type St Inode Path" with Flags 00010000 (__SO_ACCEPTCON) on a listening socket.
+  for (const char* table : {"tcp", "tcp6", "unix"}) {
+    bool unix_table = absl::string_view(table) == "unix";
+    std::string text = ReadAll(absl::StrCat(proc_root, "/", pid, "/net/", table), 16 << 20);
+    for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+      std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      uint64_t inode = 0;
+      if (unix_table) {
+        if (f.size() < 7 || f[3] != "00010000" || !absl::SimpleAtoi(f[6], &inode)) continue;
+      } else {
+        if (f.size() < 10 || f[3] != "0A" || !absl::SimpleAtoi(f[9], &inode)) continue;
+      }
+      listening += sockets.count(inode) ? 1 : 0;
+    }
+  }
+  return listening;
 }
 
 }  // namespace stallscope

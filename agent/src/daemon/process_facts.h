@@ -46,6 +46,11 @@ std::string ReadMainScript(const ProcessFacts& facts, size_t max_bytes, const st
 // The value of NAME in /proc/PID/environ, "" when unset or unreadable.
 std::string ReadEnvironVar(pid_t pid, const std::string& name, const std::string& proc_root = "/proc");
 
+// How many listening sockets (TCP, TCP6, unix stream) the process holds: its socket fds
+// (/proc/PID/fd, at most 4096 looked at) matched against the listening entries of its network
+// namespace's tables (/proc/PID/net/{tcp,tcp6,unix}, read only when it has a socket).
+int CountListeningSockets(pid_t pid, const std::string& proc_root = "/proc");
+
 // "python3.11" -> true: the basename of an executable is a Python interpreter.
 bool IsPythonExecutable(const std::string& path);
 

@@ -48,7 +48,7 @@ absl::StatusOr<Selector> ParseSelector(const std::string& line) {
     if (t.arg.empty()) return absl::InvalidArgumentError(absl::StrCat("'", word, "': empty value"));
     if (t.kind == "server") {
       if (!IsKnownServer(t.arg))
-        return absl::InvalidArgumentError(absl::StrCat("'", word, "': servers are gunicorn, uwsgi, tornado, aiohttp, cherrypy, any"));
+        return absl::InvalidArgumentError(absl::StrCat("'", word, "': servers are gunicorn, uwsgi, tornado, aiohttp, cherrypy, uvicorn, hypercorn, daphne, twisted, jupyter, python, any"));
     } else if (t.kind == "label") {
       size_t eq = t.arg.find('=');
       t.label_key = t.arg.substr(0, eq);

@@ -1,6 +1,8 @@
 // Which processes the daemon tracks. A selector is one `select = ...` (or `exclude = ...`) line:
 // space-separated terms that must all match. Terms:
-//   server:NAME       gunicorn | uwsgi | tornado | aiohttp | cherrypy | any (server_detect.h)
+//   server:NAME       gunicorn | uwsgi | tornado | aiohttp | cherrypy | uvicorn | hypercorn |
+//                     daphne | twisted | jupyter | python (any other serving Python process) |
+//                     any (server_detect.h)
 //   cmdline:REGEX     searched in the command line (arguments joined with spaces)
 //   exe:REGEX         the executable's path
 //   comm:REGEX        the process name

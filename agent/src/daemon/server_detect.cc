@@ -10,6 +10,10 @@ namespace stallscope {
 namespace {
 
 constexpr const char* kFrameworks[] = {"tornado", "aiohttp", "cherrypy"};
+// Servers named by their command line (program or -m module): {name as run, server name}.
+constexpr std::pair<const char*, const char*> kNamedServers[] = {
+    {"uvicorn", "uvicorn"}, {"hypercorn", "hypercorn"}, {"daphne", "daphne"},
+    {"twistd", "twisted"},  {"twisted", "twisted"},     {"jupyter", "jupyter"}};
 
 std::string Basename(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -86,7 +90,9 @@ std::string PythonMain(const ProcessFacts& f) {
 }  // namespace
 
 bool IsKnownServer(const std::string& name) {
-  if (name == "any" || name == "gunicorn" || name == "uwsgi") return true;
+  if (name == "any" || name == "gunicorn" || name == "uwsgi" || name == "python") return true;
+  for (const auto& [run_as, server] : kNamedServers)
+    if (name == server) return true;
   for (const char* fw : kFrameworks)
     if (name == fw) return true;
   return false;
@@ -111,6 +117,8 @@ std::optional<ServerMatch> DetectServer(const ProcessFacts& f, const std::string
   if (LooksLike(f, "uwsgi")) return ServerMatch{"uwsgi", UwsgiApp(f)};
   if (!IsPythonExecutable(f.exe) && !IsPythonExecutable(f.argv[0])) return std::nullopt;
   std::string main = PythonMain(f);
+  for (const auto& [run_as, server] : kNamedServers)
+    if (LooksLike(f, run_as)) return ServerMatch{server, GunicornApp(f).empty() ? main : GunicornApp(f)};
   // 1. the command line names it ("-m aiohttp.web", cherryd)
   for (size_t i = 1; i < f.argv.size(); ++i)
     for (const char* fw : kFrameworks)
@@ -122,7 +130,14 @@ std::optional<ServerMatch> DetectServer(const ProcessFacts& f, const std::string
   // 3. the main script imports it (pure-Python frameworks map nothing of their own)
   std::string imported = FrameworkImportedBy(ReadMainScript(f, 256 * 1024, proc_root));
   if (!imported.empty()) return ServerMatch{imported, main};
+  // 4. it serves: a listening socket of its own
+  if (CountListeningSockets(f.stat.pid, proc_root) > 0) return ServerMatch{"python", main};
   return std::nullopt;
+}
+
+std::string NotServingReason(const ProcessFacts& f) {
+  if (f.argv.empty() || (!IsPythonExecutable(f.exe) && !IsPythonExecutable(f.argv[0]))) return "";
+  return "a Python process without a listening TCP or unix socket";
 }
 
 }  // namespace stallscope

@@ -1,7 +1,10 @@
 // Recognises the Python web servers the daemon tracks by default: gunicorn and uWSGI masters
-// (by executable and command line), and Python processes running Tornado, aiohttp or CherryPy
-// (by command line, the framework's compiled modules in the memory maps, or an import of the
-// framework in the main script).
+// (by executable and command line); Python processes running Tornado, aiohttp or CherryPy (by
+// command line, the framework's compiled modules in the memory maps, or an import of the
+// framework in the main script); uvicorn, hypercorn, daphne, Twisted (twistd) and Jupyter by
+// command line; and any other Python process that serves: it holds a listening TCP or unix
+// socket (server "python": plain asyncio servers, Twisted apps, workers of a server whose
+// master is not Python). Workers of a tracked server are tracked with it.
 #ifndef STALLSCOPE_AGENT_DAEMON_SERVER_DETECT_H_
 #define STALLSCOPE_AGENT_DAEMON_SERVER_DETECT_H_
 
@@ -13,7 +16,7 @@
 namespace stallscope {
 
 struct ServerMatch {
-  std::string server;  // "gunicorn", "uwsgi", "tornado", "aiohttp", "cherrypy"
+  std::string server;  // "gunicorn", "uwsgi", "tornado", "uvicorn", ..., "python"
   std::string app;     // "shop.wsgi:app", "app.py", "" when not found
 };
 
@@ -22,6 +25,9 @@ bool IsKnownServer(const std::string& name);
 
 // Reads maps and the main script only for Python interpreters.
 std::optional<ServerMatch> DetectServer(const ProcessFacts& facts, const std::string& proc_root = "/proc");
+
+// Why a Python process is no server, for --verbose and metrics; "" for other processes.
+std::string NotServingReason(const ProcessFacts& facts);
 
 // The framework imported at top level by a script ("import tornado.web", "from aiohttp import
 // web"), "" if none of the known ones.

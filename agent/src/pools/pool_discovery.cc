@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "stallscope_abi.h"
 
@@ -32,7 +33,142 @@ uint32_t FlagsOf(IdleWaitKind kind) {
   return kind == IdleWaitKind::kFutex ? SS_IDLE_FUTEX : SS_IDLE_LISTENER;
 }
 
+
+DiscoveredPool NewThreadPool(const ProcessView& p, std::string key_suffix) {
+  DiscoveredPool pool;
+  pool.key = absl::StrCat("threads:", p.pid, key_suffix);
+  pool.kind = DiscoveredKind::kThreadPool;
+  pool.pid = p.pid;
+  // Its listener waiter is the acceptor/dispatcher feeding the pool, not a prefork worker.
+  if (!p.listeners.empty()) pool.listener = p.listeners.front();
+  return pool;
+}
+
+// The group of threads running `work_loop` (and, for an executor, taking jobs from the queue
+// whose futex word is `queue`; 0 unknown), added when new.
+DiscoveredPool& GroupFor(std::vector<DiscoveredPool>& groups, const ProcessView& p, const std::string& work_loop,
+                         uint64_t queue) {
+  std::string key = queue ? absl::StrCat(":", work_loop, "@", absl::Hex(queue)) : absl::StrCat(":", work_loop);
+  std::string full_key = absl::StrCat("threads:", p.pid, key);
+  for (DiscoveredPool& g : groups)
+    if (g.key == full_key) return g;
+  groups.push_back(NewThreadPool(p, key));
+  DiscoveredPool& group = groups.back();
+  group.membership = work_loop;  // replaced by a sentence once complete
+  group.executor = IsExecutorWorkLoop(work_loop);
+  if (group.executor && p.configured_threads) {
+    group.configured_max = p.configured_threads;
+    group.configured_from = p.configured_from;
+  }
+  return group;
+}
+
+// Python threads grouped by work loop (pool_discovery.h). Adds every group (the tracker keeps
+// the ones that are pools); true when one of them is a pool by itself (two threads or more, or
+// an executor's), so the process is no prefork worker.
+bool PythonThreadPools(const ProcessView& p, const WaitSyscalls& nr, std::vector<DiscoveredPool>& pools,
+                       std::vector<std::pair<DiscoveredMember, IdleWait>>& on_listener) {
+  std::vector<DiscoveredPool> groups;
+  for (const ThreadView& t : p.threads) {
+    IdleWait w = ClassifyWait(p, t, nr);
+    if (w.kind == IdleWaitKind::kListener) {
+      on_listener.push_back({DiscoveredMember{p.pid, t.tid, FlagsOf(w.kind), w.fd}, w});
+      continue;
+    }
+    // The main thread blocked without timeout is joining, not pooled; non-Python threads are
+    // the runtime's (libuv, gRPC, DB drivers).
+    if (t.tid == p.pid || !t.python || t.work_loop.empty()) continue;
+    bool idle = w.kind == IdleWaitKind::kFutex;
+    bool executor = IsExecutorWorkLoop(t.work_loop);
+    // An executor's idle workers all wait on its queue's lock: the futex word tells two
+    // executors of one process apart (asgiref's and asyncio's default one).
+    uint64_t queue = executor && idle ? t.syscall.args[0] : 0;
+    if (executor && !idle) continue;  // placed after the idle ones, below
+    DiscoveredPool& group = GroupFor(groups, p, t.work_loop, queue);
+    group.seen_idle |= idle;
+    group.members.push_back(DiscoveredMember{p.pid, t.tid, SS_IDLE_FUTEX, -1, !idle, queue});
+  }
+  // Busy executor threads: their queue is unknown; they join the executor when the process has
+  // one (seen idle now), else a group of their own whose queue the kernel learns from no one
+  // (any untimed futex wait is idle for them).
+  for (const ThreadView& t : p.threads) {
+    if (t.tid == p.pid || !t.python || !IsExecutorWorkLoop(t.work_loop)) continue;
+    if (ClassifyWait(p, t, nr).kind != IdleWaitKind::kNone) continue;
+    DiscoveredPool* only = nullptr;
+    int executors = 0;
+    for (DiscoveredPool& g : groups)
+      if (g.executor && g.membership == t.work_loop) {
+        only = &g;
+        ++executors;
+      }
+    DiscoveredPool& group = executors == 1 ? *only : GroupFor(groups, p, t.work_loop, 0);
+    uint64_t queue = group.members.empty() ? 0 : group.members.front().idle_uaddr;
+    group.members.push_back(DiscoveredMember{p.pid, t.tid, SS_IDLE_FUTEX, -1, true, queue});
+  }
+  bool any = false;
+  for (DiscoveredPool& g : groups) {
+    any |= g.executor || g.members.size() >= 2;
+    uint64_t queue = g.members.front().idle_uaddr;
+    g.membership = absl::StrCat("Python threads running ", g.membership,
+                                queue ? absl::StrCat(", idle in an untimed futex wait on their queue's lock (0x",
+                                                     absl::Hex(queue), ") for their next job")
+                                      : std::string(", idle in an untimed futex wait for their next job"));
+    pools.push_back(std::move(g));
+  }
+  return any;
+}
+
+// Without Python's thread states: every non-main thread in an untimed futex wait, and uWSGI's
+// threads. True when a thread pool was added.
+bool UntimedFutexPool(const ProcessView& p, const WaitSyscalls& nr, std::vector<DiscoveredPool>& pools,
+                      std::vector<std::pair<DiscoveredMember, IdleWait>>& on_listener) {
+  DiscoveredPool threads = NewThreadPool(p, "");
+  threads.listener = {};
+  for (const ThreadView& t : p.threads) {
+    IdleWait w = ClassifyWait(p, t, nr);
+    if (w.kind == IdleWaitKind::kNone) continue;
+    DiscoveredMember m{p.pid, t.tid, FlagsOf(w.kind), w.fd};
+    if (w.kind == IdleWaitKind::kFutex) {
+      // A Python main thread blocked without timeout is joining, not pooled; uWSGI's main
+      // thread is one of its worker threads.
+      if (t.tid != p.pid || p.is_uwsgi) threads.members.push_back(m);
+    } else {
+      on_listener.push_back({m, w});
+    }
+  }
+  threads.seen_idle = !threads.members.empty();
+  if (p.is_uwsgi && threads.members.size() + on_listener.size() >= 2 && !threads.members.empty()) {
+    // uWSGI threads take turns: one waits on the listener while the others wait for the
+    // accept mutex; any of them may be in either wait, so each accepts both. Each thread has
+    // an epoll instance of its own (on the same listeners): any epoll wait is idle (fd -1).
+    for (auto& [m, w] : on_listener) {
+      threads.members.push_back(m);
+      threads.listener = *std::find_if(p.listeners.begin(), p.listeners.end(),
+                                       // Not [&]: clang before 16 cannot capture a structured binding.
+                                       [inode = w.listener_inode](const ListenerFd& l) { return l.inode == inode; });
+    }
+    for (DiscoveredMember& m : threads.members) {
+      m.idle_flags = SS_IDLE_FUTEX | SS_IDLE_LISTENER;
+      m.idle_fd = -1;
+    }
+    threads.membership = "every thread of the uWSGI worker, idle in its accept mutex or on the listener";
+    pools.push_back(std::move(threads));
+    return true;
+  }
+  if (threads.members.empty()) return false;
+  if (!p.listeners.empty()) threads.listener = p.listeners.front();
+  threads.membership =
+      "threads other than the main one found in an untimed futex wait (Python threads not readable)";
+  pools.push_back(std::move(threads));
+  return true;
+}
+
 }  // namespace
+
+bool IsExecutorWorkLoop(const std::string& work_loop) {
+  return absl::StartsWith(work_loop, "_worker (") &&
+         absl::EndsWith(work_loop, "/concurrent/futures/thread.py)");
+}
 
 WaitSyscalls WaitSyscalls::Native() {
   WaitSyscalls n;
@@ -101,43 +237,11 @@ std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& proces
   std::vector<uint64_t> prefork_order;
 
   for (const ProcessView& p : processes) {
-    DiscoveredPool threads{absl::StrCat("threads:", p.pid), DiscoveredKind::kThreadPool, p.pid, {}, {}};
     std::vector<std::pair<DiscoveredMember, IdleWait>> on_listener;
-    for (const ThreadView& t : p.threads) {
-      IdleWait w = ClassifyWait(p, t, nr);
-      if (w.kind == IdleWaitKind::kNone) continue;
-      DiscoveredMember m{p.pid, t.tid, FlagsOf(w.kind), w.fd};
-      if (w.kind == IdleWaitKind::kFutex) {
-        // A Python main thread blocked without timeout is joining, not pooled; uWSGI's main
-        // thread is one of its worker threads.
-        if (t.tid != p.pid || p.is_uwsgi) threads.members.push_back(m);
-      } else {
-        on_listener.push_back({m, w});
-      }
-    }
-    if (p.is_uwsgi && threads.members.size() + on_listener.size() >= 2 && !threads.members.empty()) {
-      // uWSGI threads take turns: one waits on the listener while the others wait for the
-      // accept mutex; any of them may be in either wait, so each accepts both. Each thread has
-      // an epoll instance of its own (on the same listeners): any epoll wait is idle (fd -1).
-      for (auto& [m, w] : on_listener) {
-        threads.members.push_back(m);
-        threads.listener = *std::find_if(p.listeners.begin(), p.listeners.end(),
-                                         // Not [&]: clang before 16 cannot capture a structured binding.
-                                         [inode = w.listener_inode](const ListenerFd& l) { return l.inode == inode; });
-      }
-      for (DiscoveredMember& m : threads.members) {
-        m.idle_flags = SS_IDLE_FUTEX | SS_IDLE_LISTENER;
-        m.idle_fd = -1;
-      }
-      pools.push_back(std::move(threads));
-      continue;
-    }
-    if (!threads.members.empty()) {
-      // Its listener waiter is the acceptor/dispatcher feeding the pool, not a prefork worker.
-      if (!p.listeners.empty()) threads.listener = p.listeners.front();
-      pools.push_back(std::move(threads));
-      continue;
-    }
+    bool runs_thread_pool = p.python_read && !p.is_uwsgi
+                                ? PythonThreadPools(p, nr, pools, on_listener)
+                                : UntimedFutexPool(p, nr, pools, on_listener);
+    if (runs_thread_pool) continue;
     for (auto& [m, w] : on_listener) {
       if (holders[w.listener_inode].size() < 2) continue;  // not shared by fork: a lone loop
       if (!prefork.contains(w.listener_inode)) prefork_order.push_back(w.listener_inode);
@@ -147,7 +251,9 @@ std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& proces
 
   for (uint64_t inode : prefork_order) {
     const auto& candidates = prefork[inode];
-    DiscoveredPool pool{absl::StrCat("prefork:", inode), DiscoveredKind::kPrefork, 0, {}, {}};
+    DiscoveredPool pool;
+    pool.key = absl::StrCat("prefork:", inode);
+    pool.kind = DiscoveredKind::kPrefork;
     absl::flat_hash_set<pid_t> member_pids;
     for (const auto& c : candidates) {
       if (!member_pids.insert(c.member.pid).second) continue;  // one member per process
@@ -161,6 +267,8 @@ std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& proces
     pool.pid = candidates.front().process->ppid;
     for (const auto& c : candidates)
       if (member_pids.contains(c.process->ppid)) pool.pid = c.process->ppid;
+    pool.membership = absl::StrCat("processes waiting on the listening socket ", pool.listener.address,
+                                   " they share by fork");
     pools.push_back(std::move(pool));
   }
   return pools;

@@ -2,9 +2,17 @@
 // in (/proc/PID/task/TID/syscall) while the pool is idle. Pure functions over a recorded view,
 // so the classification is unit-tested on real servers' recordings; proc_pool_view.h reads it.
 //
-// - Thread pool (CherryPy, gunicorn gthread, concurrent.futures executors): threads other than
-//   the main one blocked in a futex wait WITHOUT timeout (queue.get() -> lock acquire ->
-//   sem_wait). CPython's GIL waits are timed (5 ms), so they never look idle. uWSGI --threads
+// - Thread pool (CherryPy, gunicorn gthread, concurrent.futures executors, anyio's worker
+//   threads, asgiref's single thread): Python threads other than the main one that run the same
+//   work loop (the outermost function of the thread below threading.py: concurrent.futures'
+//   `_worker`, anyio's `WorkerThread.run`) and take their jobs in a futex wait WITHOUT timeout
+//   (queue.get() -> lock acquire -> sem_wait). CPython's GIL waits are timed (5 ms), so they
+//   never look idle. Threads without a Python thread state (libuv's, gRPC's or a DB driver's
+//   own threads) are not members, nor is a lone thread that is not an executor's (a logging
+//   QueueListener): it consumes what the pool produces. Busy threads of a known work loop are
+//   members too (a pool that grows under load is never seen idle). When the process's Python
+//   threads cannot be read, every non-main thread in an untimed futex wait is (as before).
+//   uWSGI --threads
 //   (recognised by its executable) serialises accept() with a pthread mutex: its threads idle
 //   either in that mutex (futex without timeout) or in epoll_wait/accept on the listener.
 // - Prefork pool (gunicorn sync, uWSGI --processes): processes that wait on a listening socket
@@ -42,6 +50,10 @@ struct ListenerFd {
 struct ThreadView {
   pid_t tid = 0;
   CurrentSyscall syscall;
+  bool python = false;    // has a Python thread state (ProcessView::python_read)
+  // The thread's work loop: its outermost Python function below threading.py's, as
+  // "qualname (file)"; "" when unknown (not Python, or not yet past threading's bootstrap).
+  std::string work_loop;
   // The first 8 bytes at the wait's fd array in the thread's memory: select's read fd_set
   // (arg 1) or poll's first pollfd (arg 0); 0 when not read.
   uint64_t wait_word = 0;
@@ -54,6 +66,10 @@ struct ProcessView {
   std::vector<ListenerFd> listeners;
   absl::flat_hash_map<int, std::vector<int>> epoll_targets;  // epfd -> fds, for epoll waiters
   std::vector<ThreadView> threads;
+  bool python_read = false;  // threads' `python` and `work_loop` were read
+  // A configured thread-pool maximum read from the command line (gunicorn --threads), 0: none.
+  uint32_t configured_threads = 0;
+  std::string configured_from;  // "gunicorn --threads 4"
 };
 
 enum class IdleWaitKind { kNone, kFutex, kListener };
@@ -74,6 +90,8 @@ struct DiscoveredMember {
   pid_t tid = 0;
   uint32_t idle_flags = 0;  // SS_IDLE_*
   int idle_fd = -1;
+  bool busy = false;  // found outside its idle wait (a thread of a known work loop)
+  uint64_t idle_uaddr = 0;  // the futex word of its job queue when known (executors), 0: any
 };
 
 struct DiscoveredPool {
@@ -82,7 +100,15 @@ struct DiscoveredPool {
   pid_t pid = 0;    // the process; for prefork the master (the members' common parent)
   ListenerFd listener;  // port 0 when none is known
   std::vector<DiscoveredMember> members;
+  std::string membership;       // how the members were chosen, for reports
+  bool seen_idle = false;       // a member is in its idle wait now
+  bool executor = false;        // concurrent.futures' worker loop: a pool even of one, busy or not
+  uint32_t configured_max = 0;  // 0: not readable
+  std::string configured_from;
 };
+
+// "concurrent.futures' `_worker`": the work loop of ThreadPoolExecutor threads.
+bool IsExecutorWorkLoop(const std::string& work_loop);
 
 std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& processes,
                                           const WaitSyscalls& nr);

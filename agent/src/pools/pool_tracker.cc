@@ -3,12 +3,19 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace stallscope {
 namespace {
 
 constexpr size_t kMinThreadPoolSize = 2;  // one thread blocked on a queue is not yet a pool
+
+// A thread group that is a pool on its own (pool_discovery.h): two threads or more, or an
+// executor's. A lone thread of another work loop is a consumer of the pool's, not a pool.
+bool PoolByItself(const DiscoveredPool& d) {
+  return d.kind != DiscoveredKind::kThreadPool || d.members.size() >= kMinThreadPoolSize || d.executor;
+}
 
 v1::PoolKind KindOf(DiscoveredKind kind) {
   return kind == DiscoveredKind::kPrefork ? v1::PREFORK : v1::THREAD_POOL;
@@ -41,8 +48,56 @@ int PoolTracker::ListenerSlot(uint16_t port) {
   return static_cast<int>(slot);
 }
 
+uint32_t PoolTracker::Ceiling(const Pool& pool) const {
+  if (pool.found.kind != DiscoveredKind::kThreadPool || pool.found.membership.empty() ||
+      !absl::StartsWith(pool.found.membership, "Python threads"))
+    return static_cast<uint32_t>(pool.members.size());
+  if (pool.found.configured_max) return pool.found.configured_max;
+  return std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
+}
+
 void PoolTracker::SyncSize(Pool& pool) {
-  kernel_->ConfigurePool(pool.id, static_cast<uint32_t>(pool.members.size()), pool.found.listener.port);
+  kernel_->ConfigurePool(pool.id, Ceiling(pool), pool.found.listener.port);
+}
+
+// Confirmed once a member was seen in its idle wait: by discovery, or by the kernel (a member
+// woken from it took a job).
+bool PoolTracker::Confirmed(Pool& pool) {
+  if (pool.confirmed) return true;
+  for (const DiscoveredMember& m : pool.members) {
+    std::optional<ss_pool_member> k = kernel_->ReadMember(m.tid);
+    if (k && k->wakeups > 0) return pool.confirmed = true;
+  }
+  return false;
+}
+
+namespace {
+
+template <typename Report>
+void FillHowCommon(const DiscoveredPool& found, uint32_t ceiling, uint32_t members, Report& r) {
+  r.set_ceiling(ceiling);
+  r.set_membership(found.membership);
+  bool python_threads = absl::StartsWith(found.membership, "Python threads");
+  if (found.kind == DiscoveredKind::kThreadPool && python_threads && found.configured_max) {
+    r.set_ceiling_source(v1::CEILING_CONFIGURED);
+    r.set_ceiling_detail(found.configured_from);
+  } else if (found.kind == DiscoveredKind::kThreadPool && python_threads) {
+    r.set_ceiling_source(v1::CEILING_LARGEST_SEEN);
+    r.set_ceiling_detail(absl::StrCat("no configured maximum readable: the most threads seen at once (",
+                                      ceiling, "; ", members, " now)"));
+  } else {
+    r.set_ceiling_source(v1::CEILING_MEMBERS);
+    r.set_ceiling_detail("a fixed set of members");
+  }
+}
+
+}  // namespace
+
+void PoolTracker::FillHow(const Pool& pool, v1::PoolSaturation& s) const {
+  FillHowCommon(pool.found, Ceiling(pool), static_cast<uint32_t>(pool.members.size()), s);
+}
+void PoolTracker::FillHow(const Pool& pool, v1::PoolUtilization& u) const {
+  FillHowCommon(pool.found, Ceiling(pool), static_cast<uint32_t>(pool.members.size()), u);
 }
 
 void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
@@ -55,12 +110,16 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
       pool.at_interval_start.erase(m.tid);
       return true;
     });
-    if (pool.members.size() != before) SyncSize(pool);
+    pool.max_settled = std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
+    if (pool.members.size() != before) {
+      SyncSize(pool);  // a smaller ceiling (a replaced thread gone) may make the pool full
+      kernel_->StartSaturationIfFull(pool.id, now_ns);
+    }
   }
   // A process found running a thread pool is not a prefork member: a gunicorn gthread worker
   // waits on the shared listener like a sync worker until its executor starts threads.
   for (const DiscoveredPool& d : found) {
-    if (d.kind != DiscoveredKind::kThreadPool) continue;
+    if (d.kind != DiscoveredKind::kThreadPool || !PoolByItself(d)) continue;
     for (Pool& pool : pools_) {
       if (pool.found.kind != DiscoveredKind::kPrefork) continue;
       size_t before = pool.members.size();
@@ -85,14 +144,19 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
         std::all_of(d.members.begin(), d.members.end(),
                     [&](const DiscoveredMember& m) { return runs_thread_pool.contains(m.pid); }))
       continue;
-    auto it = std::find_if(pools_.begin(), pools_.end(), [&](const Pool& p) { return p.found.key == d.key; });
+    auto it = FindPool(d.key);
     if (it == pools_.end()) {
-      if (d.kind == DiscoveredKind::kThreadPool && d.members.size() < kMinThreadPoolSize) continue;
+      if (!PoolByItself(d)) continue;
+      bool any_new = false;
+      for (const DiscoveredMember& m : d.members) any_new |= !IsMember(m.tid);
+      if (!any_new) continue;  // its threads are another pool's already
       if (pools_.size() >= SS_MAX_POOLS) continue;
       Pool pool;
       pool.id = static_cast<uint32_t>(pools_.size());
       pool.found = d;
       pool.found.members.clear();
+      // An executor's threads take their jobs from its queue by construction.
+      pool.confirmed = d.kind != DiscoveredKind::kThreadPool || d.seen_idle || d.executor;
       pool.interval_start_ns = now_ns;
       pools_.push_back(std::move(pool));
       it = pools_.end() - 1;
@@ -100,27 +164,31 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
     Pool& pool = *it;
     if (pool.retired) continue;
     if (pool.found.listener.port == 0 && d.listener.port != 0) pool.found.listener = d.listener;
-    bool changed = false;
+    pool.confirmed |= d.seen_idle;
+    bool changed = false, added_busy = false;
     for (const DiscoveredMember& m : d.members) {
       if (d.kind == DiscoveredKind::kPrefork && runs_thread_pool.contains(m.pid)) continue;
-      bool known = false;
-      for (const Pool& p : pools_)
-        for (const DiscoveredMember& x : p.members) known |= x.tid == m.tid;
-      if (known) continue;
+      if (IsMember(m.tid)) continue;
       ss_pool_member member{};
       member.pool_id = pool.id;
       member.idle_flags = m.idle_flags;
       member.idle_fd = m.idle_fd;
       member.since_ns = now_ns;
+      member.busy = m.busy ? 1 : 0;
+      member.idle_uaddr = m.idle_uaddr;
+      if (m.busy) kernel_->AdjustBusy(pool.id, 1);
       if (!kernel_->AddMember(m.tid, member).ok()) {
+        if (m.busy) kernel_->AdjustBusy(pool.id, -1);
         ++member_add_failures_;
         continue;
       }
       pool.members.push_back(m);
       pool.at_interval_start[m.tid] = MemberCounters{};
       changed = true;
+      added_busy |= m.busy;
     }
     if (changed) SyncSize(pool);
+    if (added_busy) kernel_->StartSaturationIfFull(pool.id, now_ns);
     if (pool.found.listener.port != 0) listener_pool_[pool.found.listener.port] = pool.id + 1;
   }
   for (const ProcessView& v : views) {
@@ -143,6 +211,33 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
   }
 }
 
+bool PoolTracker::IsMember(pid_t tid) const {
+  for (const Pool& p : pools_)
+    for (const DiscoveredMember& x : p.members)
+      if (x.tid == tid) return true;
+  return false;
+}
+
+// The pool of `key`; an executor's found by its queue ("loop@queue") and the same executor
+// found while all its threads were busy ("loop") are one pool.
+std::vector<PoolTracker::Pool>::iterator PoolTracker::FindPool(const std::string& key) {
+  auto exact = std::find_if(pools_.begin(), pools_.end(), [&](const Pool& p) { return p.found.key == key; });
+  if (exact != pools_.end()) return exact;
+  size_t at = key.rfind('@');
+  if (at != std::string::npos) {
+    std::string unqueued = key.substr(0, at);
+    return std::find_if(pools_.begin(), pools_.end(), [&](const Pool& p) { return p.found.key == unqueued; });
+  }
+  auto queued = pools_.end();
+  int n = 0;
+  for (auto it = pools_.begin(); it != pools_.end(); ++it)
+    if (absl::StartsWith(it->found.key, key + "@")) {
+      queued = it;
+      ++n;
+    }
+  return n == 1 ? queued : pools_.end();
+}
+
 PoolTracker::MemberCounters PoolTracker::Read(const ss_pool_member& m, uint64_t now_ns) const {
   MemberCounters c{m.busy_ns, m.wakeups, m.accepts};
   if (m.busy && now_ns > m.since_ns) c.busy_ns += now_ns - m.since_ns;
@@ -163,8 +258,10 @@ PoolTracker::SaturationFigures PoolTracker::FromPool(const ss_pool& k, uint64_t 
 }
 
 void PoolTracker::ReportSaturation(Pool& pool, const SaturationFigures& f, bool in_progress) {
+  if (!Confirmed(pool)) return;
   v1::Report report;
   v1::PoolSaturation* s = report.mutable_pool_saturation();
+  FillHow(pool, *s);
   s->set_pid(static_cast<uint32_t>(pool.found.pid));
   s->set_kind(KindOf(pool.found.kind));
   s->set_pool(PoolName(pool.found));
@@ -245,6 +342,7 @@ void PoolTracker::Tick(uint64_t now_ns) {
   for (Pool& pool : pools_) {
     if (pool.retired) continue;
     ss_pool k = kernel_->ReadPool(pool.id);
+    if (!Confirmed(pool)) k.sat_start_ns = 0;  // reports wait until it is known to be a pool
     // Saturated now (all busy, not in an idle gap): sample from the start, so reports of
     // saturations just over the threshold have samples too.
     if (k.sat_start_ns && !k.sat_gap_ns && k.sat_seq != pool.finalized_seq) SampleActivity(pool, k.sat_seq);
@@ -316,7 +414,7 @@ void PoolTracker::ReportUtilization(Pool& pool, uint64_t now_ns) {
   if (requests) {
     uint64_t service = total.busy_ns / requests;
     u->set_service_time_mean_ns(service);
-    if (service) u->set_capacity_per_second(static_cast<double>(pool.members.size()) * 1e9 / service);
+    if (service) u->set_capacity_per_second(static_cast<double>(Ceiling(pool)) * 1e9 / service);
   }
   u->set_rate_per_second(static_cast<double>(requests) * 1e9 / static_cast<double>(interval));
   u->set_saturated_ns(std::min(pool.saturated_in_interval_ns, interval));
@@ -333,7 +431,8 @@ void PoolTracker::ReportUtilization(Pool& pool, uint64_t now_ns) {
   kernel_->ResetPoolPeak(pool.id);
   pool.interval_start_ns = now_ns;
   pool.saturated_in_interval_ns = 0;
-  emit_(report);
+  FillHow(pool, *u);
+  if (Confirmed(pool)) emit_(report);
 }
 
 void PoolTracker::Flush(uint64_t now_ns) {

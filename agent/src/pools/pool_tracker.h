@@ -29,6 +29,12 @@ class PoolKernel {
   virtual ss_pool ReadPool(uint32_t id) const = 0;
   virtual void ConfigurePool(uint32_t id, uint32_t size, uint32_t listen_port) = 0;
   virtual void ResetPoolPeak(uint32_t id) = 0;  // peak_busy = busy
+  // A member is about to be added busy (found outside its idle wait): busy += 1, before the
+  // member is in the kernel's table (from then on the kernel counts its changes).
+  virtual void AdjustBusy(uint32_t id, int delta) = 0;
+  // Members added busy filled the pool: the saturation starts now unless one is going on (the
+  // kernel would notice only at a busy member's next switch-out, a whole handler later).
+  virtual void StartSaturationIfFull(uint32_t id, uint64_t now_ns) = 0;
   virtual absl::Status AddMember(pid_t tid, const ss_pool_member& member) = 0;
   virtual std::optional<ss_pool_member> ReadMember(pid_t tid) const = 0;
   virtual void RemoveMember(pid_t tid) = 0;
@@ -61,8 +67,11 @@ class PoolTracker {
   void SetActivitySampler(SampleMember sampler) { sample_member_ = std::move(sampler); }
 
   // A rescan: registers every listener of the views (socket lifetimes need them), creates new
-  // pools (thread pools need 2 members to start), adds members found idle, drops members the
-  // kernel forgot (their thread exited).
+  // pools (thread pools need 2 members to start, or be an executor's), adds new members (idle,
+  // or busy for threads of a known work loop), drops members the kernel forgot (their thread
+  // exited). A thread pool's ceiling is its configured maximum when known, else the most members
+  // it had at once: threads that come and go (anyio, executors) do not change it. A pool none
+  // of whose members was ever seen in its idle wait reports nothing until one is.
   void OnDiscovery(const std::vector<ProcessView>& views, const std::vector<DiscoveredPool>& pools,
                    uint64_t now_ns);
   void OnSaturationEnded(const ss_pool_event& event);
@@ -83,6 +92,10 @@ class PoolTracker {
     DiscoveredPool found;  // key, kind, pid, listener
     std::vector<DiscoveredMember> members;
     int listener_slot = -1;
+    // Most members at once among those found by an earlier rescan: a thread that is replaced
+    // (anyio stops the worker of a finished root task and starts another) does not count twice.
+    uint32_t max_settled = 0;
+    bool confirmed = false;               // a member was seen in its idle wait (takes jobs there)
     bool retired = false;                 // every member left (e.g. a gthread worker that was
                                           // taken for a prefork member before its threads existed)
     uint32_t last_reported_seq = 0;       // in-progress cadence
@@ -113,6 +126,12 @@ class PoolTracker {
   void ReportUtilization(Pool& pool, uint64_t now_ns);
   void Finalize(Pool& pool, const SaturationFigures& f);
   void SyncSize(Pool& pool);
+  uint32_t Ceiling(const Pool& pool) const;
+  void FillHow(const Pool& pool, v1::PoolSaturation& s) const;
+  void FillHow(const Pool& pool, v1::PoolUtilization& u) const;
+  bool Confirmed(Pool& pool);
+  bool IsMember(pid_t tid) const;
+  std::vector<Pool>::iterator FindPool(const std::string& key);
   int ListenerSlot(uint16_t port);
 
   Options options_;

@@ -220,7 +220,9 @@ std::optional<ProcessView> ReadProcessView(pid_t pid, const WaitSyscalls& nr) {
   for (pid_t tid : ListThreads(pid)) {
     std::optional<CurrentSyscall> sc = ReadCurrentSyscall(pid, tid);
     if (!sc) continue;
-    ThreadView t{tid, *sc, 0};
+    ThreadView t;
+    t.tid = tid;
+    t.syscall = *sc;
     if (sc->in_syscall) {
       if (sc->nr == nr.select || sc->nr == nr.pselect6) t.wait_word = ReadWord(pid, sc->args[1]);
       if (sc->nr == nr.poll || sc->nr == nr.ppoll) t.wait_word = ReadWord(pid, sc->args[0]);

@@ -262,4 +262,31 @@ std::optional<std::vector<int>> ReadEpollTargets(pid_t pid, int epfd,
   return targets;
 }
 
+namespace {
+
+uint32_t FileKindOf(FdKind kind) {
+  switch (kind) {
+    case FdKind::kUnknown: return SS_FILE_UNKNOWN;
+    case FdKind::kTcpListener:
+    case FdKind::kTcpConnection:
+    case FdKind::kUdp:
+    case FdKind::kUnixListener:
+    case FdKind::kUnixNamedConnection:
+    case FdKind::kUnixUnnamed:
+    case FdKind::kOtherSocket: return SS_FILE_SOCKET;
+    case FdKind::kPipe: return SS_FILE_PIPE;
+    case FdKind::kRegularFile: return SS_FILE_REGULAR;
+    default: return SS_FILE_OTHER;
+  }
+}
+
+}  // namespace
+
+std::string NameAtCall(int fd, uint32_t file_kind, const FdInfo& now) {
+  if (file_kind == SS_FILE_UNKNOWN) return now.target;  // the kernel could not tell: as it is now
+  if (now.kind == FdKind::kUnknown) return absl::StrCat("fd ", fd, " (closed)");
+  if (FileKindOf(now.kind) != file_kind) return absl::StrCat("fd ", fd, " (closed; number reused)");
+  return now.target;
+}
+
 }  // namespace stallscope

@@ -46,6 +46,13 @@ struct FdInfo {
 // "tcp6 [::1]:8000 -> [::1]:51000"); returns "" when sock.family is neither AF_INET nor AF_INET6.
 std::string FormatSockAddr(const ss_sock_addr& sock);
 
+// The name of fd `fd` for a report about a call made on it earlier, given what the kernel saw
+// at the call (file_kind, enum ss_file_kind) and what the fd is now: `now`'s target while it is
+// the same kind of file; "fd N (closed)" once closed, "fd N (closed; number reused)" when it now
+// is another kind of file, never the later file's name. (A number reused by a file of the same
+// kind is not told apart.)
+std::string NameAtCall(int fd, uint32_t file_kind, const FdInfo& now);
+
 // Resolves fd `fd` of process `pid` now. `proc_root` is "/proc" except in tests.
 FdInfo ResolveFd(pid_t pid, int fd, const std::string& proc_root = "/proc");
 

@@ -12,7 +12,7 @@
 #include "python/asyncio_task.h"
 #include "python/debug_offsets.h"
 #include "python/interpreter_locator.h"
-#include "symbolize/file_access.h"
+#include "target_files/target_files.h"
 
 namespace stallscope {
 namespace {
@@ -48,7 +48,7 @@ absl::Status CheckRuntimeLayout(ProcessMemory& memory, uint64_t runtime,
 // The NSpid line of a /proc status file: the id in each pid namespace, ours first, the
 // process's own last.
 std::optional<std::vector<pid_t>> NamespacePids(const std::string& status_path) {
-  std::optional<std::string> status = symbolize::ReadSmallFile(status_path);
+  std::optional<std::string> status = target_files::ReadProcFile(status_path);
   if (!status.has_value()) return std::nullopt;
   size_t at = status->find("\nNSpid:");
   if (at == std::string::npos) return std::nullopt;

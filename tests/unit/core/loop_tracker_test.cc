@@ -136,6 +136,30 @@ TEST_F(LoopTrackerTest, InProgressReportedAtThresholdThenOnDoubling) {
   EXPECT_EQ(tracker_.stats().in_progress_reported, 2u);
 }
 
+TEST_F(LoopTrackerTest, EarlyReadOnceAtAQuarterOfTheThresholdWithoutAReport) {
+  loops_[{10, 6}] = true;
+  std::vector<BusySnapshot> early;
+  tracker_.SetEarlyRead([&](const BusySnapshot& s) { early.push_back(s); });
+  ss_thread_state t = BusyThread(10, 10, 1000 * kMs, 7);
+  tracker_.OnThreadStates({t}, 1020 * kMs);  // under a quarter: nothing
+  EXPECT_TRUE(early.empty());
+  tracker_.OnThreadStates({t}, 1060 * kMs);
+  ASSERT_EQ(early.size(), 1u);
+  EXPECT_EQ(early[0].seq, 7u);
+  EXPECT_EQ(early[0].duration_ns(), 60 * kMs);
+  EXPECT_TRUE(emitted_.empty()) << "no report under the threshold";
+  tracker_.OnThreadStates({t}, 1090 * kMs);  // once per busy period
+  EXPECT_EQ(early.size(), 1u);
+  ss_thread_state next = BusyThread(10, 10, 2000 * kMs, 8);
+  tracker_.OnThreadStates({next}, 2070 * kMs);
+  EXPECT_EQ(early.size(), 2u);
+  // A thread that is no loop is never read.
+  ss_thread_state worker = BusyThread(20, 20, 1000 * kMs, 3);
+  worker.last_wait_fd = 9;
+  tracker_.OnThreadStates({worker}, 1070 * kMs);
+  EXPECT_EQ(early.size(), 2u);
+}
+
 TEST_F(LoopTrackerTest, NextBusyPeriodStartsItsOwnInProgressSeries) {
   loops_[{10, 6}] = true;
   tracker_.OnThreadStates({BusyThread(10, 10, 10 * kMs, 1)}, 160 * kMs);

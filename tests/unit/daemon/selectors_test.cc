@@ -1,10 +1,15 @@
 #include "daemon/selectors.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
 
 #include "daemon/server_detect.h"
 
@@ -133,6 +138,59 @@ TEST(ServerDetectTest, MainScriptThatIsAFifoDoesNotBlock) {
   unlink(fifo.c_str());
   unlink(script.c_str());
   rmdir(dir.c_str());
+}
+
+TEST(ServerDetectTest, AsgiServersTwistedAndJupyterByCommandLine) {
+  auto uv = DetectServer(Facts({"/usr/bin/python3", "-m", "uvicorn", "--loop", "uvloop", "main:app"},
+                               "/usr/bin/python3.11", "python3"));
+  ASSERT_TRUE(uv);
+  EXPECT_EQ(uv->server, "uvicorn");
+  EXPECT_EQ(uv->app, "main:app");
+  auto hc = DetectServer(Facts({"/usr/bin/python3", "/usr/bin/hypercorn", "shop.asgi:application"},
+                               "/usr/bin/python3.11", "hypercorn"));
+  ASSERT_TRUE(hc);
+  EXPECT_EQ(hc->server, "hypercorn");
+  auto tw = DetectServer(Facts({"/usr/bin/python3", "/usr/bin/twistd", "-n", "web", "--path", "."},
+                               "/usr/bin/python3.11", "twistd"));
+  ASSERT_TRUE(tw);
+  EXPECT_EQ(tw->server, "twisted");
+  auto jp = DetectServer(Facts({"/usr/bin/python3", "/usr/bin/jupyter-server", "--no-browser"},
+                               "/usr/bin/python3.11", "jupyter-server"));
+  ASSERT_TRUE(jp);
+  EXPECT_EQ(jp->server, "jupyter");
+  EXPECT_TRUE(IsKnownServer("uvicorn") && IsKnownServer("twisted") && IsKnownServer("python"));
+}
+
+TEST(ServerDetectTest, WhyAPythonProcessIsNoServer) {
+  EXPECT_EQ(NotServingReason(Facts({"python3", "-c", "pass"}, "/usr/bin/python3.11", "python3")),
+            "a Python process without a listening TCP or unix socket");
+  EXPECT_EQ(NotServingReason(Facts({"/usr/sbin/nginx"}, "/usr/sbin/nginx", "nginx")), "");
+}
+
+TEST(ProcessFactsTest, ListeningSocketsOfALiveProcess) {
+  int before = CountListeningSockets(getpid());
+  int tcp = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(tcp, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  EXPECT_EQ(CountListeningSockets(getpid()), before) << "bound, not listening";
+  ASSERT_EQ(listen(tcp, 4), 0);
+  EXPECT_EQ(CountListeningSockets(getpid()), before + 1);
+  int unix_sock = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::string path = "/tmp/stallscope-listen-test-" + std::to_string(getpid());
+  unlink(path.c_str());
+  snprintf(un.sun_path, sizeof(un.sun_path), "%s", path.c_str());
+  ASSERT_EQ(bind(unix_sock, reinterpret_cast<sockaddr*>(&un), sizeof(un)), 0);
+  ASSERT_EQ(listen(unix_sock, 4), 0);
+  EXPECT_EQ(CountListeningSockets(getpid()), before + 2);
+  close(unix_sock);
+  unlink(path.c_str());
+  close(tcp);
+  EXPECT_EQ(CountListeningSockets(getpid()), before);
+  EXPECT_EQ(CountListeningSockets(999999999), 0);
 }
 
 }  // namespace

@@ -172,5 +172,124 @@ TEST(PoolDiscoveryTest, ALoneEventLoopOnItsOwnListenerIsNoPool) {
   EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{601}));
 }
 
+ThreadView PythonThread(ThreadView t, std::string work_loop) {
+  t.python = true;
+  t.work_loop = std::move(work_loop);
+  return t;
+}
+
+constexpr char kAnyio[] =
+    "WorkerThread.run (/usr/lib/python3/dist-packages/anyio/_backends/_asyncio.py)";
+constexpr char kExecutor[] = "_worker (/usr/lib/python3.11/concurrent/futures/thread.py)";
+constexpr char kQueueListener[] = "QueueListener._monitor (/usr/lib/python3.11/logging/handlers.py)";
+
+TEST(PoolDiscoveryTest, UvloopsOwnThreadsAreNotInAnyiosPool) {
+  // uvicorn --loop uvloop serving FastAPI `def` endpoints: the loop in epoll on the main thread,
+  // libuv's 4 threads (no Python thread state) in an untimed futex wait, anyio's 4 workers:
+  // three idle on their queues, one busy in its handler's sleep.
+  ProcessView p;
+  p.pid = 700;
+  p.ppid = 1;
+  p.python_read = true;
+  p.listeners = {Listener(12, 777, 8000)};
+  p.epoll_targets[3] = {12};
+  p.threads = {PythonThread(Thread(700, 232, {3, 0x7ffd, 1024, 0xffffffff}), "")};
+  for (pid_t tid = 701; tid <= 704; ++tid)
+    p.threads.push_back(Thread(tid, 202, {0x55d0c0a00100, 0x80, 0, 0, 0, 0}));  // libuv
+  for (pid_t tid = 705; tid <= 707; ++tid)
+    p.threads.push_back(PythonThread(Thread(tid, 202, {0x7f0000001000u + tid, 0x189, 0, 0, 0, 0xffffffff}), kAnyio));
+  p.threads.push_back(PythonThread(Thread(708, 230, {1, 0, 0x7f00aa, 0}), kAnyio));
+  auto pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{705, 706, 707, 708}));
+  EXPECT_TRUE(pools[0].seen_idle);
+  EXPECT_FALSE(pools[0].executor);
+  EXPECT_EQ(pools[0].listener.port, 8000);
+  EXPECT_NE(pools[0].membership.find(kAnyio), std::string::npos) << pools[0].membership;
+  int busy = 0;
+  for (const auto& m : pools[0].members) busy += m.busy;
+  EXPECT_EQ(busy, 1);
+}
+
+TEST(PoolDiscoveryTest, ALoggingListenerIsItsOwnGroupBesideTheExecutor) {
+  // gunicorn gthread --threads 4 whose Django logs through a QueueListener thread.
+  ProcessView p;
+  p.pid = 800;
+  p.ppid = 799;
+  p.python_read = true;
+  p.configured_threads = 4;
+  p.configured_from = "gunicorn --threads 4";
+  p.listeners = {Listener(5, 888, 8001)};
+  p.threads = {PythonThread(Thread(800, 232, {7, 0x7ffd, 1024, 1000}), "")};
+  for (pid_t tid = 801; tid <= 804; ++tid)
+    p.threads.push_back(PythonThread(Thread(tid, 202, {0x7f0000009000, 0x189, 0, 0, 0, 0xffffffff}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(805, 202, {0x7f000000a000, 0x189, 0, 0, 0, 0xffffffff}), kQueueListener));
+  auto pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 2u);
+  const DiscoveredPool& executor = pools[0].executor ? pools[0] : pools[1];
+  const DiscoveredPool& listener = pools[0].executor ? pools[1] : pools[0];
+  EXPECT_EQ(Tids(executor), (std::vector<pid_t>{801, 802, 803, 804}));
+  EXPECT_EQ(executor.configured_max, 4u);
+  EXPECT_EQ(executor.configured_from, "gunicorn --threads 4");
+  EXPECT_EQ(Tids(listener), (std::vector<pid_t>{805}));
+  EXPECT_FALSE(listener.executor);
+  EXPECT_EQ(listener.configured_max, 0u);
+  EXPECT_NE(executor.key, listener.key);
+}
+
+TEST(PoolDiscoveryTest, ExecutorThreadsFoundBusyAreMembers) {
+  // A gthread worker driven into overload from its start: its threads never wait.
+  ProcessView p;
+  p.pid = 900;
+  p.ppid = 899;
+  p.python_read = true;
+  p.threads = {PythonThread(Thread(900, 232, {7, 0x7ffd, 1024, 1000}), "")};
+  p.threads.push_back(PythonThread(Thread(901, 230, {1, 0, 0x7f00aa, 0}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(902, 202, {0x7f10, 0x80, 2, 0x7ffd0000, 0, 0}), kExecutor));  // GIL
+  auto pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_TRUE(pools[0].executor);
+  EXPECT_FALSE(pools[0].seen_idle);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{901, 902}));
+  EXPECT_TRUE(pools[0].members[0].busy && pools[0].members[1].busy);
+}
+
+TEST(PoolDiscoveryTest, ExecutorWorkLoopIsConcurrentFuturesWorker) {
+  EXPECT_TRUE(IsExecutorWorkLoop(kExecutor));
+  EXPECT_TRUE(IsExecutorWorkLoop("_worker (/usr/local/lib/python3.12/concurrent/futures/thread.py)"));
+  EXPECT_FALSE(IsExecutorWorkLoop(kAnyio));
+  EXPECT_FALSE(IsExecutorWorkLoop("_worker (/srv/app/concurrent/futures/thread.pyc)"));
+}
+
+TEST(PoolDiscoveryTest, TwoExecutorsOfOneProcessAreToldApartByTheirQueuesLock) {
+  // Django under ASGI: asgiref's one thread, and asyncio's default executor (2 threads) for
+  // thread_sensitive=False views; one busy thread whose queue is unknown.
+  ProcessView p;
+  p.pid = 1000;
+  p.ppid = 1;
+  p.python_read = true;
+  p.threads = {PythonThread(Thread(1000, 232, {3, 0x7ffd, 1024, 0xffffffff}), "")};
+  p.threads.push_back(PythonThread(Thread(1001, 202, {0x7f00000a0010, 0x189, 0, 0, 0, 0xffffffff}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(1002, 202, {0x7f00000b0010, 0x189, 0, 0, 0, 0xffffffff}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(1003, 202, {0x7f00000b0010, 0x189, 0, 0, 0, 0xffffffff}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(1004, 230, {1, 0, 0x7f00aa, 0}), kExecutor));
+  auto pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 3u) << "two executors, and the busy thread on its own";
+  // In the order found: the idle executors, then the busy thread.
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{1001}));
+  EXPECT_EQ(pools[0].members[0].idle_uaddr, 0x7f00000a0010u);
+  EXPECT_EQ(Tids(pools[1]), (std::vector<pid_t>{1002, 1003}));
+  EXPECT_NE(pools[1].membership.find("(0x7f00000b0010)"), std::string::npos) << pools[1].membership;
+  EXPECT_EQ(Tids(pools[2]), (std::vector<pid_t>{1004}));
+  EXPECT_EQ(pools[2].members[0].idle_uaddr, 0u);
+  EXPECT_TRUE(pools[2].members[0].busy);
+  // With one executor, a busy thread joins it and takes its queue.
+  p.threads.erase(p.threads.begin() + 1);
+  pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{1002, 1003, 1004}));
+  EXPECT_EQ(pools[0].members.back().idle_uaddr, 0x7f00000b0010u);
+}
+
 }  // namespace
 }  // namespace stallscope

@@ -18,6 +18,14 @@ class FakeKernel : public PoolKernel {
     pools[id].listen_port = port;
   }
   void ResetPoolPeak(uint32_t id) override { pools[id].peak_busy = pools[id].busy; }
+  void AdjustBusy(uint32_t id, int delta) override { pools[id].busy += static_cast<uint32_t>(delta); }
+  void StartSaturationIfFull(uint32_t id, uint64_t now_ns) override {
+    ss_pool& p = pools[id];
+    if (p.size && p.busy >= p.size && !p.sat_start_ns) {
+      p.sat_seq += 1;
+      p.sat_start_ns = now_ns;
+    }
+  }
   absl::Status AddMember(pid_t tid, const ss_pool_member& m) override {
     members[tid] = m;
     return absl::OkStatus();
@@ -56,6 +64,18 @@ DiscoveredPool ThreadPool(pid_t pid, std::vector<pid_t> tids, uint16_t port) {
   p.pid = pid;
   p.listener = ListenerFd{3, 42, port, "127.0.0.1:" + std::to_string(port)};
   for (pid_t tid : tids) p.members.push_back(DiscoveredMember{pid, tid, SS_IDLE_FUTEX, -1});
+  p.seen_idle = true;
+  return p;
+}
+
+// Python threads of one work loop (pool_discovery.h), `busy` of them found outside their wait.
+DiscoveredPool PythonPool(pid_t pid, std::vector<pid_t> tids, size_t busy, bool executor = false) {
+  DiscoveredPool p = ThreadPool(pid, tids, 8080);
+  p.key = "threads:" + std::to_string(pid) + ":loop";
+  p.membership = "Python threads running loop";
+  p.executor = executor;
+  p.seen_idle = busy < tids.size();
+  for (size_t i = 0; i < busy; ++i) p.members[i].busy = true;
   return p;
 }
 
@@ -232,6 +252,90 @@ TEST_F(PoolTrackerTest, APreforkWorkerThatTurnsOutToRunAThreadPoolLeavesThePrefo
   EXPECT_FALSE(kernel.members.contains(21));
   t.Flush(3 * kMs);
   for (const auto& r : reports) EXPECT_NE(r.pool_utilization().kind(), v1::PREFORK);
+}
+
+TEST_F(PoolTrackerTest, AGrowingPoolFoundBusyReportsOnceAMemberIdledAndKeepsItsLargestSize) {
+  PoolTracker t = MakeTracker(1000 * kMs);
+  // Four threads that appeared under load, all busy: members at once, counted busy.
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 4)}, 1 * kMs);
+  ASSERT_EQ(t.pools(), 1u);
+  EXPECT_EQ(kernel.pools[0].size, 4u);
+  EXPECT_EQ(kernel.pools[0].busy, 4u);
+  EXPECT_EQ(kernel.members[11].busy, 1u);
+  EXPECT_EQ(kernel.pools[0].sat_start_ns, 1 * kMs) << "full since it was found";
+  EXPECT_EQ(kernel.pools[0].sat_seq, 1u);
+  t.Tick(300 * kMs);
+  EXPECT_TRUE(Saturations().empty()) << "nothing seen idle yet: maybe not a pool";
+  kernel.members[12].wakeups = 1;  // one went idle in its wait and took the next job
+  t.Tick(400 * kMs);
+  ASSERT_EQ(Saturations().size(), 1u);
+  EXPECT_EQ(Saturations()[0].ceiling(), 4u);
+  EXPECT_EQ(Saturations()[0].ceiling_source(), v1::CEILING_LARGEST_SEEN);
+  EXPECT_EQ(Saturations()[0].membership(), "Python threads running loop");
+  t.OnDiscovery({Server(10, 8080)}, {}, 450 * kMs);  // all four still there: settled
+  // Idle threads reaped: fewer members, the same ceiling (no false saturation of the rest).
+  kernel.pools[0] = ss_pool{};
+  kernel.pools[0].size = 4;
+  kernel.members.erase(13);
+  kernel.members.erase(14);
+  t.OnDiscovery({Server(10, 8080)}, {}, 500 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 4u);
+  t.Tick(1100 * kMs);
+  ASSERT_FALSE(reports.empty());
+  ASSERT_TRUE(reports.back().has_pool_utilization());
+  EXPECT_EQ(reports.back().pool_utilization().size(), 2u);
+  EXPECT_EQ(reports.back().pool_utilization().ceiling(), 4u);
+}
+
+TEST_F(PoolTrackerTest, AnExecutorOfOneIsAPoolAndAConfiguredMaximumIsItsCeiling) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11}, 0, /*executor=*/true)}, 0);
+  ASSERT_EQ(t.pools(), 1u);
+  EXPECT_EQ(kernel.pools[0].size, 1u);
+  DiscoveredPool gthread = PythonPool(20, {21, 22}, 2, /*executor=*/true);
+  gthread.configured_max = 4;
+  gthread.configured_from = "gunicorn --threads 4";
+  t.OnDiscovery({Server(10, 8080)}, {gthread}, 1 * kMs);
+  ASSERT_EQ(t.pools(), 2u);
+  EXPECT_EQ(kernel.pools[1].size, 4u) << "two threads exist; four may";
+  kernel.pools[1].sat_start_ns = 2 * kMs;
+  kernel.pools[1].sat_seq = 1;
+  t.Tick(200 * kMs);
+  ASSERT_EQ(Saturations().size(), 1u);
+  EXPECT_EQ(Saturations()[0].ceiling_source(), v1::CEILING_CONFIGURED);
+  EXPECT_EQ(Saturations()[0].ceiling_detail(), "gunicorn --threads 4");
+}
+
+TEST_F(PoolTrackerTest, ALoneThreadOfAnotherWorkLoopIsNoPool) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11}, 0)}, 0);  // a logging QueueListener
+  EXPECT_EQ(t.pools(), 0u);
+}
+
+TEST_F(PoolTrackerTest, AThreadReplacedBetweenTwoRescansDoesNotRaiseTheCeiling) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 0)}, 1 * kMs);
+  t.OnDiscovery({Server(10, 8080)}, {}, 2 * kMs);
+  // anyio stopped 11 (its root task ended) and started 15; both seen at once, 11 exits after.
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14, 15}, 0)}, 3 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 5u) << "five threads exist now";
+  kernel.members.erase(11);
+  t.OnDiscovery({Server(10, 8080)}, {}, 4 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 4u);
+}
+
+TEST_F(PoolTrackerTest, AnExecutorFoundBusyThenIdleOnItsQueueIsOnePool) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12}, 2, /*executor=*/true)}, 1 * kMs);
+  ASSERT_EQ(t.pools(), 1u);
+  DiscoveredPool idle = PythonPool(10, {11, 12, 13}, 0, /*executor=*/true);
+  idle.key += "@7f0010";
+  for (auto& m : idle.members) m.idle_uaddr = 0x7f0010;
+  t.OnDiscovery({Server(10, 8080)}, {idle}, 2 * kMs);
+  EXPECT_EQ(t.pools(), 1u) << "the same executor";
+  EXPECT_EQ(kernel.pools[0].size, 3u);
+  EXPECT_EQ(kernel.members[13].idle_uaddr, 0x7f0010u);
+  EXPECT_EQ(kernel.members[11].idle_uaddr, 0u) << "added before its queue was known";
 }
 
 }  // namespace

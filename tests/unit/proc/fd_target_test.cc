@@ -565,3 +565,22 @@ TEST(FdTargetRealFds, ReadEpollTargetsReturnsTheAddedFds) {
 
 }  // namespace
 }  // namespace stallscope
+
+namespace stallscope {
+namespace {
+
+TEST(NameAtCall, AClosedOrReusedFdIsNotNamedByItsNewFile) {
+  FdInfo file{FdKind::kRegularFile, "/var/log/app.log"};
+  FdInfo conn{FdKind::kTcpConnection, "tcp 127.0.0.1:41870 -> 127.0.0.1:5432"};
+  EXPECT_EQ(NameAtCall(7, SS_FILE_REGULAR, file), "/var/log/app.log");
+  EXPECT_EQ(NameAtCall(7, SS_FILE_SOCKET, conn), conn.target);
+  // The call was on a file; the number is now a connection's.
+  EXPECT_EQ(NameAtCall(7, SS_FILE_REGULAR, conn), "fd 7 (closed; number reused)");
+  EXPECT_EQ(NameAtCall(7, SS_FILE_SOCKET, FdInfo{FdKind::kUnknown, ""}), "fd 7 (closed)");
+  EXPECT_EQ(NameAtCall(7, SS_FILE_OTHER, FdInfo{FdKind::kEventFd, "eventfd"}), "eventfd");
+  // The kernel did not see what it was: as it is now.
+  EXPECT_EQ(NameAtCall(7, SS_FILE_UNKNOWN, file), "/var/log/app.log");
+}
+
+}  // namespace
+}  // namespace stallscope
