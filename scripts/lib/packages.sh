@@ -4,13 +4,13 @@ BUILD_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libabsl-dev
   libgtest-dev libgmock-dev linux-libc-dev
-  libsqlite3-dev libpq-dev libcpp-httplib-dev
+  libsqlite3-dev libpq-dev libcpp-httplib-dev libssl-dev
 )
 # Real servers and load for the real-kernel tests and the benchmark.
 TEST_PACKAGES=(
   python3 python3-tornado python3-aiohttp python3-gevent gunicorn python3-cherrypy3
   uwsgi uwsgi-plugin-python3 python3-flask wrk curl procps
-  postgresql prometheus chromium python3-websocket
+  postgresql prometheus chromium python3-websocket openssl python3-h2
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
 
