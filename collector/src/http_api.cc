@@ -79,10 +79,11 @@ void AppendTotals(std::string& out, const RollupRow& r, bool& first) {
 HttpApi::HttpApi(Store* store, Metrics* metrics, net::ListenerSecurity* security, std::function<absl::Status()> health)
     : store_(store), metrics_(metrics), security_(security), health_(std::move(health)),
       server_(security->NewHttpServer()) {
-  // Bounded work per connection: a connection is cut after 30 s whatever it sends, and one
-  // client address holds at most 8 of the 64 connection threads.
+  // Bounded work per connection: a connection is cut after 30 s whatever it sends (one that
+  // sends nothing after 5 s), and one client address holds at most 8 of the 256 connection
+  // threads (a blocked thread costs little memory), so it takes 32 addresses to fill them.
   net::HttpLimits limits;
-  limits.max_connections = 64;
+  limits.max_connections = 256;
   limits.max_per_peer = 8;
   limits.max_connection_age = std::chrono::seconds(30);
   if (server_ == nullptr) return;  // TLS setup failed: Start says so
