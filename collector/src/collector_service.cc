@@ -180,6 +180,11 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CollectorService::S
   std::string principal;
   grpc::Status refusal = grpc::Status::OK;
   const char* reason = "";
+  if (!flood_guard_.Admit(context->peer(), absl::Now())) {
+    return new StreamReactor(this, "", grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                                    "this connection opened streams too fast; it is closed"),
+                             "stream_flood");
+  }
   if (options_.security != nullptr) {
     refusal = options_.security->GrpcPrincipal(*context, &principal);
     reason = "unauthenticated";

@@ -19,6 +19,7 @@
 #include "listener_security.h"
 #include "metrics.h"
 #include "stallscope/v1/collector.grpc.pb.h"
+#include "stream_flood_guard.h"
 
 namespace stallscope::collector {
 
@@ -43,6 +44,13 @@ class CollectorService : public v1::Collector::WithRawCallbackMethod_StreamRepor
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamReports(
       grpc::CallbackServerContext* context) override;
 
+  // The port the server listens on (after BuildAndStart): the flood guard cuts only its
+  // connections.
+  void set_listen_port(int port) { flood_guard_.set_local_port(port); }
+  uint64_t connections_cut() const { return flood_guard_.cut(); }
+  uint64_t connections_refused() const { return flood_guard_.refused(); }
+  void InstallFloodGuard() { flood_guard_.Install(); }
+
   // Configures `builder` for this service: message limits, keepalive enforcement, connection
   // idle time and age, streams per connection, handshake timeout and the memory budget.
   static void Configure(grpc::ServerBuilder& builder, int max_message_bytes);
@@ -60,6 +68,7 @@ class CollectorService : public v1::Collector::WithRawCallbackMethod_StreamRepor
   std::condition_variable cv_;
   std::unordered_set<StreamReactor*> streams_;
   std::map<std::string, int> per_principal_;
+  StreamFloodGuard flood_guard_{StreamFloodGuard::Options{}};
   bool stopping_ = false;
   std::thread reaper_;
 };

@@ -113,6 +113,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0)
     return Fail(absl::StrCat("cannot listen for agents on ", GrpcAddress(options->grpc_listen), " (in use?)"), 1);
+  service.set_listen_port(grpc_port);
+  service.InstallFloodGuard();
 
   // 503 while the store fails or the fd table is nearly full (a listener could not accept).
   auto health = [&store, fd_limit]() -> absl::Status {
@@ -122,7 +124,7 @@ int main(int argc, char** argv) {
     return st.ok() ? st : absl::UnavailableError(absl::StrCat("store: ", st.message()));
   };
   HttpApi http(store->get(), &metrics, security->get(), health);
-  metrics.SetExtra([&http, &security](std::string& out) {
+  metrics.SetExtra([&http, &security, &service](std::string& out) {
     const auto& g = http.guard_stats();
     absl::StrAppend(&out,
                     "# HELP stallscope_collector_http_connections_refused_total HTTP connections closed at accept "
@@ -131,6 +133,14 @@ int main(int argc, char** argv) {
                     "# HELP stallscope_collector_http_connections_cut_total HTTP connections cut at their maximum "
                     "age (slow clients).\n# TYPE stallscope_collector_http_connections_cut_total counter\n",
                     "stallscope_collector_http_connections_cut_total ", g.cut.load(), "\n",
+                    "# HELP stallscope_collector_grpc_connections_cut_total gRPC connections cut for opening "
+                    "streams too fast (HTTP/2 rapid reset).\n# TYPE stallscope_collector_grpc_connections_cut_total "
+                    "counter\n",
+                    "stallscope_collector_grpc_connections_cut_total ", service.connections_cut(), "\n",
+                    "# HELP stallscope_collector_grpc_connections_refused_total gRPC connections closed at accept: "
+                    "their address was cut for a stream flood within the last 30 s.\n"
+                    "# TYPE stallscope_collector_grpc_connections_refused_total counter\n",
+                    "stallscope_collector_grpc_connections_refused_total ", service.connections_refused(), "\n",
                     "# HELP stallscope_collector_tls_reloads_total Reloads of the TLS and token files, by result.\n",
                     "# TYPE stallscope_collector_tls_reloads_total counter\n",
                     "stallscope_collector_tls_reloads_total{result=\"ok\"} ", (*security)->reloads(), "\n",
