@@ -18,6 +18,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 import harness
 
@@ -504,6 +506,70 @@ class AgentOverTls(unittest.TestCase):
         self.assert_refused("wrongca", ["--collector-ca", str(self.pki / "other-ca.pem"),
                                         "--collector-token-file", str(self.pki / "node-a.token")],
                             "TLS:")
+
+
+class DaemonOpsPort(unittest.TestCase):
+    """The daemon's ops port: probes need no token and tell nothing; /metrics takes the token;
+    clients trickling header bytes do not starve the probes."""
+
+    def test_probes_open_metrics_guarded_slow_clients_bounded(self):
+        harness.require_bpf()
+        harness.require_agent_binary()
+        s = harness.Session("daemon-ops")
+        self.addCleanup(s.close)
+        (s.dir / "ops-tokens").write_text("prometheus %s\n" % TOKENS["viewer"])
+        conf = s.dir / "d.conf"
+        conf.write_text("listen = 127.0.0.1:0\nlisten_token_file = %s\nscan_interval_ms = 500\n"
+                        "select = cmdline:^no-such-process-here$\n" % (s.dir / "ops-tokens"))
+        daemon = s.spawn("daemon", [harness.STALLSCOPE_BIN, "daemon", "--config", conf])
+
+        def ready():
+            m = re.search(r"daemon ready: .*on port (\d+)", daemon.stderr())
+            return int(m.group(1)) if m else None
+        port = harness.wait_until(lambda: ready() or not daemon.alive(), harness.ATTACH_TIMEOUT_S)
+        if not daemon.alive():
+            rc = daemon.poll()
+            if rc in (harness.EXIT_PRIVILEGES, harness.EXIT_KERNEL):
+                raise harness.EnvironmentSkip(harness.ENV_SKIP + "daemon exited %d" % rc)
+            raise AssertionError("daemon exited %s\n%s" % (rc, daemon.output_tail()))
+        self.assertTrue(port, daemon.output_tail())
+        self.assertEqual(ch.get(port, "/healthz"), (200, "ok\n"))
+        self.assertEqual(ch.get(port, "/readyz"), (200, "ready\n"))
+        self.assertEqual(ch.get(port, "/metrics")[0], 401)
+        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % port,
+                                     headers={"Authorization": "Bearer " + TOKENS["viewer"]})
+        with ch._opener.open(req, timeout=10) as r:
+            self.assertEqual(r.status, 200)
+            self.assertIn("stallscope_agent_", r.read().decode())
+        # Ten slow-header clients from one address: two are served (and cut after 10 s), the
+        # rest closed at once; the probes keep answering.
+        socks = []
+        try:
+            for _ in range(10):
+                sk = socket.socket()
+                sk.bind(("127.0.0.2", 0))
+                sk.settimeout(5)
+                sk.connect(("127.0.0.1", port))
+                try:
+                    sk.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+                except OSError:
+                    pass
+                socks.append(sk)
+            for _ in range(3):
+                start = time.monotonic()
+                self.assertEqual(ch.get(port, "/healthz", timeout=5), (200, "ok\n"))
+                self.assertLess(time.monotonic() - start, 3)
+                for sk in socks:
+                    try:
+                        sk.send(b"a")
+                    except OSError:
+                        pass
+                time.sleep(1)
+        finally:
+            for sk in socks:
+                sk.close()
+        daemon.signal(signal.SIGTERM)
+        self.assertEqual(daemon.wait(20), 0, daemon.output_tail())
 
 
 if __name__ == "__main__":
