@@ -173,9 +173,9 @@ absl::Status ListenerSecurity::CheckListenAddress(const std::string& what, const
   bool authenticated = http ? !options_.token_file.empty() : authenticates();
   if (IsLoopbackHost(host) || options_.insecure || (tls() && authenticated)) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
-      "refusing to serve ", what, " on ", host.empty() ? "every address" : host, " without TLS and ",
-      http ? "--token-file" : "authentication (--client-ca or --token-file)",
-      " (--tls-cert/--tls-key); listen on 127.0.0.1, or pass --insecure"));
+      "refusing to serve ", what, " on ", host.empty() ? "every address" : host,
+      " without TLS (--tls-cert/--tls-key) and ", http ? "tokens (--token-file)" : "authentication (--client-ca or --token-file)",
+      "; listen on 127.0.0.1, or pass --insecure"));
 }
 
 std::shared_ptr<grpc::ServerCredentials> ListenerSecurity::GrpcCredentials() const {

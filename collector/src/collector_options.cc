@@ -38,7 +38,7 @@ Without --client-ca and --token-file every agent is accepted (one anonymous prin
 non-loopback listen address then is refused unless --insecure. An agent_id belongs to the
 principal that first used it: another principal's stream claiming it is refused
 (PERMISSION_DENIED). Reports dated outside [now - retention, now + 10 min] are not stored
-(counted in stallscope_collector_rejected_reports_total).
+(counted in stallscope_collector_reports_refused_total).
 Port 0 picks a free port; the ports in use are printed on stderr at start.
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 cannot start (store, listener, TLS files),
 2 usage (including a refused listen address).

@@ -16,7 +16,7 @@ OpsServer::OpsServer() : last_publish_(std::chrono::steady_clock::now()) {}
 
 void OpsServer::Routes() {
   net::HttpLimits limits;
-  limits.max_connections = 8;
+  limits.max_connections = 4;
   limits.max_per_peer = 2;
   limits.max_connection_age = std::chrono::seconds(10);
   limits.write_timeout = std::chrono::seconds(5);

@@ -3,7 +3,7 @@
 // discovery scan done) and /metrics. Served from its own threads from a snapshot the run loop
 // publishes, so a slow scrape never delays the agent. The probes need no token and say only
 // up or down; /metrics needs a token when --listen-token-file is set. The listener shares the
-// collector's setup (net::ListenerSecurity, net::GuardHttpServer): eight connections at once,
+// collector's setup (net::ListenerSecurity, net::GuardHttpServer): four connections at once,
 // two per client address, each cut after 10 s, so slow clients cannot starve the probes.
 #ifndef STALLSCOPE_AGENT_DAEMON_OPS_SERVER_H_
 #define STALLSCOPE_AGENT_DAEMON_OPS_SERVER_H_
