@@ -265,6 +265,40 @@ class SecureCollector(unittest.TestCase):
             c.kill9()
 
 
+class PrincipalStreamCap(unittest.TestCase):
+    def test_one_principal_cannot_take_every_stream(self):
+        require_binaries()
+        s = harness.Session("collector-cap")
+        self.addCleanup(s.close)
+        tokens = s.dir / "tokens"
+        tokens.write_text("".join("%s %s\n" % kv for kv in TOKENS.items()))
+        c = ch.Collector(s.dir, extra=["--token-file", str(tokens), "--max-streams-per-principal", "2",
+                                       "--identity-timeout", "4s"])
+        c.start()
+        self.addCleanup(c.kill9)
+        # Two streams of node-a that never identify themselves hold its share...
+        holders = [subprocess.Popen([str(ch.LOADGEN_BIN), "--target", c.target(), "--bad", "silent",
+                                     "--token", TOKENS["node-a"]], stdout=subprocess.PIPE, text=True)
+                   for _ in range(2)]
+        try:
+            def streams():
+                req = urllib.request.Request("http://127.0.0.1:%d/metrics" % c.http_port,
+                                             headers={"Authorization": "Bearer " + TOKENS["viewer"]})
+                with ch._opener.open(req, timeout=10) as r:
+                    m = re.search(r"^stallscope_collector_streams (\d+)$", r.read().decode(), re.M)
+                return int(m.group(1)) if m else 0
+            self.assertTrue(harness.wait_until(lambda: streams() >= 2, 5))
+            code, msg, _ = loadgen_bad(c, "future", "--token", TOKENS["node-a"], "--agent-id", "a-third")
+            self.assertEqual(code, 8, msg)  # RESOURCE_EXHAUSTED
+            self.assertIn("too many streams from principal 'node-a'", msg)
+            # ...and no more: node-b is served meanwhile.
+            code, msg, out = loadgen_bad(c, "future", "--token", TOKENS["node-b"], "--agent-id", "b-1")
+            self.assertEqual(code, GRPC["OK"], msg)
+        finally:
+            for h in holders:
+                h.wait(30)
+
+
 class Floods(unittest.TestCase):
     """Plaintext loopback collector (the floods test the servers, not TLS)."""
 
