@@ -265,6 +265,43 @@ class SecureCollector(unittest.TestCase):
             c.kill9()
 
 
+class HealthOfTheStore(unittest.TestCase):
+    def test_healthz_503_while_the_store_cannot_write(self):
+        require_binaries()
+        s = harness.Session("collector-health")
+        self.addCleanup(s.close)
+        disk = s.dir / "disk"
+        disk.mkdir()
+        # A 2 MiB filesystem of its own, filled up below: SQLite's writes then fail.
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)]).returncode != 0:
+            raise harness.EnvironmentSkip("cannot mount a tmpfs here")
+        self.addCleanup(subprocess.run, ["umount", "-l", str(disk)])
+        c = ch.Collector(s.dir, db=str(disk / "c.db"))
+        c.start()
+        self.addCleanup(c.kill9)
+        self.assertEqual(ch.get(c.http_port, "/healthz"), (200, "ok\n"))
+        filler = disk / "filler"
+        with open(filler, "wb") as f:
+            try:
+                f.write(b"\0" * (4 << 20))
+            except OSError:
+                pass
+        # An agent's batches now fail to commit (it keeps them and retries).
+        agent = subprocess.Popen([str(ch.LOADGEN_BIN), "--target", c.target(), "--agents", "1", "--reports", "2000",
+                                  "--batch", "500"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.assertTrue(harness.wait_until(lambda: ch.get(c.http_port, "/healthz")[0] == 503, 20))
+            status, text = ch.get(c.http_port, "/healthz")
+            self.assertIn("store", text)
+        finally:
+            agent.kill()
+            agent.wait()
+        filler.unlink()
+        rc, out, err = ch.loadgen(c.target(), "--agents", 1, "--reports", 10, "--batch", 10, timeout=60)
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(ch.get(c.http_port, "/healthz"), (200, "ok\n"))
+
+
 class PrincipalStreamCap(unittest.TestCase):
     def test_one_principal_cannot_take_every_stream(self):
         require_binaries()
