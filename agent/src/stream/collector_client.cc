@@ -260,6 +260,7 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
     std::lock_guard relock(mu_);
     if (NoteRefusal(status)) {
       connected_ = false;
+      *stuck_out = true;  // retry on a new connection, which re-reads the TLS files
       return answered;
     }
     if (connected_ || streams_ == 1) {
