@@ -43,6 +43,8 @@ absl::StatusOr<std::unique_ptr<IngestBatch>> BatchBuilder::Build(const v1::Agent
     row.index = IndexReport(sr.report(), now_ns);
     if (row.index.kind.empty())
       return absl::InvalidArgumentError(absl::StrCat("report seq ", sr.seq(), " has no kind"));
+    row.refused = row.index.time_ns > now_ns + kMaxFutureNs ||
+                  (now_ns > retention_ns_ && row.index.time_ns < now_ns - retention_ns_);
     // The agent's own fields only: `agent` is filled from the stream identity when read back.
     if (sr.report().has_agent()) {
       v1::Report copy = sr.report();

@@ -13,6 +13,8 @@
 namespace stallscope::collector {
 
 inline constexpr size_t kMaxReportsPerMessage = 10'000;
+// A report dated further ahead than this is refused: retention would never remove it.
+inline constexpr uint64_t kMaxFutureNs = 600'000'000'000;
 
 // Identity strings are labels and keys: bounded.
 absl::Status ValidateIdentity(const v1::AgentIdentity& identity);
@@ -20,11 +22,14 @@ absl::Status ValidateIdentity(const v1::AgentIdentity& identity);
 // Per-stream state: the identity from the first message and the last seq seen.
 class BatchBuilder {
  public:
+  // Reports dated before now - `retention` or after now + 10 min are marked refused.
+  explicit BatchBuilder(uint64_t retention_ns = 7ull * 24 * 3600 * 1'000'000'000) : retention_ns_(retention_ns) {}
   absl::StatusOr<std::unique_ptr<IngestBatch>> Build(const v1::AgentMessage& message, uint64_t now_ns);
   bool has_identity() const { return has_identity_; }
   const v1::AgentIdentity& identity() const { return identity_; }
 
  private:
+  uint64_t retention_ns_;
   bool has_identity_ = false;
   v1::AgentIdentity identity_;
   std::string identity_bytes_;

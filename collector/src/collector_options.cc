@@ -11,17 +11,37 @@ Receives reports from stallscope agents (stallscope attach --collector HOST:PORT
 them, and serves a query API, a dashboard and Prometheus metrics.
 
 Options:
-  --grpc-listen ADDR        agent streams (gRPC), HOST:PORT or :PORT (default :7700)
-  --http-listen ADDR        dashboard at /, API at /api/v1/, /metrics (default :7701)
+  --grpc-listen ADDR        agent streams (gRPC), HOST:PORT or :PORT for every address
+                            (default 127.0.0.1:7700)
+  --http-listen ADDR        dashboard at /, API at /api/v1/, /metrics (default 127.0.0.1:7701)
   --db PATH|URL             SQLite file (default stallscope.db), or postgresql://... to
                             share one store between replicas
   --retention DURATION      keep reports this long (default 168h = 7 days), e.g. 72h, 30m
   --max-message-bytes N     largest agent message accepted (default 4194304)
   --max-streams N           agent streams at once (default 4096)
+  --max-streams-per-principal N
+                            agent streams at once from one principal (default 1024)
   --identity-timeout DUR    close streams that send no identity by then (default 10s)
+  --tls-cert FILE           serve gRPC and HTTP over TLS with this PEM certificate (chain)
+  --tls-key FILE            ... and this PEM key; both are re-read on SIGHUP and when they
+                            change (cert-manager rotation)
+  --client-ca FILE          agents may present a client certificate from this CA (mTLS);
+                            their principal is its CN (else its first DNS name)
+  --token-file FILE         'NAME TOKEN' lines: an agent sending 'authorization: Bearer
+                            TOKEN' is principal NAME; the HTTP API, dashboard and /metrics
+                            need a token as Bearer or as the basic-auth password
+                            (/healthz needs none). Re-read on SIGHUP and when it changes
+  --insecure                allow a non-loopback address without TLS and authentication
   -h, --help                this help
 
+Without --client-ca and --token-file every agent is accepted (one anonymous principal); a
+non-loopback listen address then is refused unless --insecure. An agent_id belongs to the
+principal that first used it: another principal's stream claiming it is refused
+(PERMISSION_DENIED). Reports dated outside [now - retention, now + 10 min] are not stored
+(counted in stallscope_collector_reports_refused_total).
 Port 0 picks a free port; the ports in use are printed on stderr at start.
+Exit codes: 0 stopped by SIGINT/SIGTERM, 1 cannot start (store, listener, TLS files),
+2 usage (including a refused listen address).
 )";
 
 absl::StatusOr<HostPort> ParseHostPort(const std::string& value) {
@@ -49,6 +69,10 @@ absl::StatusOr<CollectorOptions> ParseCollectorOptions(const std::vector<std::st
       o.help = true;
       continue;
     }
+    if (flag == "--insecure") {
+      o.insecure = true;
+      continue;
+    }
     if (!inline_value) {
       if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value"));
       value = args[++i];
@@ -70,6 +94,12 @@ absl::StatusOr<CollectorOptions> ParseCollectorOptions(const std::vector<std::st
       if (!absl::SimpleAtoi(value, &o.max_message_bytes) || o.max_message_bytes < 1024) return bad("is not a size >= 1024");
     } else if (flag == "--max-streams") {
       if (!absl::SimpleAtoi(value, &o.max_streams) || o.max_streams < 1) return bad("is not a positive number");
+    } else if (flag == "--max-streams-per-principal") {
+      if (!absl::SimpleAtoi(value, &o.max_streams_per_principal) || o.max_streams_per_principal < 1)
+        return bad("is not a positive number");
+    } else if (flag == "--tls-cert" || flag == "--tls-key" || flag == "--client-ca" || flag == "--token-file") {
+      if (value.empty()) return bad("is empty");
+      (flag == "--tls-cert" ? o.tls_cert : flag == "--tls-key" ? o.tls_key : flag == "--client-ca" ? o.client_ca : o.token_file) = value;
     } else if (flag == "--identity-timeout") {
       if (!absl::ParseDuration(value, &o.identity_timeout) || o.identity_timeout <= absl::ZeroDuration())
         return bad("is not a positive duration");

@@ -16,13 +16,17 @@ struct HostPort {
 };
 
 struct CollectorOptions {
-  HostPort grpc_listen{"", 7700};
-  HostPort http_listen{"", 7701};
+  // Loopback by default: another address needs TLS and authentication (or --insecure).
+  HostPort grpc_listen{"127.0.0.1", 7700};
+  HostPort http_listen{"127.0.0.1", 7701};
   std::string db = "stallscope.db";  // SQLite file, or postgresql://...
   absl::Duration retention = absl::Hours(24 * 7);
   int max_message_bytes = 4 << 20;
   int max_streams = 4096;
+  int max_streams_per_principal = 1024;
   absl::Duration identity_timeout = absl::Seconds(10);
+  std::string tls_cert, tls_key, client_ca, token_file;
+  bool insecure = false;
   bool help = false;
 };
 

@@ -17,16 +17,25 @@ uint64_t NowNs() { return static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
 // back on the agent (HTTP/2 flow control) while the store is slow.
 class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  StreamReactor(CollectorService* service, bool over_limit) : service_(service), started_(absl::Now()) {
+  // `refusal`: not OK when the stream is refused before reading anything (authentication,
+  // stream caps); `reason` then names it in the rejected-streams counter.
+  StreamReactor(CollectorService* service, std::string principal, grpc::Status refusal, const char* reason)
+      : service_(service),
+        principal_(std::move(principal)),
+        started_(absl::Now()),
+        builder_(static_cast<uint64_t>(absl::ToInt64Nanoseconds(service->options_.retention))) {
     service_->metrics_->OnStreamOpened();
     service_->Register(this);
     std::lock_guard lock(mu_);
-    if (over_limit) {
-      FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many agent streams; retry later"));
+    if (!refusal.ok()) {
+      service_->metrics_->OnRejected(reason);
+      FinishLocked(std::move(refusal));
       return;
     }
     StartRead(&in_);
   }
+
+  const std::string& principal() const { return principal_; }
 
   void OnReadDone(bool ok) override {
     std::unique_lock lock(mu_);
@@ -50,10 +59,14 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
       return;
     }
     service_->metrics_->OnReceived((*batch)->rows.size());
+    uint64_t refused = 0;
+    for (const IngestRow& row : (*batch)->rows) refused += row.refused;
+    if (refused > 0) service_->metrics_->OnReportsRefused("time_out_of_range", refused);
+    (*batch)->principal = principal_;
     committing_ = true;
     lock.unlock();
     service_->ingestor_->Submit(std::move(*batch), [this](const absl::Status& st, const IngestBatch& b) {
-      OnCommitted(st, b.acked_through);
+      OnCommitted(st, b);
     });
   }
 
@@ -85,14 +98,21 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   }
 
  private:
-  void OnCommitted(const absl::Status& st, uint64_t acked_through) {
+  void OnCommitted(const absl::Status& st, const IngestBatch& batch) {
     std::lock_guard lock(mu_);
     committing_ = false;
     if (!st.ok()) {
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, absl::StrCat("store: ", st.message())));
       return;
     }
-    ack_ = std::max(ack_, acked_through);
+    if (batch.denied) {
+      service_->metrics_->OnRejected("agent_id_of_another_principal");
+      FinishLocked(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                absl::StrCat("agent_id '", batch.identity.agent_id(),
+                                             "' belongs to another principal than '", principal_, "'")));
+      return;
+    }
+    ack_ = std::max(ack_, batch.acked_through);
     ack_pending_ = true;
     if (!writing_) WriteAckLocked();
     if (finish_requested_) MaybeFinishLocked();
@@ -130,6 +150,7 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   }
 
   CollectorService* service_;
+  const std::string principal_;
   absl::Time started_;
   std::mutex mu_;
   grpc::ByteBuffer in_, out_;
@@ -155,23 +176,43 @@ CollectorService::~CollectorService() {
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CollectorService::StreamReports(
-    grpc::CallbackServerContext*) {
-  bool over_limit;
-  {
-    std::lock_guard lock(mu_);
-    over_limit = static_cast<int>(streams_.size()) >= options_.max_streams;
+    grpc::CallbackServerContext* context) {
+  std::string principal;
+  grpc::Status refusal = grpc::Status::OK;
+  const char* reason = "";
+  if (!flood_guard_.Admit(context->peer(), absl::Now())) {
+    return new StreamReactor(this, "", grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                                    "this connection opened streams too fast; it is closed"),
+                             "stream_flood");
   }
-  return new StreamReactor(this, over_limit);
+  if (options_.security != nullptr) {
+    refusal = options_.security->GrpcPrincipal(*context, &principal);
+    reason = "unauthenticated";
+  }
+  if (refusal.ok()) {
+    std::lock_guard lock(mu_);
+    if (static_cast<int>(streams_.size()) >= options_.max_streams) {
+      refusal = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many agent streams; retry later");
+      reason = "too_many_streams";
+    } else if (per_principal_[principal] >= options_.max_streams_per_principal) {
+      refusal = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                             absl::StrCat("too many streams from principal '", principal, "'; retry later"));
+      reason = "too_many_streams_of_principal";
+    }
+  }
+  return new StreamReactor(this, std::move(principal), std::move(refusal), reason);
 }
 
 void CollectorService::Register(StreamReactor* r) {
   std::lock_guard lock(mu_);
   streams_.insert(r);
+  ++per_principal_[r->principal()];
 }
 
 void CollectorService::Unregister(StreamReactor* r) {
   std::lock_guard lock(mu_);
   streams_.erase(r);
+  if (--per_principal_[r->principal()] <= 0) per_principal_.erase(r->principal());
 }
 
 void CollectorService::Reap() {
@@ -186,15 +227,28 @@ void CollectorService::Reap() {
 void CollectorService::Configure(grpc::ServerBuilder& builder, int max_message_bytes) {
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(1 << 20);
-  // Agents ping every 20 s to notice dead connections; allow it even while idle.
+  // Agents ping every 20 s to notice dead connections; allow it even while idle. A peer that
+  // pings more often than every 10 s is sent GOAWAY after 2 strikes (keepalive enforcement).
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
-  // A connection that never completes the HTTP/2 handshake (garbage, a port scan) is dropped.
+  // A connection that never completes the HTTP/2 handshake (garbage, a port scan) is dropped;
+  // one with no stream open for a minute is closed (an agent always has its stream open);
+  // every connection is closed after an hour (the agent reconnects and resends what was not
+  // acknowledged), so none holds its file descriptor forever.
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 60'000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 3'600'000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30'000);
+  // An agent opens one stream per connection; a client opening (and resetting) many is held
+  // to a few at a time.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 4);
+  // The memory budget of every connection's buffers and calls: a flood of streams (an HTTP/2
+  // rapid reset) is refused past it instead of growing the process.
   grpc::ResourceQuota quota("stallscope-collector");
-  quota.Resize(512 << 20);
+  quota.Resize(256 << 20);
   builder.SetResourceQuota(quota);
 }
 

@@ -10,12 +10,16 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <map>
+#include <string>
 #include <unordered_set>
 
 #include "absl/time/time.h"
 #include "ingestor.h"
+#include "listener_security.h"
 #include "metrics.h"
 #include "stallscope/v1/collector.grpc.pb.h"
+#include "stream_flood_guard.h"
 
 namespace stallscope::collector {
 
@@ -25,8 +29,13 @@ class CollectorService : public v1::Collector::WithRawCallbackMethod_StreamRepor
  public:
   struct Options {
     int max_streams = 4096;
+    // So that one principal's idle streams cannot lock every other agent out.
+    int max_streams_per_principal = 1024;
     // A stream must identify itself this soon, or it is closed (a client that never sends).
     absl::Duration identity_timeout = absl::Seconds(10);
+    absl::Duration retention = absl::Hours(24 * 7);  // reports older than this are refused
+    // Who a stream is (certificate or token); nullptr = everyone is the anonymous principal.
+    const net::ListenerSecurity* security = nullptr;
   };
 
   CollectorService(Ingestor* ingestor, Metrics* metrics, Options options);
@@ -35,7 +44,15 @@ class CollectorService : public v1::Collector::WithRawCallbackMethod_StreamRepor
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamReports(
       grpc::CallbackServerContext* context) override;
 
-  // Configures `builder` for this service: message limits, keepalive, handshake timeout.
+  // The port the server listens on (after BuildAndStart): the flood guard cuts only its
+  // connections.
+  void set_listen_port(int port) { flood_guard_.set_local_port(port); }
+  uint64_t connections_cut() const { return flood_guard_.cut(); }
+  uint64_t connections_refused() const { return flood_guard_.refused(); }
+  void InstallFloodGuard() { flood_guard_.Install(); }
+
+  // Configures `builder` for this service: message limits, keepalive enforcement, connection
+  // idle time and age, streams per connection, handshake timeout and the memory budget.
   static void Configure(grpc::ServerBuilder& builder, int max_message_bytes);
 
  private:
@@ -50,6 +67,8 @@ class CollectorService : public v1::Collector::WithRawCallbackMethod_StreamRepor
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_set<StreamReactor*> streams_;
+  std::map<std::string, int> per_principal_;
+  StreamFloodGuard flood_guard_{StreamFloodGuard::Options{}};
   bool stopping_ = false;
   std::thread reaper_;
 };

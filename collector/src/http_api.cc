@@ -76,22 +76,25 @@ void AppendTotals(std::string& out, const RollupRow& r, bool& first) {
 
 }  // namespace
 
-HttpApi::HttpApi(Store* store, Metrics* metrics)
-    : store_(store), metrics_(metrics), server_(std::make_unique<httplib::Server>()) {
-  // Bounded work per connection: a client that sends garbage or nothing is cut off by the
-  // read timeout and costs one pool thread meanwhile.
-  server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
-  server_->set_read_timeout(5, 0);
-  server_->set_write_timeout(10, 0);
-  server_->set_keep_alive_timeout(5);
-  server_->set_keep_alive_max_count(100);
-  server_->set_payload_max_length(64 * 1024);
+HttpApi::HttpApi(Store* store, Metrics* metrics, net::ListenerSecurity* security, std::function<absl::Status()> health)
+    : store_(store), metrics_(metrics), security_(security), health_(std::move(health)),
+      server_(security->NewHttpServer()) {
+  // Bounded work per connection: a connection is cut after 30 s whatever it sends (one that
+  // sends nothing after 5 s), and one client address holds at most 8 of the 256 connection
+  // threads (a blocked thread costs little memory), so it takes 32 addresses to fill them.
+  net::HttpLimits limits;
+  limits.max_connections = 256;
+  limits.max_per_peer = 8;
+  limits.max_connection_age = std::chrono::seconds(30);
+  if (server_ == nullptr) return;  // TLS setup failed: Start says so
+  guard_ = net::GuardHttpServer(*server_, limits);
   Routes();
 }
 
 HttpApi::~HttpApi() { Stop(); }
 
 absl::StatusOr<int> HttpApi::Start(const std::string& host, int port) {
+  if (server_ == nullptr) return absl::InternalError("cannot set up TLS for the HTTP server");
   int bound = port;
   if (port == 0) {
     bound = server_->bind_to_any_port(host);
@@ -114,7 +117,17 @@ void HttpApi::Routes() {
     SendError(res, 500, "internal error");
   });
 
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  // The token guards everything but /healthz, which tells nothing but up or down.
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/healthz" || security_->AuthorizeHttp(req, res)) return httplib::Server::HandlerResponse::Unhandled;
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
+  s.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    absl::Status st = health_ ? health_() : absl::OkStatus();
+    res.status = st.ok() ? 200 : 503;
+    res.set_content(st.ok() ? "ok\n" : absl::StrCat(st.message(), "\n"), "text/plain");
+  });
 
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_->Render(NowNs()), "text/plain; version=0.0.4; charset=utf-8");
@@ -134,8 +147,15 @@ void HttpApi::Routes() {
     auto reports = store_->Reports(*filter, *limit);
     if (!reports.ok()) return SendError(res, 503, reports.status().message());
     std::string out = "{\"reports\":[";
-    for (size_t i = 0; i < reports->size(); ++i) absl::StrAppend(&out, i ? "," : "", ReportJson((*reports)[i]));
-    SendJson(res, 200, out + "]}");
+    bool truncated = false;
+    for (size_t i = 0; i < reports->size(); ++i) {
+      if (out.size() > kMaxResponseBytes) {
+        truncated = true;
+        break;
+      }
+      absl::StrAppend(&out, i ? "," : "", ReportJson((*reports)[i]));
+    }
+    SendJson(res, 200, absl::StrCat(out, "]", truncated ? ",\"truncated\":true" : "", "}"));
   });
 
   // Summaries. Each takes the same filters as /reports; `kind` defaults per summary.
@@ -166,7 +186,7 @@ void HttpApi::Routes() {
       if (IsReportKind(q.filter.kind)) {
         auto rows = store_->Rollup(q);
         if (!rows.ok()) return SendError(res, 503, rows.status().message());
-        for (size_t i = 0; i < rows->size(); ++i) {
+        for (size_t i = 0; i < rows->size() && out.size() <= kMaxResponseBytes; ++i) {
           const RollupRow& r = (*rows)[i];
           bool first = true;
           out += i ? ",{" : "{";

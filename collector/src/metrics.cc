@@ -103,6 +103,19 @@ void Metrics::OnRejected(const std::string& reason) {
 
 void Metrics::OnStoreError() { Add(store_errors_, 1); }
 
+void Metrics::OnReportsRefused(const std::string& reason, uint64_t n) {
+  std::lock_guard lock(mu_);
+  refused_[reason] += n;
+}
+
+Metrics::ServiceHost Metrics::Bounded(const ServiceHost& sh) {
+  if (stalls_.count(sh) != 0 || stalls_.size() < kMaxSeries) {
+    stalls_.try_emplace(sh, 0);
+    return sh;
+  }
+  return {"other", "other"};
+}
+
 void Metrics::OnStreamOpened() {
   std::lock_guard lock(mu_);
   ++streams_;
@@ -119,9 +132,16 @@ void Metrics::OnStored(const IngestBatch& batch, double commit_seconds) {
   std::lock_guard lock(mu_);
   ++batches_;
   commit_seconds_.Observe(commit_seconds);
-  agent_drops_[batch.identity.agent_id()] = {agent_sh.first, agent_sh.second, batch.dropped_total};
+  if (batch.denied) return;
+  // Bounded as the series are: agents past the cap share one entry.
+  std::string drops_key = agent_drops_.count(batch.identity.agent_id()) != 0 || agent_drops_.size() < kMaxSeries * 10
+                              ? batch.identity.agent_id()
+                              : "other";
+  ServiceHost drops_sh = Bounded(agent_sh);
+  agent_drops_[drops_key] = {drops_sh.first, drops_sh.second, batch.dropped_total};
   uint64_t stored_now = 0;
   for (const IngestRow& row : batch.rows) {
+    if (row.refused) continue;
     if (!row.stored) {
       ++reports_duplicate_;
       continue;
@@ -130,7 +150,7 @@ void Metrics::OnStored(const IngestBatch& batch, double commit_seconds) {
     ++stored_now;
     const ReportIndex& x = row.index;
     if (!x.final) continue;
-    ServiceHost sh{ServiceOf(x, agent_sh.first), agent_sh.second};  // a daemon's reports name their own
+    ServiceHost sh = Bounded({ServiceOf(x, agent_sh.first), agent_sh.second});  // a daemon's reports name their own
     if (x.kind == "loop_block") {
       ++stalls_[sh];
       stall_seconds_.try_emplace(sh, kStallBounds).first->second.Observe(x.duration_ns / 1e9);
@@ -222,10 +242,16 @@ std::string Metrics::Render(uint64_t now_ns) {
   Header(out, "stallscope_collector_batches_rejected_total", "counter", "Agent messages rejected, by reason.");
   for (const auto& [reason, n] : rejected_)
     absl::StrAppend(&out, "stallscope_collector_batches_rejected_total{", Label("reason", reason), "} ", n, "\n");
+  Header(out, "stallscope_collector_reports_refused_total", "counter",
+         "Reports received and not stored, by reason (time_out_of_range: dated before now - retention or "
+         "after now + 10 min).");
+  for (const auto& [reason, n] : refused_)
+    absl::StrAppend(&out, "stallscope_collector_reports_refused_total{", Label("reason", reason), "} ", n, "\n");
   Header(out, "stallscope_collector_store_errors_total", "counter", "Failed store transactions.");
   absl::StrAppend(&out, "stallscope_collector_store_errors_total ", store_errors_, "\n");
   Header(out, "stallscope_collector_commit_duration_seconds", "histogram", "Store transaction commit time.");
   commit_seconds_.Render("stallscope_collector_commit_duration_seconds", "", out);
+  if (extra_) extra_(out);
   return out;
 }
 

@@ -16,6 +16,7 @@ constexpr char kSchemaTemplate[] = R"sql(
 CREATE TABLE IF NOT EXISTS agents (
   id $ID,
   agent_id TEXT NOT NULL UNIQUE,
+  principal TEXT NOT NULL DEFAULT '',
   host TEXT NOT NULL,
   service TEXT NOT NULL,
   identity $BLOB NOT NULL,
@@ -80,11 +81,18 @@ std::string Schema(bool postgres) {
                       "COMMIT;\n");
 }
 
+// Stores created before principals existed get the column (their agents: principal "").
+constexpr char kAddPrincipalSqlite[] = "ALTER TABLE agents ADD COLUMN principal TEXT NOT NULL DEFAULT ''";
+constexpr char kAddPrincipalPostgres[] = "ALTER TABLE agents ADD COLUMN IF NOT EXISTS principal TEXT NOT NULL DEFAULT ''";
+
+// No row comes back when the agent_id belongs to another principal: the WHERE keeps the
+// update from happening, and the caller refuses the batch.
 constexpr char kUpsertAgent[] =
-    "INSERT INTO agents(agent_id, host, service, identity, max_seq, dropped_total, first_seen_ns, last_seen_ns) "
-    "VALUES(?, ?, ?, ?, 0, ?, ?, ?) "
+    "INSERT INTO agents(agent_id, principal, host, service, identity, max_seq, dropped_total, first_seen_ns, "
+    "last_seen_ns) VALUES(?, ?, ?, ?, ?, 0, ?, ?, ?) "
     "ON CONFLICT(agent_id) DO UPDATE SET host = excluded.host, service = excluded.service, "
     "identity = excluded.identity, dropped_total = excluded.dropped_total, last_seen_ns = excluded.last_seen_ns "
+    "WHERE agents.principal = excluded.principal "
     "RETURNING id, max_seq";
 constexpr char kInsertReport[] =
     "INSERT INTO reports(agent, seq, kind, time_ns, duration_ns, host, service, pid, is_final, site, subject, "
@@ -186,6 +194,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db, int re
     if (pg) (*writer)->Exec("ROLLBACK").IgnoreError();
     return absl::UnavailableError(absl::StrCat("creating the schema in ", pg ? "PostgreSQL" : db, ": ", st.message()));
   }
+  if (pg) {
+    if (absl::Status st = (*writer)->Exec(kAddPrincipalPostgres); !st.ok()) return st;
+  } else if (absl::Status st = (*writer)->Exec(kAddPrincipalSqlite);
+             !st.ok() && !absl::StrContains(st.message(), "duplicate column")) {
+    return st;
+  }
   // An in-memory SQLite database is private to its connection: readers share the writer's.
   if (db == ":memory:") readers = 0;
   return std::unique_ptr<Store>(new Store(std::move(*writer), db, readers));
@@ -243,6 +257,7 @@ absl::StatusOr<std::vector<SqlRow>> Store::ReadQuery(absl::string_view sql,
 absl::Status Store::Write(absl::Span<IngestBatch* const> batches) {
   std::lock_guard lock(writer_mu_);
   absl::Status st = WriteOnce(batches);
+  last_write_failed_ = !st.ok();
   if (!st.ok()) {
     writer_->Exec("ROLLBACK").IgnoreError();
     for (IngestBatch* b : batches)
@@ -262,11 +277,17 @@ absl::Status Store::WriteOnce(absl::Span<IngestBatch* const> batches) {
   std::map<TimelineKey, RollupValue> timeline;
   for (IngestBatch* batch : ordered) {
     const v1::AgentIdentity& id = batch->identity;
-    SqlParam agent_params[] = {id.agent_id(), id.host(), id.service(), SqlBlobView{batch->identity_bytes},
-                               I(batch->dropped_total), I(batch->received_ns), I(batch->received_ns)};
+    SqlParam agent_params[] = {id.agent_id(),      batch->principal,         id.host(),
+                               id.service(),       SqlBlobView{batch->identity_bytes}, I(batch->dropped_total),
+                               I(batch->received_ns), I(batch->received_ns)};
     auto agent = writer_->Query(kUpsertAgent, agent_params);
     if (!agent.ok()) return agent.status();
-    if (agent->empty()) return absl::InternalError("agent upsert returned no row");
+    batch->denied = agent->empty();
+    if (batch->denied) {
+      for (IngestRow& row : batch->rows) row.stored = false;
+      batch->acked_through = 0;
+      continue;
+    }
     int64_t agent_key = AsInt((*agent)[0][0]);
     uint64_t max_seq = static_cast<uint64_t>(AsInt((*agent)[0][1]));
     uint64_t new_max = max_seq;
@@ -274,8 +295,8 @@ absl::Status Store::WriteOnce(absl::Span<IngestBatch* const> batches) {
     for (IngestRow& row : batch->rows) {
       row.stored = false;
       if (row.seq <= new_max) continue;  // already stored: a resend after a lost ack
-      fresh.push_back(&row);
       new_max = row.seq;
+      if (!row.refused) fresh.push_back(&row);
     }
     auto ids = InsertReports(agent_key, *batch, fresh);
     if (!ids.ok()) return ids.status();
@@ -488,6 +509,12 @@ absl::StatusOr<int64_t> Store::DeleteBefore(uint64_t cutoff_ns, int max_rows) {
   auto result = run();
   if (!result.ok()) writer_->Exec("ROLLBACK").IgnoreError();
   return result;
+}
+
+absl::Status Store::Check() {
+  if (last_write_failed_) return absl::UnavailableError("the last store transaction failed");
+  auto rows = ReadQuery("SELECT 1", {});
+  return rows.ok() ? absl::OkStatus() : rows.status();
 }
 
 absl::StatusOr<int64_t> Store::CountReports() {

@@ -6,6 +6,7 @@
 #ifndef STALLSCOPE_COLLECTOR_STORE_H_
 #define STALLSCOPE_COLLECTOR_STORE_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -32,16 +33,22 @@ struct IngestRow {
   ReportIndex index;
   std::string body;     // serialized v1::Report
   bool stored = false;  // set by Store::Write: false for a duplicate of a stored seq
+  // Dated outside the accepted window: never stored, but its seq counts as consumed, so the
+  // agent's buffer drains instead of resending it forever.
+  bool refused = false;
 };
 
 // What one agent message becomes: stored whole or not at all.
 struct IngestBatch {
+  std::string principal;  // who the stream authenticated as ("" = no authentication configured)
   v1::AgentIdentity identity;
   std::string identity_bytes;
   uint64_t dropped_total = 0;
   uint64_t received_ns = 0;
   std::vector<IngestRow> rows;  // strictly increasing seq
   uint64_t acked_through = 0;   // set by Store::Write: highest seq of this agent stored
+  // Set by Store::Write: the agent_id belongs to another principal; nothing was stored.
+  bool denied = false;
 };
 
 struct ReportFilter {
@@ -89,7 +96,9 @@ class Store {
   bool postgres() const { return dialect_ == SqlDialect::kPostgres; }
 
   // All batches in one transaction (group commit). Reports whose seq is not above the
-  // agent's stored max_seq are duplicates of a resend and skipped.
+  // agent's stored max_seq are duplicates of a resend and skipped. An agent_id belongs to
+  // the principal that first stored it: another principal's batch is skipped whole and
+  // marked `denied`, so no stream can advance, hide or overwrite another's reports.
   absl::Status Write(absl::Span<IngestBatch* const> batches);
 
   // Newest first.
@@ -101,6 +110,8 @@ class Store {
   // agents with nothing newer). Returns how many reports were deleted.
   absl::StatusOr<int64_t> DeleteBefore(uint64_t cutoff_ns, int max_rows);
   absl::StatusOr<int64_t> CountReports();
+  // A cheap read and whether the last write failed: for /healthz.
+  absl::Status Check();
 
  private:
   class ReaderLease;
@@ -115,6 +126,7 @@ class Store {
   std::string BeginSql() const;
 
   SqlDialect dialect_;
+  std::atomic<bool> last_write_failed_{false};
   std::string db_;
   std::mutex writer_mu_;
   std::unique_ptr<SqlConnection> writer_;

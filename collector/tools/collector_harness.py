@@ -71,7 +71,7 @@ class Collector:
                                          stderr=err, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            m = re.search(r"grpc port (\d+), dashboard and API -> http port (\d+)", self.stderr())
+            m = re.search(r"grpc port (\d+), dashboard and API -> https? port (\d+)", self.stderr())
             if m:
                 self.grpc_port, self.http_port = int(m.group(1)), int(m.group(2))
                 return self

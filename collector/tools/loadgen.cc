@@ -14,6 +14,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -30,6 +32,13 @@ using Stream = grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>;
 
 constexpr char kMethod[] = "/stallscope.v1.Collector/StreamReports";
 
+// --ca/--cert/--key/--token: how this client connects (the security tests forge agents).
+struct Auth {
+  std::string ca, cert, key, token, agent_id;
+  uint64_t seq = 1;
+};
+Auth g_auth;
+
 struct Call {
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream;
@@ -37,10 +46,28 @@ struct Call {
 
 std::unique_ptr<Call> OpenCall(const std::shared_ptr<grpc::Channel>& channel) {
   auto call = std::make_unique<Call>();
+  if (!g_auth.token.empty()) call->context.AddMetadata("authorization", "Bearer " + g_auth.token);
   grpc::internal::RpcMethod method(kMethod, grpc::internal::RpcMethod::BIDI_STREAMING, channel);
   call->stream.reset(grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
       channel.get(), method, &call->context));
   return call;
+}
+
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials() {
+  if (g_auth.ca.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFile(g_auth.ca);
+  if (!g_auth.cert.empty()) {
+    ssl.pem_cert_chain = ReadFile(g_auth.cert);
+    ssl.pem_private_key = ReadFile(g_auth.key);
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 grpc::ByteBuffer Bytes(const std::string& s) {
@@ -55,7 +82,8 @@ uint64_t NowNs() {
 
 v1::AgentIdentity Identity(int agent, int services) {
   v1::AgentIdentity id;
-  id.set_agent_id(absl::StrCat("loadgen-", getpid(), "-", agent));
+  id.set_agent_id(g_auth.agent_id.empty() ? absl::StrCat("loadgen-", getpid(), "-", agent)
+                                          : absl::StrCat(g_auth.agent_id, agent == 0 ? "" : absl::StrCat("-", agent)));
   id.set_host(absl::StrCat("host-", agent % 50));
   id.set_boot_id("00000000-0000-0000-0000-000000000000");
   id.set_agent_version("loadgen");
@@ -128,7 +156,7 @@ int RunLoad(const std::string& target, int agents, int reports, int batch, int s
       grpc::ChannelArguments args;
       args.SetMaxSendMessageSize(8 << 20);
       args.SetString("loadgen.agent", absl::StrCat(a));  // one connection per simulated agent
-      auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+      auto channel = grpc::CreateCustomChannel(target, Credentials(), args);
       auto call = OpenCall(channel);
       v1::AgentMessage hello;
       *hello.mutable_identity() = Identity(a, services);
@@ -150,16 +178,18 @@ int RunLoad(const std::string& target, int agents, int reports, int batch, int s
       });
       // Messages are assembled from pre-serialized reports, so the generator costs little
       // CPU next to the collector on the same machine.
-      uint64_t seq = 0;
-      while (seq < static_cast<uint64_t>(reports)) {
+      // --seq N: this run continues an agent's stream at seq N.
+      const uint64_t first = g_auth.seq - 1, end = first + static_cast<uint64_t>(reports);
+      uint64_t seq = first;
+      while (seq < end) {
         std::string message;
-        for (int i = 0; i < batch && seq < static_cast<uint64_t>(reports); ++i) {
+        for (int i = 0; i < batch && seq < end; ++i) {
           // Each agent's stalls are in time order over the last 6 hours: the pooled report
           // plus a second loop_block field holding only start_time, which protobuf merges.
           std::string report = pool[(a * 7919 + seq) % pool.size()];
           std::string time_field;
           AppendVarint(time_field, 0x20);  // LoopBlock.start_time_unix_nano
-          AppendVarint(time_field, history_start + kHistoryNs * seq / reports);
+          AppendVarint(time_field, history_start + kHistoryNs * (seq - first) / reports);
           AppendVarint(report, 0x0a);  // Report.loop_block
           AppendVarint(report, time_field.size());
           report += time_field;
@@ -177,7 +207,7 @@ int RunLoad(const std::string& target, int agents, int reports, int batch, int s
       }
       while (last_ack < seq && std::chrono::steady_clock::now() - start < std::chrono::minutes(10))
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      acked += last_ack;
+      acked += last_ack > first ? last_ack - first : 0;
       call->stream->WritesDone();
       reader.join();
       grpc::Status st = call->stream->Finish();
@@ -198,7 +228,7 @@ int RunLoad(const std::string& target, int agents, int reports, int batch, int s
 int RunBad(const std::string& target, const std::string& mode) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(target, Credentials(), args);
   auto call = OpenCall(channel);
   std::mt19937 rng(1);
   v1::AgentMessage hello;
@@ -226,6 +256,29 @@ int RunBad(const std::string& target, const std::string& mode) {
     *reports.mutable_identity() = hello.identity();
     reports.mutable_reports(10)->set_seq(3);
     call->stream->Write(Bytes(reports.SerializeAsString()));
+  } else if (mode == "hijack" || mode == "future" || mode == "past") {
+    // One report under --agent-id with --seq: a stream claiming another agent's identity, or
+    // a report dated a day ahead (or 30 days back) that retention would never remove.
+    if (!g_auth.agent_id.empty()) hello.mutable_identity()->set_agent_id(g_auth.agent_id);
+    v1::AgentMessage one;
+    *one.mutable_identity() = hello.identity();
+    v1::SequencedReport* sr = one.add_reports();
+    sr->set_seq(g_auth.seq);
+    *sr->mutable_report() = SyntheticStall(rng, 1, NowNs());
+    constexpr uint64_t kDayNs = 24 * 3600 * 1'000'000'000ULL;
+    if (mode == "future") sr->mutable_report()->mutable_loop_block()->set_start_time_unix_nano(NowNs() + kDayNs);
+    if (mode == "past") sr->mutable_report()->mutable_loop_block()->set_start_time_unix_nano(NowNs() - 30 * kDayNs);
+    call->stream->Write(Bytes(one.SerializeAsString()));
+    grpc::ByteBuffer ack;
+    if (call->stream->Read(&ack)) {
+      std::vector<grpc::Slice> slices;
+      ack.Dump(&slices).IgnoreError();
+      std::string bytes;
+      for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+      v1::CollectorMessage m;
+      if (m.ParseFromString(bytes)) printf("acked_through %llu\n", static_cast<unsigned long long>(m.acked_through()));
+      call->stream->WritesDone();
+    }
   } else if (mode == "silent") {
     // Sends nothing at all; the collector must close the stream by itself.
   } else if (mode == "abort") {
@@ -246,6 +299,7 @@ int RunBad(const std::string& target, const std::string& mode) {
   }
   grpc::Status st = call->stream->Finish();
   printf("%s: %d %s\n", mode.c_str(), static_cast<int>(st.error_code()), st.error_message().c_str());
+  if (mode == "future" || mode == "past") return st.ok() ? 0 : 1;
   return st.ok() ? 1 : 0;
 }
 
@@ -263,9 +317,16 @@ int main(int argc, char** argv) {
     else if (flag == "--reports") ok = absl::SimpleAtoi(value, &reports);
     else if (flag == "--batch") ok = absl::SimpleAtoi(value, &batch);
     else if (flag == "--services") ok = absl::SimpleAtoi(value, &services);
+    else if (flag == "--ca") g_auth.ca = value;
+    else if (flag == "--cert") g_auth.cert = value;
+    else if (flag == "--key") g_auth.key = value;
+    else if (flag == "--token") g_auth.token = value;
+    else if (flag == "--agent-id") g_auth.agent_id = value;
+    else if (flag == "--seq") ok = absl::SimpleAtoi(value, &g_auth.seq);
     else ok = false;
     if (!ok || agents < 1 || batch < 1 || services < 1) {
-      fprintf(stderr, "usage: %s --target HOST:PORT [--agents N --reports M --batch B --services S | --bad MODE]\n",
+      fprintf(stderr, "usage: %s --target HOST:PORT [--ca F [--cert F --key F]] [--token T]\n"
+              "          [--agents N --reports M --batch B --services S | --bad MODE [--agent-id ID --seq N]]\n",
               argv[0]);
       return 2;
     }

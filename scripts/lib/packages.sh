@@ -4,13 +4,13 @@ BUILD_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libabsl-dev
   libgtest-dev libgmock-dev linux-libc-dev
-  libsqlite3-dev libpq-dev libcpp-httplib-dev libre2-dev
+  libsqlite3-dev libpq-dev libcpp-httplib-dev libre2-dev libssl-dev
 )
 # Real servers and load for the real-kernel tests and the benchmark.
 TEST_PACKAGES=(
   python3 python3-tornado python3-aiohttp python3-gevent gunicorn python3-cherrypy3
   uwsgi uwsgi-plugin-python3 python3-flask wrk curl procps
-  postgresql prometheus chromium python3-websocket nodejs
+  postgresql prometheus chromium python3-websocket nodejs openssl python3-h2
   python3-fastapi python3-uvicorn python3-uvloop python3-anyio python3-django python3-asgiref
   python3-twisted python3-jupyter-server
   debootstrap  # scripts/python-roots.sh: Debian roots with CPython 3.13 and 3.14 for the stack tests

@@ -642,6 +642,15 @@ int RunAttach(const AttachOptions& options) {
     if (std::find(roots.begin(), roots.end(), *tgid) == roots.end()) roots.push_back(*tgid);
   }
 
+  if (!options.collector.empty()) {
+    if (absl::Status st = CheckCollectorAuth({options.collector_ca, options.tls_cert, options.tls_key,
+                                              options.collector_token_file});
+        !st.ok()) {
+      fprintf(stderr, "stallscope: %s\n", std::string(st.message()).c_str());
+      return kExitUsage;
+    }
+  }
+
   FILE* out = stdout;
   std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
   if (!options.output_path.empty()) {
@@ -659,6 +668,7 @@ int RunAttach(const AttachOptions& options) {
   if (!options.collector.empty()) {
     CollectorClient::Options stream_options;
     stream_options.buffer_reports = options.collector_buffer;
+    stream_options.auth = {options.collector_ca, options.tls_cert, options.tls_key, options.collector_token_file};
     collector = std::make_unique<CollectorClient>(options.collector,
                                                   BuildAgentIdentity(options.service, roots.front()), stream_options);
     collector->Start();

@@ -40,6 +40,14 @@ Options:
                             acknowledged)
   --collector-buffer N      reports kept in memory while the collector is unreachable
                             (default 100000); beyond it the oldest are dropped and counted
+  --collector-ca FILE       verify the collector's certificate with this CA (PEM): TLS on
+  --tls-cert FILE           client certificate (PEM) for the collector (mTLS); with
+  --tls-key FILE            its key. Both are re-read when the agent reconnects
+  --collector-token-file FILE
+                            send this token as 'authorization: Bearer' (a bare token, or
+                            the first 'NAME TOKEN' line). A collector refusing the agent is
+                            shown once on stderr and counted (collectorAuthFailures);
+                            reports stay buffered
   --service NAME            service name the collector groups reports by
                             (default: $STALLSCOPE_SERVICE)
   --flamegraph FILE.svg     at exit, write a flame graph of stalled time by stack (Python
@@ -180,6 +188,17 @@ absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>&
         if (!absl::SimpleAtoi(v, &opts.collector_buffer) || opts.collector_buffer < 1 ||
             opts.collector_buffer > 100'000'000)
           return absl::InvalidArgumentError("--collector-buffer: '" + v + "' is not a number from 1 to 100000000");
+        return absl::OkStatus();
+      });
+    } else if (flag == "--collector-ca" || flag == "--tls-cert" || flag == "--tls-key" ||
+               flag == "--collector-token-file") {
+      std::string& dest = flag == "--collector-ca" ? opts.collector_ca
+                          : flag == "--tls-cert"   ? opts.tls_cert
+                          : flag == "--tls-key"    ? opts.tls_key
+                                                   : opts.collector_token_file;
+      st = need([&](const std::string& v) {
+        if (v.empty()) return absl::InvalidArgumentError(flag + " needs a file name");
+        dest = v;
         return absl::OkStatus();
       });
     } else if (flag == "--service") {

@@ -28,6 +28,9 @@ struct AttachOptions {
   uint32_t max_processes = 4096;
   std::string collector;    // HOST:PORT of a stallscope-collector; "" = none
   size_t collector_buffer = 100'000;  // reports kept in memory while the collector is away
+  std::string collector_ca;           // verify the collector with this CA: TLS on
+  std::string tls_cert, tls_key;      // client certificate (mTLS)
+  std::string collector_token_file;   // bearer token for the collector
   std::string service;      // service name sent to the collector
   std::string flamegraph_path;  // write an SVG flame graph of stalled time at exit; "" = none
   // "auto", "tracepoints" or "raw": how wait syscalls are hooked (ProbeConfig::syscall_hooks)

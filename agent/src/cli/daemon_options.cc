@@ -15,7 +15,14 @@ Options:
   --config FILE            key = value file (README.md, "Running on every node");
                            re-read on SIGHUP (a bad file keeps the old config)
   --collector HOST:PORT    stream reports to a stallscope-collector
+  --collector-ca FILE      verify the collector's certificate with this CA: TLS on
+  --tls-cert FILE          client certificate for the collector (mTLS), with --tls-key FILE
+  --collector-token-file FILE
+                           send this token (a bare token, or the first 'NAME TOKEN' line)
+                           as 'authorization: Bearer'
   --listen ADDR            /healthz, /readyz, /metrics (default 0.0.0.0:7702; "off" = none)
+  --listen-token-file FILE 'NAME TOKEN' lines: /metrics needs one of them (as Bearer or the
+                           basic-auth password); /healthz and /readyz need none, tell nothing
   --output FILE            also write reports to FILE
   --format json|text       of --output (default json)
   --check-config           only check the config file (and flags): exit 0, or 7 with the error
@@ -47,6 +54,11 @@ absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>&
       if (path) opts.config_path = *path;
     } else if (a == "--collector") st = value(&opts.collector);
     else if (a == "--listen") st = value(&opts.listen);
+    else if (a == "--collector-ca") st = value(&opts.collector_ca);
+    else if (a == "--tls-cert") st = value(&opts.tls_cert);
+    else if (a == "--tls-key") st = value(&opts.tls_key);
+    else if (a == "--collector-token-file") st = value(&opts.collector_token_file);
+    else if (a == "--listen-token-file") st = value(&opts.listen_token_file);
     else if (a == "--output") st = value(&opts.output);
     else if (a == "--format") {
       st = value(&opts.format);

@@ -14,6 +14,7 @@ namespace stallscope {
 struct DaemonOptions {
   std::string config_path;  // "" = built-in defaults only
   std::optional<std::string> collector, listen, output, format;
+  std::optional<std::string> collector_ca, tls_cert, tls_key, collector_token_file, listen_token_file;
   bool verbose = false;
   bool check_config = false;  // parse the config (and flags), report, exit
   bool help = false;

@@ -29,6 +29,11 @@ absl::Status Apply(DaemonConfig& c, absl::string_view key, absl::string_view val
   if (key == "collector") c.collector = v;
   else if (key == "collector_buffer") return ParseNumber<size_t>(value, 100, 10'000'000, &c.collector_buffer);
   else if (key == "listen") c.listen = v == "off" ? "" : v;
+  else if (key == "collector_ca") c.collector_ca = v;
+  else if (key == "tls_cert") c.tls_cert = v;
+  else if (key == "tls_key") c.tls_key = v;
+  else if (key == "collector_token_file") c.collector_token_file = v;
+  else if (key == "listen_token_file") c.listen_token_file = v;
   else if (key == "select" || key == "exclude") {
     if (absl::Status st = ParseSelector(v).status(); !st.ok()) return st;
     (key == "select" ? c.select : c.exclude).push_back(v);

@@ -52,7 +52,16 @@ absl::StatusOr<DaemonConfig> LoadConfig(const DaemonOptions& o) {
   if (o.listen) config->listen = *o.listen == "off" ? "" : *o.listen;
   if (o.output) config->output = *o.output;
   if (o.format) config->format = *o.format;
+  if (o.collector_ca) config->collector_ca = *o.collector_ca;
+  if (o.tls_cert) config->tls_cert = *o.tls_cert;
+  if (o.tls_key) config->tls_key = *o.tls_key;
+  if (o.collector_token_file) config->collector_token_file = *o.collector_token_file;
+  if (o.listen_token_file) config->listen_token_file = *o.listen_token_file;
   return config;
+}
+
+CollectorAuth AuthOf(const DaemonConfig& c) {
+  return {c.collector_ca, c.tls_cert, c.tls_key, c.collector_token_file};
 }
 
 // About 2 KiB per buffered report: the send buffer may use a quarter of the memory limit.
@@ -84,6 +93,9 @@ class Daemon {
     if (!config_.collector.empty()) {
       CollectorClient::Options stream_options;
       stream_options.buffer_reports = CollectorBufferFor(config_);
+      stream_options.auth = AuthOf(config_);
+      if (absl::Status st = CheckCollectorAuth(stream_options.auth); !st.ok())
+        return Fail(std::string(st.message()), kExitConfig);
       collector_ = std::make_unique<CollectorClient>(config_.collector, BuildAgentIdentity("", getpid()), stream_options);
       collector_->Start();
       writer = MakeStreamingWriter(std::move(writer), collector_.get(), std::chrono::seconds(5));
@@ -95,7 +107,7 @@ class Daemon {
     if (config_.collector.empty() && config_.output.empty())
       fprintf(stderr, "stallscope: warning: neither collector nor output is set: reports are only counted in /metrics\n");
     if (!config_.listen.empty()) {
-      auto port = ops_.Start(config_.listen);
+      auto port = ops_.Start(config_.listen, config_.listen_token_file);
       if (!port.ok()) return Fail(std::string(port.status().message()), kExitConfig);
       ops_port_ = *port;
     }
@@ -168,6 +180,7 @@ class Daemon {
       stats->set_collector_acked(s.acked);
       stats->set_collector_drops(s.dropped);
       stats->set_collector_reconnects(s.reconnects);
+      stats->set_collector_auth_failures(s.auth_failures);
     }
     writer_->Write(report);
   }
@@ -235,7 +248,11 @@ class Daemon {
     if (!rule.ok()) return fail(rule.status());
     std::vector<std::string> need_restart;
     if (config->collector != config_.collector) need_restart.push_back("collector");
-    if (config->listen != config_.listen) need_restart.push_back("listen");
+    if (config->listen != config_.listen || config->listen_token_file != config_.listen_token_file)
+      need_restart.push_back("listen");
+    if (config->collector_ca != config_.collector_ca || config->tls_cert != config_.tls_cert ||
+        config->tls_key != config_.tls_key || config->collector_token_file != config_.collector_token_file)
+      need_restart.push_back("collector TLS/token files (their contents are re-read on reconnect)");
     if (config->output != config_.output || config->format != config_.format) need_restart.push_back("output");
     if (config->block_threshold_ms != config_.block_threshold_ms) need_restart.push_back("block_threshold_ms");
     if (config->max_threads != config_.max_threads) need_restart.push_back("max_threads");
@@ -244,6 +261,11 @@ class Daemon {
     DaemonConfig next = *config;
     next.collector = config_.collector;
     next.listen = config_.listen;
+    next.listen_token_file = config_.listen_token_file;
+    next.collector_ca = config_.collector_ca;
+    next.tls_cert = config_.tls_cert;
+    next.tls_key = config_.tls_key;
+    next.collector_token_file = config_.collector_token_file;
     next.output = config_.output;
     next.format = config_.format;
     next.block_threshold_ms = config_.block_threshold_ms;

@@ -12,11 +12,20 @@ constexpr auto kAliveWithin = std::chrono::seconds(10);
 
 }  // namespace
 
-OpsServer::OpsServer() : server_(std::make_unique<httplib::Server>()), last_publish_(std::chrono::steady_clock::now()) {
-  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server_->set_read_timeout(5, 0);
-  server_->set_write_timeout(5, 0);
-  server_->set_payload_max_length(4096);
+OpsServer::OpsServer() : last_publish_(std::chrono::steady_clock::now()) {}
+
+void OpsServer::Routes() {
+  net::HttpLimits limits;
+  limits.max_connections = 4;
+  limits.max_per_peer = 2;
+  limits.max_connection_age = std::chrono::seconds(10);
+  limits.write_timeout = std::chrono::seconds(5);
+  limits.max_request_body = 4096;
+  net::GuardHttpServer(*server_, limits);
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path != "/metrics" || security_->AuthorizeHttp(req, res)) return httplib::Server::HandlerResponse::Unhandled;
+    return httplib::Server::HandlerResponse::Handled;
+  });
   server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu_);
     bool alive = std::chrono::steady_clock::now() - last_publish_ < kAliveWithin;
@@ -36,7 +45,15 @@ OpsServer::OpsServer() : server_(std::make_unique<httplib::Server>()), last_publ
 
 OpsServer::~OpsServer() { Stop(); }
 
-absl::StatusOr<int> OpsServer::Start(const std::string& listen) {
+absl::StatusOr<int> OpsServer::Start(const std::string& listen, const std::string& token_file) {
+  net::ListenerSecurityOptions sec;
+  sec.token_file = token_file;
+  auto security = net::ListenerSecurity::Create(sec);
+  if (!security.ok()) return absl::InvalidArgumentError(absl::StrCat("listen_token_file: ", security.status().message()));
+  security_ = std::move(*security);
+  security_->WatchFiles(std::chrono::seconds(2));
+  server_ = security_->NewHttpServer();
+  Routes();
   size_t colon = listen.rfind(':');
   int port = -1;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535)

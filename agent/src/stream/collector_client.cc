@@ -5,16 +5,76 @@
 #include <cstdio>
 #include <random>
 
+#include <fstream>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "stallscope/v1/collector.grpc.pb.h"
+#include "token_file.h"
 
 namespace stallscope {
 
+namespace {
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
+  std::string text(1 << 20, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is empty"));
+  return text;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const CollectorAuth& auth) {
+  if (auth.ca_file.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  if (auto ca = ReadSmallFile(auth.ca_file, "--collector-ca"); ca.ok()) ssl.pem_root_certs = *ca;
+  if (!auth.cert_file.empty()) {
+    if (auto cert = ReadSmallFile(auth.cert_file, "--tls-cert"); cert.ok()) ssl.pem_cert_chain = *cert;
+    if (auto key = ReadSmallFile(auth.key_file, "--tls-key"); key.ok()) ssl.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+// The token file's first token: a bare token, or the TOKEN of a `NAME TOKEN` line.
+std::string Token(const CollectorAuth& auth) {
+  if (auth.token_file.empty()) return "";
+  auto text = ReadSmallFile(auth.token_file, "--collector-token-file");
+  if (!text.ok()) return "";
+  auto tokens = net::TokenFile::Parse(*text, auth.token_file);
+  return tokens.ok() ? tokens->first_token() : "";
+}
+
+}  // namespace
+
+absl::Status CheckCollectorAuth(const CollectorAuth& auth) {
+  if (auth.cert_file.empty() != auth.key_file.empty()) return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  if (!auth.cert_file.empty() && auth.ca_file.empty())
+    return absl::InvalidArgumentError("--tls-cert needs --collector-ca (a client certificate needs TLS)");
+  for (auto [path, flag] : {std::pair{&auth.ca_file, "--collector-ca"}, std::pair{&auth.cert_file, "--tls-cert"},
+                            std::pair{&auth.key_file, "--tls-key"}}) {
+    if (path->empty()) continue;
+    auto text = ReadSmallFile(*path, flag);
+    if (!text.ok()) return text.status();
+    if (text->find("-----BEGIN") == std::string::npos)
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": ", *path, " is not PEM"));
+  }
+  if (!auth.token_file.empty()) {
+    auto text = ReadSmallFile(auth.token_file, "--collector-token-file");
+    if (!text.ok()) return text.status();
+    auto tokens = net::TokenFile::Parse(*text, auth.token_file);
+    if (!tokens.ok()) return absl::InvalidArgumentError(absl::StrCat("--collector-token-file: ", tokens.status().message()));
+  }
+  return absl::OkStatus();
+}
+
 // The generated stub and the channel it uses, made once per client: gRPC reconnects the
-// channel itself, each failed stream is reopened on it.
+// channel itself, each failed stream is reopened on it. A new one (after a stuck stream or
+// a refusal) re-reads the TLS files.
 class CollectorStub {
  public:
-  explicit CollectorStub(const std::string& target) {
+  CollectorStub(const std::string& target, const CollectorAuth& auth) {
     grpc::ChannelArguments args;
     // Notice a dead collector (or a silently dropped connection) while idle.
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20'000);
@@ -25,7 +85,7 @@ class CollectorStub {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 3'000);
     args.SetMaxSendMessageSize(4 << 20);
-    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel(target, Credentials(auth), args);
     stub_ = v1::Collector::NewStub(channel_);
   }
   v1::Collector::Stub* operator->() { return stub_.get(); }
@@ -68,7 +128,7 @@ void CollectorClient::Stop() {
 
 CollectorClient::Stats CollectorClient::stats() {
   std::lock_guard lock(mu_);
-  return {buffer_.acked(), buffer_.dropped(), buffer_.pending(), streams_ > 0 ? streams_ - 1 : 0};
+  return {buffer_.acked(), buffer_.dropped(), buffer_.pending(), streams_ > 0 ? streams_ - 1 : 0, auth_failures_};
 }
 
 void CollectorClient::Log(const std::string& message) {
@@ -76,7 +136,7 @@ void CollectorClient::Log(const std::string& message) {
 }
 
 void CollectorClient::Run() {
-  auto stub = std::make_unique<CollectorStub>(target_);
+  auto stub = std::make_unique<CollectorStub>(target_, options_.auth);
   std::mt19937 rng(std::random_device{}());
   auto backoff = options_.initial_backoff;
   while (true) {
@@ -87,7 +147,7 @@ void CollectorClient::Run() {
     bool stuck = false;
     if (RunStream(*stub, &stuck)) backoff = options_.initial_backoff;
     // A connection that went silent may be half-dead: start over on a new one.
-    if (stuck) stub = std::make_unique<CollectorStub>(target_);
+    if (stuck) stub = std::make_unique<CollectorStub>(target_, options_.auth);
     // Jittered, so agents restarted together do not reconnect in lockstep.
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
     auto wait = std::chrono::milliseconds(static_cast<int64_t>(backoff.count() * jitter(rng)));
@@ -99,6 +159,7 @@ void CollectorClient::Run() {
 
 bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
   grpc::ClientContext context;
+  if (std::string token = Token(options_.auth); !token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
@@ -197,6 +258,11 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
   grpc::Status status = stream->Finish();
   if (!stopping) {
     std::lock_guard relock(mu_);
+    if (NoteRefusal(status)) {
+      connected_ = false;
+      *stuck_out = true;  // retry on a new connection, which re-reads the TLS files
+      return answered;
+    }
     if (connected_ || streams_ == 1) {
       std::string why = was_stuck ? "the collector stopped answering"
                         : status.error_message().empty() ? "no status" : status.error_message();
@@ -206,6 +272,27 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
     connected_ = false;
   }
   return answered;
+}
+
+bool CollectorClient::NoteRefusal(const grpc::Status& status) {
+  bool refused = status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+                 status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+                 (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+                  (absl::StrContains(status.error_message(), "SSL") || absl::StrContains(status.error_message(), "TLS") ||
+                   absl::StrContains(status.error_message(), "handshake")));
+  if (!refused) return false;
+  ++auth_failures_;
+  if (!auth_failure_shown_) {
+    auth_failure_shown_ = true;
+    const char* code = status.error_code() == grpc::StatusCode::UNAUTHENTICATED     ? "UNAUTHENTICATED"
+                       : status.error_code() == grpc::StatusCode::PERMISSION_DENIED ? "PERMISSION_DENIED"
+                                                                                    : "TLS";
+    fprintf(stderr,
+            "stallscope: collector %s refused this agent: %s: %s; reports stay buffered (up to %zu) and it keeps "
+            "retrying; refusals are counted in agentStats.collectorAuthFailures\n",
+            target_.c_str(), code, status.error_message().c_str(), options_.buffer_reports);
+  }
+  return true;
 }
 
 }  // namespace stallscope

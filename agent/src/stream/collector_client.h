@@ -12,18 +12,33 @@
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "stallscope/v1/report.pb.h"
 #include "stream/report_buffer.h"
 
 namespace grpc {
 class ClientContext;
+class Status;
 }
 
 namespace stallscope {
 
+// How the agent proves itself to the collector and checks the collector (all optional).
+struct CollectorAuth {
+  std::string ca_file;     // --collector-ca: verify the collector's certificate; turns TLS on
+  std::string cert_file;   // --tls-cert / --tls-key: a client certificate (mTLS)
+  std::string key_file;
+  std::string token_file;  // --collector-token-file: sent as `authorization: Bearer TOKEN`
+};
+
+// Reads the files of `auth` (the agent checks them at start, and re-reads them for every new
+// connection, so rotated files are picked up). One-line errors.
+absl::Status CheckCollectorAuth(const CollectorAuth& auth);
+
 class CollectorClient {
  public:
   struct Options {
+    CollectorAuth auth;
     size_t buffer_reports = 100'000;  // reports kept while the collector is away
     size_t batch_reports = 500;
     size_t batch_bytes = 1 << 20;     // well under the collector's 4 MiB message limit
@@ -39,6 +54,7 @@ class CollectorClient {
     uint64_t dropped = 0;
     uint64_t pending = 0;  // queued or sent, not yet acknowledged
     uint64_t reconnects = 0;
+    uint64_t auth_failures = 0;  // streams refused: authentication, identity or TLS handshake
   };
 
   CollectorClient(std::string target, v1::AgentIdentity identity, Options options);
@@ -56,6 +72,8 @@ class CollectorClient {
   // One stream, from open to failure (or Stop). True if the collector answered at all;
   // `stuck`: the watchdog gave up on it (no answer or acks within ack_timeout).
   bool RunStream(class CollectorStub& stub, bool* stuck);
+  // A refusal (authentication, identity, TLS) is shown once, clearly; true if it was one.
+  bool NoteRefusal(const grpc::Status& status);
   void Log(const std::string& message);
 
   const std::string target_;
@@ -68,6 +86,8 @@ class CollectorClient {
   grpc::ClientContext* active_ = nullptr;  // cancelled by Stop
   uint64_t streams_ = 0;
   bool connected_ = false;
+  uint64_t auth_failures_ = 0;
+  bool auth_failure_shown_ = false;
   std::thread thread_;
 };
 

@@ -90,5 +90,26 @@ TEST(BatchBuilderTest, StripsAnAgentFieldTheSenderSet) {
   EXPECT_FALSE(stored.has_agent());
 }
 
+TEST(BatchBuilderTest, ReportsDatedOutsideRetentionOrAheadAreRefusedButConsumed) {
+  constexpr uint64_t kNow = 1'800'000'000'000'000'000, kMin = 60'000'000'000;
+  BatchBuilder b(/*retention_ns=*/24 * 60 * kMin);
+  v1::AgentMessage m;
+  *m.mutable_identity() = Agent("agent-1", "web-1", "shop");
+  uint64_t seq = 0;
+  for (uint64_t t : {kNow - kMin, kNow + 9 * kMin, kNow + 11 * kMin, kNow - 25 * 60 * kMin, kNow + 365 * 24 * 60 * kMin}) {
+    v1::SequencedReport* sr = m.add_reports();
+    sr->set_seq(++seq);
+    *sr->mutable_report() = Stall(1, t, 1, "f");
+  }
+  auto batch = b.Build(m, kNow);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ((*batch)->rows.size(), 5u);
+  EXPECT_FALSE((*batch)->rows[0].refused);
+  EXPECT_FALSE((*batch)->rows[1].refused);  // within 10 minutes ahead (clock skew)
+  EXPECT_TRUE((*batch)->rows[2].refused);
+  EXPECT_TRUE((*batch)->rows[3].refused);   // older than retention
+  EXPECT_TRUE((*batch)->rows[4].refused);   // a year ahead
+}
+
 }  // namespace
 }  // namespace stallscope::collector

@@ -57,6 +57,7 @@ class StoreTest : public ::testing::Test {
   void AFailedBatchLeavesNothingHalfStored();
   void RetentionDeletesOldReportsAndRollups();
   void SurvivesReopening();
+  void AnAgentIdBelongsToItsFirstPrincipal();
 
  protected:
 
@@ -266,6 +267,43 @@ void StoreTest::SurvivesReopening() {
   EXPECT_EQ(last_ack_, 1u);
 }
 
+// The hijack: another principal claims agent-a with a seq far ahead. Nothing of it is stored
+// or acknowledged, and agent-a's next reports are stored, not skipped as "already stored".
+void StoreTest::AnAgentIdBelongsToItsFirstPrincipal() {
+  v1::AgentIdentity a = Agent("agent-a", "web-1", "shop");
+  IngestBatch first = Batch(a, 1, {Stall(10, kT0, 150 * kMs, "a")});
+  first.principal = "node-a";
+  Write(std::move(first));
+  EXPECT_EQ(last_ack_, 1u);
+  v1::AgentIdentity forged = Agent("agent-a", "evil", "evil");
+  IngestBatch hijack = Batch(forged, 1'000'000, {Stall(10, kT0 + 1, 150 * kMs, "forged")});
+  hijack.principal = "node-b";
+  IngestBatch* batches[] = {&hijack};
+  ASSERT_TRUE(store_->Write(batches).ok());
+  EXPECT_TRUE(hijack.denied);
+  EXPECT_EQ(hijack.acked_through, 0u);
+  EXPECT_FALSE(hijack.rows[0].stored);
+  IngestBatch next = Batch(a, 2, {Stall(10, kT0 + 2, 150 * kMs, "b")});
+  next.principal = "node-a";
+  Write(std::move(next));
+  EXPECT_EQ(last_ack_, 2u);
+  auto reports = Query({});
+  ASSERT_EQ(reports.size(), 2u);
+  for (const v1::Report& r : reports) EXPECT_EQ(r.agent().host(), "web-1");  // identity not overwritten
+  // A refused (out-of-window) report is not stored, but its seq is consumed.
+  IngestBatch late = Batch(a, 3, {Stall(10, kT0 + 3, 150 * kMs, "c")});
+  late.principal = "node-a";
+  late.rows[0].refused = true;
+  Write(std::move(late));
+  EXPECT_EQ(last_ack_, 3u);
+  EXPECT_EQ(*store_->CountReports(), 2);
+}
+
+TEST_F(StoreTest, SqliteAnAgentIdBelongsToItsFirstPrincipal) {
+  UseSqlite();
+  AnAgentIdBelongsToItsFirstPrincipal();
+}
+
 TEST_F(StoreTest, SqliteStoresAndReturnsNewestFirstWithTheAgent) {
   UseSqlite();
   StoresAndReturnsNewestFirstWithTheAgent();
@@ -315,6 +353,7 @@ TEST_F(StoreTest, PostgresAllScenarios) {
       {"AFailedBatchLeavesNothingHalfStored", &StoreTest::AFailedBatchLeavesNothingHalfStored},
       {"RetentionDeletesOldReportsAndRollups", &StoreTest::RetentionDeletesOldReportsAndRollups},
       {"SurvivesReopening", &StoreTest::SurvivesReopening},
+      {"AnAgentIdBelongsToItsFirstPrincipal", &StoreTest::AnAgentIdBelongsToItsFirstPrincipal},
   };
   int n = 0;
   for (const auto& [name, scenario] : scenarios) {
