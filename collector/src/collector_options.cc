@@ -22,6 +22,8 @@ Options:
   -h, --help                this help
 
 Port 0 picks a free port; the ports in use are printed on stderr at start.
+Exit codes: 0 stopped by SIGTERM/SIGINT, 1 error (store, listen), 2 bad usage,
+8 a listen port already in use (another collector or daemon there).
 )";
 
 absl::StatusOr<HostPort> ParseHostPort(const std::string& value) {

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "flamegraph.h"
 #include "json.h"
+#include "listen_check.h"
 #include "query_params.h"
 #include "report_index.h"
 #include "web_assets.h"
@@ -86,12 +87,14 @@ HttpApi::HttpApi(Store* store, Metrics* metrics)
   server_->set_keep_alive_timeout(5);
   server_->set_keep_alive_max_count(100);
   server_->set_payload_max_length(64 * 1024);
+  server_->set_socket_options(SetListenSocketOptions);
   Routes();
 }
 
 HttpApi::~HttpApi() { Stop(); }
 
 absl::StatusOr<int> HttpApi::Start(const std::string& host, int port) {
+  if (absl::Status free = CheckPortFree(host, port); !free.ok()) return free;
   int bound = port;
   if (port == 0) {
     bound = server_->bind_to_any_port(host);

@@ -12,6 +12,7 @@
 #include "collector_service.h"
 #include "http_api.h"
 #include "ingestor.h"
+#include "listen_check.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -59,7 +60,13 @@ int main(int argc, char** argv) {
   service_options.max_streams = options->max_streams;
   service_options.identity_timeout = options->identity_timeout;
   CollectorService service(&ingestor, &metrics, service_options);
+  // Refused up front in one line: gRPC would log several, and with SO_REUSEPORT (its default,
+  // turned off below) two collectors would share the port silently.
+  if (absl::Status free = stallscope::CheckPortFree(options->grpc_listen.host, options->grpc_listen.port); !free.ok())
+    return Fail(absl::StrCat("--grpc-listen: ", free.message()),
+                absl::IsAlreadyExists(free) ? stallscope::kExitAddressInUse : 1);
   grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int grpc_port = 0;
   builder.AddListeningPort(GrpcAddress(options->grpc_listen), grpc::InsecureServerCredentials(), &grpc_port);
   CollectorService::Configure(builder, options->max_message_bytes);
@@ -71,13 +78,14 @@ int main(int argc, char** argv) {
   HttpApi http(store->get(), &metrics);
   std::string http_host = options->http_listen.host.empty() ? "::" : options->http_listen.host;
   auto http_port = http.Start(http_host, options->http_listen.port);
-  if (!http_port.ok() && options->http_listen.host.empty()) {
+  if (!http_port.ok() && !absl::IsAlreadyExists(http_port.status()) && options->http_listen.host.empty()) {
     http_host = "0.0.0.0";  // no IPv6
     http_port = http.Start(http_host, options->http_listen.port);
   }
   if (!http_port.ok()) {
     server->Shutdown();
-    return Fail(std::string(http_port.status().message()), 1);
+    return Fail(absl::StrCat("--http-listen: ", http_port.status().message()),
+                absl::IsAlreadyExists(http_port.status()) ? stallscope::kExitAddressInUse : 1);
   }
   fprintf(stderr, "stallscope-collector: agents -> grpc port %d, dashboard and API -> http port %d, store %s\n",
           grpc_port, *http_port, (*store)->postgres() ? "postgresql" : options->db.c_str());

@@ -428,12 +428,13 @@ class AttachRun : public TraceControl {
         *report.mutable_socket_lifetime() = SocketLifetimeFromEvent(
             *static_cast<const ss_socket_event*>(data), [this](uint64_t ns) { return clock_.ToUnixNs(ns); });
         // Per-connection reports only on request (--sockets): a busy server closes thousands of
-        // connections a second. Text output still gets them for its per-endpoint summary.
+        // connections a second. Text output still sees them for its per-endpoint summary, but
+        // neither prints nor streams them to the collector.
         if (options_.sockets) {
           writer_->Write(report);
           ++sockets_reported_;
         } else if (options_.format == OutputFormat::kText) {
-          writer_->Write(report);
+          writer_->Observe(report);
         }
         break;
       }

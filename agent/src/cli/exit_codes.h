@@ -13,6 +13,8 @@ enum ExitCode : int {
   kExitKernel = 5,         // kernel cannot run the probes: no BTF, BPF load/attach refused
   kExitOutput = 6,         // cannot write --output
   kExitConfig = 7,         // daemon: bad --config file, or its --listen address cannot be used
+  // 8: a listen port already in use: kExitAddressInUse (common/listen_check.h), shared with
+  // the collector.
 };
 
 }  // namespace stallscope

@@ -22,6 +22,7 @@ class IdentityWriter : public ReportWriter {
                  std::function<void(v1::AgentStats&)> final_stats);
 
   void Write(const v1::Report& report) override;
+  void Observe(const v1::Report& report) override { inner_->Observe(report); }
   void Finish(const StallSummary& summary, const v1::AgentStats& stats) override;
   bool ok() const override { return inner_->ok(); }
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "listen_check.h"
 
 namespace stallscope {
 namespace {
@@ -17,6 +18,7 @@ OpsServer::OpsServer() : server_(std::make_unique<httplib::Server>()), last_publ
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
   server_->set_payload_max_length(4096);
+  server_->set_socket_options(SetListenSocketOptions);
   server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu_);
     bool alive = std::chrono::steady_clock::now() - last_publish_ < kAliveWithin;
@@ -44,6 +46,8 @@ absl::StatusOr<int> OpsServer::Start(const std::string& listen) {
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
+  if (absl::Status free = CheckPortFree(host, port); !free.ok())
+    return absl::Status(free.code(), absl::StrCat("listen: ", free.message()));
   int bound = port;
   if (port == 0) {
     bound = server_->bind_to_any_port(host);
