@@ -58,13 +58,14 @@ std::string ProcessEventLine(const v1::Report& r) {
   }
 }
 
-std::string HeartbeatLine(const v1::AgentStats& s, uint64_t saturations) {
+// label: "heartbeat" every stats interval, "stopping" at exit.
+std::string CountsLine(const char* label, const v1::AgentStats& s, uint64_t saturations) {
   uint64_t lost = s.ringbuf_drops() + s.thread_map_full() + s.tracked_map_full() + s.socket_map_full() +
                   s.pool_member_map_full();
   return absl::StrFormat(
-      "heartbeat: tracking %u processes; since start %u stalls, %u pool saturations, %u events lost, "
+      "%s: tracking %u processes; since start %u stalls, %u pool saturations, %u events lost, "
       "%u matching processes not tracked (over max_processes or memory), %u reports dropped for the collector",
-      s.tracked_processes(), s.stalls_reported(), saturations, lost, s.discovery_over_limit(), s.collector_drops());
+      label, s.tracked_processes(), s.stalls_reported(), saturations, lost, s.discovery_over_limit(), s.collector_drops());
 }
 
 class LogWriter : public ReportWriter {
@@ -73,12 +74,12 @@ class LogWriter : public ReportWriter {
 
   void Write(const v1::Report& report) override {
     if (report.has_pool_saturation() && !report.pool_saturation().in_progress()) saturations_++;
-    std::string line = report.has_agent_stats() ? HeartbeatLine(report.agent_stats(), saturations_)
+    std::string line = report.has_agent_stats() ? CountsLine("heartbeat", report.agent_stats(), saturations_)
                                                 : LogLine(report, show_sockets_);
     if (!line.empty()) Print(line);
   }
   void Finish(const StallSummary&, const v1::AgentStats& stats) override {
-    Print("stopping; " + HeartbeatLine(stats, saturations_));
+    Print(CountsLine("stopping", stats, saturations_));
   }
   bool ok() const override { return ok_; }
 
