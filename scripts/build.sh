@@ -43,20 +43,27 @@ if [[ ${VERBOSE:-0} == 1 ]]; then
 fi
 
 say "building ($(nproc) jobs)"
-# Turns make's "[ 42%]" and ninja's "[42/100]" into a line each time another 10% is done.
+# Turns make's "[ 42%]" and ninja's "[42/100]" into a line each time another 10% is done. A
+# shell loop, not awk: mawk reads a pipe in blocks and would print the steps late, in bursts.
 progress() {
-  awk '
-    match($0, /^\[ *[0-9]+%\]/) { pct = substr($0, RSTART + 1, RLENGTH - 3) + 0 }
-    match($0, /^\[[0-9]+\/[0-9]+\]/) {
-      split(substr($0, RSTART + 1, RLENGTH - 2), n, "/"); pct = int(n[1] * 100 / n[2])
-    }
-    pct >= shown + 10 { shown = pct - pct % 10; printf "stallscope: building %d%%\n", shown > "/dev/stderr"; fflush("/dev/stderr") }
-    { print; fflush() }
-  ' >>"$LOG"
+  local line pct shown=0
+  while IFS= read -r line; do
+    printf '%s\n' "$line"
+    if [[ $line =~ ^\[\ *([0-9]+)%\] ]]; then
+      pct=${BASH_REMATCH[1]}
+    elif [[ $line =~ ^\[([0-9]+)/([0-9]+)\] ]]; then
+      pct=$((BASH_REMATCH[1] * 100 / BASH_REMATCH[2]))
+    else
+      continue
+    fi
+    if ((pct >= shown + 10)); then
+      shown=$((pct - pct % 10))
+      echo "stallscope: building $shown%" >&2
+    fi
+  done >>"$LOG"
 }
 start=$SECONDS
-# stdbuf: ninja block-buffers its status lines when writing to a pipe.
-if ! stdbuf -oL cmake --build "$BUILD_DIR" -j "$(nproc)" "$@" 2>&1 | progress; then
+if ! cmake --build "$BUILD_DIR" -j "$(nproc)" "$@" 2>&1 | progress; then
   fail "build"
 fi
 if grep -qE '^(ninja: no work to do|make.*Nothing to be done)' "$LOG" ||

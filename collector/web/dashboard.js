@@ -253,9 +253,12 @@ function numericFields(obj) {
   return out;
 }
 
+const POOL_FIELDS = ["size", "busy", "busyPeak", "maxQueued"];
+const POOL_FIELD_NAMES = { size: "members", busy: "busy (mean)", busyPeak: "busy (peak)", maxQueued: "queued (peak)" };
+
 function renderPoolSeries(reports) {
-  // One small chart per pool: every numeric field of pool_utilization reports over time
-  // (e.g. size / busy / idle), newest reports last.
+  // One small chart per pool: members, busy (mean and peak) and queued connections over time,
+  // on one scale of workers (rates and counters would flatten them), newest reports last.
   const byPool = new Map();
   for (const r of reports.slice().reverse()) {
     const m = r.poolUtilization || {};
@@ -266,9 +269,11 @@ function renderPoolSeries(reports) {
   }
   const charts = [];
   for (const [name, points] of byPool) {
-    const fields = Object.keys(points[0].v).filter(k => !/ns$/i.test(k));
+    const fields = POOL_FIELDS.filter(f => points.some(p => f in p.v));
     if (!fields.length) continue;
-    const W = 560, H = 90, L = 30;
+    // A wide, short viewBox scales with the panel; text stays in HTML (legend) so it keeps
+    // its size at 390 px.
+    const W = 560, H = 110, L = 30;
     const t0 = Math.min(...points.map(p => p.t)), t1 = Math.max(...points.map(p => p.t), t0 + 1);
     const max = Math.max(1, ...points.flatMap(p => fields.map(f => p.v[f] || 0)));
     const box = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": name });
@@ -276,9 +281,11 @@ function renderPoolSeries(reports) {
       const d = points.map((p, j) => `${j ? "L" : "M"}${L + (W - L - 4) * (p.t - t0) / (t1 - t0)},${H - 4 - (H - 8) * (p.v[f] || 0) / max}`).join(" ");
       box.append(svg("path", { d, fill: "none", stroke: PALETTE[i % PALETTE.length], "stroke-width": 1.5 }));
     });
-    box.append(svg("text", { x: 2, y: 10, "font-size": 10, fill: "#6b7385" }, String(max)));
-    charts.push(el("div", {}, el("div", { class: "muted" }, name), box,
-      el("div", { class: "legend" }, ...fields.map((f, i) => el("span", {}, el("i", { style: "background:" + PALETTE[i % PALETTE.length] }), f)))));
+    box.append(svg("line", { x1: L, x2: W, y1: 4, y2: 4, stroke: "#e3e6ec" }));
+    const last = points[points.length - 1].v;
+    charts.push(el("div", { class: "pool-chart" }, el("div", { class: "muted site" }, `${name}: top of chart = ${max}`), box,
+      el("div", { class: "legend" }, ...fields.map((f, i) => el("span", {}, el("i", { style: "background:" + PALETTE[i % PALETTE.length] }),
+        `${POOL_FIELD_NAMES[f]} ${last[f] ?? ""}`)))));
   }
   return charts;
 }

@@ -27,7 +27,7 @@ STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 def run_daemon_with_a_stall(test, extra_args):
     """Daemon (stdout log) + a Tornado app stalling 400 ms in recv from the slow upstream.
-    Returns (daemon, app pid, upstream port, exit code)."""
+    Returns (daemon, app pid, upstream port, exit code, the daemon's /metrics before it stopped)."""
     harness.require_bpf()
     harness.require_agent_binary()
     s = harness.Session("daemon-log")
@@ -52,13 +52,15 @@ def run_daemon_with_a_stall(test, extra_args):
     s.stall(port, "upstream", 400)
     # The stall's line, then a heartbeat after it (stats_interval_s = 2).
     harness.wait_until(lambda: daemon.stdout().count("heartbeat") >= 2, 10)
+    ops_port = int(re.search(r"on port (\d+)", daemon.stderr()).group(1))
+    metrics = ch.get(ops_port, "/metrics")[1]
     daemon.signal(signal.SIGTERM)
-    return daemon, app.pid, upstream, daemon.wait(20)
+    return daemon, app.pid, upstream, daemon.wait(20), metrics
 
 
 class TextLog(unittest.TestCase):
     def test_one_line_per_event_with_the_culprit_in_words(self):
-        daemon, pid, upstream, rc = run_daemon_with_a_stall(self, [])
+        daemon, pid, upstream, rc, metrics = run_daemon_with_a_stall(self, [])
         self.assertEqual(rc, 0, daemon.output_tail())
         lines = daemon.stdout().splitlines()
         self.assertTrue(lines, daemon.output_tail())
@@ -74,11 +76,16 @@ class TextLog(unittest.TestCase):
         self.assertTrue([l for l in lines if re.search(r"heartbeat: tracking \d+ processes; since start [1-9]\d* stalls",
                                                          l)], "\n".join(lines))
         self.assertRegex(lines[-1], r"stopping: tracking")
+        # The daemon's own /metrics: the stall counted per service/workload, no PID in a label.
+        self.assertRegex(metrics, r'(?m)^stallscope_stalls_total\{service="tornado_app",namespace="",workload="",'
+                                  r'container=""\} [1-9]')
+        self.assertRegex(metrics, r'stallscope_stall_duration_seconds_bucket\{service="tornado_app",')
+        self.assertNotRegex(metrics, r'\{[^}]*pid', "a PID in a label")
 
 
 class JsonLog(unittest.TestCase):
     def test_format_json_without_output_writes_json_lines_to_stdout(self):
-        daemon, pid, _, rc = run_daemon_with_a_stall(self, ["--format", "json"])
+        daemon, pid, _, rc, _ = run_daemon_with_a_stall(self, ["--format", "json"])
         self.assertEqual(rc, 0, daemon.output_tail())
         objs = [json.loads(l) for l in daemon.stdout().splitlines()]  # every line is JSON
         self.assertIn("daemonStarted", objs[0])

@@ -27,6 +27,7 @@
 #include "stream/agent_identity.h"
 #include "stream/collector_client.h"
 #include "stream/streaming_writer.h"
+#include "workload_metrics.h"
 
 namespace stallscope {
 namespace {
@@ -89,8 +90,8 @@ class Daemon {
       collector_->Start();
       writer = MakeStreamingWriter(std::move(writer), collector_.get(), std::chrono::seconds(5));
     }
-    auto identity_writer = std::make_unique<IdentityWriter>(std::move(writer), &identity_,
-                                                            [this](v1::AgentStats& s) { AddDaemonStats(s); });
+    auto identity_writer = std::make_unique<IdentityWriter>(
+        std::move(writer), &identity_, [this](v1::AgentStats& s) { AddDaemonStats(s); }, &workload_metrics_);
     writer_ = identity_writer.get();
 
     if (!config_.listen.empty()) {
@@ -249,7 +250,9 @@ class Daemon {
     m.cpu_seconds = SelfCpuSeconds();
     m.reloads_ok = reloads_ok_;
     m.reloads_failed = reloads_failed_;
-    ops_.Publish(FormatDaemonMetrics(m), ready_);
+    std::string text = FormatDaemonMetrics(m);
+    workload_metrics_.Render(absl::GetCurrentTimeNanos(), text);  // per service and pool, this node
+    ops_.Publish(std::move(text), ready_);
   }
 
   // SIGHUP: a config that does not parse leaves everything as it was.
@@ -302,6 +305,7 @@ class Daemon {
   OpsServer ops_;
   int ops_port_ = 0;
   FILE* log_ = stdout;  // where reports are written (besides the collector)
+  WorkloadMetrics workload_metrics_;
   bool json_ = false;
   static constexpr size_t kStartupNames = 20;
   std::unique_ptr<CollectorClient> collector_;
