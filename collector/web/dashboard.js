@@ -263,7 +263,8 @@ function renderPoolSeries(reports) {
   for (const r of reports.slice().reverse()) {
     const m = r.poolUtilization || {};
     const a = agentOf(r);
-    const name = `${a.host || ""} ${m.pool || m.poolName || m.name || "pool"} (pid ${m.pid || "?"})`;
+    const pool = m.pool || m.poolName || m.name || "pool";
+    const name = `${a.host || ""} ${pool}${/\bpid\b/.test(pool) ? "" : ` (pid ${m.pid || "?"})`}`;
     if (!byPool.has(name)) byPool.set(name, []);
     byPool.get(name).push({ t: Number(m.timeUnixNano || m.startTimeUnixNano || 0), v: numericFields(m) });
   }
@@ -285,7 +286,7 @@ function renderPoolSeries(reports) {
     const last = points[points.length - 1].v;
     charts.push(el("div", { class: "pool-chart" }, el("div", { class: "muted site" }, `${name}: top of chart = ${max}`), box,
       el("div", { class: "legend" }, ...fields.map((f, i) => el("span", {}, el("i", { style: "background:" + PALETTE[i % PALETTE.length] }),
-        `${POOL_FIELD_NAMES[f]} ${last[f] ?? ""}`)))));
+        `${POOL_FIELD_NAMES[f]} ${last[f] === undefined ? "" : +last[f].toFixed(1)}`)))));
   }
   return charts;
 }
