@@ -12,6 +12,6 @@ scripts/build.sh --target stallscope stallscope-collector
 if (($# == 0)); then
   echo "stallscope: checking demo packages (python3, python3-tornado)" >&2
   ensure_packages python3 python3-tornado
-  exec build/bin/stallscope demo
+  exec "${BUILD_DIR:-build}/bin/stallscope" demo
 fi
-exec build/bin/stallscope "$@"
+exec "${BUILD_DIR:-build}/bin/stallscope" "$@"

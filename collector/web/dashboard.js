@@ -331,18 +331,19 @@ async function renderAccept() {
 
 function renderRecent(reports) {
   if (!reports.length) return fill("recent", empty("no stalls in this range"));
-  const table = el("table", {}, el("tr", {}, el("th", {}, "time"), el("th", {}, "service / host / pid"), el("th", { class: "num" }, "stalled"), el("th", {}, "on"), el("th", {}, "blocked in")));
+  const table = el("table", {}, el("tr", {}, el("th", {}, "time"), el("th", {}, "service / host / pid"), el("th", { class: "num" }, "stalled"), el("th", {}, "why")));
   for (const r of reports.slice(0, 25)) {
     const b = r.loopBlock, a = agentOf(r);
     const call = (b.syscalls || [])[0];
     const py = (b.stack || []).find(f => f.kind === "PYTHON");
-    const detail = el("tr", { hidden: "" }, el("td", { colspan: 5 }, stackBlock(b)));
+    // The agent's one-line cause (older agents: the first syscall and Python frame).
+    const why = b.cause || [call ? `${call.name} ${call.target || ""}` : "", py ? "at " + frameLabel(py) : ""].join(" ").trim();
+    const detail = el("tr", { hidden: "" }, el("td", { colspan: 4 }, el("div", { class: "site" }, el("b", {}, "why: "), why), stackBlock(b)));
     table.append(el("tr", { class: "clickable", onclick: () => detail.toggleAttribute("hidden") },
       el("td", {}, fmtTime(b.startTimeUnixNano)),
       el("td", {}, `${a.service || "-"} / ${a.host || "-"} / ${b.pid} (${b.processComm || b.comm || ""})`),
       el("td", { class: "num" }, fmtDur(b.durationNs)),
-      el("td", { class: "site" }, py ? frameLabel(py) : (b.stack && b.stack[0] ? frameLabel(b.stack[0]) : "")),
-      el("td", { class: "site" }, call ? `${call.name}${call.fd >= 0 ? " fd " + call.fd : ""} ${call.target || ""}` : "")), detail);
+      el("td", { class: "site" }, why)), detail);
   }
   fill("recent", table);
 }

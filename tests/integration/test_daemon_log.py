@@ -91,6 +91,8 @@ class JsonLog(unittest.TestCase):
         self.assertIn("daemonStarted", objs[0])
         blocks = [o["loopBlock"] for o in objs if "loopBlock" in o and o["loopBlock"]["pid"] == pid]
         self.assertTrue(blocks, daemon.output_tail())
+        # The same cause as the text log, in the report itself (the collector and dashboard show it).
+        self.assertRegex(blocks[-1].get("cause", ""), r"^blocked .* in recvfrom from 127\.0\.0\.1:\d+ at \S+stallkit\.py:\d+ ")
         self.assertGreaterEqual(len([o for o in objs if "agentStats" in o]), 2)
 
 

@@ -26,6 +26,7 @@
 #include "core/thread_classifier.h"
 #include "output/flamegraph.h"
 #include "output/report_writer.h"
+#include "output/stall_cause.h"
 #include "output/stall_summary.h"
 #include "pools/pool_discovery.h"
 #include "pools/pool_tracker.h"
@@ -481,6 +482,7 @@ class AttachRun : public TraceControl {
       python_stacks_.OnInProgress(snapshot, *block);
     else
       python_stacks_.OnFinal(snapshot, *block);
+    block->set_cause(StallCause(*block));  // once the stack is final: it names the site
     summary_.Add(report.loop_block());
     if (!options_.flamegraph_path.empty() && !block->in_progress() && flame_stacks_.size() < kMaxFlameStacks) {
       FlameStack stack;

@@ -27,7 +27,7 @@ std::string LoopBlockLine(const v1::Report& r) {
   std::string state = b.in_progress() ? " so far, still blocked" : "";
   if (b.thread_exited()) state = ", thread exited while blocked";
   return absl::StrCat(Who(r, b.pid()), " tid ", b.tid(), ": loop blocked ", FormatDuration(b.duration_ns()), state,
-                      " - ", StallCause(b));
+                      " - ", b.cause().empty() ? StallCause(b) : b.cause());
 }
 
 std::string PoolSaturationLine(const v1::Report& r) {

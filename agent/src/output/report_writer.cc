@@ -141,6 +141,7 @@ class TextWriter : public ReportWriter {
     Print("%s LOOP BLOCKED %s%s  pid %u tid %u (%s)%s\n", ClockTime(b.start_time_unix_nano()),
           FormatDuration(b.duration_ns()), state, b.pid(), b.tid(), b.comm().c_str(),
           b.wait().empty() ? "" : absl::StrFormat("  loop waits in %s", b.wait()).c_str());
+    if (!b.cause().empty()) Print("  why: %s\n", b.cause());  // the culprit first
     Print("  on-CPU %s | blocked %s | waiting for CPU %s\n", FormatDuration(b.on_cpu_ns()),
           FormatDuration(b.off_cpu_ns()), FormatDuration(b.runqueue_ns()));
     bool first = true;
