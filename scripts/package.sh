@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib/packages.sh
 BUILD_DIR=${BUILD_DIR:-build}
 
-echo "stallscope: checking packaging packages (help2man, dpkg-dev)" >&2
-ensure_packages help2man dpkg-dev
+echo "stallscope: checking packaging packages (help2man, dpkg-dev, file)" >&2
+ensure_packages help2man dpkg-dev file  # file: CPack finds the ELF files for dpkg-shlibdeps
 # A build dir configured before help2man was installed has no man_pages target yet.
 if [[ -f "$BUILD_DIR/CMakeCache.txt" ]] && grep -q '^HELP2MAN:FILEPATH=.*NOTFOUND' "$BUILD_DIR/CMakeCache.txt"; then
   cmake -U HELP2MAN "$BUILD_DIR" >/dev/null
