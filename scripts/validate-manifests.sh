@@ -2,12 +2,14 @@
 # Checks deploy/ without a cluster: yamllint (Debian) for YAML, then deploy/validate/validate.mjs
 # (npm: kubernetes-models' JSON Schemas of the Kubernetes API, and TypeScript excess-property
 # checks for unknown fields), then `stallscope daemon --check-config` on deploy/*.conf and on the
-# config embedded in the ConfigMap. Installs what it needs (Debian packages, npm ci into
+# config embedded in the ConfigMap, then `promtool check rules` on the PrometheusRule's rules
+# (deploy/monitoring/: custom resources of the Prometheus Operator and KEDA, yamllint only). Installs what it needs (Debian packages, npm ci into
 # $BUILD_DIR/manifest-validator). Exit 0 = all valid, 77 = the npm registry is unreachable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/packages.sh
 ensure_packages yamllint
+command -v promtool >/dev/null || ensure_packages prometheus
 # node/npm: Debian's nodejs + npm unless a Node.js install is already on PATH.
 command -v node >/dev/null && command -v npm >/dev/null || ensure_packages nodejs npm
 
@@ -25,8 +27,8 @@ if ! cmp -s deploy/validate/package-lock.json "$VALIDATOR/node_modules/.package-
 fi
 
 echo "yamllint:"
-# deploy/*.example.yml: custom resources (cert-manager) the Kubernetes schemas do not cover.
-yamllint -d '{extends: default, rules: {line-length: {max: 120}, document-start: disable, comments: {min-spaces-from-content: 1}}}' deploy/*.yaml deploy/*.example.yml
+# deploy/*.example.yml deploy/monitoring/*.yaml: custom resources (cert-manager) the Kubernetes schemas do not cover.
+yamllint -d '{extends: default, rules: {line-length: {max: 120}, document-start: disable, comments: {min-spaces-from-content: 1}}}' deploy/*.yaml deploy/*.example.yml deploy/monitoring/*.yaml
 echo "  ok"
 echo "Kubernetes schemas:"
 confs=$(mktemp -d)
@@ -36,3 +38,8 @@ echo "daemon configs:"
 for conf in deploy/*.conf "$confs"/*.conf; do
   "$STALLSCOPE_BIN" daemon --config "$conf" --check-config
 done
+echo "alert rules (promtool):"
+node -e "const {parse} = require(process.argv[1]); const fs = require('fs');
+  fs.writeFileSync(process.argv[3], JSON.stringify(parse(fs.readFileSync(process.argv[2], 'utf8')).spec));" \
+  "$(realpath "$VALIDATOR")/node_modules/yaml" deploy/monitoring/prometheusrule.yaml "$confs/rules.json"
+promtool check rules "$confs/rules.json"

@@ -41,7 +41,8 @@ principal that first used it: another principal's stream claiming it is refused
 (counted in stallscope_collector_reports_refused_total).
 Port 0 picks a free port; the ports in use are printed on stderr at start.
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 cannot start (store, listener, TLS files),
-2 usage (including a refused listen address).
+2 usage (including a refused listen address), 9 a listen port already in use (another
+collector or daemon there).
 )";
 
 absl::StatusOr<HostPort> ParseHostPort(const std::string& value) {

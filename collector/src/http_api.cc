@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "flamegraph.h"
 #include "json.h"
+#include "listen_check.h"
 #include "query_params.h"
 #include "report_index.h"
 #include "web_assets.h"
@@ -88,6 +89,7 @@ HttpApi::HttpApi(Store* store, Metrics* metrics, net::ListenerSecurity* security
   limits.max_connection_age = std::chrono::seconds(30);
   if (server_ == nullptr) return;  // TLS setup failed: Start says so
   guard_ = net::GuardHttpServer(*server_, limits);
+  server_->set_socket_options(SetListenSocketOptions);  // no SO_REUSEPORT: a taken port is refused
   Routes();
 }
 
@@ -95,6 +97,7 @@ HttpApi::~HttpApi() { Stop(); }
 
 absl::StatusOr<int> HttpApi::Start(const std::string& host, int port) {
   if (server_ == nullptr) return absl::InternalError("cannot set up TLS for the HTTP server");
+  if (absl::Status free = CheckPortFree(host, port); !free.ok()) return free;
   int bound = port;
   if (port == 0) {
     bound = server_->bind_to_any_port(host);

@@ -15,6 +15,7 @@
 #include "http_api.h"
 #include "ingestor.h"
 #include "listener_security.h"
+#include "listen_check.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -105,7 +106,13 @@ int main(int argc, char** argv) {
   service_options.retention = options->retention;
   service_options.security = security->get();
   CollectorService service(&ingestor, &metrics, service_options);
+  // Refused up front in one line: gRPC would log several, and with SO_REUSEPORT (its default,
+  // turned off below) two collectors would share the port silently.
+  if (absl::Status free = stallscope::CheckPortFree(options->grpc_listen.host, options->grpc_listen.port); !free.ok())
+    return Fail(absl::StrCat("--grpc-listen: ", free.message()),
+                absl::IsAlreadyExists(free) ? stallscope::kExitAddressInUse : 1);
   grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int grpc_port = 0;
   builder.AddListeningPort(GrpcAddress(options->grpc_listen), (*security)->GrpcCredentials(), &grpc_port);
   CollectorService::Configure(builder, options->max_message_bytes);
@@ -148,13 +155,14 @@ int main(int argc, char** argv) {
   });
   std::string http_host = options->http_listen.host.empty() ? "::" : options->http_listen.host;
   auto http_port = http.Start(http_host, options->http_listen.port);
-  if (!http_port.ok() && options->http_listen.host.empty()) {
+  if (!http_port.ok() && !absl::IsAlreadyExists(http_port.status()) && options->http_listen.host.empty()) {
     http_host = "0.0.0.0";  // no IPv6
     http_port = http.Start(http_host, options->http_listen.port);
   }
   if (!http_port.ok()) {
     server->Shutdown();
-    return Fail(std::string(http_port.status().message()), 1);
+    return Fail(absl::StrCat("--http-listen: ", http_port.status().message()),
+                absl::IsAlreadyExists(http_port.status()) ? stallscope::kExitAddressInUse : 1);
   }
   (*security)->WatchFiles(std::chrono::seconds(2));
   fprintf(stderr, "stallscope-collector: agents -> grpc port %d, dashboard and API -> http%s port %d, store %s%s\n",

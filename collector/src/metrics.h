@@ -9,31 +9,16 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "store.h"
+#include "workload_metrics.h"
 
 namespace stallscope::collector {
-
-class Histogram {
- public:
-  explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size(), 0) {}
-  void Observe(double v);
-  // Appends the _bucket/_sum/_count lines; `labels` is "" or `a="x",b="y"`.
-  void Render(const std::string& name, const std::string& labels, std::string& out) const;
-
- private:
-  std::vector<double> bounds_;
-  std::vector<uint64_t> counts_;  // per bucket, not cumulative
-  uint64_t count_ = 0;
-  double sum_ = 0;
-};
-
-// `name="value"` with the value escaped as the exposition format requires.
-std::string Label(const std::string& name, const std::string& value);
 
 // Series per service/host pair are bounded: the first kMaxSeries pairs get their own, later
 // ones are summed under service="other",host="other" (an agent chooses its labels).
@@ -59,19 +44,16 @@ class Metrics {
 
  private:
   using ServiceHost = std::pair<std::string, std::string>;
-  using Pool = std::tuple<std::string, std::string, std::string>;  // service, host, pool
   static constexpr uint64_t kRateWindowNs = 10'000'000'000;
   void Add(uint64_t& counter, uint64_t n);
   ServiceHost Bounded(const ServiceHost& sh);
   void PruneWindow(uint64_t now_ns);
 
   std::mutex mu_;
-  std::map<ServiceHost, uint64_t> stalls_;
-  std::map<ServiceHost, Histogram> stall_seconds_;
-  std::map<Pool, double> pool_size_, pool_busy_, pool_saturated_seconds_;
-  std::map<ServiceHost, Histogram> accept_wait_;
+  WorkloadMetrics workloads_;  // stalls, pools, accept waits per workload (shared with the daemon)
   std::map<std::string, std::tuple<std::string, std::string, uint64_t>> agent_drops_;  // agent_id -> service, host, n
   std::map<std::string, uint64_t> rejected_, refused_;
+  std::set<ServiceHost> service_hosts_;  // those with series of their own (Bounded)
   uint64_t reports_received_ = 0, reports_stored_ = 0, reports_duplicate_ = 0, reports_expired_ = 0;
   uint64_t batches_ = 0, store_errors_ = 0, streams_ = 0, streams_total_ = 0;
   Histogram commit_seconds_{{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}};

@@ -88,6 +88,9 @@ ReportIndex IndexReport(const v1::Report& report, uint64_t received_ns) {
   ReportIndex index;
   index.time_ns = received_ns;
   index.service = report.process().service();
+  index.pod_namespace = report.process().pod_namespace();
+  index.workload = report.process().workload();
+  index.container = report.process().container();
   const Message* m = KindMessage(report);
   if (m == nullptr) {
     // A kind this build does not know arrives as unknown fields: keep it, don't interpret it.

@@ -35,6 +35,9 @@ struct ReportIndex {
   std::string site;     // call site, "" when the kind has no stack
   std::string subject;  // pool name etc., "" when none
   std::string service;  // Report.process.service, "" when the agent did not set it
+  // Report.process's Kubernetes place (daemon), "" otherwise: metric labels stable across
+  // restarts and replicas.
+  std::string pod_namespace, workload, container;
 };
 
 // The report's own service (daemon) else its agent's (`attach --service`).

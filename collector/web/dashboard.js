@@ -262,22 +262,28 @@ function numericFields(obj) {
   return out;
 }
 
+const POOL_FIELDS = ["size", "busy", "busyPeak", "maxQueued"];
+const POOL_FIELD_NAMES = { size: "members", busy: "busy (mean)", busyPeak: "busy (peak)", maxQueued: "queued (peak)" };
+
 function renderPoolSeries(reports) {
-  // One small chart per pool: every numeric field of pool_utilization reports over time
-  // (e.g. size / busy / idle), newest reports last.
+  // One small chart per pool: members, busy (mean and peak) and queued connections over time,
+  // on one scale of workers (rates and counters would flatten them), newest reports last.
   const byPool = new Map();
   for (const r of reports.slice().reverse()) {
     const m = r.poolUtilization || {};
     const a = agentOf(r);
-    const name = `${a.host || ""} ${m.pool || m.poolName || m.name || "pool"} (pid ${m.pid || "?"})`;
+    const pool = m.pool || m.poolName || m.name || "pool";
+    const name = `${a.host || ""} ${pool}${/\bpid\b/.test(pool) ? "" : ` (pid ${m.pid || "?"})`}`;
     if (!byPool.has(name)) byPool.set(name, []);
     byPool.get(name).push({ t: Number(m.timeUnixNano || m.startTimeUnixNano || 0), v: numericFields(m) });
   }
   const charts = [];
   for (const [name, points] of byPool) {
-    const fields = Object.keys(points[0].v).filter(k => !/ns$/i.test(k));
+    const fields = POOL_FIELDS.filter(f => points.some(p => f in p.v));
     if (!fields.length) continue;
-    const W = 560, H = 90, L = 30;
+    // A wide, short viewBox scales with the panel; text stays in HTML (legend) so it keeps
+    // its size at 390 px.
+    const W = 560, H = 110, L = 30;
     const t0 = Math.min(...points.map(p => p.t)), t1 = Math.max(...points.map(p => p.t), t0 + 1);
     const max = Math.max(1, ...points.flatMap(p => fields.map(f => p.v[f] || 0)));
     const box = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": name });
@@ -285,9 +291,11 @@ function renderPoolSeries(reports) {
       const d = points.map((p, j) => `${j ? "L" : "M"}${L + (W - L - 4) * (p.t - t0) / (t1 - t0)},${H - 4 - (H - 8) * (p.v[f] || 0) / max}`).join(" ");
       box.append(svg("path", { d, fill: "none", stroke: PALETTE[i % PALETTE.length], "stroke-width": 1.5 }));
     });
-    box.append(svg("text", { x: 2, y: 10, "font-size": 10, fill: "#6b7385" }, String(max)));
-    charts.push(el("div", {}, el("div", { class: "muted" }, name), box,
-      el("div", { class: "legend" }, ...fields.map((f, i) => el("span", {}, el("i", { style: "background:" + PALETTE[i % PALETTE.length] }), f)))));
+    box.append(svg("line", { x1: L, x2: W, y1: 4, y2: 4, stroke: "#e3e6ec" }));
+    const last = points[points.length - 1].v;
+    charts.push(el("div", { class: "pool-chart" }, el("div", { class: "muted site" }, `${name}: top of chart = ${max}`), box,
+      el("div", { class: "legend" }, ...fields.map((f, i) => el("span", {}, el("i", { style: "background:" + PALETTE[i % PALETTE.length] }),
+        `${POOL_FIELD_NAMES[f]} ${last[f] === undefined ? "" : +last[f].toFixed(1)}`)))));
   }
   return charts;
 }
@@ -332,18 +340,19 @@ async function renderAccept() {
 
 function renderRecent(reports) {
   if (!reports.length) return fill("recent", empty("no stalls in this range"));
-  const table = el("table", {}, el("tr", {}, el("th", {}, "time"), el("th", {}, "service / host / pid"), el("th", { class: "num" }, "stalled"), el("th", {}, "on"), el("th", {}, "blocked in")));
+  const table = el("table", {}, el("tr", {}, el("th", {}, "time"), el("th", {}, "service / host / pid"), el("th", { class: "num" }, "stalled"), el("th", {}, "why")));
   for (const r of reports.slice(0, 25)) {
     const b = r.loopBlock, a = agentOf(r);
     const call = (b.syscalls || [])[0];
     const py = (b.stack || []).find(f => f.kind === "PYTHON");
-    const detail = el("tr", { hidden: "" }, el("td", { colspan: 5 }, stackBlock(b)));
+    // The agent's one-line cause (older agents: the first syscall and Python frame).
+    const why = b.cause || [call ? `${call.name} ${call.target || ""}` : "", py ? "at " + frameLabel(py) : ""].join(" ").trim();
+    const detail = el("tr", { hidden: "" }, el("td", { colspan: 4 }, el("div", { class: "site" }, el("b", {}, "why: "), why), stackBlock(b)));
     table.append(el("tr", { class: "clickable", onclick: () => detail.toggleAttribute("hidden") },
       el("td", {}, fmtTime(b.startTimeUnixNano)),
       el("td", {}, `${a.service || "-"} / ${a.host || "-"} / ${b.pid} (${b.processComm || b.comm || ""})`),
       el("td", { class: "num" }, fmtDur(b.durationNs)),
-      el("td", { class: "site" }, py ? frameLabel(py) : (b.stack && b.stack[0] ? frameLabel(b.stack[0]) : "")),
-      el("td", { class: "site" }, call ? `${call.name}${call.fd >= 0 ? " fd " + call.fd : ""} ${call.target || ""}` : "")), detail);
+      el("td", { class: "site" }, why)), detail);
   }
   fill("recent", table);
 }

@@ -3,7 +3,7 @@
 BUILD_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libabsl-dev
-  libgtest-dev libgmock-dev linux-libc-dev
+  libgtest-dev libgmock-dev linux-libc-dev ninja-build
   libsqlite3-dev libpq-dev libcpp-httplib-dev libre2-dev libssl-dev
 )
 # Real servers and load for the real-kernel tests and the benchmark.

@@ -4,15 +4,21 @@ A gunicorn sync worker (attached via its master) calls the slow upstream (its ow
 process) on /upstream?ms=300: each call is one outbound connection that the upstream holds for
 300 ms and then closes. A client that connects and aborts with a RST shows up as an inbound
 connection reset by the peer. The same run in text format with --sockets prints each connection
-and the per-endpoint table."""
+and the per-endpoint table; in text format without --sockets, streaming to a collector, no
+connection is printed or streamed, and the per-endpoint table is still there."""
 
 import socket
 import struct
 import time
 import unittest
 
+import sys
+
 import harness
 import pool_checks
+
+sys.path.insert(0, str(harness.ROOT / "collector" / "tools"))
+import collector_harness as ch  # noqa: E402
 
 MS = harness.MS
 UPSTREAM_MS = 300
@@ -38,7 +44,13 @@ class Sockets(unittest.TestCase):
         agent = s.start_agent([cls.master.pid], extra=["--sockets"])
         text_agent = s.spawn("text-agent", [harness.STALLSCOPE_BIN, "attach", "--pid",
                                             str(cls.master.pid), "--sockets"])
-        harness.wait_until(lambda: "stallscope: attached" in text_agent.stderr(), harness.ATTACH_TIMEOUT_S)
+        cls.collector = c = ch.Collector(s.dir)
+        cls.addClassCleanup(c.kill9)
+        c.start()
+        quiet_agent = s.spawn("quiet-agent", [harness.STALLSCOPE_BIN, "attach", "--pid", str(cls.master.pid),
+                                              "--collector", c.target()])
+        for a in (text_agent, quiet_agent):
+            harness.wait_until(lambda: "stallscope: attached" in a.stderr(), harness.ATTACH_TIMEOUT_S)
         cls.calls = []
         for _ in range(CALLS):
             t0 = time.time_ns()
@@ -50,6 +62,9 @@ class Sockets(unittest.TestCase):
         text_agent.signal(2)
         text_agent.wait(harness.STOP_TIMEOUT_S)
         cls.text = text_agent.stdout()
+        quiet_agent.signal(2)
+        cls.quiet_exit = quiet_agent.wait(harness.STOP_TIMEOUT_S)
+        cls.quiet_text = quiet_agent.stdout()
         cls.lifetimes = pool_checks.of(cls.reports, "socketLifetime")
 
     def test_outbound_connections_to_the_upstream(self):
@@ -87,6 +102,16 @@ class Sockets(unittest.TestCase):
         self.assertEqual(fields[2], str(CALLS), row)
         p50_ms = float(fields[3])
         self.assertLess(abs(p50_ms - UPSTREAM_MS), 0.1 * UPSTREAM_MS, row)
+
+    def test_text_mode_streams_no_connection_without_sockets(self):
+        self.assertEqual(self.quiet_exit, 0)
+        stored = lambda kind: ch.get_json(self.collector.http_port, "/api/v1/reports?kind=%s" % kind)["reports"]
+        self.assertTrue(stored("agent_stats"), "the stream worked: the run's counters arrived")
+        self.assertEqual(stored("socket_lifetime"), [])
+        self.assertNotIn(" TCP out ", self.quiet_text)
+        target = "127.0.0.1:%d" % self.upstream
+        self.assertTrue([l for l in self.quiet_text.splitlines() if l.strip().startswith("to %s" % target)],
+                        self.quiet_text)
 
 
 if __name__ == "__main__":

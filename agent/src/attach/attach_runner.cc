@@ -27,6 +27,7 @@
 #include "core/thread_classifier.h"
 #include "output/flamegraph.h"
 #include "output/report_writer.h"
+#include "output/stall_cause.h"
 #include "output/stall_summary.h"
 #include "pools/pool_discovery.h"
 #include "pools/pool_tracker.h"
@@ -487,12 +488,13 @@ class AttachRun : public TraceControl {
         *report.mutable_socket_lifetime() = SocketLifetimeFromEvent(
             *static_cast<const ss_socket_event*>(data), [this](uint64_t ns) { return clock_.ToUnixNs(ns); });
         // Per-connection reports only on request (--sockets): a busy server closes thousands of
-        // connections a second. Text output still gets them for its per-endpoint summary.
+        // connections a second. Text output still sees them for its per-endpoint summary, but
+        // neither prints nor streams them to the collector.
         if (options_.sockets) {
           writer_->Write(report);
           ++sockets_reported_;
         } else if (options_.format == OutputFormat::kText) {
-          writer_->Write(report);
+          writer_->Observe(report);
         }
         break;
       }
@@ -548,6 +550,7 @@ class AttachRun : public TraceControl {
       python_stacks_.OnInProgress(snapshot, *block);
     else
       python_stacks_.OnFinal(snapshot, *block);
+    block->set_cause(StallCause(*block));  // once the stack is final: it names the site
     summary_.Add(report.loop_block());
     if (!options_.flamegraph_path.empty() && !block->in_progress() && flame_stacks_.size() < kMaxFlameStacks) {
       FlameStack stack;

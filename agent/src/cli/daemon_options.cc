@@ -23,8 +23,10 @@ Options:
   --listen ADDR            /healthz, /readyz, /metrics (default 0.0.0.0:7702; "off" = none)
   --listen-token-file FILE 'NAME TOKEN' lines: /metrics needs one of them (as Bearer or the
                            basic-auth password); /healthz and /readyz need none, tell nothing
-  --output FILE            also write reports to FILE
-  --format json|text       of --output (default json)
+  --output FILE            write events to FILE instead of stdout ("-": stdout)
+  --format text|json       text: one log line per event, a startup line and a heartbeat
+                           a minute (default on stdout); json: one stallscope.v1.Report per
+                           line (default with --output FILE)
   --check-config           only check the config file (and flags): exit 0, or 7 with the error
   --verbose                show libbpf's messages, and each Python process discovery leaves
                            alone with why (no listening socket, or not picked by the selectors)
@@ -32,7 +34,8 @@ Options:
 
 SIGTERM/SIGINT: stop, flushing every report to the collector (up to 5 s). SIGHUP: reload.
 Exit codes: 0 ok, 1 internal error, 2 usage, 4 insufficient privileges, 5 kernel cannot run
-the probes, 6 cannot write the output, 7 bad config file or unusable --listen address.
+the probes, 6 cannot write the output, 7 bad config file or unusable --listen address,
+9 the --listen port is already in use.
 )";
 
 absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args) {

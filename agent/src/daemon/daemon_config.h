@@ -31,8 +31,8 @@ struct DaemonConfig {
   uint32_t stats_interval_s = 60;       // an agentStats report (counters so far) this often
   uint64_t memory_limit_mb = 256;       // shed detail above fractions of this (never exceed it)
   std::string host_root = "/";          // where the node's / is visible (container runtime, kubelet files)
-  std::string output;                   // also write reports to this file; "" = none
-  std::string format = "json";          // of `output`: json | text
+  std::string output;                   // reports go here besides the collector; "" or "-" = stdout
+  std::string format;                   // text (log lines) | json; "" = text on stdout, json in a file
 };
 
 // Parses the file's text; errors name the line ("line 3: unknown key 'foo'").

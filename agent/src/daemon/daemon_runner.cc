@@ -9,6 +9,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "attach/attach_runner.h"
 #include "cli/exit_codes.h"
 #include "core/clock.h"
@@ -19,10 +21,14 @@
 #include "daemon/identity_writer.h"
 #include "daemon/memory_guard.h"
 #include "daemon/ops_server.h"
+#include "output/log_writer.h"
+#include "output/proto_json.h"
+#include "listen_check.h"
 #include "daemon/process_identity.h"
 #include "stream/agent_identity.h"
 #include "stream/collector_client.h"
 #include "stream/streaming_writer.h"
+#include "workload_metrics.h"
 
 namespace stallscope {
 namespace {
@@ -35,14 +41,6 @@ int Fail(const std::string& message, int code) {
   fprintf(stderr, "stallscope: %s\n", message.c_str());
   return code;
 }
-
-// Reports go only to the collector unless --output is given.
-class NullWriter : public ReportWriter {
- public:
-  void Write(const v1::Report&) override {}
-  void Finish(const StallSummary&, const v1::AgentStats&) override {}
-  bool ok() const override { return true; }
-};
 
 // The file's settings with the command line's on top.
 absl::StatusOr<DaemonConfig> LoadConfig(const DaemonOptions& o) {
@@ -83,13 +81,18 @@ class Daemon {
         guard_(config_.memory_limit_mb << 20) {}
 
   int Run() {
+    // Events always go somewhere: stdout (kubectl logs, journald) unless --output names a file.
     std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
-    std::unique_ptr<ReportWriter> writer = std::make_unique<NullWriter>();
-    if (!config_.output.empty()) {
+    log_ = stdout;
+    bool to_stdout = config_.output.empty() || config_.output == "-";
+    if (!to_stdout) {
       file.reset(fopen(config_.output.c_str(), "w"));
       if (!file) return Fail(absl::StrCat("cannot write ", config_.output, ": ", strerror(errno)), kExitOutput);
-      writer = config_.format == "text" ? MakeTextWriter(file.get()) : MakeJsonWriter(file.get());
+      log_ = file.get();
     }
+    // Unset: log lines on stdout, JSON lines in a file (what programs read).
+    json_ = config_.format.empty() ? !to_stdout : config_.format == "json";
+    std::unique_ptr<ReportWriter> writer = json_ ? MakeJsonWriter(log_) : MakeLogWriter(log_, false);
     if (!config_.collector.empty()) {
       CollectorClient::Options stream_options;
       stream_options.buffer_reports = CollectorBufferFor(config_);
@@ -100,15 +103,15 @@ class Daemon {
       collector_->Start();
       writer = MakeStreamingWriter(std::move(writer), collector_.get(), std::chrono::seconds(5));
     }
-    auto identity_writer = std::make_unique<IdentityWriter>(std::move(writer), &identity_,
-                                                            [this](v1::AgentStats& s) { AddDaemonStats(s); });
+    auto identity_writer = std::make_unique<IdentityWriter>(
+        std::move(writer), &identity_, [this](v1::AgentStats& s) { AddDaemonStats(s); }, &workload_metrics_);
     writer_ = identity_writer.get();
 
-    if (config_.collector.empty() && config_.output.empty())
-      fprintf(stderr, "stallscope: warning: neither collector nor output is set: reports are only counted in /metrics\n");
     if (!config_.listen.empty()) {
       auto port = ops_.Start(config_.listen, config_.listen_token_file);
-      if (!port.ok()) return Fail(std::string(port.status().message()), kExitConfig);
+      if (!port.ok())
+        return Fail(std::string(port.status().message()),
+                    absl::IsAlreadyExists(port.status()) ? kExitAddressInUse : kExitConfig);
       ops_port_ = *port;
     }
     struct sigaction sa {};
@@ -166,8 +169,45 @@ class Daemon {
       fprintf(stderr, "stallscope: daemon ready: tracking %zu processes%s%s\n", control.Tracked().size(),
               ops_port_ ? absl::StrCat("; /healthz /readyz /metrics on port ", ops_port_).c_str() : "",
               config_.collector.empty() ? "" : absl::StrCat("; streaming to ", config_.collector).c_str());
+      LogStartup(control);
     }
     PublishMetrics(control);
+  }
+
+  // The first line of the log: what is tracked, what was skipped and why.
+  void LogStartup(TraceControl& control) {
+    std::vector<pid_t> tracked = control.Tracked();
+    std::vector<std::string> names;
+    for (pid_t pid : tracked) {
+      if (names.size() == kStartupNames) break;
+      const v1::ProcessIdentity& id = identity_.For(pid);
+      std::string name = id.service().empty() ? "?" : id.service();
+      if (!id.server().empty()) absl::StrAppend(&name, " (", id.server(), ")");
+      names.push_back(absl::StrCat(name, " pid ", pid));
+    }
+    if (tracked.size() > names.size()) names.push_back(absl::StrCat("and ", tracked.size() - names.size(), " more"));
+    const Discovery::Stats& d = discovery_.stats();
+    std::string skipped = absl::StrCat(d.over_limit_total, " matching processes over max_processes (",
+                                       config_.max_processes, ") or the memory limit, ", d.track_errors,
+                                       " that could not be tracked (exited, or refused)");
+    std::string line;
+    if (json_) {
+      line = absl::StrCat(R"({"time":")", Rfc3339Utc(absl::ToUnixNanos(absl::Now())), R"(","daemonStarted":{"tracking":)",
+                          tracked.size(), R"(,"processes":)");
+      AppendJsonString(absl::StrJoin(names, ", "), line);
+      absl::StrAppend(&line, R"(,"overLimit":)", d.over_limit_total, R"(,"trackErrors":)", d.track_errors,
+                      R"(,"selectors":)");
+      AppendJsonString(absl::StrJoin(config_.select, " | "), line);
+      line += "}}\n";
+    } else {
+      line = absl::StrCat(Rfc3339Utc(absl::ToUnixNanos(absl::Now())), " started: tracking ", tracked.size(),
+                          " processes", names.empty() ? "" : ": ", absl::StrJoin(names, ", "), "; skipped ",
+                          skipped, "; selectors: ",
+                          config_.select.empty() ? "server:any (default)" : absl::StrJoin(config_.select, " | "),
+                          "\n");
+    }
+    fputs(line.c_str(), log_);
+    fflush(log_);
   }
 
   void WriteStats(TraceControl& control) {
@@ -230,7 +270,9 @@ class Daemon {
     m.reloads_failed = reloads_failed_;
     m.target_file_refusals = target_files::RefusalCounts();
     m.bounded_sheds = target_files::ShedCounts();
-    ops_.Publish(FormatDaemonMetrics(m), ready_);
+    std::string text = FormatDaemonMetrics(m);
+    workload_metrics_.Render(absl::GetCurrentTimeNanos(), text);  // per service and pool, this node
+    ops_.Publish(std::move(text), ready_);
   }
 
   // SIGHUP: a config that does not parse leaves everything as it was.
@@ -291,6 +333,10 @@ class Daemon {
   MemoryGuard guard_;
   OpsServer ops_;
   int ops_port_ = 0;
+  FILE* log_ = stdout;  // where reports are written (besides the collector)
+  WorkloadMetrics workload_metrics_;
+  bool json_ = false;
+  static constexpr size_t kStartupNames = 20;
   std::unique_ptr<CollectorClient> collector_;
   IdentityWriter* writer_ = nullptr;
   uint64_t next_scan_ns_ = 0;

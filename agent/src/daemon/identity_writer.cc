@@ -1,5 +1,6 @@
 #include "daemon/identity_writer.h"
 
+#include "absl/time/clock.h"
 #include "google/protobuf/descriptor.h"
 
 namespace stallscope {
@@ -27,8 +28,8 @@ uint32_t ReportPid(const v1::Report& report) {
 }
 
 IdentityWriter::IdentityWriter(std::unique_ptr<ReportWriter> inner, IdentityResolver* identity,
-                               std::function<void(v1::AgentStats&)> final_stats)
-    : inner_(std::move(inner)), identity_(identity), final_stats_(std::move(final_stats)) {}
+                               std::function<void(v1::AgentStats&)> final_stats, WorkloadMetrics* metrics)
+    : inner_(std::move(inner)), identity_(identity), final_stats_(std::move(final_stats)), metrics_(metrics) {}
 
 void IdentityWriter::Write(const v1::Report& report) {
   ++written_[ReportKind(report)];
@@ -45,6 +46,7 @@ void IdentityWriter::Write(const v1::Report& report) {
   v1::Report with_identity = report;
   *with_identity.mutable_process() = identity_->For(static_cast<pid_t>(pid));
   inner_->Write(with_identity);
+  if (metrics_) metrics_->Add(with_identity, "", "local", absl::GetCurrentTimeNanos());
   if (report.has_process_event() && report.process_event().kind() == v1::ProcessEvent::EXITED)
     identity_->Forget(static_cast<pid_t>(pid));
 }

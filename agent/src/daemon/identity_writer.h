@@ -12,16 +12,19 @@
 
 #include "daemon/process_identity.h"
 #include "output/report_writer.h"
+#include "workload_metrics.h"
 
 namespace stallscope {
 
 class IdentityWriter : public ReportWriter {
  public:
-  // `final_stats` fills the daemon's fields of the last agentStats.
+  // `final_stats` fills the daemon's fields of the last agentStats; `metrics` (optional) counts
+  // each report, with its identity, into the per-workload series of /metrics.
   IdentityWriter(std::unique_ptr<ReportWriter> inner, IdentityResolver* identity,
-                 std::function<void(v1::AgentStats&)> final_stats);
+                 std::function<void(v1::AgentStats&)> final_stats, WorkloadMetrics* metrics = nullptr);
 
   void Write(const v1::Report& report) override;
+  void Observe(const v1::Report& report) override { inner_->Observe(report); }
   void Finish(const StallSummary& summary, const v1::AgentStats& stats) override;
   bool ok() const override { return inner_->ok(); }
 
@@ -34,6 +37,7 @@ class IdentityWriter : public ReportWriter {
   std::unique_ptr<ReportWriter> inner_;
   IdentityResolver* identity_;
   std::function<void(v1::AgentStats&)> final_stats_;
+  WorkloadMetrics* metrics_;
   std::map<std::string, uint64_t> written_;
   std::map<std::string, uint64_t> python_reasons_;
 };

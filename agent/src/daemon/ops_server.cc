@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "listen_check.h"
 
 namespace stallscope {
 namespace {
@@ -22,6 +23,7 @@ void OpsServer::Routes() {
   limits.write_timeout = std::chrono::seconds(5);
   limits.max_request_body = 4096;
   net::GuardHttpServer(*server_, limits);
+  server_->set_socket_options(SetListenSocketOptions);  // no SO_REUSEPORT: a taken port is refused
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.path != "/metrics" || security_->AuthorizeHttp(req, res)) return httplib::Server::HandlerResponse::Unhandled;
     return httplib::Server::HandlerResponse::Handled;
@@ -61,6 +63,8 @@ absl::StatusOr<int> OpsServer::Start(const std::string& listen, const std::strin
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
+  if (absl::Status free = CheckPortFree(host, port); !free.ok())
+    return absl::Status(free.code(), absl::StrCat("listen: ", free.message()));
   int bound = port;
   if (port == 0) {
     bound = server_->bind_to_any_port(host);

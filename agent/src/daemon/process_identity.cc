@@ -63,6 +63,7 @@ const v1::ProcessIdentity& IdentityResolver::For(pid_t pid) {
   id.set_pod(c.meta.pod);
   id.set_pod_namespace(c.meta.pod_namespace);
   id.set_container(c.meta.container);
+  id.set_workload(WorkloadFromPodName(c.meta.pod));
   std::optional<ServerMatch> server = ServerOf(pid);
   if (server) {
     id.set_server(server->server);

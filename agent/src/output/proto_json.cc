@@ -230,4 +230,6 @@ void AppendProto3Json(const Message& message, std::string& out) {
   out.push_back('}');
 }
 
+void AppendJsonString(const std::string& s, std::string& out) { AppendQuoted(s, out); }
+
 }  // namespace stallscope

@@ -16,6 +16,9 @@ namespace stallscope {
 // Appends the message as one JSON object without whitespace.
 void AppendProto3Json(const google::protobuf::Message& message, std::string& out);
 
+// Appends s as a JSON string (quoted, escaped as protobuf does; invalid UTF-8 -> U+FFFD).
+void AppendJsonString(const std::string& s, std::string& out);
+
 }  // namespace stallscope
 
 #endif  // STALLSCOPE_AGENT_OUTPUT_PROTO_JSON_H_

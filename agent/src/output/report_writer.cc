@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "output/proto_json.h"
 #include "output/pool_socket_text.h"
@@ -60,7 +62,10 @@ class TextWriter : public ReportWriter {
   void Write(const v1::Report& report) override {
     if (report.has_loop_block()) WriteLoopBlock(report.loop_block());
     if (report.has_process_event()) WriteProcessEvent(report.process_event());
-    if (report.has_pool_saturation()) Print("%s", FormatPoolSaturation(report.pool_saturation()));
+    if (report.has_pool_saturation()) {
+      Print("%s", FormatPoolSaturation(report.pool_saturation()));
+      AddSaturation(report.pool_saturation());
+    }
     if (report.has_pool_utilization()) Print("%s", FormatPoolUtilization(report.pool_utilization()));
     if (report.has_socket_lifetime()) {
       endpoints_.Add(report.socket_lifetime());
@@ -69,10 +74,21 @@ class TextWriter : public ReportWriter {
     if (fflush(out_) != 0) ok_ = false;
   }
 
+  void Observe(const v1::Report& report) override {
+    if (report.has_socket_lifetime()) endpoints_.Add(report.socket_lifetime());
+  }
+
   void Finish(const StallSummary& summary, const v1::AgentStats& stats) override {
     Print("\n=== stallscope summary (%s) ===\n", FormatDuration(stats.duration_ns()));
-    Print("%llu stalls, %s stalled in total\n", static_cast<unsigned long long>(summary.stalls()),
-          FormatDuration(summary.total_ns()));
+    // Pools too: a run whose pool was saturated is never summed up as "0 stalls" alone.
+    std::string pools;
+    if (saturations_ > 0)
+      pools = absl::StrFormat("; %u pool saturations, %s saturated in total (longest %s), up to %u "
+                              "connections queued, queue wait up to %s",
+                              saturations_, FormatDuration(saturated_ns_), FormatDuration(longest_saturation_ns_),
+                              max_queued_, FormatDuration(max_queue_wait_ns_));
+    Print("%llu stalls, %s stalled in total%s\n", static_cast<unsigned long long>(summary.stalls()),
+          FormatDuration(summary.total_ns()), pools);
     auto threads = summary.Threads();
     if (!threads.empty()) {
       Print("stalls per thread:\n");
@@ -131,6 +147,7 @@ class TextWriter : public ReportWriter {
     Print("%s LOOP BLOCKED %s%s  pid %u tid %u (%s)%s\n", ClockTime(b.start_time_unix_nano()),
           FormatDuration(b.duration_ns()), state, b.pid(), b.tid(), b.comm().c_str(),
           b.wait().empty() ? "" : absl::StrFormat("  loop waits in %s", b.wait()).c_str());
+    if (!b.cause().empty()) Print("  why: %s\n", b.cause());  // the culprit first
     Print("  on-CPU %s | blocked %s | waiting for CPU %s\n", FormatDuration(b.on_cpu_ns()),
           FormatDuration(b.off_cpu_ns()), FormatDuration(b.runqueue_ns()));
     bool first = true;
@@ -191,9 +208,23 @@ class TextWriter : public ReportWriter {
     Print("%s -- %s pid %u (%s)%s\n", ClockTime(e.time_unix_nano()), what, e.pid(), e.comm(), parent);
   }
 
+  void AddSaturation(const v1::PoolSaturation& s) {
+    if (s.in_progress()) return;  // the final report of each saturation counts
+    saturations_++;
+    saturated_ns_ += s.duration_ns();
+    longest_saturation_ns_ = std::max<uint64_t>(longest_saturation_ns_, s.duration_ns());
+    max_queued_ = std::max(max_queued_, s.max_queued());
+    max_queue_wait_ns_ = std::max<uint64_t>(max_queue_wait_ns_, s.accept_wait_max_ns());
+  }
+
   FILE* out_;
   bool show_sockets_;
   EndpointSummary endpoints_;
+  uint64_t saturations_ = 0;
+  uint64_t saturated_ns_ = 0;
+  uint64_t longest_saturation_ns_ = 0;
+  uint32_t max_queued_ = 0;
+  uint64_t max_queue_wait_ns_ = 0;
   bool ok_ = true;
 };
 

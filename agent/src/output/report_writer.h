@@ -17,6 +17,9 @@ class ReportWriter {
  public:
   virtual ~ReportWriter() = default;
   virtual void Write(const v1::Report& report) = 0;
+  // A report only for the end-of-run summary, never written nor streamed: SocketLifetimes
+  // without --sockets feed the text output's per-endpoint table. Wrappers pass it inward.
+  virtual void Observe(const v1::Report&) {}
   // At exit: the summary of the run (text) and the agent's counters.
   virtual void Finish(const StallSummary& summary, const v1::AgentStats& stats) = 0;
   // False once a write failed (disk full, closed pipe).

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "output/stall_cause.h"
+
 namespace stallscope {
 
 void StallSummary::Add(const v1::LoopBlock& block) {
@@ -17,17 +19,9 @@ void StallSummary::Add(const v1::LoopBlock& block) {
   t.max_ns = std::max<uint64_t>(t.max_ns, block.duration_ns());
   if (!block.python_stack_reason().empty()) ++python_reasons_[block.python_stack_reason()];
 
-  std::string site;
-  for (const v1::Frame& f : block.stack()) {
-    if (f.kind() == v1::Frame::PYTHON) {
-      site = f.function() + " (" + f.file() + ":" + std::to_string(f.line()) + ")";
-      break;
-    }
-  }
-  if (site.empty() && block.stack_size() > 0) {
-    const v1::Frame& f = block.stack(0);
-    site = (f.function().empty() ? "?" : f.function()) + " (" + f.module() + ")";
-  }
+  // The application's own line first; framework and library frames only when it has none.
+  const v1::Frame* site_frame = SiteFrame(block);
+  std::string site = site_frame ? FrameInWords(*site_frame) : "";
   if (!site.empty()) {
     Cause& c = call_sites_[site];
     c.what = site;
@@ -46,9 +40,7 @@ void StallSummary::Add(const v1::LoopBlock& block) {
   for (const v1::SyscallStat& call : block.syscalls()) {
     uint64_t ns = std::min<uint64_t>(call.total_ns(), remaining);
     if (ns == 0) break;
-    std::string what = call.name();
-    if (!call.target().empty()) what += " " + call.target();
-    add(what, ns);
+    add(SyscallInWords(call), ns);  // by peer: one upstream is one line, whatever the local port
     remaining -= ns;
   }
   if (block.on_cpu_ns() > 0) add("on-CPU", std::min<uint64_t>(block.on_cpu_ns(), remaining));

@@ -14,6 +14,7 @@ class StreamingWriter : public ReportWriter {
     local_->Write(report);
     client_->Write(report);
   }
+  void Observe(const v1::Report& report) override { local_->Observe(report); }  // not streamed
 
   void Finish(const StallSummary& summary, const v1::AgentStats& stats) override {
     auto deadline = std::chrono::steady_clock::now() + flush_timeout_;

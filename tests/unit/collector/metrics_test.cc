@@ -49,8 +49,8 @@ TEST(MetricsTest, CountsFinalStallsOnlyAndSkipsDuplicates) {
   m.OnStreamOpened();
   m.OnRejected("malformed");
   std::string text = m.Render(b.received_ns);
-  EXPECT_NE(text.find("stallscope_stalls_total{service=\"shop\",host=\"web-1\"} 1\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("stallscope_stall_duration_seconds_bucket{service=\"shop\",host=\"web-1\",le=\"0.25\"} 1\n"),
+  EXPECT_NE(text.find("stallscope_stalls_total{service=\"shop\",namespace=\"\",workload=\"\",container=\"\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("stallscope_stall_duration_seconds_bucket{service=\"shop\",namespace=\"\",workload=\"\",container=\"\",le=\"0.25\"} 1\n"),
             std::string::npos);
   EXPECT_NE(text.find("stallscope_collector_reports_stored_total 2\n"), std::string::npos);
   EXPECT_NE(text.find("stallscope_collector_reports_duplicate_total 1\n"), std::string::npos);
@@ -61,28 +61,56 @@ TEST(MetricsTest, CountsFinalStallsOnlyAndSkipsDuplicates) {
   EXPECT_NE(text.find("stallscope_collector_ingest_reports_per_second 0.2\n"), std::string::npos);
 }
 
-TEST(MetricsTest, PoolGaugesAndAcceptWaitsFromTheAgentsReports) {
+// Two replicas of one Deployment (pods checkout-7d9f-x and -y, workers of different PIDs):
+// one series per workload and pool kind, summed, with no PID or pod name in any label.
+TEST(MetricsTest, PoolSeriesPerWorkloadSummedOverReplicasWithoutPids) {
   Metrics m;
-  v1::Report util;
-  v1::PoolUtilization* u = util.mutable_pool_utilization();
-  u->set_pid(40);
-  u->set_pool("prefork 127.0.0.1:8000 (pid 40)");
-  u->set_size(3);
-  u->set_busy(2.5);  // a mean: a double
-  u->set_time_unix_nano(5 * kMs);
-  v1::Report accepted, outbound;
+  auto report = [](const std::string& pod, uint32_t pid) {
+    v1::Report r;
+    r.mutable_process()->set_service("checkout");
+    r.mutable_process()->set_pod_namespace("shop");
+    r.mutable_process()->set_pod(pod);
+    r.mutable_process()->set_workload("checkout");
+    r.mutable_process()->set_container("web");
+    r.mutable_pool_utilization()->set_pid(pid);
+    r.mutable_pool_utilization()->set_kind(v1::PREFORK);
+    r.mutable_pool_utilization()->set_pool("prefork 0.0.0.0:8000 (pid " + std::to_string(pid) + ")");
+    r.mutable_pool_utilization()->set_size(4);
+    r.mutable_pool_utilization()->set_busy(2.5);  // a mean: a double
+    r.mutable_pool_utilization()->set_max_queued(3);
+    r.mutable_pool_utilization()->set_time_unix_nano(5 * kMs);
+    return r;
+  };
+  v1::Report sat = report("checkout-7d9f-y", 41);
+  sat.clear_pool_utilization();
+  sat.mutable_pool_saturation()->set_pid(41);
+  sat.mutable_pool_saturation()->set_kind(v1::PREFORK);
+  sat.mutable_pool_saturation()->set_duration_ns(1'500 * kMs);
+  sat.mutable_pool_saturation()->set_accepted(4);
+  sat.mutable_pool_saturation()->set_accept_wait_mean_ns(200 * kMs);
+  v1::Report accepted;
   accepted.mutable_socket_lifetime()->set_accepted(true);
   accepted.mutable_socket_lifetime()->set_accept_wait_ns(30 * kMs);
-  accepted.mutable_socket_lifetime()->set_local_address("127.0.0.1:8000");
-  outbound.mutable_socket_lifetime()->set_remote_address("10.0.0.5:5432");  // no accept wait
-  m.OnStored(Stored(Batch(Agent("a", "web-1", "shop"), 1, {util, accepted, outbound})), 0.001);
-  std::string text = m.Render(1);
-  EXPECT_NE(text.find("stallscope_pool_size{service=\"shop\",host=\"web-1\",pool=\"prefork 127.0.0.1:8000 (pid 40)\"} 3\n"),
+  IngestBatch a = Stored(Batch(Agent("node-a", "web-1", ""), 1, {report("checkout-7d9f-x", 40), accepted}));
+  IngestBatch b = Stored(Batch(Agent("node-b", "web-2", ""), 1, {report("checkout-7d9f-y", 41), sat}));
+  m.OnStored(a, 0.001);
+  m.OnStored(b, 0.001);
+  std::string text = m.Render(b.received_ns);
+  const std::string labels =
+      "service=\"checkout\",namespace=\"shop\",workload=\"checkout\",container=\"web\",pool_kind=\"prefork\"";
+  EXPECT_NE(text.find("stallscope_pool_size{" + labels + "} 8\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("stallscope_pool_busy_workers{" + labels + "} 5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("stallscope_pool_queued_connections{" + labels + "} 6\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("stallscope_pool_saturated_seconds_total{" + labels + "} 1.5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("stallscope_pool_queue_wait_seconds_bucket{" + labels + ",le=\"0.25\"} 4\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("stallscope_accept_wait_seconds_count{service=\"\",namespace=\"\",workload=\"\",container=\"\"} 1\n"),
             std::string::npos) << text;
-  EXPECT_NE(text.find("stallscope_pool_busy{service=\"shop\",host=\"web-1\",pool=\"prefork 127.0.0.1:8000 (pid 40)\"} 2.5\n"),
-            std::string::npos) << text;
-  EXPECT_NE(text.find("stallscope_accept_wait_seconds_count{service=\"shop\",host=\"web-1\"} 1\n"),
-            std::string::npos) << text;
+  EXPECT_EQ(text.find("pid"), std::string::npos) << text;
+  EXPECT_EQ(text.find("7d9f"), std::string::npos) << text;
+  // A replica gone quiet for 5 minutes no longer counts.
+  EXPECT_NE(m.Render(b.received_ns + 301'000'000'000).find("stallscope_pool_size"), std::string::npos);
+  EXPECT_EQ(m.Render(b.received_ns + 301'000'000'000).find("stallscope_pool_size{"), std::string::npos);
 }
 
 // The exposition must satisfy Prometheus's own checker (Debian package prometheus).
