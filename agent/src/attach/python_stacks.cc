@@ -105,7 +105,6 @@ StallCaptures::Capture PythonStacks::Read(const BusySnapshot& stall) {
     capture.status = entry.unavailable;
     capture.reason = entry.reason;
   } else if (auto frames = entry.process->ThreadStack(stall.tid); frames.ok()) {
-    block.set_python_free_threaded(entry.process->free_threaded());
     std::optional<pid_t> holder = entry.process->GilHolder();
     // Checked after the read: if the thread is still in this stall now, it was all along.
     if (still_stalled_(stall)) {
@@ -130,6 +129,8 @@ StallCaptures::Capture PythonStacks::Read(const BusySnapshot& stall) {
 void PythonStacks::OnInProgress(const BusySnapshot& stall, v1::LoopBlock& block) {
   StallCaptures::Capture capture = Read(stall);
   Apply(capture, block);
+  if (ProcessEntry& entry = ProcessFor(stall.pid); entry.process)
+    block.set_python_free_threaded(entry.process->free_threaded());
   CapturesFor(stall).captures.Offer(std::move(capture));
 }
 
