@@ -436,9 +436,14 @@ class Floods(unittest.TestCase):
         flood.join()
         peak = max(peak, rss_kb(self.c.proc.pid))
         print("rapid reset: %d streams opened and reset in %.1f s; collector RSS %d kB before, peak %d kB;"
-              " %d agent runs served meanwhile" % (result.get("streams", 0), result.get("seconds", 0),
-                                                   rss_before, peak, served), file=sys.stderr)
-        self.assertGreater(result.get("streams", 0), 1000)
+              " %d agent runs served meanwhile; %d connection attempts" % (result.get("streams", 0), result.get("seconds", 0),
+                                                   rss_before, peak, served, result.get("connects", 0)), file=sys.stderr)
+        # The flood ran: it opened streams past the guard's threshold (32 in 10 s) and kept
+        # reconnecting for the whole time. How many more streams it got through depends on how
+        # soon the guard cut it (300 to 24,600 here), so that count is not asserted.
+        self.assertGreaterEqual(result.get("streams", 0), 100)
+        self.assertGreater(result.get("connects", 0), 8)
+        self.assertGreaterEqual(result.get("seconds", 0), 14.0)
         self.assertGreater(served, 0)
         self.assertLess(peak - rss_before, RAPID_RESET_MAX_GROWTH_KB)
         _, text = ch.get(self.c.http_port, "/metrics")
@@ -466,11 +471,13 @@ def rapid_reset(port, connections, seconds, max_streams, result, source="127.0.0
     headers = [(":method", "POST"), (":scheme", "http"), (":path", "/stallscope.v1.Collector/StreamReports"),
                (":authority", "127.0.0.1:%d" % port), ("content-type", "application/grpc"), ("te", "trailers")]
     lock = threading.Lock()
-    counts = {"streams": 0}
+    counts = {"streams": 0, "connects": 0}
     start = time.monotonic()
 
     def one():
         while time.monotonic() - start < seconds and counts["streams"] < max_streams:
+            with lock:
+                counts["connects"] += 1
             try:
                 sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
             except OSError:
@@ -507,6 +514,7 @@ def rapid_reset(port, connections, seconds, max_streams, result, source="127.0.0
     for t in threads:
         t.join()
     result["streams"] = counts["streams"]
+    result["connects"] = counts["connects"]
     result["seconds"] = time.monotonic() - start
 
 

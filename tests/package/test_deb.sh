@@ -15,7 +15,7 @@ touch "$root/var/lib/dpkg/available"
 # The copied database has no file lists: dpkg warns once per package about that; hide those.
 dpkg --instdir="$root" --admindir="$root/var/lib/dpkg" --force-script-chrootless -i "$deb" \
   2> >(grep -v 'files list file for package' >&2)
-dpkg --admindir="$root/var/lib/dpkg" -s stallscope | grep -q '^Status: install ok installed'
+dpkg --admindir="$root/var/lib/dpkg" -s stallscope | grep '^Status: install ok installed' >/dev/null
 
 check() { [[ -e "$root/$1" ]] || { echo "FAIL: $1 not installed" >&2; exit 1; }; }
 check usr/bin/stallscope
@@ -24,9 +24,10 @@ check usr/lib/systemd/system/stallscope-collector.service
 for page in stallscope stallscope-attach stallscope-daemon stallscope-collector; do
   check "usr/share/man/man1/$page.1.gz"
 done
-zcat "$root/usr/share/man/man1/stallscope-collector.1.gz" | grep -qF -- 'grpc\-listen' ||
+# grep without -q reads to the end: with pipefail, -q's early exit would fail the writer (SIGPIPE).
+zcat "$root/usr/share/man/man1/stallscope-collector.1.gz" | grep -F -- 'grpc\-listen' >/dev/null ||
   { echo "FAIL: the collector's man page lacks its options" >&2; exit 1; }
-"$root/usr/bin/stallscope" --help | grep -q '^Usage: stallscope'
-"$root/usr/bin/stallscope" attach --help | grep -q -- '--pid'
-"$root/usr/bin/stallscope-collector" --help | grep -q '^Usage: stallscope-collector'
+"$root/usr/bin/stallscope" --help | grep '^Usage: stallscope' >/dev/null
+"$root/usr/bin/stallscope" attach --help | grep -- '--pid' >/dev/null
+"$root/usr/bin/stallscope-collector" --help | grep '^Usage: stallscope-collector' >/dev/null
 echo "ok: $(basename "$deb") installs; both binaries run"

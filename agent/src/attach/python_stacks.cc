@@ -164,7 +164,10 @@ void PythonStacks::OnFinal(const BusySnapshot& stall, v1::LoopBlock& block) {
         Apply(*chosen, block);
       } else {
         block.set_python_stack_status(captures.failure());
+        block.set_python_stack_reason(captures.failure_reason());
       }
+      ProcessEntry& entry = ProcessFor(stall.pid);
+      if (entry.process) block.set_python_free_threaded(entry.process->free_threaded());
       recent.erase(mine);
       if (recent.empty()) by_tid_.erase(it);
       return;
