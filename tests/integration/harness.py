@@ -17,6 +17,7 @@ import atexit
 import collections
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -856,6 +857,88 @@ def the_stall(session, kind):
 
 
 # ---- running a test script ----------------------------------------------------------------------
+
+
+class LoopStallCases:
+    """Mixin for a TestCase whose setUpClass sets s (Session), app, up_port, reports and trues
+    (see observe_stalls): each kind of stall the app logged is reported on the loop thread with
+    the culprit frame right, and nothing is reported that the app did not log."""
+    LOOP_THREAD = "the stall is on the loop thread"  # assertion message: which thread stalls
+    SLEEP_KINDS = ("sleep",)  # true-stall kinds checked as sleeps
+
+    @classmethod
+    def warm_up(cls, port):
+        cls.s.warm_up(port)
+
+    @classmethod
+    def observe_stalls(cls, port, stalls):
+        """Warm up, attach the agent to cls.app, run `stalls` ((path, ms), ...) and keep the
+        agent's reports and the app's true stalls."""
+        s = cls.s
+        cls.warm_up(port)
+        agent = s.start_agent([cls.app.pid])
+        cls.warm_up(port)
+        s.stall_log.write_text("")
+        for path, ms in stalls:
+            s.stall(port, path, ms)
+        cls.reports = agent.stop()
+        cls.trues = s.true_stalls()
+
+    def matches(self, kind):
+        trues = [t for t in self.trues if t.kind == kind]
+        self.assertTrue(trues, "the app logged no %s stall" % kind)
+        for true in trues:
+            self.assertEqual(true.tid, self.app.pid, self.LOOP_THREAD)
+            yield true, match_stall(true, self.reports, self.s.origin_ns)
+
+    def test_sleep(self):
+        for _, report in [m for kind in self.SLEEP_KINDS for m in self.matches(kind)]:
+            assert_sleep_stall(report)
+
+    def test_upstream(self):
+        for _, report in self.matches("upstream"):
+            assert_upstream_stall(report, self.up_port)
+
+    def test_cpu(self):
+        for true, report in self.matches("cpu"):
+            assert_cpu_stall(true, report, self.s.origin_ns)
+
+    def test_nothing_unexplained(self):
+        assert_no_unexplained(self.reports, self.trues, self.s.origin_ns)
+
+
+def wait_daemon_ready(daemon):
+    """The port the daemon says it is ready on; skips where the host cannot run it, fails if it
+    exits or is not ready within ATTACH_TIMEOUT_S."""
+    def ready():
+        m = re.search(r"daemon ready: .*on port (\d+)", daemon.stderr())
+        return int(m.group(1)) if m else None
+    port = wait_until(lambda: ready() or not daemon.alive(), ATTACH_TIMEOUT_S)
+    if not daemon.alive():
+        rc = daemon.poll()
+        if rc in (EXIT_PRIVILEGES, EXIT_KERNEL):
+            raise EnvironmentSkip(ENV_SKIP + "daemon exited %d: %s" % (rc, daemon.stderr()))
+        raise AssertionError("daemon exited %s at start\n%s" % (rc, daemon.output_tail()))
+    if not port:
+        raise AssertionError("daemon not ready within %d s\n%s" % (ATTACH_TIMEOUT_S, daemon.output_tail()))
+    return port
+
+
+def process_events(output, reports=None):
+    """The processEvent lines of a daemon's collector output file (or of `reports`)."""
+    text = output.read_text() if output.exists() else ""
+    reports = reports or Reports(text, complete=False)
+    return [d for _, d in reports.lines if "processEvent" in d]
+
+
+def wait_process_event(events, pid, kind, timeout):
+    """The first processEvent of `kind` for `pid` in events() within timeout s, or None."""
+    def found():
+        return [e for e in events() if e["processEvent"].get("pid") == pid
+                and e["processEvent"].get("kind") == kind]
+    got = wait_until(found, timeout, interval=0.1)
+    return got[0] if got else None
+
 
 def main():
     """Runs the unittest cases of the calling script and exits 0 / 1 / 77 (skipped)."""

@@ -134,18 +134,7 @@ class Daemon(unittest.TestCase):
 
     @classmethod
     def wait_ready(cls):
-        def ready():
-            m = re.search(r"daemon ready: .*on port (\d+)", cls.daemon.stderr())
-            return int(m.group(1)) if m else None
-        port = harness.wait_until(lambda: ready() or not cls.daemon.alive(), harness.ATTACH_TIMEOUT_S)
-        if not cls.daemon.alive():
-            rc = cls.daemon.poll()
-            if rc in (harness.EXIT_PRIVILEGES, harness.EXIT_KERNEL):
-                raise harness.EnvironmentSkip(harness.ENV_SKIP + "daemon exited %d: %s" % (rc, cls.daemon.stderr()))
-            raise AssertionError("daemon exited %s at start\n%s" % (rc, cls.daemon.output_tail()))
-        if not port:
-            raise AssertionError("daemon not ready within %d s\n%s" % (harness.ATTACH_TIMEOUT_S, cls.daemon.output_tail()))
-        return port
+        return harness.wait_daemon_ready(cls.daemon)
 
     @classmethod
     def make_cgroup(cls, hierarchy, path):
@@ -212,17 +201,11 @@ class Daemon(unittest.TestCase):
 
     @classmethod
     def events(cls, reports=None):
-        text = cls.output.read_text() if cls.output.exists() else ""
-        reports = reports or harness.Reports(text, complete=False)
-        return [d for _, d in reports.lines if "processEvent" in d]
+        return harness.process_events(cls.output, reports)
 
     @classmethod
     def wait_event(cls, pid, kind, timeout):
-        def found():
-            return [e for e in cls.events() if e["processEvent"].get("pid") == pid
-                    and e["processEvent"].get("kind") == kind]
-        got = harness.wait_until(found, timeout, interval=0.1)
-        return got[0] if got else None
+        return harness.wait_process_event(cls.events, pid, kind, timeout)
 
     def finals(self, pid):
         return [(d["loopBlock"], d.get("process", {})) for _, d in self.reports.lines

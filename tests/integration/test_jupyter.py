@@ -8,7 +8,10 @@ import unittest
 import harness
 
 
-class JupyterStalls(unittest.TestCase):
+class JupyterStalls(harness.LoopStallCases, unittest.TestCase):
+    LOOP_THREAD = "Jupyter stalls on its loop thread"
+    SLEEP_KINDS = ("sleep", "hang")  # the hang is a long sleep
+
     @classmethod
     def setUpClass(cls):
         harness.require_bpf()
@@ -26,15 +29,8 @@ class JupyterStalls(unittest.TestCase):
                                         JUPYTER_RUNTIME_DIR=str(s.dir / "jupyter-runtime")),
                           cwd=harness.APPS)
         s.wait_port(port, cls.app, "jupyter", timeout=60)
-        cls.warm_up(port)
-        agent = s.start_agent([cls.app.pid])
-        cls.warm_up(port)
-        s.stall_log.write_text("")
-        for kind, ms in (("sleep", 300), ("upstream", 400), ("cpu", 300), ("sleep", 140), ("hang", 900),
-                         ("upstream", 250)):
-            s.stall(port, "stall/" + kind, ms)
-        cls.reports = agent.stop()
-        cls.trues = s.true_stalls()
+        cls.observe_stalls(port, [("stall/" + kind, ms) for kind, ms in (
+            ("sleep", 300), ("upstream", 400), ("cpu", 300), ("sleep", 140), ("hang", 900), ("upstream", 250))])
 
     @classmethod
     def warm_up(cls, port):
@@ -46,25 +42,6 @@ class JupyterStalls(unittest.TestCase):
             status, _ = conn.get("/stall/fast")
             assert status == 200, status
 
-    def matches(self, kind):
-        trues = [t for t in self.trues if t.kind == kind]
-        self.assertTrue(trues, "the app logged no %s stall" % kind)
-        for true in trues:
-            self.assertEqual(true.tid, self.app.pid, "Jupyter stalls on its loop thread")
-            yield true, harness.match_stall(true, self.reports, self.s.origin_ns)
-
-    def test_sleep(self):
-        for _, report in list(self.matches("sleep")) + list(self.matches("hang")):
-            harness.assert_sleep_stall(report)
-
-    def test_upstream(self):
-        for _, report in self.matches("upstream"):
-            harness.assert_upstream_stall(report, self.up_port)
-
-    def test_cpu(self):
-        for true, report in self.matches("cpu"):
-            harness.assert_cpu_stall(true, report, self.s.origin_ns)
-
     def test_finals_keep_the_frames_in_progress_reports_had(self):
         in_progress = [b for b in self.reports.in_progress()
                        if b.pid == self.app.pid and b.python_frames()]
@@ -75,9 +52,6 @@ class JupyterStalls(unittest.TestCase):
             self.assertIsNotNone(final, "no final report for in-progress seq %d" % b.seq)
             self.assertTrue(final.python_frames(), "final report of seq %d lost its Python frames: %s" %
                             (b.seq, final.python_stack_status))
-
-    def test_nothing_unexplained(self):
-        harness.assert_no_unexplained(self.reports, self.trues, self.s.origin_ns)
 
 
 if __name__ == "__main__":
