@@ -12,11 +12,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "python/cpython_layout.h"
 #include "python/cpython_reader.h"
+#include "python/debug_offsets.h"
+#include "python/debug_offsets_samples.h"  // tests/unit: real interpreters' offset words
 #include "python/remote_memory.h"
 
 namespace {
@@ -99,7 +102,7 @@ class ImageBuilder {
 
   uint64_t Str(const std::string& text) {
     uint64_t s = Allocate(layout_.unicode_ascii_data + text.size() + 1);
-    Write(s, stallscope::kObjectType, kStrType);
+    Write(s, layout_.object_type, kStrType);
     Write(s, layout_.unicode_length, static_cast<int64_t>(text.size()));
     Write(s, layout_.unicode_state, uint32_t{(1u << 2) | (1u << 5) | (1u << 6)});  // compact ascii
     for (size_t i = 0; i < text.size(); ++i) Write(s, layout_.unicode_ascii_data + i, text[i]);
@@ -107,15 +110,15 @@ class ImageBuilder {
   }
   uint64_t Bytes(const std::string& bytes) {
     uint64_t b = Allocate(layout_.bytes_data + bytes.size() + 1);
-    Write(b, stallscope::kObjectType, kBytesType);
-    Write(b, stallscope::kVarObjectSize, static_cast<int64_t>(bytes.size()));
+    Write(b, layout_.object_type, kBytesType);
+    Write(b, layout_.var_object_size, static_cast<int64_t>(bytes.size()));
     for (size_t i = 0; i < bytes.size(); ++i) Write(b, layout_.bytes_data + i, bytes[i]);
     return b;
   }
   uint64_t Code(const std::string& name, int first_line, uint64_t filename, uint64_t linetable) {
     uint64_t code = Allocate(layout_.code_bytecode + 16);
-    Write(code, stallscope::kObjectType, kCodeType);
-    Write(code, stallscope::kVarObjectSize, int64_t{8});
+    Write(code, layout_.object_type, kCodeType);
+    Write(code, layout_.var_object_size, int64_t{8});
     Write(code, layout_.code_firstlineno, int32_t{first_line});
     Write(code, layout_.code_filename, filename);
     uint64_t qualname = Str(name);
@@ -207,14 +210,25 @@ class ImageBuilder {
   size_t next_ = 0x40;
 };
 
+// 3.13 and 3.14 publish their layout (_Py_DebugOffsets): parsed from the words real
+// interpreters carry (the unit tests' samples), once.
+const CPythonLayout* PublishedLayout(uint64_t version, std::span<const uint64_t> words) {
+  absl::StatusOr<CPythonLayout> layout = stallscope::LayoutFromDebugOffsets(
+      stallscope::testing::DebugOffsetsBytes(version, 0, words));
+  return layout.ok() ? new CPythonLayout(*layout) : nullptr;
+}
+
 const CPythonLayout* LayoutFor(uint8_t selector) {
-  switch (selector % 6) {
+  static const CPythonLayout* v313 = PublishedLayout(0x030d05f0, stallscope::testing::kDebugOffsets313);
+  static const CPythonLayout* v314 = PublishedLayout(0x030e0af0, stallscope::testing::kDebugOffsets314);
+  switch (selector % 7) {
     case 0: return stallscope::FindCPythonLayoutForSeries("3.8");
     case 1: return stallscope::FindCPythonLayoutForSeries("3.9");
     case 2: return stallscope::FindCPythonLayoutForSeries("3.10");
     case 3: return stallscope::FindCPythonLayout(0x030b02f0);
     case 4: return stallscope::FindCPythonLayout(0x030c01f0);
-    default: return stallscope::FindCPythonLayout(0x030d00f0);
+    case 5: return v313;
+    default: return v314;
   }
 }
 

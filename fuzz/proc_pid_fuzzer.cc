@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   stallscope::ListThreads(kPid, root);
   stallscope::FindDescendants({1, kPid}, root);
   stallscope::ReadEpollTargets(kPid, kEpollFd, root);
-  stallscope::symbolize::PerfMapPath(kPid, root);
+  stallscope::symbolize::OpenPerfMap(kPid, root);
   stallscope::FrameworkImportedBy(std::string(files[kFileCount - 1]));
   return 0;
 }
