@@ -36,7 +36,6 @@ struct CodeInfo {
   std::string filename;
   std::string module;
   int first_line = 0;
-  int first_traceable = 0;  // code unit index of the first instruction a frame can stop on
   int64_t code_units = 0;   // number of 2-byte code units
   std::string linetable;    // co_linetable bytes; empty when it was too large to copy
 };

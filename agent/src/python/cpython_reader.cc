@@ -249,7 +249,6 @@ absl::StatusOr<CodeInfo> CPythonReader::ReadCodeInfo(const unsigned char* header
       StrDataToUtf8(reinterpret_cast<const unsigned char*>(filename_data.data()), *filename_shape);
   info.module = ModuleFromFilename(info.filename);
   info.first_line = Field<int32_t>(header, layout_.code_firstlineno);
-  info.first_traceable = FirstTraceable(header);
   info.code_units = Field<int64_t>(header, layout_.var_object_size);
   return info;
 }
@@ -472,7 +471,10 @@ int32_t CPythonReader::FirstTraceable(const unsigned char* header) const {
   if (layout_.code_firsttraceable == kNoField) return 0;
   int32_t value = Field<int32_t>(header, layout_.code_firsttraceable);
   int64_t units = Field<int64_t>(header, layout_.var_object_size);
-  return value >= 0 && value < units ? value : 0;
+  if (value < 0 || units <= 0) return 0;
+  // Past the end: the interpreter's own shim code (3.13+'s `_Py_InitCleanup`, which runs a
+  // constructor's __init__ and is named "__init__" in a file "__init__") is never traceable.
+  return static_cast<int32_t>(std::min<int64_t>(value, units));
 }
 
 std::optional<int> CPythonReader::LineOf(const CodeInfo& info, int64_t code_unit) const {

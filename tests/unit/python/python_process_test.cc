@@ -324,6 +324,26 @@ TEST_P(PythonVersionTest, AsyncioRunningTaskChain) {
   EXPECT_EQ(stack.back().function(), "<module>");
 }
 
+TEST_P(PythonVersionTest, ConstructorShimFramesAreNotShown) {
+  auto app = Start(testing::kInitShimScript, "init_app.py");
+  ASSERT_NE(app, nullptr);
+  pid_t tid = TidAfter(app->WaitForLine("READY"), "READY ");
+  ASSERT_GT(tid, 0) << app->Stderr();
+  absl::StatusOr<std::unique_ptr<PythonProcess>> process = PythonProcess::Open(app->pid());
+  ASSERT_TRUE(process.ok()) << process.status();
+  const std::string init = GetParam().Name("Slow.__init__");
+  Stack stack = StackWhen(**process, tid, [&](const Stack& s) {
+    return !s.empty() && s[0].function() == init &&
+           s[0].line() == static_cast<uint32_t>(MarkedLine(testing::kInitShimScript, "init_sleep"));
+  });
+  // The shim between make() and Slow.__init__ is the interpreter's, not the program's.
+  const std::string& script = app->script_path();
+  ASSERT_EQ(stack.size(), 3u) << Describe(stack);
+  ExpectFrame(stack, 0, init, MarkedLine(testing::kInitShimScript, "init_sleep"), script);
+  ExpectFrame(stack, 1, "make", MarkedLine(testing::kInitShimScript, "make_call"), script);
+  ExpectFrame(stack, 2, "<module>", MarkedLine(testing::kInitShimScript, "module"), script);
+}
+
 TEST(PythonProcessTest, GeventGreenletBlockedInNativeSleep) {
   auto app = LivePython::Start(testing::kDebianPython, testing::kGeventScript, "gevent_app.py",
                                {"blocked"});

@@ -208,6 +208,28 @@ print("READY", flush=True)
 churn()  # LINE:module
 )PY";
 
+// A constructor that blocks: after a few calls CPython 3.13+ specializes `Slow(n)` to
+// CALL_ALLOC_AND_ENTER_INIT, which runs __init__ under a shim frame (`_Py_InitCleanup`, named
+// "__init__" in a file "__init__", no lines). Prints "READY tid" from inside the last call.
+inline constexpr char kInitShimScript[] = R"PY(import threading
+import time
+
+
+class Slow:
+    def __init__(self, n):
+        if n == 60:
+            print("READY", threading.get_native_id(), flush=True)
+            time.sleep(3600)  # LINE:init_sleep
+
+
+def make(n):
+    return Slow(n)  # LINE:make_call
+
+
+for n in range(61):
+    make(n)  # LINE:module
+)PY";
+
 }  // namespace stallscope::testing
 
 #endif  // STALLSCOPE_TESTS_UNIT_PYTHON_PYTHON_SCRIPTS_H_
