@@ -461,6 +461,8 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
   __u64 now = ss_now_ns();
   if (prev_tracked) {
     pool_note_switch_out(preempt, prev, now);
+    bool runnable = preempt || task_state(prev) == 0;
+    if (waits_at_switch && !runnable) wait_seen_at_switch(prev);
     struct ss_thread_state *t = lookup_thread(prev->pid);
     __u64 exec = prev->se.sum_exec_runtime;
     if (t && t->in_wait) {
@@ -481,9 +483,9 @@ int BPF_PROG(ss_sched_switch, bool preempt, struct task_struct *prev, struct tas
       t->busy.on_cpu_ns += now - t->last_on_ns;
       t->last_off_ns = now;
       t->last_off_exec_ns = exec;
-      bool runnable = preempt || task_state(prev) == 0;
       t->off_kind = runnable ? SS_OFF_RUNNABLE : SS_OFF_BLOCKED;
-      if (!runnable) open_blocking_syscall(ctx, t, prev, now);
+      if (runnable) note_loop_suspect(t, now);
+      else open_blocking_syscall(ctx, t, prev, now);
     }
   }
   if (next_tracked) {
@@ -526,6 +528,7 @@ int ss_cpu_sample(struct bpf_perf_event_data *ctx) {
     left_wait_at(t, wait_returned_at(t, ss_now_ns()));
   }
   if (!t->busy.start_ns) return 0;
+  note_loop_suspect(t, ss_now_ns());
   /* Keep the first sample past the mark, not the last: a CPU-bound stall is still in its hot
    * code then, while a last sample can land in the short tail after it (writing the response). */
   if (t->busy.cpu_stack_len) return 0;

@@ -116,6 +116,11 @@ struct ss_thread_state {
   __s32 last_wait_nr;
   __s32 last_wait_fd;
   __s32 sys_slot;      /* the in-flight syscall's slot in busy.slots, or SS_SLOT_OTHER */
+  /* Waits seen at switch-out (--syscall-hooks sched): the busy.seq for which this loop thread
+   * was last reported a suspect (busy without a wait seen for arm_after_ns), so that one long
+   * period raises one SS_EV_LOOP_SUSPECT, not one per CPU sample. */
+  __u32 suspect_seq;
+  __u32 _pad_suspect;
   __u64 sys_stack[SS_STACK_DEPTH];
   struct ss_busy_period busy;
 };
@@ -130,6 +135,10 @@ enum ss_event_type {
   SS_EV_SOCKET_CLOSED = 7,   /* a followed TCP connection closed */
   SS_EV_THREAD_START = 20,   /* a tracked process started a thread (pool membership rescans) */
   SS_EV_MEMBER_EXIT = 21,    /* a pool member's thread exited (pool size rescans) */
+  /* --syscall-hooks sched: a loop thread has run this long without a wait the scheduler saw
+   * (it may be iterating on waits that never sleep): the agent arms its wait uprobes. */
+  SS_EV_LOOP_SUSPECT = 22,
+  SS_EV_WAIT_UPROBE_HIT = 23, /* the first hit of the uprobes armed for a process: disarm them */
 };
 
 enum ss_stall_end {
@@ -174,7 +183,9 @@ enum ss_counter {
   SS_CNT_SOCKET_MAP_FULL = 5,  /* TCP connections not followed */
   SS_CNT_SOCKETS_EMITTED = 6,
   SS_CNT_SWITCH_IN_UNSEEN = 7, /* a task ran again without a sched_switch we saw (repaired) */
-  SS_CNT_MAX = 8,
+  SS_CNT_WAITS_AT_SWITCH = 8,  /* sched mode: waits found asleep at a switch-out */
+  SS_CNT_WAIT_UPROBE_HITS = 9, /* sched mode: waits seen by an armed uprobe */
+  SS_CNT_MAX = 10,
 };
 
 /* ---- Pools (bpf/pools.bpf.h) ---- */

@@ -14,6 +14,15 @@
 #ifndef STALLSCOPE_BPF_WAIT_HOOKS_BPF_H_
 #define STALLSCOPE_BPF_WAIT_HOOKS_BPF_H_
 
+/* --syscall-hooks sched: no syscall hook at all (see "waits seen by the scheduler" below). */
+const volatile bool waits_at_switch = false;
+/* A loop thread busy this long with no wait seen becomes a suspect (SS_EV_LOOP_SUSPECT). */
+const volatile __u64 arm_after_ns = 12500000ULL;
+
+/* Tgids whose wait uprobes the agent armed and that have not hit since (their first hit tells
+ * the agent to disarm). */
+SS_ID_BITMAP(armed_bitmap);
+
 /* A thread of a tracked process (current) enters a wait of class cls: its busy period ends. */
 static __always_inline void wait_enter(__u64 pid_tgid, __s32 nr, __u8 cls, __u64 arg0,
                                        __u64 arg1) {
@@ -86,6 +95,73 @@ SEC("tracepoint/syscalls/sys_enter_epoll_ctl")
 int ss_enter_epoll_ctl(struct ss_syscall_enter_record *rec) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (is_tracked(pid_tgid >> 32)) epoll_ctl_enter(pid_tgid, rec->args[1], rec->args[2]);
+  return 0;
+}
+
+/* --- waits seen by the scheduler (--syscall-hooks sched): no syscall hook at all ---
+ *
+ * Any syscall tracepoint puts every task on the host on the slow syscall path and runs a
+ * program per wait of every process; here bystanders pay nothing but the sched_switch check
+ * they pay in every mode. A wait that sleeps is seen where it goes to sleep: prev's saved
+ * registers hold the syscall and its arguments. A wait that returns at once (events ready,
+ * timeout 0) is not seen at all, so a loop busy on back-to-back iterations looks like one long
+ * busy period: after arm_after_ns of it (found by the CPU sampler or a preemption), the agent
+ * arms uprobes on the libc wait functions of that process only (a uprobe hit costs ~20 us
+ * here, so they stay armed until their first hit) and the iteration boundary is seen there. */
+
+/* prev (still current) goes to sleep in a wait syscall: a wait entry, unless it is asleep
+ * again in the wait it was already in. */
+static __always_inline void wait_seen_at_switch(struct task_struct *prev) {
+  long nr;
+  struct pt_regs *regs = sleeping_syscall_regs(prev, &nr);
+  if (!regs) return;
+  __u8 cls = classify(nr);
+  if (cls != SS_SC_EPOLL_WAIT && cls != SS_SC_POLL && cls != SS_SC_SELECT) return;
+  __u32 tid = prev->pid;
+  struct ss_thread_state *t = lookup_thread(tid);
+  if (t && t->in_wait && inside_wait(t, prev)) return;
+  count(SS_CNT_WAITS_AT_SWITCH);
+  wait_enter(((__u64)prev->tgid << 32) | tid, (__s32)nr, cls, PT_REGS_PARM1_SYSCALL(regs),
+             PT_REGS_PARM2_SYSCALL(regs));
+}
+
+/* t (a thread of an epoll loop) is busy with no wait seen for arm_after_ns: ask once per busy
+ * period for its process's wait uprobes. */
+static __always_inline void note_loop_suspect(struct ss_thread_state *t, __u64 now) {
+  if (!waits_at_switch || t->loop_epfd < 0 || t->suspect_seq == t->busy.seq) return;
+  if (now - t->busy.start_ns < arm_after_ns || id_bit(&armed_bitmap, t->tgid)) return;
+  t->suspect_seq = t->busy.seq;
+  struct ss_event_header *e = reserve_event(sizeof(*e), SS_EV_LOOP_SUSPECT, t->tgid, t->tid, now);
+  if (e) bpf_ringbuf_submit(e, 0);
+}
+
+/* An armed uprobe at the entry of libc's epoll_wait/epoll_pwait (int epfd, events, ...): the
+ * same wait entry as a syscall hook's. The first hit since arming tells the agent. */
+static __always_inline void wait_uprobe_hit(__u64 epfd, __u64 events, int nr) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  if (!is_tracked(tgid)) return;
+  count(SS_CNT_WAIT_UPROBE_HITS);
+  wait_enter(pid_tgid, nr, SS_SC_EPOLL_WAIT, epfd, events);
+  __u32 word = tgid / 64;
+  __u64 bit = 1ULL << (tgid % 64);
+  __u64 *bits = bpf_map_lookup_elem(&armed_bitmap, &word);
+  if (!bits || !(__sync_fetch_and_and(bits, ~bit) & bit)) return;
+  struct ss_event_header *e =
+      reserve_event(sizeof(*e), SS_EV_WAIT_UPROBE_HIT, tgid, (__u32)pid_tgid, ss_now_ns());
+  if (e) bpf_ringbuf_submit(e, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ss_uprobe_epoll_wait, int epfd, void *events) {
+  /* arm64 has no epoll_wait syscall: glibc's epoll_wait calls epoll_pwait there */
+  wait_uprobe_hit((__u64)epfd, (__u64)events, nr_epoll_wait >= 0 ? nr_epoll_wait : nr_epoll_pwait);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ss_uprobe_epoll_pwait, int epfd, void *events) {
+  wait_uprobe_hit((__u64)epfd, (__u64)events, nr_epoll_pwait);
   return 0;
 }
 

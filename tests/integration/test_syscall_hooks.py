@@ -1,18 +1,26 @@
-"""How the agent hooks the waits that bound busy periods (--syscall-hooks):
-- by default, their own syscalls:* tracepoints, mounting tracefs when it is not mounted (checked
-  in a private mount namespace where tracefs is unmounted, so the host's mount is untouched);
-- `raw` (raw_syscalls, for hosts without tracefs) reports the same stalls, with the same
-  causes, as the default."""
+"""How the agent sees the waits that bound busy periods (--syscall-hooks):
+- by default (auto) on this kernel, `sched`: no syscall hook at all, waits seen where they
+  sleep, uprobes armed only for loops busy without a wait seen;
+- `tracepoints`: their own syscalls:* tracepoints, mounting tracefs when it is not mounted
+  (checked in a private mount namespace where tracefs is unmounted, so the host's mount is
+  untouched);
+- `raw` (raw_syscalls, for hosts without tracefs).
+Each reports the same stalls, with the same causes."""
 
+import re
 import unittest
 
 import harness
 
 
 def hooks_of(agent):
+    """The mode the startup line names, as --syscall-hooks spells it."""
     for line in agent.proc.stderr().splitlines():
         if line.startswith("stallscope: attached"):
-            return line.split("waits hooked by ", 1)[1].split(";", 1)[0]
+            found = re.search(r"waits seen by [^;]*?\(--syscall-hooks (\w+)", line)
+            if found:
+                return found.group(1)
+            raise AssertionError("no mode in the attached line: %s" % line)
     raise AssertionError("no attached line:\n%s" % agent.proc.output_tail())
 
 
@@ -41,13 +49,17 @@ class HookModes(unittest.TestCase):
         harness.assert_no_unexplained(reports, s.true_stalls(), s.origin_ns)
         return agent
 
-    def test_default_uses_syscall_tracepoints(self):
+    def test_default_sees_waits_from_the_scheduler(self):
         agent = self.run_mode("default")
-        self.assertEqual(hooks_of(agent), "syscall tracepoints")
+        self.assertEqual(hooks_of(agent), "sched")
+
+    def test_syscall_tracepoints_report_the_same_stalls(self):
+        agent = self.run_mode("tracepoints", extra=["--syscall-hooks", "tracepoints"])
+        self.assertEqual(hooks_of(agent), "tracepoints")
 
     def test_raw_syscalls_report_the_same_stalls(self):
         agent = self.run_mode("raw", extra=["--syscall-hooks", "raw"])
-        self.assertEqual(hooks_of(agent), "raw_syscalls")
+        self.assertEqual(hooks_of(agent), "raw")
 
     def test_tracefs_mounted_when_missing(self):
         # A private mount namespace without tracefs: the agent must mount it there itself.
@@ -56,7 +68,7 @@ class HookModes(unittest.TestCase):
         agent = self.run_mode("unmounted", extra=["--syscall-hooks", "tracepoints"],
                               wrap=["unshare", "--mount", "--propagation", "private",
                                     "sh", "-c", script, "sh"])
-        self.assertEqual(hooks_of(agent), "syscall tracepoints")
+        self.assertEqual(hooks_of(agent), "tracepoints")
         self.assertNotIn("note:", agent.proc.stderr())
 
 

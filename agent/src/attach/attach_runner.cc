@@ -1,6 +1,7 @@
 #include "attach/attach_runner.h"
 #include "attach/probe_pool_kernel.h"
 #include "attach/python_stacks.h"
+#include "attach/wait_uprobe_arming.h"
 
 #include <signal.h>
 
@@ -87,6 +88,21 @@ constexpr uint64_t kThreadStartRescanDelayNs = 30'000'000;
 constexpr uint64_t kThreadStartRescanMinGapNs = 200'000'000;
 
 // One `attach` run: owns the probes, the tracked set, the tracker and the output.
+// For the startup line: the mode's name as --syscall-hooks spells it, and what it means.
+const char* WaitHooksDescription(SyscallHooks hooks) {
+  switch (hooks) {
+    case SyscallHooks::kSched:
+      return "the scheduler (--syscall-hooks sched: no syscall hook; uprobes armed for busy loops)";
+    case SyscallHooks::kTracepoints:
+      return "syscall tracepoints (--syscall-hooks tracepoints)";
+    case SyscallHooks::kRawSyscalls:
+      return "raw_syscalls (--syscall-hooks raw: every syscall of every process)";
+    case SyscallHooks::kAuto:
+      break;
+  }
+  return "?";
+}
+
 class AttachRun : public TraceControl {
  public:
   AttachRun(const AttachOptions& options, ReportWriter* writer, const TraceHooks& hooks)
@@ -119,6 +135,7 @@ class AttachRun : public TraceControl {
     config.verbose = options_.verbose;
     config.syscall_hooks = options_.syscall_hooks == "tracepoints" ? SyscallHooks::kTracepoints
                            : options_.syscall_hooks == "raw"       ? SyscallHooks::kRawSyscalls
+                           : options_.syscall_hooks == "sched"     ? SyscallHooks::kSched
                                                                    : SyscallHooks::kAuto;
     config.notify_untracked_exec = static_cast<bool>(hooks_.on_untracked_exec);
     config.saturation_threshold_ns = options_.saturation_threshold_ms * 1'000'000;
@@ -128,6 +145,8 @@ class AttachRun : public TraceControl {
     });
     if (!session.ok()) return Fail(session.status());
     probes_ = std::move(*session);
+    if (probes_->syscall_hooks() == SyscallHooks::kSched)
+      wait_uprobes_ = std::make_unique<WaitUprobeArming>(probes_.get());
     pool_kernel_ = std::make_unique<ProbePoolKernel>(probes_.get());
     PoolTracker::Options pool_options;
     pool_options.threshold_ns = config.saturation_threshold_ns;
@@ -180,6 +199,7 @@ class AttachRun : public TraceControl {
         tracker_.OnThreadStates(probes_->ReadThreads(), now);
         tracker_.Tick(now);
         pools_->Tick(now);
+        if (wait_uprobes_) wait_uprobes_->Tick(now);
         // Fixed cadence (the scan's own time does not push the next one back), without a
         // burst of catch-up scans after a long pause.
         next_scan = std::max(next_scan + kScanIntervalNs, now + kScanIntervalNs / 2);
@@ -250,6 +270,13 @@ class AttachRun : public TraceControl {
     stats.set_stalls_suppressed(tracker_.stats().pending_dropped);
     stats.set_socket_map_full(counters[SS_CNT_SOCKET_MAP_FULL]);
     stats.set_switch_ins_unseen(counters[SS_CNT_SWITCH_IN_UNSEEN]);
+    stats.set_wait_hooks(SyscallHooksName(probes_->syscall_hooks()));
+    stats.set_waits_at_switch(counters[SS_CNT_WAITS_AT_SWITCH]);
+    stats.set_wait_uprobe_hits(counters[SS_CNT_WAIT_UPROBE_HITS]);
+    if (wait_uprobes_) {
+      stats.set_wait_uprobe_arms(wait_uprobes_->stats().arms);
+      stats.set_wait_uprobe_arm_failures(wait_uprobes_->stats().arm_failures);
+    }
     if (pools_) stats.set_pool_member_map_full(pools_->member_add_failures());
     stats.set_sockets_reported(sockets_reported_);
     stats.set_tracked_processes(static_cast<uint32_t>(tracked_.size()));
@@ -288,6 +315,7 @@ class AttachRun : public TraceControl {
     tracker_.ForgetProcess(pid);
     python_stacks_.ForgetProcess(pid);
     work_loops_.ForgetProcess(pid);
+    if (wait_uprobes_) wait_uprobes_->ForgetProcess(pid);
     symbolizer_.ForgetProcess(pid);
     process_names_.erase(pid);
     runs_gevent_.erase(pid);
@@ -449,12 +477,11 @@ class AttachRun : public TraceControl {
     }
     std::sort(names.begin(), names.end());
     fprintf(stderr,
-            "stallscope: attached to %zu process%s (%s); block threshold %llu ms; waits hooked "
+            "stallscope: attached to %zu process%s (%s); block threshold %llu ms; waits seen "
             "by %s; %s\n",
             tracked_.size(), tracked_.size() == 1 ? "" : "es", absl::StrJoin(names, ", ").c_str(),
             static_cast<unsigned long long>(options_.block_threshold_ms),
-            probes_->syscall_hooks() == SyscallHooks::kTracepoints ? "syscall tracepoints"
-                                                                   : "raw_syscalls",
+            WaitHooksDescription(probes_->syscall_hooks()),
             options_.duration_seconds ? absl::StrCat("running for ", *options_.duration_seconds, " s").c_str()
                                       : "Ctrl-C to stop");
   }
@@ -524,6 +551,12 @@ class AttachRun : public TraceControl {
         WriteProcessEvent(v1::ProcessEvent::EXECED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
         break;
       }
+      case SS_EV_LOOP_SUSPECT:
+        if (wait_uprobes_) wait_uprobes_->OnSuspect(static_cast<pid_t>(hdr->tgid), now);
+        break;
+      case SS_EV_WAIT_UPROBE_HIT:
+        if (wait_uprobes_) wait_uprobes_->OnHit(static_cast<pid_t>(hdr->tgid));
+        break;
       case SS_EV_EXEC_UNTRACKED:
         if (hooks_.on_untracked_exec) hooks_.on_untracked_exec(static_cast<pid_t>(hdr->tgid));
         break;
@@ -615,6 +648,7 @@ class AttachRun : public TraceControl {
   std::unique_ptr<ProbeSession> probes_;
   std::unique_ptr<ProbePoolKernel> pool_kernel_;
   std::unique_ptr<PoolTracker> pools_;
+  std::unique_ptr<WaitUprobeArming> wait_uprobes_;  // --syscall-hooks sched only
   WaitSyscalls wait_syscalls_ = WaitSyscalls::Native();
   uint64_t sockets_reported_ = 0;
   absl::flat_hash_set<pid_t> tracked_;

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "bpf/syscall_table.h"
 #include "bpf/tracefs.h"
+#include "bpf/uprobe_multi.h"
 #include "stallscope_bpf.skel.h"
 
 namespace stallscope {
@@ -58,6 +59,16 @@ int RingCallback(void* ctx, void* data, size_t size) {
 }
 
 }  // namespace
+
+const char* SyscallHooksName(SyscallHooks hooks) {
+  switch (hooks) {
+    case SyscallHooks::kAuto: return "auto";
+    case SyscallHooks::kTracepoints: return "tracepoints";
+    case SyscallHooks::kRawSyscalls: return "raw";
+    case SyscallHooks::kSched: return "sched";
+  }
+  return "?";
+}
 
 absl::Status CheckBpfPrivileges() {
   if (geteuid() == 0) return absl::OkStatus();
@@ -136,6 +147,12 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   }
 
   if (absl::Status st = ChooseSyscallHooks(config.syscall_hooks); !st.ok()) return st;
+  skel_->rodata->waits_at_switch = syscall_hooks_ == SyscallHooks::kSched;
+  // A busy loop is a suspect after an eighth of the threshold: arming takes the agent well
+  // under a millisecond, so a loop that is only iterating is seen waiting long before it could
+  // pass for a stall, and a stall that starts in the middle of back-to-back iterations is
+  // dated to within about this much (docs/performance.md).
+  skel_->rodata->arm_after_ns = config.block_threshold_ns / 8;
   bpf_map__set_max_entries(skel_->maps.threads, config.max_threads);
   bpf_map__set_max_entries(skel_->maps.tracked_tgids, config.max_processes);
 
@@ -155,6 +172,9 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   if (absl::Status st = map_bitmap(skel_->maps.thread_bitmap, thread_bitmap_, "thread"); !st.ok())
     return st;
   if (absl::Status st = map_bitmap(skel_->maps.member_bitmap, member_bitmap_, "pool-member");
+      !st.ok())
+    return st;
+  if (absl::Status st = map_bitmap(skel_->maps.armed_bitmap, armed_bitmap_, "armed-process");
       !st.ok())
     return st;
 
@@ -183,24 +203,38 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
   return absl::OkStatus();
 }
 
-// Loads either the per-syscall wait tracepoints or the raw_syscalls entry hook, never both
-// (they would count every wait twice). Tracepoints of waits this kernel lacks (epoll_pwait2
-// before 5.11) are left out.
+// Loads one way of seeing waits, never two (they would count every wait twice): the
+// scheduler's view with armed uprobes (auto's choice where the kernel has what it needs), the
+// per-syscall wait tracepoints, or the raw_syscalls entry hook. Tracepoints of waits this
+// kernel lacks (epoll_pwait2 before 5.11) are left out.
 absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
+  // sched reads the sleeping task's saved registers (bpf_task_pt_regs, 5.15+) and needs the
+  // uprobe PMU for loops that never sleep in their wait.
+  const bool sched_possible = skel_->rodata->have_task_pt_regs &&
+                              access("/sys/bus/event_source/devices/uprobe/type", R_OK) == 0;
+  if (wanted == SyscallHooks::kSched && !sched_possible)
+    return absl::FailedPreconditionError(
+        "--syscall-hooks=sched: this kernel lacks bpf_task_pt_regs (5.15+) or the uprobe PMU");
   absl::StatusOr<std::string> tracefs = EnsureTracefs();
   const bool have_tracefs = tracefs.ok() && TraceEventExists(*tracefs, "syscalls", "sys_enter_epoll_wait");
   std::string why_not = tracefs.ok() ? "this kernel has no syscalls:sys_enter_epoll_wait tracepoint"
                                      : std::string(tracefs.status().message());
   if (wanted == SyscallHooks::kTracepoints && !have_tracefs)
     return absl::FailedPreconditionError(absl::StrCat("--syscall-hooks=tracepoints: ", why_not));
-  if (wanted == SyscallHooks::kAuto && !have_tracefs)
+  if (wanted == SyscallHooks::kAuto && !sched_possible && !have_tracefs)
     fprintf(stderr,
             "stallscope: note: %s; hooking every syscall instead (raw_syscalls), which costs the "
             "host more, and accept waits will not be measured\n",
             why_not.c_str());
-  syscall_hooks_ = have_tracefs && wanted != SyscallHooks::kRawSyscalls ? SyscallHooks::kTracepoints
-                                                                        : SyscallHooks::kRawSyscalls;
+  if (wanted == SyscallHooks::kSched || (wanted == SyscallHooks::kAuto && sched_possible))
+    syscall_hooks_ = SyscallHooks::kSched;
+  else if (have_tracefs && wanted != SyscallHooks::kRawSyscalls)
+    syscall_hooks_ = SyscallHooks::kTracepoints;
+  else
+    syscall_hooks_ = SyscallHooks::kRawSyscalls;
   const bool wait_tracepoints = syscall_hooks_ == SyscallHooks::kTracepoints;
+  const bool sched = syscall_hooks_ == SyscallHooks::kSched;
+  if (sched) uprobe_multi_type_ = UprobeMultiAttachType();
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel_->obj) {
     std::string section = bpf_program__section_name(prog);
@@ -214,7 +248,13 @@ absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
       bpf_program__set_autoload(
           prog, wanted_here && TraceEventExists(*tracefs, "syscalls", section.substr(kSyscallTp.size())));
     } else if (section == "tp_btf/sys_enter") {
-      bpf_program__set_autoload(prog, !wait_tracepoints);
+      bpf_program__set_autoload(prog, syscall_hooks_ == SyscallHooks::kRawSyscalls);
+    } else if (section == "uprobe") {
+      bpf_program__set_autoload(prog, sched);  // attached per process by AttachWaitUprobe
+      // Loaded for uprobe-multi links where the kernel has them (see uprobe_multi.h).
+      if (sched && uprobe_multi_type_.has_value())
+        bpf_program__set_expected_attach_type(prog,
+                                              static_cast<bpf_attach_type>(*uprobe_multi_type_));
     }
   }
   accept_probes_ = bpf_program__autoload(skel_->progs.ss_accept4_exit);
@@ -250,7 +290,7 @@ ProbeSession::~ProbeSession() {
   if (ring_) ring_buffer__free(ring_);
   if (pools_) munmap(pools_, SS_MAX_POOLS * sizeof(ss_pool));
   if (listeners_) munmap(listeners_, SS_MAX_LISTENERS * sizeof(ss_listener));
-  for (uint64_t* bitmap : {tracked_bitmap_, thread_bitmap_, member_bitmap_})
+  for (uint64_t* bitmap : {tracked_bitmap_, thread_bitmap_, member_bitmap_, armed_bitmap_})
     if (bitmap) munmap(bitmap, SS_TGID_BITMAP_WORDS * sizeof(uint64_t));
   if (skel_) stallscope_bpf__destroy(skel_);
 }
@@ -389,6 +429,37 @@ absl::Status ProbeSession::SetListener(uint16_t port, uint32_t slot, uint32_t po
 
 volatile ss_listener* ProbeSession::Listener(uint32_t slot) const {
   return slot < SS_MAX_LISTENERS ? &listeners_[slot] : nullptr;
+}
+
+absl::StatusOr<ProbeSession::WaitUprobeLink> ProbeSession::AttachWaitUprobe(
+    WaitFunction function, pid_t tgid, const std::string& path, uint64_t offset) {
+  if (syscall_hooks_ != SyscallHooks::kSched)
+    return absl::FailedPreconditionError("wait uprobes exist only with --syscall-hooks=sched");
+  bpf_program* prog = function == WaitFunction::kEpollWait ? skel_->progs.ss_uprobe_epoll_wait
+                                                           : skel_->progs.ss_uprobe_epoll_pwait;
+  if (uprobe_multi_type_.has_value()) {
+    absl::StatusOr<int> fd =
+        AttachUprobeMulti(bpf_program__fd(prog), *uprobe_multi_type_, path, offset, tgid);
+    if (!fd.ok()) return fd.status();
+    return WaitUprobeLink{.fd = *fd};
+  }
+  LIBBPF_OPTS(bpf_uprobe_opts, opts);
+  // pid-scoped: the breakpoint is planted in this process only, so no other process pays.
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, tgid, path.c_str(), offset, &opts);
+  if (!link) return FromErrno(errno, absl::StrCat("attaching a wait uprobe to pid ", tgid));
+  return WaitUprobeLink{.link = link};
+}
+
+void ProbeSession::DetachWaitUprobe(const WaitUprobeLink& link) {
+  if (link.fd >= 0) close(link.fd);
+  if (link.link) bpf_link__destroy(link.link);
+}
+
+void ProbeSession::SetWaitUprobesArmed(pid_t tgid, bool armed) {
+  if (armed)
+    SetIdBit(armed_bitmap_, static_cast<uint32_t>(tgid));
+  else
+    ClearIdBit(armed_bitmap_, static_cast<uint32_t>(tgid));
 }
 
 std::array<uint64_t, SS_CNT_MAX> ProbeSession::ReadCounters() const {

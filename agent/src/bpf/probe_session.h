@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,7 +29,13 @@ enum class SyscallHooks {
   kAuto,         // per-syscall tracepoints when tracefs can be had, else raw_syscalls
   kTracepoints,  // syscalls:sys_{enter,exit}_<wait>: other syscalls never run a program
   kRawSyscalls,  // tp_btf raw_syscalls: every syscall on the host runs one; needs no tracefs
+  // No syscall hook: waits seen at switch-out (saved registers), plus pid-scoped uprobes on the
+  // libc wait functions armed only while a loop is a suspect (bpf/wait_hooks.bpf.h).
+  kSched,
 };
+
+// The name users see (--syscall-hooks, the startup line, agentStats.wait_hooks).
+const char* SyscallHooksName(SyscallHooks hooks);
 
 struct ProbeConfig {
   uint64_t block_threshold_ns = 100'000'000;
@@ -91,8 +98,25 @@ class ProbeSession {
   // Kernel-side counters (enum ss_counter), summed over CPUs.
   std::array<uint64_t, SS_CNT_MAX> ReadCounters() const;
 
-  // Which hooks were loaded: kTracepoints or kRawSyscalls, never kAuto.
+  // Which hooks were loaded: kSched, kTracepoints or kRawSyscalls, never kAuto.
   SyscallHooks syscall_hooks() const { return syscall_hooks_; }
+
+  // kSched: attaches the uprobe of libc's epoll_wait (or epoll_pwait) to `tgid` only (the
+  // kernel plants its breakpoint in that process alone), at `offset` in the object named
+  // `path` (e.g. /proc/self/fd/N of a file opened through the target-files door). Detach with
+  // DetachWaitUprobe, which waits for an RCU grace period (~200 ms here): callers do that off
+  // the thread that polls the ring buffer. Thread-safe.
+  enum class WaitFunction { kEpollWait, kEpollPwait };
+  struct WaitUprobeLink {
+    int fd = -1;                        // a uprobe-multi link (uprobe_multi.h), or
+    struct bpf_link* link = nullptr;    // libbpf's perf-event uprobe on kernels before 6.6
+  };
+  absl::StatusOr<WaitUprobeLink> AttachWaitUprobe(WaitFunction function, pid_t tgid,
+                                                  const std::string& path, uint64_t offset);
+  static void DetachWaitUprobe(const WaitUprobeLink& link);
+  // The armed bit of `tgid`: while set, the next uprobe hit clears it and sends
+  // SS_EV_WAIT_UPROBE_HIT. Thread-safe (atomic operations on the shared bitmap).
+  void SetWaitUprobesArmed(pid_t tgid, bool armed);
 
  private:
   ProbeSession() = default;
@@ -107,6 +131,8 @@ class ProbeSession {
   uint64_t* tracked_bitmap_ = nullptr;  // mmap of the kernel's tracked_bitmap map
   uint64_t* thread_bitmap_ = nullptr;   // ... thread_bitmap (tids that may have a thread state)
   uint64_t* member_bitmap_ = nullptr;   // ... member_bitmap (tids that may be pool members)
+  uint64_t* armed_bitmap_ = nullptr;    // ... armed_bitmap (tgids with wait uprobes armed)
+  std::optional<uint32_t> uprobe_multi_type_;  // BPF_TRACE_UPROBE_MULTI, when the kernel has it
   ss_pool* pools_ = nullptr;            // mmap of the kernel's pools array
   ss_listener* listeners_ = nullptr;    // mmap of the kernel's listeners array
   bool accept_probes_ = true;

@@ -52,13 +52,21 @@ Options:
                             (default: $STALLSCOPE_SERVICE)
   --flamegraph FILE.svg     at exit, write a flame graph of stalled time by stack (Python
                             and native frames) to FILE.svg; it opens in any browser
-  --syscall-hooks auto|tracepoints|raw
-                            how the wait syscalls that bound busy periods are hooked:
-                            tracepoints = their own syscalls:* tracepoints, so no other
-                            syscall on the host runs a program (needs tracefs, mounted
-                            when missing); raw = every syscall through raw_syscalls
-                            (costlier, needs no tracefs); auto (default) = tracepoints
-                            when tracefs can be had, else raw, with a note on stderr
+  --syscall-hooks auto|sched|tracepoints|raw
+                            how the waits that bound busy periods are seen:
+                            sched = no syscall hook at all, so processes stallscope
+                            does not track pay nothing on their syscalls: waits are
+                            seen where they sleep (sched_switch), and a loop busy
+                            with waits that never sleep gets uprobes on its libc wait
+                            functions, in that process only, until their first hit
+                            (needs Linux 5.15+ and uprobes);
+                            tracepoints = the waits' own syscalls:* tracepoints
+                            (every process's waits run a program; needs tracefs,
+                            mounted when missing); raw = every syscall of every
+                            process through raw_syscalls (costliest, needs no
+                            tracefs); auto (default) = sched where the kernel allows
+                            it, else tracepoints, else raw. The startup line and
+                            agentStats.wait_hooks say which was chosen
   --verbose                 show libbpf's messages
   -h, --help                this help
 
@@ -114,8 +122,9 @@ absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>&
       });
     } else if (flag == "--syscall-hooks") {
       st = need([&](const std::string& v) {
-        if (v != "auto" && v != "tracepoints" && v != "raw")
-          return absl::InvalidArgumentError("--syscall-hooks: '" + v + "' is not auto, tracepoints or raw");
+        if (v != "auto" && v != "sched" && v != "tracepoints" && v != "raw")
+          return absl::InvalidArgumentError("--syscall-hooks: '" + v +
+                                            "' is not auto, sched, tracepoints or raw");
         opts.syscall_hooks = v;
         return absl::OkStatus();
       });

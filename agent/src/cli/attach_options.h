@@ -33,7 +33,7 @@ struct AttachOptions {
   std::string collector_token_file;   // bearer token for the collector
   std::string service;      // service name sent to the collector
   std::string flamegraph_path;  // write an SVG flame graph of stalled time at exit; "" = none
-  // "auto", "tracepoints" or "raw": how wait syscalls are hooked (ProbeConfig::syscall_hooks)
+  // "auto", "sched", "tracepoints" or "raw": how waits are seen (ProbeConfig::syscall_hooks)
   std::string syscall_hooks = "auto";
   bool verbose = false;     // libbpf's own messages on stderr
   bool help = false;

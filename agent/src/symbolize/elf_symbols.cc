@@ -317,6 +317,15 @@ std::optional<uint64_t> FileOffsetToVaddr(const ElfInfo& info, uint64_t file_off
   return std::nullopt;
 }
 
+std::optional<uint64_t> VaddrToFileOffset(const ElfInfo& info, uint64_t vaddr) {
+  for (const LoadSegment& load : info.loads) {
+    if (vaddr >= load.vaddr && vaddr - load.vaddr < load.file_size) {
+      return load.offset + (vaddr - load.vaddr);
+    }
+  }
+  return std::nullopt;
+}
+
 SymbolTable::SymbolTable(std::vector<RawSymbol> raw) {
   // Among aliases, prefer one with a size, then the public spelling (getpid over __getpid),
   // then global over weak over local; the name breaks ties so results are stable.

@@ -34,6 +34,9 @@ std::optional<ElfInfo> ReadElfInfo(int fd);
 // The virtual address (as in the ELF's symbols) of the byte at `file_offset`. For ET_EXEC
 // objects callers use the runtime address directly instead.
 std::optional<uint64_t> FileOffsetToVaddr(const ElfInfo& info, uint64_t file_offset);
+// The inverse: where in the file the byte loaded at `vaddr` is (uprobes are placed by file
+// offset).
+std::optional<uint64_t> VaddrToFileOffset(const ElfInfo& info, uint64_t vaddr);
 
 // Function symbols (STT_FUNC, STT_GNU_IFUNC) sorted by address, names kept undemangled in one
 // buffer to keep large tables compact.

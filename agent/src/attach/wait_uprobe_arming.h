@@ -1,0 +1,101 @@
+// --syscall-hooks sched: arms the wait uprobes of a process whose loop the kernel calls a
+// suspect (busy with no wait seen, SS_EV_LOOP_SUSPECT) and disarms them at their first hit.
+//
+// A uprobe hit costs ~20 us on our VMs, so they are never left on: armed, a loop that is only
+// iterating hits one within microseconds and is disarmed at once; a loop truly stuck never
+// hits, and is disarmed after max_armed_ns so a process hung for an hour does not keep
+// breakpoints planted. Attaching takes ~8 ms of kernel time and detaching waits ~200 ms for
+// an RCU grace period (the breakpoint itself is gone at its start), so both run on a worker
+// thread, and each detach on a short-lived thread of its own: the thread that polls the ring
+// buffer never waits for them. Where libc's wait functions are is resolved once per process
+// through the target-files door (map_files, never the host's view of a path).
+#ifndef STALLSCOPE_AGENT_ATTACH_WAIT_UPROBE_ARMING_H_
+#define STALLSCOPE_AGENT_ATTACH_WAIT_UPROBE_ARMING_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "bpf/probe_session.h"
+
+namespace stallscope {
+
+// Where libc's epoll_wait and epoll_pwait are in the object mapped at [start, end) of a
+// process (file offsets; 0 = absent).
+struct WaitFunctions {
+  uint64_t map_start = 0;
+  uint64_t map_end = 0;
+  uint64_t epoll_wait = 0;
+  uint64_t epoll_pwait = 0;
+};
+
+// Finds them from <proc_root>/PID/maps and the mapped libc (glibc or musl); nullopt when the
+// process maps no libc with either symbol (a static binary, say).
+std::optional<WaitFunctions> FindWaitFunctions(const std::string& proc_root, pid_t pid);
+
+class WaitUprobeArming {
+ public:
+  struct Stats {
+    uint64_t arms = 0;
+    uint64_t arm_failures = 0;
+    uint64_t disarmed_without_hit = 0;  // a suspect that never waited: a true stall
+  };
+
+  explicit WaitUprobeArming(ProbeSession* probes, std::string proc_root = "/proc",
+                            uint64_t max_armed_ns = 2'000'000'000);
+  ~WaitUprobeArming();  // detaches everything (waits for the detaches in flight, up to ~1 s)
+  WaitUprobeArming(const WaitUprobeArming&) = delete;
+  WaitUprobeArming& operator=(const WaitUprobeArming&) = delete;
+
+  // From the thread that polls the ring buffer; none of them blocks.
+  void OnSuspect(pid_t tgid, uint64_t now_ns);
+  void OnHit(pid_t tgid);
+  void Tick(uint64_t now_ns);
+  void ForgetProcess(pid_t tgid);
+  Stats stats() const;
+
+ private:
+  enum class JobKind { kArm, kDisarm, kForget };
+  struct Job {
+    JobKind kind;
+    pid_t tgid;
+  };
+
+  void Enqueue(JobKind kind, pid_t tgid);
+  void WorkerLoop();
+  void Arm(pid_t tgid);
+  void Disarm(pid_t tgid);
+  void DetachInBackground(std::vector<ProbeSession::WaitUprobeLink> links);
+
+  ProbeSession* probes_;
+  const std::string proc_root_;
+  const uint64_t max_armed_ns_;
+
+  // Poller thread only: when each armed (or arming) process was asked for.
+  absl::flat_hash_map<pid_t, uint64_t> armed_at_;
+
+  // Worker thread only (bounded by the tracked processes; entries go with kForget).
+  absl::flat_hash_map<pid_t, std::optional<WaitFunctions>> resolved_;
+  absl::flat_hash_map<pid_t, std::vector<ProbeSession::WaitUprobeLink>> links_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;  // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  std::atomic<int> detaching_{0};  // detach threads in flight
+  std::atomic<uint64_t> arms_{0}, arm_failures_{0}, disarmed_without_hit_{0};
+  std::thread worker_;  // last: started once everything above exists
+};
+
+}  // namespace stallscope
+
+#endif  // STALLSCOPE_AGENT_ATTACH_WAIT_UPROBE_ARMING_H_
