@@ -4,7 +4,6 @@ write_markdown) and the machine it ran on."""
 import datetime
 import os
 import re
-import math
 import statistics
 import subprocess
 from pathlib import Path
@@ -41,21 +40,6 @@ def machine_info():
                      "libbpf-tools": pkg("libbpf-tools"), "bpftrace": pkg("bpftrace"),
                      "bpftool": pkg("bpftool")},
     }
-
-
-# Student's t, two-sided 95%, by degrees of freedom (1-10)
-T95 = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23]
-
-
-def ratio_ci95(ratios):
-    """95% interval of the mean paired ratio (t on the logs: ratios multiply), or None. It says
-    how far the host's noise leaves the true ratio from the one measured."""
-    if len(ratios) < 2:
-        return None
-    logs = [math.log(r) for r in ratios]
-    mean, sd = statistics.mean(logs), statistics.stdev(logs)
-    half = T95[min(len(logs) - 1, len(T95)) - 1] * sd / math.sqrt(len(logs))
-    return math.exp(mean - half), math.exp(mean + half)
 
 
 def summarize(R):

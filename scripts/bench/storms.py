@@ -1,0 +1,310 @@
+"""Syscall storms (issue 17): what one cheap syscall costs a process the agent does not track
+(a bystander) and one it tracks, per syscall kind, with no agent, with stallscope in each
+--syscall-hooks mode the agent offers, and (untracked getppid / epoll_wait only) with the peer
+tools. Many short rounds in one run, the configurations in a rotating order each round; CPU ns
+per call from scripts/bench/storm.c (CLOCK_PROCESS_CPUTIME_ID). Each figure is compared with
+the no-agent storm of the same round (paired), so slow drifts of the host cancel out.
+
+One slot = one configuration in one round: a held storm process (the tracked one) is started,
+then the tool, attached to one idle asyncio process (and, for stallscope, to the held storm
+too); an untracked storm process runs every kind, then the held storm is released and runs
+them as a tracked process; the tool is stopped. So each tool starts once per round."""
+
+import os
+import re
+import signal
+import statistics
+import subprocess
+import time
+
+from common import *  # noqa: F401,F403
+from tools import AGENTS, Stallscope
+
+KINDS = ["epoll", "getppid", "pipe", "futex"]   # storm.c runs them in this order
+KIND_LABEL = {
+    "epoll": "epoll_wait(timeout 0), empty set",
+    "getppid": "getppid()",
+    "pipe": "pipe: write 1 byte + read it back",
+    "futex": "futex wake, no waiter",
+}
+TOOL_KINDS = ["epoll", "getppid"]                # the peers run on these (untracked) only
+MODES = ["tracepoints", "raw", "sched"]           # --syscall-hooks values, in report order
+PEERS = ["libbpf-tools", "bpftrace"]
+
+
+def config_label(config):
+    if config == "none":
+        return "no agent"
+    if config.startswith("stallscope-"):
+        return f"stallscope --syscall-hooks {config.split('-', 1)[1]}"
+    return CONFIG_LABEL[config]
+
+
+# ---- what the agent offers -----------------------------------------------------------------
+
+def hook_modes():
+    """The --syscall-hooks values `stallscope attach --help` lists (of MODES, in that order)."""
+    cp = subprocess.run([str(AGENT), "attach", "--help"], capture_output=True, text=True,
+                        timeout=30)
+    text = cp.stdout + cp.stderr
+    m = re.search(r"--syscall-hooks[ =]+(\S+)", text)
+    offered = set(m.group(1).split("|")) if m and "|" in m.group(1) else set()
+    if not offered:   # not a value list: the option's paragraph names the modes
+        para = re.search(r"--syscall-hooks.*?(?=\n  -|\Z)", text, re.S)
+        offered = {w for w in MODES if para and re.search(rf"\b{w}\b", para.group(0))}
+    return [mode for mode in MODES if mode in offered]
+
+
+def mode_of_startup(line):
+    """The hook mode an agent's startup line names ("waits hooked by ..."), or None."""
+    m = re.search(r"waits (?:hooked|seen) (?:by|at) ([^;]+)", line)
+    what = (m.group(1) if m else line).lower()
+    if "sched" in what:
+        return "sched"
+    if "raw" in what:
+        return "raw"
+    if "tracepoint" in what:
+        return "tracepoints"
+    return None
+
+
+class IdleLoop:
+    """One idle asyncio process: what the agent watches while a bystander storms."""
+
+    def __init__(self):
+        self.proc = Proc("storms-idle-asyncio",
+                         [PY, "-c", "import asyncio; print('ready', flush=True); "
+                                    "asyncio.new_event_loop().run_forever()"])
+        self.pid = self.proc.pid
+        wait_for(lambda: "ready" in self.proc.out(), 30, "the idle asyncio process",
+                 [self.proc])
+        time.sleep(0.2)   # into its epoll_wait
+
+    def pids(self):
+        return [self.pid]
+
+    def serving_pids(self):
+        return [self.pid]
+
+    def stop(self):
+        self.proc.kill()
+
+
+# ---- running -------------------------------------------------------------------------------
+
+def parse_storm(text, tag):
+    out = {}
+    for m in re.finditer(r"^kind (\w+) calls \d+ wall_ns_per_call ([\d.]+) "
+                         r"cpu_ns_per_call ([\d.]+)", text, re.M):
+        out[m.group(1)] = (float(m.group(3)), float(m.group(2)))
+    if not out:
+        die(f"syscall storm printed no figure ({tag}): {text[-300:]}")
+    return out
+
+
+def start_tool(config, idle, held, tag):
+    if config == "none":
+        return None
+    if config.startswith("stallscope-"):
+        pids = [idle.pid] + ([held.pid] if held else [])
+        agent = Stallscope(pids, tag, hooks=config.split("-", 1)[1])
+        time.sleep(0.2)   # past its first scans of the processes
+        return agent
+    return AGENTS[config](idle, tag)
+
+
+def run_slot(config, rnd, idle, P):
+    """One configuration in one round: untracked storm, then (no agent, stallscope) the tracked
+    one. Returns rows {round, case, config, kind, cpu_ns, wall_ns}."""
+    tag = f"storms-{config}-r{rnd}"
+    peer = config in PEERS
+    kinds = TOOL_KINDS if peer else KINDS
+    calls = P["storms_calls"]
+    held = None
+    if not peer:
+        held = Proc(f"{tag}-tracked", [OUT / "storm", calls, ",".join(kinds), "hold"])
+        wait_for(lambda: "ready" in held.out(), 30, "the tracked storm to start", [held])
+    tool = None
+    rows = []
+    try:
+        tool = start_tool(config, idle, held, tag)
+        rc, out, err = run_child(f"{tag}-untracked", [OUT / "storm", calls, ",".join(kinds)], 300)
+        if rc != 0:
+            die(f"untracked storm failed ({tag}, exit {rc}): {out}{err}")
+        for kind, (cpu, wall) in parse_storm(out, tag).items():
+            rows.append(dict(round=rnd, case="untracked", config=config, kind=kind, cpu_ns=cpu,
+                             wall_ns=wall))
+        if held:
+            os.kill(held.pid, signal.SIGUSR1)
+            try:
+                held.p.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                die(f"tracked storm did not finish ({tag})")
+            if held.p.returncode != 0:
+                die(f"tracked storm failed ({tag}, exit {held.p.returncode}): {held.tail()}")
+            for kind, (cpu, wall) in parse_storm(held.out(), tag).items():
+                rows.append(dict(round=rnd, case="tracked", config=config, kind=kind,
+                                 cpu_ns=cpu, wall_ns=wall))
+    finally:
+        if tool:
+            tool.stop()
+        if held:
+            held.kill()
+    return rows
+
+
+def run(P):
+    """The storms part. Returns its raw results (R["storms"])."""
+    t0 = time.monotonic()
+    modes = hook_modes()
+    res = {"calls": P["storms_calls"], "rounds": P["storms_rounds"], "modes": modes,
+           "kinds": KINDS, "tool_kinds": TOOL_KINDS, "notes": [], "runs": []}
+    for mode in MODES:
+        if mode not in modes:
+            note = (f"stallscope --syscall-hooks {mode}: not offered by this agent "
+                    f"(attach --help), skipped")
+            res["notes"].append(note)
+            log(f"storms: {note}")
+    idle = IdleLoop()
+    try:
+        # The mode the agent picks by itself (no --syscall-hooks): the one judged as default.
+        probe = Stallscope([idle.pid], "storms-default-mode")
+        probe.stop()
+        res["default_startup"] = probe.startup
+        res["default_mode"] = mode_of_startup(probe.startup)
+        log(f"storms: default hook mode {res['default_mode']} ({probe.startup.strip()})")
+        slots = ["none"] + [f"stallscope-{m}" for m in modes] + PEERS
+        for rnd in range(1, P["storms_rounds"] + 1):
+            k = (rnd - 1) % len(slots)
+            for config in slots[k:] + slots[:k]:
+                res["runs"] += run_slot(config, rnd, idle, P)
+            done = [r for r in res["runs"] if r["round"] == rnd and r["kind"] == "epoll"
+                    and r["case"] == "untracked"]
+            log(f"storms round {rnd}/{P['storms_rounds']}: untracked epoll_wait CPU ns/call "
+                + ", ".join(f"{r['config']} {r['cpu_ns']:.0f}" for r in done))
+    finally:
+        idle.stop()
+    res["wall_s"] = time.monotonic() - t0
+    log(f"storms: {len(res['runs'])} figures in {res['wall_s']:.0f} s")
+    return res
+
+
+# ---- summary, targets, report --------------------------------------------------------------
+
+def _figure(runs, base):
+    """Median ns/call of a config's runs, and its paired ratios / deltas against `base` (the
+    no-agent runs of the same case and kind) of the same rounds."""
+    by_round = {r["round"]: r["cpu_ns"] for r in base}
+    ratios = [r["cpu_ns"] / by_round[r["round"]] for r in runs if by_round.get(r["round"])]
+    deltas = [r["cpu_ns"] - by_round[r["round"]] for r in runs if r["round"] in by_round]
+    return {
+        "n": len(runs), "ns": statistics.median(r["cpu_ns"] for r in runs),
+        "ns_runs": [r["cpu_ns"] for r in runs],
+        "ratio": statistics.median(ratios) if ratios else None,
+        "ratio_ci": ratio_ci95(ratios),
+        "delta_ns": statistics.median(deltas) if deltas else None,
+        "delta_ci": mean_ci95(deltas),
+    }
+
+
+def summarize(St):
+    """{case: {kind: {config: figure}}}, plus the checks."""
+    out = {"figures": {}, "default_mode": St.get("default_mode")}
+    for case in ("untracked", "tracked"):
+        out["figures"][case] = {}
+        for kind in St["kinds"]:
+            rr = [r for r in St["runs"] if r["case"] == case and r["kind"] == kind]
+            base = [r for r in rr if r["config"] == "none"]
+            if not base:
+                continue
+            figs = {}
+            for config in dict.fromkeys(r["config"] for r in rr):
+                figs[config] = _figure([r for r in rr if r["config"] == config], base)
+            out["figures"][case][kind] = figs
+    out["checks"] = checks(out)
+    return out
+
+
+def _ci_text(ci, nd=3):
+    return f"95% CI {ci[0]:.{nd}f}-{ci[1]:.{nd}f}" if ci else "no interval (1 round)"
+
+
+def checks(SS):
+    """(figure, measured, interval, target, ok, None) rows for the Targets table."""
+    rows = []
+    default = SS.get("default_mode")
+    cfg = f"stallscope-{default}" if default else None
+    for kind, figs in SS["figures"].get("untracked", {}).items():
+        f = figs.get(cfg) if cfg else None
+        if not f:
+            continue
+        ok = f["ratio"] is not None and f["ratio"] <= TARGET_STORM_UNTRACKED_RATIO
+        inside = f["ratio_ci"] and f["ratio_ci"][1] <= TARGET_STORM_UNTRACKED_RATIO
+        rows.append((f"untracked {kind} storm, default mode ({default}): CPU/call ratio",
+                     fmt(f["ratio"], 3),
+                     _ci_text(f["ratio_ci"]) + ("" if inside else "; interval reaches past"),
+                     f"<= {TARGET_STORM_UNTRACKED_RATIO}", ok, None))
+    for config, f in SS["figures"].get("tracked", {}).get("epoll", {}).items():
+        if not config.startswith("stallscope-"):
+            continue
+        ok = f["delta_ns"] is not None and f["delta_ns"] <= TARGET_STORM_TRACKED_EPOLL_NS
+        ci = f["delta_ci"]
+        rows.append((f"tracked epoll_wait round trip, {config.split('-', 1)[1]} mode: added ns",
+                     fmt(f["delta_ns"]),
+                     f"95% CI {ci[0]:+.0f} to {ci[1]:+.0f} ns" if ci else "no interval",
+                     f"<= +{TARGET_STORM_TRACKED_EPOLL_NS}", ok, None))
+    return rows
+
+
+def render(St, SS, P):
+    out = []
+    w = out.append
+    w(f"## 5. Syscall storms: what a syscall costs with the agent on the host\n")
+    w(f"CPU ns per call of `scripts/bench/storm.c` ({St['calls']:,} calls per kind and run; "
+      f"median of {St['rounds']} rounds, the configurations in a rotating order each round). "
+      f"*ratio* and *added* are paired: each run against the no-agent run of the same round "
+      f"and case (median over rounds), with the 95% interval of the mean paired ratio (t on "
+      f"the logs of the ratios) and of the mean added ns (t). Default hook mode (the agent's "
+      f"choice without `--syscall-hooks`): **{St.get('default_mode') or 'unknown'}** "
+      f"(`{(St.get('default_startup') or '').strip()}`).\n")
+    for note in St.get("notes", []):
+        w(f"- {note}")
+    if St.get("notes"):
+        w("")
+    for case, title in (("untracked", "Untracked process (a bystander: the agent watches one "
+                                      "idle asyncio process)"),
+                        ("tracked", "Tracked process (the agent attached to the storm "
+                                    "process itself)")):
+        figs = SS["figures"].get(case, {})
+        if not figs:
+            continue
+        w(f"**{title}**\n")
+        rows = []
+        for kind, by_config in figs.items():
+            for config, f in by_config.items():
+                base = config == "none"
+                mark = ""
+                if (case == "untracked" and f["ratio"] is not None
+                        and config == f"stallscope-{SS.get('default_mode')}"):
+                    mark = " " + verdict(f["ratio"] <= TARGET_STORM_UNTRACKED_RATIO)
+                if (case == "tracked" and kind == "epoll" and f["delta_ns"] is not None
+                        and config.startswith("stallscope-")):
+                    mark = " " + verdict(f["delta_ns"] <= TARGET_STORM_TRACKED_EPOLL_NS)
+                rows.append((
+                    KIND_LABEL[kind], config_label(config), fmt(f["ns"]),
+                    "" if base else fmt(f["ratio"], 3) + (mark if case == "untracked" else ""),
+                    "" if base or not f["ratio_ci"] else
+                    f"{f['ratio_ci'][0]:.3f}-{f['ratio_ci'][1]:.3f}",
+                    "" if base or f["delta_ns"] is None else
+                    f"{f['delta_ns']:+.1f}" + (mark if case == "tracked" else ""),
+                    " / ".join(f"{x:.0f}" for x in f["ns_runs"])))
+        w(md_table(["syscall", "config", "CPU ns/call", "ratio", "95% CI", "added ns",
+                    "ns/call per round"], rows))
+        w("")
+    w(f"Targets (issue 17): untracked storms <= {TARGET_STORM_UNTRACKED_RATIO} of no agent for "
+      f"every kind in the default mode; a tracked epoll_wait round trip <= "
+      f"+{TARGET_STORM_TRACKED_EPOLL_NS} ns in every mode. The tracked storm runs the kinds in "
+      f"the order {', '.join(St['kinds'])}: after its first epoll_wait the agent knows it as a "
+      f"loop, so getppid, pipe and futex run inside one long busy period (a loop that never "
+      f"waits). The peers run on untracked {' and '.join(St['tool_kinds'])} only.")
+    return "\n".join(out)
