@@ -102,18 +102,33 @@ def parse_storm(text, tag):
     return out
 
 
-def start_tool(config, idle, held, tag):
+class ModeUnavailable(Exception):
+    pass
+
+
+def start_tool(config, idle, held, tag, res):
     if config == "none":
         return None
     if config.startswith("stallscope-"):
+        mode = config.split("-", 1)[1]
         pids = [idle.pid] + ([held.pid] if held else [])
-        agent = Stallscope(pids, tag, hooks=config.split("-", 1)[1])
+        try:
+            agent = Stallscope(pids, tag, hooks=mode)
+        except BenchError as e:
+            raise ModeUnavailable(f"stallscope --syscall-hooks {mode} did not attach, "
+                                  f"dropped from the storms: {str(e).splitlines()[0]}") from e
+        if config not in res["startup"]:
+            res["startup"][config] = agent.startup
+            got = mode_of_startup(agent.startup)
+            if got != mode:
+                res["notes"].append(f"stallscope --syscall-hooks {mode}: its startup line "
+                                    f"names mode {got} (`{agent.startup.strip()}`)")
         time.sleep(0.2)   # past its first scans of the processes
         return agent
     return AGENTS[config](idle, tag)
 
 
-def run_slot(config, rnd, idle, P):
+def run_slot(config, rnd, idle, P, res):
     """One configuration in one round: untracked storm, then (no agent, stallscope) the tracked
     one. Returns rows {round, case, config, kind, cpu_ns, wall_ns}."""
     tag = f"storms-{config}-r{rnd}"
@@ -127,7 +142,7 @@ def run_slot(config, rnd, idle, P):
     tool = None
     rows = []
     try:
-        tool = start_tool(config, idle, held, tag)
+        tool = start_tool(config, idle, held, tag, res)
         rc, out, err = run_child(f"{tag}-untracked", [OUT / "storm", calls, ",".join(kinds)], 300)
         if rc != 0:
             die(f"untracked storm failed ({tag}, exit {rc}): {out}{err}")
@@ -158,7 +173,7 @@ def run(P):
     t0 = time.monotonic()
     modes = hook_modes()
     res = {"calls": P["storms_calls"], "rounds": P["storms_rounds"], "modes": modes,
-           "kinds": KINDS, "tool_kinds": TOOL_KINDS, "notes": [], "runs": []}
+           "kinds": KINDS, "tool_kinds": TOOL_KINDS, "notes": [], "runs": [], "startup": {}}
     for mode in MODES:
         if mode not in modes:
             note = (f"stallscope --syscall-hooks {mode}: not offered by this agent "
@@ -177,7 +192,15 @@ def run(P):
         for rnd in range(1, P["storms_rounds"] + 1):
             k = (rnd - 1) % len(slots)
             for config in slots[k:] + slots[:k]:
-                res["runs"] += run_slot(config, rnd, idle, P)
+                if config not in slots:
+                    continue
+                try:
+                    res["runs"] += run_slot(config, rnd, idle, P, res)
+                except ModeUnavailable as e:
+                    log(f"storms: {e}")
+                    res["notes"].append(str(e))
+                    slots.remove(config)
+                    res["runs"] = [r for r in res["runs"] if r["config"] != config]
             done = [r for r in res["runs"] if r["round"] == rnd and r["kind"] == "epoll"
                     and r["case"] == "untracked"]
             log(f"storms round {rnd}/{P['storms_rounds']}: untracked epoll_wait CPU ns/call "
@@ -242,7 +265,8 @@ def checks(SS):
         inside = f["ratio_ci"] and f["ratio_ci"][1] <= TARGET_STORM_UNTRACKED_RATIO
         rows.append((f"untracked {kind} storm, default mode ({default}): CPU/call ratio",
                      fmt(f["ratio"], 3),
-                     _ci_text(f["ratio_ci"]) + ("" if inside else "; interval reaches past"),
+                     _ci_text(f["ratio_ci"]) + ("" if inside else
+                                                "; the interval reaches past the target"),
                      f"<= {TARGET_STORM_UNTRACKED_RATIO}", ok, None))
     for config, f in SS["figures"].get("tracked", {}).get("epoll", {}).items():
         if not config.startswith("stallscope-"):
@@ -259,7 +283,7 @@ def checks(SS):
 def render(St, SS, P):
     out = []
     w = out.append
-    w(f"## 5. Syscall storms: what a syscall costs with the agent on the host\n")
+    w("## 5. Syscall storms: what a syscall costs with the agent on the host\n")
     w(f"CPU ns per call of `scripts/bench/storm.c` ({St['calls']:,} calls per kind and run; "
       f"median of {St['rounds']} rounds, the configurations in a rotating order each round). "
       f"*ratio* and *added* are paired: each run against the no-agent run of the same round "
@@ -267,9 +291,16 @@ def render(St, SS, P):
       f"the logs of the ratios) and of the mean added ns (t). Default hook mode (the agent's "
       f"choice without `--syscall-hooks`): **{St.get('default_mode') or 'unknown'}** "
       f"(`{(St.get('default_startup') or '').strip()}`).\n")
-    for note in St.get("notes", []):
+    notes = list(St.get("notes", []))
+    if not St.get("default_mode"):
+        notes.append("the default mode could not be told from the startup line: no untracked "
+                     "storm is judged against the target")
+    elif f"stallscope-{St['default_mode']}" not in {r["config"] for r in St["runs"]}:
+        notes.append(f"the default mode ({St['default_mode']}) was not measured: no untracked "
+                     f"storm is judged against the target")
+    for note in notes:
         w(f"- {note}")
-    if St.get("notes"):
+    if notes:
         w("")
     for case, title in (("untracked", "Untracked process (a bystander: the agent watches one "
                                       "idle asyncio process)"),
