@@ -72,6 +72,8 @@ def preflight():
     arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
     for argv in (["clang", "-O2", "-g", "-target", "bpf", f"-I{arch_inc}", "-c",
                   bench / "floor.bpf.c", "-o", OUT / "floor.bpf.o"],
+                 ["clang", "-O2", "-g", "-target", "bpf", f"-I{arch_inc}", "-c",
+                  bench / "storm_ref.bpf.c", "-o", OUT / "storm_ref.bpf.o"],
                  [cc, "-O2", "-o", OUT / "floor_loader", bench / "floor_loader.c", "-lbpf"]):
         cp = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
         if cp.returncode != 0:

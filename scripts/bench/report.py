@@ -211,7 +211,8 @@ def cost_account(R, S, kind):
     server's and wrk's syscalls per request (syscount -P); the per-syscall tracepoints'
     dispatch to BPF beyond the program's own run time (the untracked epoll_wait storm's added ns
     minus that slow path minus the wait program's ns per call in (b)) x those programs' runs;
-    the agent process's CPU per request (schedstat, section 1's runs)."""
+    uprobe hits x the trap an empty uprobe costs (tracked epoll_wait storm); the agent
+    process's CPU per request (schedstat, section 1's runs)."""
     kc = R["kcost"].get(kind)
     rows = S["servers"].get(kind, {})
     if not kc or not kc.get("requests") or "stallscope" not in rows:
@@ -227,9 +228,12 @@ def cost_account(R, S, kind):
     uprobe_runs = sum(v["run_cnt"] for v in ours.values()
                       if (v.get("attach") or "").startswith("/"))
     if uprobe_runs:
-        parts.append(("uprobe traps (a breakpoint exception per hit)",
-                      f"{uprobe_runs / reqs:.3f} hits/req; trap cost not measured by this "
-                      f"benchmark", None))
+        trap = _storm_delta(S, "tracked", "epoll", "ref-uprobe")
+        parts.append(("uprobe traps (a breakpoint exception per hit, beyond run time)",
+                      f"{uprobe_runs / reqs:.3f} hits/req x " +
+                      (f"{trap:.0f} ns (tracked epoll_wait storm, empty uprobe)"
+                       if trap is not None else "? (storms part not run)"),
+                      uprobe_runs / reqs * trap if trap is not None else None))
     hooked = [v for v in ours.values() if v.get("syscall")]
     slow = _storm_delta(S, "untracked", "getppid", "stallscope-tracepoints")
     spr = (kc["syscalls_server_wrk"] / reqs) if kc.get("syscalls_server_wrk") else None
@@ -571,7 +575,10 @@ All figures come from one run, as ratios against the bare server measured in the
 - **Syscall storms** (section 5, `scripts/bench/storms.py`): {P.get('storms_rounds', 0)} rounds;
   each round runs every configuration once, in an order rotated by one each round: no agent,
   `stallscope attach --syscall-hooks MODE` for each mode the agent's `attach --help` lists
-  (tracepoints, raw, sched), offcputime+syscount and the bpftrace script. Per configuration:
+  (tracepoints, raw, sched), each mechanism alone with an empty program
+  (`scripts/bench/storm_ref.bpf.c`: a `syscalls:sys_enter_epoll_wait` tracepoint, a tp_btf
+  program on raw `sys_enter`, a uprobe on libc's `epoll_wait` in the tracked storm process
+  only), offcputime+syscount and the bpftrace script. Per configuration:
   the tool attaches to one idle asyncio process (stallscope also to a storm process held
   before its loop); a storm process it does not track runs {P.get('storms_calls', 0):,} calls
   of each kind, then the held one is released and runs them tracked; the tool stops. CPU ns

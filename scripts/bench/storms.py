@@ -16,6 +16,7 @@ import signal
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 from common import *  # noqa: F401,F403
 from tools import AGENTS, Stallscope
@@ -30,6 +31,21 @@ KIND_LABEL = {
 TOOL_KINDS = ["epoll", "getppid"]                # the peers run on these (untracked) only
 MODES = ["tracepoints", "raw", "sched"]           # --syscall-hooks values, in report order
 PEERS = ["libbpf-tools", "bpftrace"]
+# What each hooking mechanism costs on its own: scripts/bench/storm_ref.bpf.c's empty programs
+# (config -> floor_loader program argument; "{pid}" and "{libc}": the tracked storm's).
+REFS = {
+    "ref-tracepoint": "ref_tp_epoll_wait",
+    "ref-raw": "ref_raw_sys_enter",
+    "ref-uprobe": "ref_uprobe@{pid}:{libc}:epoll_wait",
+}
+REF_LABEL = {
+    "ref-tracepoint": "kernel alone: empty program on syscalls:sys_enter_epoll_wait",
+    "ref-raw": "kernel alone: empty tp_btf program on raw sys_enter",
+    "ref-uprobe": "kernel alone: empty uprobe on libc epoll_wait, tracked process only",
+}
+# A uprobe trap costs microseconds here: the tracked storm under ref-uprobe makes fewer calls
+# (ns per call is what is compared).
+UPROBE_CALLS_DIVISOR = 20
 
 
 def config_label(config):
@@ -37,7 +53,7 @@ def config_label(config):
         return "no agent"
     if config.startswith("stallscope-"):
         return f"stallscope --syscall-hooks {config.split('-', 1)[1]}"
-    return CONFIG_LABEL[config]
+    return REF_LABEL.get(config) or CONFIG_LABEL[config]
 
 
 # ---- what the agent offers -----------------------------------------------------------------
@@ -106,9 +122,37 @@ class ModeUnavailable(Exception):
     pass
 
 
+def libc_of(pid):
+    """Path of the libc mapped by a process (where the uprobe reference goes)."""
+    try:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            path = line.split()[-1]
+            if re.search(r"/libc[.-][^/]*so", path):
+                return path
+    except OSError:
+        pass
+    die(f"cannot find the libc of process {pid} (for the uprobe reference)")
+
+
+class RefPrograms:
+    """storm_ref.bpf.c's program for one reference config, held by floor_loader."""
+
+    def __init__(self, config, held, tag):
+        arg = REFS[config].format(pid=held.pid if held else 0,
+                                  libc=libc_of(held.pid) if held else "")
+        self.proc = Proc(f"ref-{tag}", [OUT / "floor_loader", OUT / "storm_ref.bpf.o", arg])
+        wait_for(lambda: "attached" in self.proc.out(), 30, f"the {config} program to attach",
+                 [self.proc])
+
+    def stop(self):
+        self.proc.stop(signal.SIGINT, timeout=10)
+
+
 def start_tool(config, idle, held, tag, res):
     if config == "none":
         return None
+    if config in REFS:
+        return RefPrograms(config, held, tag)
     if config.startswith("stallscope-"):
         mode = config.split("-", 1)[1]
         pids = [idle.pid] + ([held.pid] if held else [])
@@ -137,7 +181,8 @@ def run_slot(config, rnd, idle, P, res):
     calls = P["storms_calls"]
     held = None
     if not peer:
-        held = Proc(f"{tag}-tracked", [OUT / "storm", calls, ",".join(kinds), "hold"])
+        held_calls = calls // UPROBE_CALLS_DIVISOR if config == "ref-uprobe" else calls
+        held = Proc(f"{tag}-tracked", [OUT / "storm", held_calls, ",".join(kinds), "hold"])
         wait_for(lambda: "ready" in held.out(), 30, "the tracked storm to start", [held])
     tool = None
     rows = []
@@ -188,7 +233,11 @@ def run(P):
         res["default_startup"] = probe.startup
         res["default_mode"] = mode_of_startup(probe.startup)
         log(f"storms: default hook mode {res['default_mode']} ({probe.startup.strip()})")
-        slots = ["none"] + [f"stallscope-{m}" for m in modes] + PEERS
+        refs = list(REFS) if STATE["floor_ok"] else []
+        if not refs:
+            res["notes"].append("the reference programs (storm_ref.bpf.c) could not be built: "
+                                "what the kernel costs alone is not shown")
+        slots = ["none"] + [f"stallscope-{m}" for m in modes] + refs + PEERS
         for rnd in range(1, P["storms_rounds"] + 1):
             k = (rnd - 1) % len(slots)
             for config in slots[k:] + slots[:k]:
@@ -241,7 +290,9 @@ def summarize(St):
             if not base:
                 continue
             figs = {}
-            for config in dict.fromkeys(r["config"] for r in rr):
+            order = ["none"] + [f"stallscope-{m}" for m in MODES] + list(REFS) + PEERS
+            present = {r["config"] for r in rr}
+            for config in [c for c in order if c in present] + sorted(present - set(order)):
                 figs[config] = _figure([r for r in rr if r["config"] == config], base)
             out["figures"][case][kind] = figs
     out["checks"] = checks(out)
@@ -332,10 +383,42 @@ def render(St, SS, P):
         w(md_table(["syscall", "config", "CPU ns/call", "ratio", "95% CI", "added ns",
                     "ns/call per round"], rows))
         w("")
+    kernel = {"tracepoints": "ref-tracepoint", "raw": "ref-raw", "sched": "ref-uprobe"}
+    modes = [m for m in MODES if any(f"stallscope-{m}" in figs_
+                                     for c in SS["figures"].values() for figs_ in c.values())]
+    if modes and any(kernel[m] in figs_ for c in SS["figures"].values() for figs_ in c.values()
+                     for m in modes):
+        rows = []
+        for case, by_kind in SS["figures"].items():
+            for kind, figs_ in by_kind.items():
+                row = [KIND_LABEL[kind], case]
+                for m in modes:
+                    ours, ref = figs_.get(f"stallscope-{m}"), figs_.get(kernel[m])
+                    row.append(f"{ours['delta_ns']:+.0f}" if ours else "")
+                    row.append(f"{ref['delta_ns']:+.0f}" if ref else "")
+                    # sched arms its uprobes only for suspect loops: no subtraction there
+                    row.append(f"{ours['delta_ns'] - ref['delta_ns']:+.0f}"
+                               if ours and ref and m != "sched" else "")
+                rows.append(row)
+        header = ["syscall", "case"]
+        for m in modes:
+            header += [f"{m}: stallscope added ns", f"kernel alone ({kernel[m]})",
+                       "what stallscope adds"]
+        w("**What the kernel charges on its own, and what stallscope adds** (median added ns "
+          "per call against no agent, same run; *kernel alone* = the mode's mechanism with an "
+          "empty program: a per-syscall tracepoint on epoll_wait entry for tracepoints, a "
+          "tp_btf program on raw sys_enter for raw, a uprobe on the tracked process's libc "
+          "epoll_wait for sched, i.e. the trap a pid-scoped uprobe costs each time it is "
+          "armed and hit; sched mode arms them only while a loop is suspect, so nothing is "
+          "subtracted there)\n")
+        w(md_table(header, rows))
+        w("")
     w(f"Targets (issue 17): untracked storms <= {TARGET_STORM_UNTRACKED_RATIO} of no agent for "
       f"every kind in the default mode; a tracked epoll_wait round trip <= "
       f"+{TARGET_STORM_TRACKED_EPOLL_NS} ns in every mode. The tracked storm runs the kinds in "
       f"the order {', '.join(St['kinds'])}: after its first epoll_wait the agent knows it as a "
       f"loop, so getppid, pipe and futex run inside one long busy period (a loop that never "
-      f"waits). The peers run on untracked {' and '.join(St['tool_kinds'])} only.")
+      f"waits). The peers run on untracked {' and '.join(St['tool_kinds'])} only. Under "
+      f"the uprobe reference the tracked storm makes 1/{UPROBE_CALLS_DIVISOR} of the calls "
+      f"(each epoll_wait traps).")
     return "\n".join(out)
