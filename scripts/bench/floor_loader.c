@@ -29,7 +29,8 @@ static struct bpf_link *attach_arg(struct bpf_object *obj, char *arg) {
     return NULL;
   }
   if (!at) return bpf_program__attach(prog);
-  char *pid_s = at + 1, *binary = strchr(pid_s, ':'), *func = binary ? strchr(binary + 1, ':') : NULL;
+  char *pid_s = at + 1, *binary = strchr(pid_s, ':');
+  char *func = binary ? strchr(binary + 1, ':') : NULL;
   if (!binary || !func) {
     fprintf(stderr, "expected PROG@PID:BINARY:FUNC\n");
     return NULL;

@@ -580,8 +580,10 @@ All figures come from one run, as ratios against the bare server measured in the
   program on raw `sys_enter`, a uprobe on libc's `epoll_wait` in the tracked storm process
   only), offcputime+syscount and the bpftrace script. Per configuration:
   the tool attaches to one idle asyncio process (stallscope also to a storm process held
-  before its loop); a storm process it does not track runs {P.get('storms_calls', 0):,} calls
-  of each kind, then the held one is released and runs them tracked; the tool stops. CPU ns
+  before its loop); a storm process it does not track runs
+  {(R.get('storms') or {}).get('calls', 0):,} calls of each kind (up to {P.get('storms_calls', 0):,}: fewer where a short calibration storm
+  finds syscalls slow, so that one storm takes about {P.get('storms_budget_s', 0):g} s), then
+  the held one is released and runs them tracked; the tool stops. CPU ns
   per call (`CLOCK_PROCESS_CPUTIME_ID`, user + system of the storm process, which the BPF
   programs and uprobe traps are charged to). Each figure is paired with the no-agent run of
   its round; the interval is Student's t on the logs of the paired ratios (or on the paired
@@ -593,7 +595,8 @@ Targets: CPU per request with stallscope <= {TARGET_CPU_RATIO} of bare, paired p
 a 95% interval within +-{100 * TARGET_CI_HALF:g}% (issue 17; the throughput ratio >=
 {TARGET_RPS_RATIO} of issue 7 is shown, not judged); untracked syscall storms <=
 {TARGET_STORM_UNTRACKED_RATIO} of no agent for every kind in the default hook mode and a tracked
-epoll_wait round trip <= +{TARGET_STORM_TRACKED_EPOLL_NS} ns in every mode (issue 17); agent < {TARGET_AGENT_CPU_PCT:g}% of one core;
+epoll_wait round trip <= +{TARGET_STORM_TRACKED_EPOLL_NS} ns in every mode (issue 17);
+agent < {TARGET_AGENT_CPU_PCT:g}% of one core;
 agent RSS <= {TARGET_RSS_MB} MB; syscall programs <= {TARGET_SYS_TRACKED_NS} ns per run on
 tracked threads and <= {TARGET_SYS_UNTRACKED_NS} ns on untracked ones; sched_switch <=
 {TARGET_SWITCH_NS} ns (issue 2); recall >= {TARGET_RECALL}, precision >= {TARGET_PRECISION},

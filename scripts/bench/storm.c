@@ -57,7 +57,8 @@ static void run_pipe(long n) {
 }
 
 static void run_futex(long n) {
-  for (long i = 0; i < n; i++) syscall(SYS_futex, &futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  for (long i = 0; i < n; i++)
+    syscall(SYS_futex, &futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 struct kind {
@@ -81,7 +82,8 @@ int main(int argc, char **argv) {
   int nkinds = 0;
   char list[256] = "getppid";
   if (argc > 2 && strcmp(argv[2], "hold") != 0) snprintf(list, sizeof(list), "%s", argv[2]);
-  for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+  char *save = NULL;
+  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     if (nkinds == kMaxKinds || !(kinds[nkinds] = find_kind(tok))) {
       fprintf(stderr, "storm: unknown kind or too many kinds: %s\n", tok);
       return 2;

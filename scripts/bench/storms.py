@@ -213,11 +213,28 @@ def run_slot(config, rnd, idle, P, res):
     return rows
 
 
+def calls_per_kind(P):
+    """P["storms_calls"], or fewer where syscalls are slow (about 1 us per call on some VMs,
+    0.2 us on others), so that one storm process of all kinds takes about
+    P["storms_budget_s"] and the part keeps to its time budget. Returns (calls, ns per call of
+    each kind in the calibration storm)."""
+    rc, out, err = run_child("storms-calibration", [OUT / "storm", 20000, ",".join(KINDS)], 60)
+    if rc != 0:
+        die(f"calibration storm failed (exit {rc}): {out}{err}")
+    ns = {k: cpu for k, (cpu, _) in parse_storm(out, "calibration").items()}
+    fit = int(P["storms_budget_s"] * 1e9 / sum(ns.values()))
+    return max(20000, min(P["storms_calls"], fit // 1000 * 1000)), ns
+
+
 def run(P):
     """The storms part. Returns its raw results (R["storms"])."""
     t0 = time.monotonic()
     modes = hook_modes()
-    res = {"calls": P["storms_calls"], "rounds": P["storms_rounds"], "modes": modes,
+    calls, calib = calls_per_kind(P)
+    P = {**P, "storms_calls": calls}
+    log(f"storms: {calls:,} calls per kind and storm (calibration, CPU ns per call: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in calib.items()) + ")")
+    res = {"calls": calls, "calibration_ns": calib, "rounds": P["storms_rounds"], "modes": modes,
            "kinds": KINDS, "tool_kinds": TOOL_KINDS, "notes": [], "runs": [], "startup": {}}
     for mode in MODES:
         if mode not in modes:
