@@ -147,12 +147,12 @@ def main():
         return 0
     P = dict(quick=args.quick, rounds=5, warmup_s=2, run_s=5, kcost_s=5, idle_s=8, idle2_s=4,
              storm_calls=3_000_000,
-             storms_rounds=15, storms_calls=300_000, storms_budget_s=0.5,
+             storms_rounds=15, storms_calls=300_000, storms_budget_s=0.35,
              acc_per_kind=2, acc_passes=2, acc_s=30, burst_s=15)
     if args.quick:
         P.update(rounds=1, warmup_s=1, run_s=3, kcost_s=3, idle_s=3, idle2_s=2,
                  storm_calls=1_000_000,
-                 storms_rounds=5, storms_calls=150_000, storms_budget_s=0.25,
+                 storms_rounds=5, storms_calls=150_000, storms_budget_s=0.2,
                  acc_per_kind=1, acc_passes=1, acc_s=20, burst_s=8)
     P["quick_arg"] = bool(args.quick)
     P["quick"] = bool(args.quick or args.only)   # a partial run never rewrites BENCHMARKS.md

@@ -4,6 +4,7 @@ in their own process groups, /proc readers, wrk, the hello servers, bpf_stats, f
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -539,6 +540,17 @@ def ratio_ci95(ratios):
     how far the host's noise leaves the true ratio from the one measured."""
     ci = mean_ci95([math.log(r) for r in ratios if r > 0])
     return (math.exp(ci[0]), math.exp(ci[1])) if ci else None
+
+
+def median_ci95(xs, resamples=2000, seed=17):
+    """95% interval of the median of xs: percentile bootstrap (seeded, so a --render of the
+    same results gives the same interval), or None with fewer than 3 values. Robust to the odd
+    round a busy host spoils, where a t interval on the mean widens."""
+    if len(xs) < 3:
+        return None
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(resamples))
+    return meds[int(0.025 * resamples)], meds[int(0.975 * resamples) - 1]
 
 
 def ci_half(ci):

@@ -585,9 +585,10 @@ All figures come from one run, as ratios against the bare server measured in the
   finds syscalls slow, so that one storm takes about {P.get('storms_budget_s', 0):g} s), then
   the held one is released and runs them tracked; the tool stops. CPU ns
   per call (`CLOCK_PROCESS_CPUTIME_ID`, user + system of the storm process, which the BPF
-  programs and uprobe traps are charged to). Each figure is paired with the no-agent run of
-  its round; the interval is Student's t on the logs of the paired ratios (or on the paired
-  differences for added ns). The default mode is the one the agent reports in its startup line
+  programs and uprobe traps are charged to). Each run is paired with its own baseline, the
+  mean of two storms with nothing attached just before the tool attaches and just after it
+  stops (for *no agent* an A/A test of the method); figures are medians over rounds of the
+  paired ratio and added ns, with the 95% percentile-bootstrap interval of the median. The default mode is the one the agent reports in its startup line
   when started without `--syscall-hooks`.
 - **Cost account** (section 6): see the note under its tables.
 
