@@ -324,6 +324,13 @@ def summarize(St):
             present = {r["config"] for r in rr}
             for config in [c for c in order if c in present] + sorted(present - set(order)):
                 figs[config] = _figure([r for r in rr if r["config"] == config])
+            # the looser pairing, against the no-agent slot of the same round (results.json
+            # only: the run's own baseline is nearer in time)
+            none = {r["round"]: r["cpu_ns"] for r in rr if r["config"] == "none"}
+            for config, f in figs.items():
+                ratios = [r["cpu_ns"] / none[r["round"]] for r in rr
+                          if r["config"] == config and none.get(r["round"])]
+                f["ratio_vs_none_slot"] = statistics.median(ratios) if ratios else None
             out["figures"][case][kind] = figs
     out["checks"] = checks(out)
     return out
