@@ -1,14 +1,17 @@
 """Syscall storms (issue 17): what one cheap syscall costs a process the agent does not track
 (a bystander) and one it tracks, per syscall kind, with no agent, with stallscope in each
---syscall-hooks mode the agent offers, and (untracked getppid / epoll_wait only) with the peer
-tools. Many short rounds in one run, the configurations in a rotating order each round; CPU ns
-per call from scripts/bench/storm.c (CLOCK_PROCESS_CPUTIME_ID). Each figure is compared with
-the no-agent storm of the same round (paired), so slow drifts of the host cancel out.
+--syscall-hooks mode the agent offers, with each mode's kernel mechanism alone (an empty
+program: storm_ref.bpf.c) and (untracked getppid / epoll_wait only) with the peer tools. Many
+short rounds in one run, the configurations in a rotating order each round; CPU ns per call
+from scripts/bench/storm.c (CLOCK_PROCESS_CPUTIME_ID).
 
-One slot = one configuration in one round: a held storm process (the tracked one) is started,
-then the tool, attached to one idle asyncio process (and, for stallscope, to the held storm
-too); an untracked storm process runs every kind, then the held storm is released and runs
-them as a tracked process; the tool is stopped. So each tool starts once per round."""
+One slot = one configuration in one round: a held storm process (the tracked one) is started;
+a storm with nothing attached runs (baseline); the tool attaches to one idle asyncio process
+(stallscope also to the held storm; the uprobe reference to the held storm only); an untracked
+storm runs every kind, then the held storm is released and runs them tracked; the tool stops;
+a second baseline storm runs. Each run is compared with the mean of its two baselines, a
+second or two away, so the host's drift cancels; the no-agent slot is an A/A test. Each tool
+starts once per round."""
 
 import os
 import re
