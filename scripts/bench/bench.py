@@ -18,7 +18,8 @@ All in one session, so the figures are ratios taken side by side:
    alternating passes.
 5. Syscall storms (storms.py): CPU per call of getppid, epoll_wait(0), a pipe write+read and a
    futex wake, in an untracked process and in a tracked one, with no agent, stallscope in each
-   --syscall-hooks mode the agent offers and (untracked) the peers, in many short rounds.
+   --syscall-hooks mode the agent offers, each mode's kernel mechanism alone (an empty
+   program) and (untracked) the peers, in many short rounds.
 6. A per-request cost account per server kind (report.py): programs x runs per request, the
    syscall slow path, the agent's CPU, against the measured CPU-per-request delta.
 
