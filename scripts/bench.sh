@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # stallscope's performance benchmark: overhead on real servers (gunicorn gthread and sync,
-# Tornado) under wrk against bare and against libbpf-tools / bpftrace doing the same job,
-# in-kernel cost of the BPF programs (bpf_stats), the agent's CPU and memory, and accuracy on
-# injected stalls in Tornado, aiohttp and gevent servers (stallscope and bpftrace side by side).
-# Needs root; 127.0.0.1 only.
+# Tornado) under wrk against bare and against libbpf-tools / bpftrace doing the same job, with
+# CPU per request (server + wrk + tool, paired per round, 95% interval) as the headline;
+# in-kernel cost of the BPF programs (bpf_stats); the agent's CPU and memory; accuracy on
+# injected stalls in Tornado, aiohttp and gevent servers (stallscope and bpftrace side by side);
+# syscall storms (getppid, epoll_wait(0), pipe write+read, futex wake; CPU ns per call of a
+# process the agent does not track and of one it tracks, no agent vs each --syscall-hooks mode
+# the agent offers - sched too once `attach --help` lists it - and the peers, in many short
+# alternating rounds); and a per-request cost account per server kind (each program's runs x
+# cost, the syscall slow path, the tracepoint dispatch, the agent's CPU) against the measured
+# CPU-per-request delta. Needs root; 127.0.0.1 only.
 #
-#   scripts/bench.sh                  # full run (~11 min): prints the tables, rewrites BENCHMARKS.md
-#   scripts/bench.sh --quick          # short runs to try it out (~3 min): bench-out/*.quick.* only
-#   scripts/bench.sh --only accuracy  # one part (overhead or accuracy; --quick to shorten): bench-out/ only
+#   scripts/bench.sh                  # full run (~15 min): prints the tables, rewrites BENCHMARKS.md
+#   scripts/bench.sh --quick          # short runs to try it out (~4 min): bench-out/*.quick.* only
+#   scripts/bench.sh --only storms    # one part (overhead, accuracy or storms; --quick to
+#                                     # shorten: storms ~1 min): bench-out/ only
 #   scripts/bench.sh --rounds 9       # more alternating overhead rounds (default 5)
 #
 # Raw numbers and logs go to bench-out/ (results.json, logs/, runs/). The work is done by

@@ -8,12 +8,20 @@ All in one session, so the figures are ratios taken side by side:
    (overhead.py). Tools (tools.py): stallscope (attached to the master pid, follows its
    workers), libbpf-tools offcputime + syscount (one pair per serving process) and a bpftrace
    script measuring the same busy periods.
+   The headline is CPU per request (server + wrk + tool), paired per round, with its 95%
+   interval.
 2. In-kernel cost of stallscope's programs from bpf_stats (kcost.py): (a) under wrk load,
-   (b) an untracked getppid() storm: the cost every other process on the host pays.
+   (b) untracked getppid() and epoll_wait(0) storms, (c) a tracked epoll_wait(0) storm.
 3. Agent footprint: CPU (% of one core) and peak RSS, idle, under load and under many stalls.
 4. Accuracy (accuracy.py): injected stalls in Tornado, aiohttp and gevent servers: recall,
    precision, duration error and time to first report, stallscope and the bpftrace script in
    alternating passes.
+5. Syscall storms (storms.py): CPU per call of getppid, epoll_wait(0), a pipe write+read and a
+   futex wake, in an untracked process and in a tracked one, with no agent, stallscope in each
+   --syscall-hooks mode the agent offers, each mode's kernel mechanism alone (an empty
+   program) and (untracked) the peers, in many short rounds.
+6. A per-request cost account per server kind (report.py): programs x runs per request, the
+   syscall slow path, the agent's CPU, against the measured CPU-per-request delta.
 
 report.py turns the raw results into the tables. Writes bench-out/ (results.json, logs/,
 runs/) and rewrites BENCHMARKS.md; with --quick (short runs, to try it out)
@@ -32,6 +40,7 @@ import time
 from pathlib import Path
 
 import accuracy
+import storms
 from common import *  # noqa: F401,F403
 from kcost import kernel_cost_under_load, phase_idle_and_storm
 from overhead import overhead_run
@@ -64,6 +73,8 @@ def preflight():
     arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
     for argv in (["clang", "-O2", "-g", "-target", "bpf", f"-I{arch_inc}", "-c",
                   bench / "floor.bpf.c", "-o", OUT / "floor.bpf.o"],
+                 ["clang", "-O2", "-g", "-target", "bpf", f"-I{arch_inc}", "-c",
+                  bench / "storm_ref.bpf.c", "-o", OUT / "storm_ref.bpf.o"],
                  [cc, "-O2", "-o", OUT / "floor_loader", bench / "floor_loader.c", "-lbpf"]):
         cp = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
         if cp.returncode != 0:
@@ -99,12 +110,27 @@ def accuracy_only(R, P):
     return 0
 
 
+def storms_only(R, P):
+    R["storms"] = St = storms.run(P)
+    SS = storms.summarize(St)
+    raw = OUT / ("results.storms.quick.json" if P["quick_arg"] else "results.storms.json")
+    raw.write_text(json.dumps({"params": P, "machine": R["machine"], "storms": St,
+                               "summary": SS}, indent=2, default=str) + "\n")
+    print()
+    print(storms.render(St, SS, P))
+    print()
+    for c in SS["checks"]:
+        print(f"{c[0]}: {c[1]} ({c[2]}) target {c[3]}: {verdict(c[4])}")
+    log(f"wrote {raw.relative_to(ROOT)}")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="short runs to try the benchmark out (writes bench-out/ only)")
     ap.add_argument("--rounds", type=int, help="rounds per server (default 5, --quick 1)")
-    ap.add_argument("--only", choices=["overhead", "accuracy"],
+    ap.add_argument("--only", choices=["overhead", "accuracy", "storms"],
                     help="run one part (a try-out: writes bench-out/ only, not BENCHMARKS.md)")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="measure nothing: rewrite the report from a results.json of an "
@@ -121,12 +147,15 @@ def main():
         log(f"rewrote {md.relative_to(ROOT)} from {args.render}")
         return 0
     P = dict(quick=args.quick, rounds=5, warmup_s=2, run_s=5, kcost_s=5, idle_s=8, idle2_s=4,
-             storm_calls=3_000_000, storm_rounds=2, storm_tool_runs=2,
+             storm_calls=3_000_000,
+             storms_rounds=15, storms_calls=300_000, storms_budget_s=0.35,
              acc_per_kind=2, acc_passes=2, acc_s=30, burst_s=15)
     if args.quick:
         P.update(rounds=1, warmup_s=1, run_s=3, kcost_s=3, idle_s=3, idle2_s=2,
-                 storm_calls=1_000_000, storm_rounds=1, storm_tool_runs=1,
+                 storm_calls=1_000_000,
+                 storms_rounds=5, storms_calls=150_000, storms_budget_s=0.2,
                  acc_per_kind=1, acc_passes=1, acc_s=20, burst_s=8)
+    P["quick_arg"] = bool(args.quick)
     P["quick"] = bool(args.quick or args.only)   # a partial run never rewrites BENCHMARKS.md
     P["only"] = args.only
     if args.rounds:
@@ -160,9 +189,11 @@ def main():
              "runs": [], "kcost": {}, "loadavg_start": Path("/proc/loadavg").read_text().strip()}
         if P["only"] == "accuracy":
             return accuracy_only(R, P)
+        if P["only"] == "storms":
+            return storms_only(R, P)
         log(f"{'quick' if P['quick'] else 'full'} run: {P['rounds']} round(s) x "
             f"{len(CONFIGS)} configs x {len(SERVERS)} servers, {P['warmup_s']}+{P['run_s']} s "
-            f"each, then accuracy")
+            f"each, then syscall storms and accuracy")
         for kind in R["servers"]:
             server = Server(kind)
             server.wait_ready()
@@ -178,6 +209,7 @@ def main():
             R["kcost"][kind] = kernel_cost_under_load(server, P)
             server.stop()
         if P["only"] != "overhead":
+            R["storms"] = storms.run(P)
             R["accuracy"] = accuracy.run(P)
         R["loadavg_end"] = Path("/proc/loadavg").read_text().strip()
         R["wall_s"] = time.monotonic() - t_start

@@ -1,5 +1,7 @@
 """In-kernel cost of stallscope's programs (bpf_stats) and the agent's idle footprint:
-(a) under wrk load on a tracked server, (b) an untracked getppid() storm."""
+(a) under wrk load on a tracked server, (b) untracked getppid() and epoll_wait(0) storms,
+(c) a tracked epoll_wait(0) storm. End-to-end storm costs (CPU per call, no agent against
+each hook mode and the peers, many rounds) are storms.py's."""
 
 import os
 import re
@@ -8,7 +10,7 @@ import time
 import urllib.request
 
 from common import *  # noqa: F401,F403
-from tools import AGENTS, Stallscope, start_floor
+from tools import Stallscope, start_floor
 
 
 # ---- the phases ----------------------------------------------------------------------------
@@ -51,19 +53,10 @@ def tracked_storm(calls, ids_of_agent):
 
 
 def phase_idle_and_storm(server, P):
-    """Agent footprint while idle, then scenario (b): an untracked syscall storm. The storm's
-    CPU time per syscall is measured alternately without and with the agent (attached afresh
-    each round); the program costs come from one storm with bpf_stats on."""
-    res = {"storm_calls": P["storm_calls"], "storm_bare_runs_ns": [], "storm_agent_runs_ns": [],
-           "wait_storm_bare_runs_ns": [], "wait_storm_agent_runs_ns": []}
-    bare, with_agent = res["storm_bare_runs_ns"], res["storm_agent_runs_ns"]
-    # End to end, bpf_stats off: what an untracked event loop pays per empty epoll_wait (the
-    # per-syscall tracepoint's dispatch on both sides plus the two programs), beside getppid's
-    # figure (no program: the syscall-tracepoint slow path alone).
-    wait_bare, wait_with_agent = res["wait_storm_bare_runs_ns"], res["wait_storm_agent_runs_ns"]
-    bare.append(storm(P["storm_calls"], "bare-0"))
-    wait_bare.append(storm(P["storm_calls"], "bare-epoll-0", "epoll"))
-
+    """Agent footprint while idle, then the program costs (bpf_stats) of scenario (b), untracked
+    syscall storms, and (c), a tracked epoll_wait storm: one storm each with bpf_stats on.
+    What the storms cost end to end is measured by storms.py (no bpf_stats, many rounds)."""
+    res = {"storm_calls": P["storm_calls"]}
     agent = Stallscope(server, "idle")
     res["attach_cpu_s"] = cpu_ticks(agent.pid) / CLK_TCK
     time.sleep(1.0)
@@ -106,51 +99,24 @@ def phase_idle_and_storm(server, P):
             floor.stop()
     res["storm_progs"] = stats_delta(s0, s1, ts1 - ts0)
     res["storm_wait_progs"] = stats_delta(w0, w1, tw1 - tw0)
+    agent.stop()
+    res["idle_agent_hwm_kb_at_stop"] = agent.hwm_kb
     res["storm_tracked_ns"], res["storm_tracked_progs"] = tracked_storm(
         P["storm_calls"], lambda pids: Stallscope(pids, "tracked-storm"))
-
-    idle_agent = agent
-    for rnd in range(1, P["storm_rounds"] + 1):
-        if rnd > 1:
-            agent = Stallscope(server, f"storm-r{rnd}")
-        with_agent.append(storm(P["storm_calls"], f"agent-r{rnd}"))
-        wait_with_agent.append(storm(P["storm_calls"], f"agent-epoll-r{rnd}", "epoll"))
-        agent.stop()
-        bare.append(storm(P["storm_calls"], f"bare-r{rnd}"))
-        wait_bare.append(storm(P["storm_calls"], f"bare-epoll-r{rnd}", "epoll"))
-    res["idle_agent_hwm_kb_at_stop"] = idle_agent.hwm_kb
-    res["storm_agent_ns"] = min(with_agent)
-    res["wait_storm_agent_ns"] = min(wait_with_agent)
-    # what the other tools cost the same untracked process, for comparison
-    res["storm_tools_ns"], res["wait_storm_tools_ns"] = {}, {}
-    for config in ("libbpf-tools", "bpftrace"):
-        tool = AGENTS[config](server, f"storm-{config}")
-        try:
-            runs = [storm(P["storm_calls"], f"{config}-{i}") for i in range(P["storm_tool_runs"])]
-            wait_runs = [storm(P["storm_calls"], f"{config}-epoll-{i}", "epoll")
-                         for i in range(P["storm_tool_runs"])]
-        finally:
-            tool.stop()
-        res["storm_tools_ns"][config] = min(runs)
-        res["wait_storm_tools_ns"][config] = min(wait_runs)
-        bare.append(storm(P["storm_calls"], f"bare-after-{config}"))
-        wait_bare.append(storm(P["storm_calls"], f"bare-epoll-after-{config}", "epoll"))
-    res["storm_bare_ns"] = min(bare)
-    res["wait_storm_bare_ns"] = min(wait_bare)
     p = res["storm_progs"]
-    log("storm: %.1f ns CPU/syscall bare, %.1f with the agent (min of %d); %s; empty "
-        "program %s ns/run"
-        % (res["storm_bare_ns"], res["storm_agent_ns"], len(with_agent),
-           ", ".join(f"{n} {fmt(p[n]['ns_per_run'])} ns/run x {p[n]['run_cnt']}"
+    log("storm programs (bpf_stats): %s; empty program %s ns/run"
+        % (", ".join(f"{n} {fmt(p[n]['ns_per_run'])} ns/run x {p[n]['run_cnt']}"
                      for n in syscall_progs(p)) or "no syscall program",
            fmt(p.get("bench_empty", {}).get("ns_per_run"))))
     return res
 
 
 def parse_syscount_p(text):
+    """{pid: (comm, syscalls)} summed over syscount -P's intervals."""
     counts = {}
-    for m in re.finditer(r"^(\d+)\s+\S.*?\s+(\d+)\s*$", text, re.M):
-        counts[int(m.group(1))] = counts.get(int(m.group(1)), 0) + int(m.group(2))
+    for m in re.finditer(r"^(\d+)\s+(\S.*?)\s+(\d+)\s*$", text, re.M):
+        pid = int(m.group(1))
+        counts[pid] = (m.group(2), counts.get(pid, ("", 0))[1] + int(m.group(3)))
     return counts
 
 
@@ -185,10 +151,13 @@ def kernel_cost_under_load(server, P):
         agent.stop()
     res["progs"] = stats_delta(s0, s1, t1 - t0)
     res["seconds"] = t1 - t0
-    total = sum(counts.values())
-    mine = sum(c for pid, c in counts.items() if pid in tracked)
+    total = sum(c for _, c in counts.values())
+    mine = sum(c for pid, (_, c) in counts.items() if pid in tracked)
     res["syscalls_counted"] = total
     res["syscalls_tracked"] = mine
+    # the syscalls of the processes whose CPU section 1 counts per request: server and wrk
+    res["syscalls_server_wrk"] = mine + sum(c for pid, (comm, c) in counts.items()
+                                            if comm == "wrk" and pid not in tracked)
     res["tracked_share"] = mine / total if total else None
     bpf_ns = sum(v["run_time_ns"] for n, v in res["progs"].items() if not n.startswith("bench_"))
     res["bpf_ns_per_request"] = bpf_ns / res["requests"] if res["requests"] else None

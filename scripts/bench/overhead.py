@@ -13,7 +13,9 @@ def overhead_run(server, config, rnd, P):
         run_wrk(server.url, P["warmup_s"], tag + "-warmup", latency=False)
         win = CpuWindow(lambda: server.pids() + agent_pids).start()
         ac0 = {p: cpu_ticks(p) for p in agent_pids}
+        an0 = {p: task_cpu_ns(p) for p in agent_pids}
         res = run_wrk(server.url, P["run_s"], tag)
+        an1 = {p: task_cpu_ns(p) for p in agent_pids}
         ac1 = {p: cpu_ticks(p) for p in agent_pids}
         res.update(win.stop())
     except BaseException:
@@ -28,6 +30,9 @@ def overhead_run(server, config, rnd, P):
     if agent_pids:
         res["agent_cpu_pct"] = pct_of_core(sum(ac1[p] - ac0[p] for p in agent_pids),
                                            res["seconds"])
+        if all(an0[p] is not None and an1[p] is not None for p in agent_pids):
+            # ns resolution (schedstat), for the per-request cost account
+            res["agent_cpu_ns_per_req"] = sum(an1[p] - an0[p] for p in agent_pids) / res["requests"]
     if agent:
         agent.stop()
     if config == "stallscope":

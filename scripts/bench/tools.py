@@ -13,9 +13,10 @@ from common import *  # noqa: F401,F403 (paths, Proc, wait_for, /proc and bpf_st
 
 class Stallscope:
     """`stallscope attach` on a server's master pid (or a list of pids). live=True: its JSON
-    lines come through a pipe, stamped on arrival (accuracy); else --output to a file."""
+    lines come through a pipe, stamped on arrival (accuracy); else --output to a file.
+    hooks: its --syscall-hooks value (None: the agent's default)."""
 
-    def __init__(self, server, tag, threshold_ms=None, live=False):
+    def __init__(self, server, tag, threshold_ms=None, live=False, hooks=None):
         self.tag = tag
         self.report_path = OUT / "runs" / f"{tag}.jsonl"
         pids = server if isinstance(server, (list, tuple)) else [server.pid]
@@ -24,6 +25,8 @@ class Stallscope:
             argv += ["--pid", pid]
         if threshold_ms is not None:
             argv += ["--block-threshold-ms", threshold_ms]
+        if hooks:
+            argv += ["--syscall-hooks", hooks]
         if not live:
             argv += ["--output", self.report_path]
         self.proc = Proc(f"stallscope-{tag}", argv, live_stdout=live)
@@ -32,6 +35,8 @@ class Stallscope:
         self.hwm_kb = 0
         wait_for(lambda: "stallscope: attached" in self.proc.err(), 30,
                  "stallscope to attach", [self.proc])
+        self.startup = next((line for line in self.proc.err().splitlines()
+                             if "stallscope: attached" in line), "")
         self.prog_ids = attach_points(self.pid)   # {id: attach point}
         for pid_ in owned_prog_ids(self.pid):
             self.prog_ids.setdefault(pid_, "")
