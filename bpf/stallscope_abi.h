@@ -185,7 +185,10 @@ enum ss_counter {
   SS_CNT_SWITCH_IN_UNSEEN = 7, /* a task ran again without a sched_switch we saw (repaired) */
   SS_CNT_WAITS_AT_SWITCH = 8,  /* sched mode: waits found asleep at a switch-out */
   SS_CNT_WAIT_UPROBE_HITS = 9, /* sched mode: waits seen by an armed uprobe */
-  SS_CNT_MAX = 10,
+  /* sched mode: uprobe hits in a process not tracked. Must stay 0: the uprobes are attached to
+   * one process each, so no other process should ever trap on them. */
+  SS_CNT_WAIT_UPROBE_HITS_UNTRACKED = 10,
+  SS_CNT_MAX = 11,
 };
 
 /* ---- Pools (bpf/pools.bpf.h) ---- */

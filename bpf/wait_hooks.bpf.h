@@ -140,7 +140,10 @@ static __always_inline void note_loop_suspect(struct ss_thread_state *t, __u64 n
 static __always_inline void wait_uprobe_hit(__u64 epfd, __u64 events, int nr) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
-  if (!is_tracked(tgid)) return;
+  if (!is_tracked(tgid)) {
+    count(SS_CNT_WAIT_UPROBE_HITS_UNTRACKED);
+    return;
+  }
   count(SS_CNT_WAIT_UPROBE_HITS);
   wait_enter(pid_tgid, nr, SS_SC_EPOLL_WAIT, epfd, events);
   __u32 word = tgid / 64;

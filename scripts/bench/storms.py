@@ -75,11 +75,13 @@ def hook_modes():
 
 
 def mode_of_startup(line):
-    """The hook mode an agent's startup line names ("waits hooked by ..."), or None."""
-    m = re.search(r"waits (?:hooked|seen) (?:by|at) ([^;]+)", line)
-    what = (m.group(1) if m else line).lower()
-    if "sched" in what:
-        return "sched"
+    """The hook mode an agent's startup line names: "waits seen by ... (--syscall-hooks MODE..."
+    (older agents: "waits hooked by syscall tracepoints|raw_syscalls"), or None."""
+    m = re.search(r"\(--syscall-hooks (\w+)", line)
+    if m:
+        return m.group(1)
+    m = re.search(r"waits hooked by ([^;]+)", line)
+    what = m.group(1).lower() if m else ""
     if "raw" in what:
         return "raw"
     if "tracepoint" in what:

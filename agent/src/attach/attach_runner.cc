@@ -273,6 +273,7 @@ class AttachRun : public TraceControl {
     stats.set_wait_hooks(SyscallHooksName(probes_->syscall_hooks()));
     stats.set_waits_at_switch(counters[SS_CNT_WAITS_AT_SWITCH]);
     stats.set_wait_uprobe_hits(counters[SS_CNT_WAIT_UPROBE_HITS]);
+    stats.set_wait_uprobe_hits_untracked(counters[SS_CNT_WAIT_UPROBE_HITS_UNTRACKED]);
     if (wait_uprobes_) {
       stats.set_wait_uprobe_arms(wait_uprobes_->stats().arms);
       stats.set_wait_uprobe_arm_failures(wait_uprobes_->stats().arm_failures);

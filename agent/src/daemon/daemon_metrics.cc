@@ -50,6 +50,12 @@ std::string FormatDaemonMetrics(const DaemonMetrics& m) {
   Metric(out, "stallscope_agent_switch_ins_unseen_total", "counter",
          "Tracked threads that ran again without a sched_switch event reaching stallscope (on-CPU time taken from the scheduler's clock).");
   Sample(out, "stallscope_agent_switch_ins_unseen_total", m.kernel[SS_CNT_SWITCH_IN_UNSEEN]);
+  Metric(out, "stallscope_agent_wait_uprobe_hits_total", "counter",
+         "--syscall-hooks sched: loop waits seen by a uprobe armed for a busy loop.");
+  Sample(out, "stallscope_agent_wait_uprobe_hits_total", m.kernel[SS_CNT_WAIT_UPROBE_HITS]);
+  Metric(out, "stallscope_agent_wait_uprobe_hits_untracked_total", "counter",
+         "--syscall-hooks sched: uprobe hits in processes not tracked (must stay 0: each uprobe is attached to one process).");
+  Sample(out, "stallscope_agent_wait_uprobe_hits_untracked_total", m.kernel[SS_CNT_WAIT_UPROBE_HITS_UNTRACKED]);
   Metric(out, "stallscope_agent_tracked_processes", "gauge", "Processes tracked now (discovered servers and their workers).");
   Sample(out, "stallscope_agent_tracked_processes", m.tracked_processes);
   Metric(out, "stallscope_agent_discovery_scans_total", "counter", "/proc scans for new servers.");
