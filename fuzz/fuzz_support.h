@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -61,6 +62,17 @@ class ScratchTree {
     if (!f) abort();
     if (!contents.empty()) fwrite(contents.data(), 1, contents.size(), f);
     fclose(f);
+  }
+
+  // Makes root/relative a symlink whose text is `target` up to its first NUL and within
+  // PATH_MAX (what a symlink can hold); an empty text leaves no link.
+  void Symlink(const std::string& relative, std::string_view target) const {
+    std::filesystem::path path = std::filesystem::path(root_) / relative;
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    std::filesystem::remove(path, ec);
+    std::string text(target.substr(0, std::min(target.find('\0'), size_t{4095})));
+    if (!text.empty() && symlink(text.c_str(), path.c_str()) != 0) abort();
   }
 
  private:

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "listen_check.h"
 
 namespace stallscope::net {
 
@@ -234,7 +235,11 @@ grpc::Status ListenerSecurity::GrpcPrincipal(const grpc::ServerContextBase& cont
 }
 
 std::unique_ptr<httplib::Server> ListenerSecurity::NewHttpServer() {
-  if (!tls()) return std::make_unique<httplib::Server>();
+  if (!tls()) {
+    auto server = std::make_unique<httplib::Server>();
+    server->set_socket_options(SetListenSocketOptions);  // no SO_REUSEPORT: a taken port is refused
+    return server;
+  }
   // The certificate is chosen per handshake from the identity in force, so a reload reaches
   // the next connection without touching the shared SSL_CTX.
   auto server = std::make_unique<httplib::SSLServer>([this](SSL_CTX& ctx) {
@@ -258,6 +263,7 @@ std::unique_ptr<httplib::Server> ListenerSecurity::NewHttpServer() {
     return true;
   });
   if (!server->is_valid()) return nullptr;
+  server->set_socket_options(SetListenSocketOptions);
   return server;
 }
 

@@ -60,7 +60,8 @@ class ListenerSecurity {
   grpc::Status GrpcPrincipal(const grpc::ServerContextBase& context, std::string* principal) const;
 
   // A cpp-httplib server, over TLS when configured (the certificate is picked per handshake,
-  // so a reload applies to new connections at once).
+  // so a reload applies to new connections at once), whose sockets refuse a taken port (no
+  // SO_REUSEPORT). Bind it with BindHttpServer (listen_check.h). nullptr when TLS setup fails.
   std::unique_ptr<httplib::Server> NewHttpServer();
   // True when the request may proceed (always, with no tokens configured); else answers 401
   // with WWW-Authenticate, so a browser asks for the token as a password.

@@ -89,7 +89,6 @@ HttpApi::HttpApi(Store* store, Metrics* metrics, net::ListenerSecurity* security
   limits.max_connection_age = std::chrono::seconds(30);
   if (server_ == nullptr) return;  // TLS setup failed: Start says so
   guard_ = net::GuardHttpServer(*server_, limits);
-  server_->set_socket_options(SetListenSocketOptions);  // no SO_REUSEPORT: a taken port is refused
   Routes();
 }
 
@@ -97,16 +96,10 @@ HttpApi::~HttpApi() { Stop(); }
 
 absl::StatusOr<int> HttpApi::Start(const std::string& host, int port) {
   if (server_ == nullptr) return absl::InternalError("cannot set up TLS for the HTTP server");
-  if (absl::Status free = CheckPortFree(host, port); !free.ok()) return free;
-  int bound = port;
-  if (port == 0) {
-    bound = server_->bind_to_any_port(host);
-    if (bound < 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", host, ":0"));
-  } else if (!server_->bind_to_port(host, port)) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", host, ":", port, " (in use?)"));
-  }
+  absl::StatusOr<int> bound = net::BindHttpServer(*server_, host, port);
+  if (!bound.ok()) return bound.status();
   thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return bound;
+  return *bound;
 }
 
 void HttpApi::Stop() {

@@ -29,11 +29,6 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
-std::string GrpcAddress(const HostPort& hp) {
-  std::string host = hp.host.empty() ? "[::]" : hp.host.find(':') != std::string::npos ? "[" + hp.host + "]" : hp.host;
-  return absl::StrCat(host, ":", hp.port);
-}
-
 // Raises the soft fd limit to the hard one, so that connection caps (not the fd table) are
 // what refuses a flood. Returns the limit in force.
 rlim_t RaiseFdLimit() {
@@ -106,20 +101,21 @@ int main(int argc, char** argv) {
   service_options.retention = options->retention;
   service_options.security = security->get();
   CollectorService service(&ingestor, &metrics, service_options);
-  // Refused up front in one line: gRPC would log several, and with SO_REUSEPORT (its default,
-  // turned off below) two collectors would share the port silently.
-  if (absl::Status free = stallscope::CheckPortFree(options->grpc_listen.host, options->grpc_listen.port); !free.ok())
-    return Fail(absl::StrCat("--grpc-listen: ", free.message()),
-                absl::IsAlreadyExists(free) ? stallscope::kExitAddressInUse : 1);
   grpc::ServerBuilder builder;
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int grpc_port = 0;
-  builder.AddListeningPort(GrpcAddress(options->grpc_listen), (*security)->GrpcCredentials(), &grpc_port);
+  if (absl::Status st = stallscope::net::AddGrpcListeningPort(builder, options->grpc_listen.host, options->grpc_listen.port,
+                                                              (*security)->GrpcCredentials(), &grpc_port);
+      !st.ok())
+    return Fail(absl::StrCat("--grpc-listen: ", st.message()),
+                absl::IsAlreadyExists(st) ? stallscope::net::kExitAddressInUse : 1);
   CollectorService::Configure(builder, options->max_message_bytes);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0)
-    return Fail(absl::StrCat("cannot listen for agents on ", GrpcAddress(options->grpc_listen), " (in use?)"), 1);
+    return Fail(absl::StrCat("cannot listen for agents on ",
+                             stallscope::net::ListenAddress(options->grpc_listen.host, options->grpc_listen.port),
+                             " (in use?)"),
+                1);
   service.set_listen_port(grpc_port);
   service.InstallFloodGuard();
 
@@ -162,7 +158,7 @@ int main(int argc, char** argv) {
   if (!http_port.ok()) {
     server->Shutdown();
     return Fail(absl::StrCat("--http-listen: ", http_port.status().message()),
-                absl::IsAlreadyExists(http_port.status()) ? stallscope::kExitAddressInUse : 1);
+                absl::IsAlreadyExists(http_port.status()) ? stallscope::net::kExitAddressInUse : 1);
   }
   (*security)->WatchFiles(std::chrono::seconds(2));
   fprintf(stderr, "stallscope-collector: agents -> grpc port %d, dashboard and API -> http%s port %d, store %s%s\n",

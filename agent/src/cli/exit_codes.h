@@ -14,7 +14,7 @@ enum ExitCode : int {
   kExitOutput = 6,         // cannot write --output
   kExitConfig = 7,         // daemon: bad --config file, or its --listen address cannot be used
   kExitProcessGone = 8,    // a --pid that is a zombie, or exited before the probes were attached
-  // 9: a listen port already in use: kExitAddressInUse (common/listen_check.h), shared with
+  // 9: a listen port already in use: net::kExitAddressInUse (net/listen_check.h), shared with
   // the collector.
 };
 

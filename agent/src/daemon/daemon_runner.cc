@@ -111,7 +111,7 @@ class Daemon {
       auto port = ops_.Start(config_.listen, config_.listen_token_file);
       if (!port.ok())
         return Fail(std::string(port.status().message()),
-                    absl::IsAlreadyExists(port.status()) ? kExitAddressInUse : kExitConfig);
+                    absl::IsAlreadyExists(port.status()) ? net::kExitAddressInUse : kExitConfig);
       ops_port_ = *port;
     }
     struct sigaction sa {};

@@ -23,7 +23,6 @@ void OpsServer::Routes() {
   limits.write_timeout = std::chrono::seconds(5);
   limits.max_request_body = 4096;
   net::GuardHttpServer(*server_, limits);
-  server_->set_socket_options(SetListenSocketOptions);  // no SO_REUSEPORT: a taken port is refused
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.path != "/metrics" || security_->AuthorizeHttp(req, res)) return httplib::Server::HandlerResponse::Unhandled;
     return httplib::Server::HandlerResponse::Handled;
@@ -63,17 +62,10 @@ absl::StatusOr<int> OpsServer::Start(const std::string& listen, const std::strin
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
-  if (absl::Status free = CheckPortFree(host, port); !free.ok())
-    return absl::Status(free.code(), absl::StrCat("listen: ", free.message()));
-  int bound = port;
-  if (port == 0) {
-    bound = server_->bind_to_any_port(host);
-    if (bound < 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
-  } else if (!server_->bind_to_port(host, port)) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, " (in use?)"));
-  }
+  absl::StatusOr<int> bound = net::BindHttpServer(*server_, host, port);
+  if (!bound.ok()) return absl::Status(bound.status().code(), absl::StrCat("listen: ", bound.status().message()));
   thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return bound;
+  return *bound;
 }
 
 void OpsServer::Stop() {

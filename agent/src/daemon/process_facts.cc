@@ -15,7 +15,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "target_files/target_files.h"
 
 namespace stallscope {
@@ -134,24 +133,11 @@ bool IsPythonExecutable(const std::string& path) {
 }
 
 int CountListeningSockets(pid_t pid, const std::string& proc_root) {
-  constexpr int kMaxFds = 4096;
+  constexpr size_t kMaxFds = 4096;
   std::set<uint64_t> sockets;
-  std::string dir_path = absl::StrCat(proc_root, "/", pid, "/fd");
-  DIR* dir = opendir(dir_path.c_str());
-  if (!dir) return 0;
-  int looked = 0;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.' || ++looked > kMaxFds) continue;
-    char link[64];
-    ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof(link) - 1);
-    if (n <= 0) continue;
-    absl::string_view target(link, static_cast<size_t>(n));
-    uint64_t inode = 0;
-    if (absl::ConsumePrefix(&target, "socket:[") && absl::ConsumeSuffix(&target, "]") &&
-        absl::SimpleAtoi(target, &inode))
-      sockets.insert(inode);
-  }
-  closedir(dir);
+  for (const target_files::SocketFd& s :
+       target_files::ListSocketFds(absl::StrCat(proc_root, "/", pid, "/fd"), kMaxFds))
+    sockets.insert(s.inode);
   if (sockets.empty()) return 0;
   int listening = 0;
   // tcp/tcp6: "sl local rem st ... inode" with st 0A = LISTEN; unix: "Num RefCount Protocol

@@ -1,7 +1,6 @@
 #include "pools/proc_pool_view.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -17,7 +16,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -42,25 +40,13 @@ std::optional<pid_t> ParentOf(pid_t pid) {
   return ppid;
 }
 
-// "socket:[123]" links of /proc/PID/fd, by inode.
+// Socket fds of /proc/PID/fd, by inode. The cap is past any pool worker's fd count: the
+// listeners may sit at any fd number.
 absl::flat_hash_map<uint64_t, int> SocketFds(pid_t pid) {
+  constexpr size_t kMaxFds = 1 << 16;
   absl::flat_hash_map<uint64_t, int> out;
-  std::string dir_path = absl::StrCat("/proc/", pid, "/fd");
-  DIR* dir = opendir(dir_path.c_str());
-  if (!dir) return out;
-  while (dirent* entry = readdir(dir)) {
-    int fd = 0;
-    if (!absl::SimpleAtoi(entry->d_name, &fd)) continue;
-    char link[64];
-    ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof(link) - 1);
-    if (n <= 0) continue;
-    absl::string_view target(link, static_cast<size_t>(n));
-    uint64_t inode = 0;
-    if (absl::ConsumePrefix(&target, "socket:[") && absl::ConsumeSuffix(&target, "]") &&
-        absl::SimpleAtoi(target, &inode))
-      out[inode] = fd;
-  }
-  closedir(dir);
+  for (const target_files::SocketFd& s : target_files::ListSocketFds(absl::StrCat("/proc/", pid, "/fd"), kMaxFds))
+    out[s.inode] = s.fd;
   return out;
 }
 

@@ -133,15 +133,14 @@ FdInfo ResolveOne(const std::string& pid_dir, pid_t pid, bool live, int fd,
   std::optional<std::string> link = ReadLink(link_path);
   if (!link) return {};
 
-  if (std::optional<std::string_view> inode_text = BracketedAfter(*link, "socket:")) {
+  if (BracketedAfter(*link, "socket:")) {
     int domain = AF_UNSPEC;
     if (live) {
       if (std::optional<FdInfo> info = InetFdInfoFromDuplicate(pid, fd, &domain)) return *info;
     }
-    uint64_t inode;
-    if (ParseNumber(*inode_text, 10, &inode)) {
+    if (std::optional<uint64_t> inode = target_files::SocketInodeOfLink(*link)) {
       int family = domain == AF_UNIX ? AF_UNIX : AF_UNSPEC;
-      if (std::optional<FdInfo> info = tables.Find(inode, family)) return *info;
+      if (std::optional<FdInfo> info = tables.Find(*inode, family)) return *info;
     }
     return FdInfo{FdKind::kOtherSocket, "socket"};
   }

@@ -1,5 +1,6 @@
 #include "target_files/target_files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -175,6 +176,54 @@ std::optional<std::string> ReadProcLink(const std::string& path) {
   if (n < 0) return std::nullopt;
   if (static_cast<size_t>(n) == sizeof(buf)) CountShed(Shed::kReadTruncated);
   return std::string(buf, static_cast<size_t>(n));
+}
+
+std::optional<uint64_t> SocketInodeOfLink(std::string_view link) {
+  constexpr std::string_view kPrefix = "socket:[";
+  if (!link.starts_with(kPrefix) || !link.ends_with(']')) return std::nullopt;
+  std::string_view digits = link.substr(kPrefix.size(), link.size() - kPrefix.size() - 1);
+  uint64_t inode;
+  // from_chars in base 10 takes digits only (no sign for unsigned, no blanks) and reports
+  // overflow; ParseNumber also requires that it consumed all of them.
+  if (!ParseNumber(digits, 10, &inode)) return std::nullopt;
+  return inode;
+}
+
+std::optional<uint64_t> SocketInodeOfFdLink(int fd_dir, std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
+      name.find('\0') != std::string_view::npos)
+    return std::nullopt;
+  // "socket:[" + 20 digits (UINT64_MAX) + "]" is 29 bytes; a read that fills the buffer may
+  // have been cut, so it is refused rather than parsed.
+  char buf[32];
+  ssize_t n = readlinkat(fd_dir, std::string(name).c_str(), buf, sizeof(buf));
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf)) return std::nullopt;
+  return SocketInodeOfLink(std::string_view(buf, static_cast<size_t>(n)));
+}
+
+std::vector<SocketFd> ListSocketFds(const std::string& fd_dir_path, size_t max_entries) {
+  std::vector<SocketFd> out;
+  int dir_fd = open(fd_dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0) return out;
+  DIR* dir = fdopendir(dir_fd);  // owns dir_fd from here
+  if (dir == nullptr) {
+    close(dir_fd);
+    return out;
+  }
+  size_t looked = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    if (++looked > max_entries) {
+      CountShed(Shed::kReadTruncated);
+      break;
+    }
+    int fd;
+    if (!ParseNumber(std::string_view(entry->d_name), 10, &fd) || fd < 0) continue;
+    if (std::optional<uint64_t> inode = SocketInodeOfFdLink(dirfd(dir), entry->d_name))
+      out.push_back(SocketFd{fd, *inode});
+  }
+  closedir(dir);
+  return out;
 }
 
 LineReader::LineReader(int fd, size_t max_total_bytes, size_t max_line_bytes)

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "target_files/counters.h"
 #include "target_files/scoped_fd.h"
@@ -78,6 +79,26 @@ std::optional<std::string> ReadOpened(int fd, size_t max_bytes);
 
 // The text of a /proc symlink (exe, cwd, fd/N), at most PATH_MAX bytes. nullopt on error.
 std::optional<std::string> ReadProcLink(const std::string& path);
+
+// The inode of a socket fd's link text: "socket:[123]" -> 123. nullopt for any other shape:
+// another prefix, missing brackets, anything but decimal digits inside them (no sign, no
+// blanks), or a number past uint64_t.
+std::optional<uint64_t> SocketInodeOfLink(std::string_view link);
+
+// The socket inode that the fd link `name` of the directory `fd_dir` (an open /proc/PID/fd)
+// names. The link is read with readlinkat, which never follows it, into a small buffer: a text
+// too long for "socket:[<20 digits>]" is no socket link. `name` must be one path component.
+// nullopt when the link is missing, is no socket, or is malformed.
+std::optional<uint64_t> SocketInodeOfFdLink(int fd_dir, std::string_view name);
+
+struct SocketFd {
+  int fd;
+  uint64_t inode;
+};
+// The socket fds of the fd directory `fd_dir_path` (/proc/PID/fd), in directory order, looking
+// at no more than `max_entries` entries (a target may hold a million fds). Empty when the
+// directory cannot be opened.
+std::vector<SocketFd> ListSocketFds(const std::string& fd_dir_path, size_t max_entries);
 
 // Lines of an fd, streamed in fixed chunks: at most `max_total_bytes` are read (then it stops,
 // counted as read_truncated), and lines longer than `max_line_bytes` are skipped whole (counted

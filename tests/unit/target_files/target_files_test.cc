@@ -1,12 +1,17 @@
 #include "target_files/target_files.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -213,6 +218,120 @@ TEST(StatusText, EffectiveUidAndInnermostPid) {
   EXPECT_EQ(EffectiveUidFromStatus("Uid:\tgarbage\n"), std::nullopt);
   EXPECT_EQ(InnermostPidFromStatus("Name:\tNSpid:\n"), std::nullopt);
   EXPECT_EQ(EffectiveUidFromStatus(""), std::nullopt);
+}
+
+// fd links are what a target makes of its fds; only "socket:[DIGITS]" within uint64_t counts.
+TEST(SocketInode, ParsesOnlyTheExactSocketShape) {
+  EXPECT_EQ(SocketInodeOfLink("socket:[1161]"), 1161u);
+  EXPECT_EQ(SocketInodeOfLink("socket:[0]"), 0u);
+  EXPECT_EQ(SocketInodeOfLink("socket:[18446744073709551615]"), UINT64_MAX);
+  for (std::string_view hostile :
+       {"socket:[18446744073709551616]",                       // one past uint64_t
+        "socket:[99999999999999999999999999999999999999999]",  // far past it
+        "socket:[]", "socket:[", "socket:", "socket:[12", "socket:12]", "socket:[12]x",
+        "socket:[+12]", "socket:[-12]", "socket:[ 12]", "socket:[12 ]", "socket:[0x1f]",
+        "socket:[garbage]", "Socket:[12]", "xsocket:[12]", "pipe:[12]",
+        "anon_inode:[eventpoll]", "/tmp/socket:[12]", "", "]"}) {
+    EXPECT_EQ(SocketInodeOfLink(hostile), std::nullopt) << hostile;
+  }
+  // A NUL inside the digits (string_view literals above stop at it: built apart).
+  EXPECT_EQ(SocketInodeOfLink(std::string_view("socket:[1\0]", 11)), std::nullopt);
+}
+
+// A fake /proc/PID/fd: symlinks whose text the test chooses, as a target chooses its fds'.
+class FdLinksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("fd-links-test-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (dir_fd_ >= 0) close(dir_fd_);
+    fs::remove_all(dir_);
+  }
+  void Link(const std::string& name, const std::string& text) { fs::create_symlink(text, dir_ / name); }
+  int DirFd() {
+    if (dir_fd_ < 0) dir_fd_ = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return dir_fd_;
+  }
+
+  fs::path dir_;
+  int dir_fd_ = -1;
+};
+
+TEST_F(FdLinksTest, ReadsASocketLinkWithoutFollowingIt) {
+  Link("3", "socket:[1161]");
+  // A link whose text names a real file elsewhere: read as text, the file is never touched.
+  std::ofstream(dir_ / "socket:[42]") << "x";
+  Link("4", "socket:[42]");
+  EXPECT_EQ(SocketInodeOfFdLink(DirFd(), "3"), 1161u);
+  EXPECT_EQ(SocketInodeOfFdLink(DirFd(), "4"), 42u);
+}
+
+TEST_F(FdLinksTest, RefusesWhatIsNoSocketLink) {
+  Link("5", "pipe:[12]");
+  Link("6", "socket:[" + std::string(40, '1') + "]");      // overflow
+  Link("7", "socket:[" + std::string(4000, '1') + "]");    // overlong: cut by the buffer
+  Link("8", "socket:[12]" + std::string(100, 'x'));        // right start, junk after it
+  Link("9", "socket:[1a]");
+  Link("10", "/dev/null");
+  std::ofstream(dir_ / "11") << "socket:[12]";  // a regular file holding the text
+  fs::create_directory(dir_ / "12");
+  for (const char* name : {"5", "6", "7", "8", "9", "10", "11", "12", "13" /* missing */}) {
+    EXPECT_EQ(SocketInodeOfFdLink(DirFd(), name), std::nullopt) << name;
+  }
+}
+
+TEST_F(FdLinksTest, NameIsOneComponentOfTheDirectory) {
+  fs::create_directories(dir_ / "sub");
+  Link("sub/3", "socket:[77]");
+  EXPECT_EQ(SocketInodeOfFdLink(DirFd(), "sub/3"), std::nullopt);
+  EXPECT_EQ(SocketInodeOfFdLink(DirFd(), ".."), std::nullopt);
+  EXPECT_EQ(SocketInodeOfFdLink(DirFd(), "."), std::nullopt);
+  EXPECT_EQ(SocketInodeOfFdLink(DirFd(), ""), std::nullopt);
+  EXPECT_EQ(SocketInodeOfFdLink(DirFd(), std::string_view("3\0", 2)), std::nullopt);
+  EXPECT_EQ(SocketInodeOfFdLink(-1, "3"), std::nullopt);
+}
+
+TEST_F(FdLinksTest, ListsSocketFdsUpToTheCap) {
+  Link("0", "/dev/null");
+  Link("3", "socket:[100]");
+  Link("4", "socket:[101]");
+  Link("5", "pipe:[7]");
+  Link("not-an-fd", "socket:[102]");  // only numeric names are fds
+  Link("-6", "socket:[103]");
+  auto sorted = [](std::vector<SocketFd> fds) {
+    std::vector<std::pair<int, uint64_t>> out;
+    for (const SocketFd& s : fds) out.emplace_back(s.fd, s.inode);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using Pairs = std::vector<std::pair<int, uint64_t>>;
+  EXPECT_EQ(sorted(ListSocketFds(dir_.string(), 100)), (Pairs{{3, 100}, {4, 101}}));
+  // Two entries looked at at most: whichever they are, no more than two sockets, and the cut
+  // is counted.
+  uint64_t before = ShedCount(Shed::kReadTruncated);
+  EXPECT_LE(ListSocketFds(dir_.string(), 2).size(), 2u);
+  EXPECT_EQ(ShedCount(Shed::kReadTruncated), before + 1);
+  EXPECT_TRUE(ListSocketFds((dir_ / "missing").string(), 100).empty());
+  // The directory itself is not followed through a symlink.
+  fs::create_directory_symlink(dir_, dir_.string() + "-link");
+  EXPECT_TRUE(ListSocketFds(dir_.string() + "-link", 100).empty());
+  fs::remove(dir_.string() + "-link");
+}
+
+// The real thing: this process's own socket, as /proc/self/fd shows it.
+TEST(FdLinks, FindsThisProcessesSocket) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(s, 0);
+  struct stat st;
+  ASSERT_EQ(fstat(s, &st), 0);
+  bool found = false;
+  for (const SocketFd& fd : ListSocketFds("/proc/self/fd", 1 << 16))
+    found |= fd.fd == s && fd.inode == st.st_ino;
+  close(s);
+  EXPECT_TRUE(found);
 }
 
 // Perf maps follow perf's rule: owned by the target's effective uid, else refused and counted.

@@ -1,16 +1,19 @@
 #include "listen_check.h"
 
 #include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
-namespace stallscope {
+namespace stallscope::net {
 namespace {
 
 // Binds fd to the address; returns errno (0 when bound), or EINVAL for a host that is no
@@ -46,6 +49,11 @@ void SetListenSocketOptions(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
 }
 
+std::string ListenAddress(const std::string& host, int port) {
+  std::string h = host.empty() ? "::" : host;
+  return absl::StrCat(h.find(':') != std::string::npos ? "[" + h + "]" : h, ":", port);
+}
+
 absl::Status CheckPortFree(const std::string& host, int port) {
   if (port == 0) return absl::OkStatus();
   std::string h = host.empty() ? "::" : host;
@@ -53,11 +61,33 @@ absl::Status CheckPortFree(const std::string& host, int port) {
   if (err == EINVAL || err == EAFNOSUPPORT) err = BindTo(AF_INET, h == "::" ? "0.0.0.0" : h, port);
   // A host name rather than an address: the server resolves it and reports its own error.
   if (err == EINVAL) return absl::OkStatus();
-  std::string where = absl::StrCat(h.find(':') != std::string::npos ? "[" + h + "]" : h, ":", port);
+  std::string where = ListenAddress(h, port);
   if (err == EADDRINUSE)
     return absl::AlreadyExistsError(absl::StrCat("port ", port, " is already in use (", where, ")"));
   if (err != 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", where, ": ", strerror(err)));
   return absl::OkStatus();
 }
 
-}  // namespace stallscope
+absl::StatusOr<int> BindHttpServer(httplib::Server& server, const std::string& host, int port) {
+  if (absl::Status free = CheckPortFree(host, port); !free.ok()) return free;
+  if (port == 0) {
+    int bound = server.bind_to_any_port(host);
+    if (bound < 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", ListenAddress(host, 0)));
+    return bound;
+  }
+  if (!server.bind_to_port(host, port))
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", ListenAddress(host, port), " (in use?)"));
+  return port;
+}
+
+absl::Status AddGrpcListeningPort(grpc::ServerBuilder& builder, const std::string& host, int port,
+                                  std::shared_ptr<grpc::ServerCredentials> credentials, int* bound) {
+  // Refused up front in one line: gRPC would log several, and with SO_REUSEPORT (its default,
+  // turned off here) two servers would share the port silently.
+  if (absl::Status free = CheckPortFree(host, port); !free.ok()) return free;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(ListenAddress(host, port), std::move(credentials), bound);
+  return absl::OkStatus();
+}
+
+}  // namespace stallscope::net
