@@ -151,6 +151,12 @@ static __always_inline void start_saturation(struct ss_pool *p, __u64 now) {
   p->sat_gap_ns = 0;
   p->sat_on_cpu_ns = 0;
   p->sat_start_ns = now;
+  /* Requests start queueing now: ask for the accept exits at once rather than at the agent's
+   * next scan (a connection accepted before they are hooked has no accept wait). */
+  if (!accept_hooks_on) {
+    struct ss_event_header *e = reserve_event(sizeof(*e), SS_EV_ACCEPT_HOOKS_WANTED, 0, 0, now);
+    if (e) bpf_ringbuf_submit(e, 0);
+  }
 }
 
 static __always_inline void member_went_busy(struct ss_pool_member *m, __u64 now) {

@@ -47,7 +47,7 @@ static __always_inline void track_socket(const struct sock *sk, struct ss_sock_t
 
 static __always_inline void socket_closed(const struct sock *sk, struct ss_sock_track *s,
                                           __u64 now) {
-  if ((s->flags & (SS_SOCK_INBOUND | SS_SOCK_ACCEPTED)) == SS_SOCK_INBOUND) {
+  if ((s->flags & (SS_SOCK_QUEUE_COUNTED | SS_SOCK_ACCEPTED)) == SS_SOCK_QUEUE_COUNTED) {
     /* closed while still in the accept queue */
     struct ss_listener *l = listener_on_port(s->addr.sport);
     if (l && l->queued) __sync_fetch_and_sub(&l->queued, 1);
@@ -103,20 +103,23 @@ int BPF_PROG(ss_sock_state, const struct sock *sk, const int oldstate, const int
     if (!l) return 0;
     if (bpf_map_lookup_elem(&sockets, &key)) return 0;
     __u64 now = ss_now_ns();
+    bool counting = accept_hooks_on; /* read once: the agent may flip it meanwhile */
     struct ss_sock_track s = {.open_ns = now,
                               .established_ns = now,
-                              .flags = SS_SOCK_INBOUND | SS_SOCK_ESTABLISHED};
+                              .flags = SS_SOCK_INBOUND | SS_SOCK_ESTABLISHED |
+                                       (counting ? SS_SOCK_QUEUE_COUNTED : 0)};
     read_sock_addr_btf(sk, &s.addr);
     /* Count it before it can be found: an accept() on another CPU decrements as soon as the
      * entry exists, and must never find the count not yet raised. */
-    __u32 queued = __sync_add_and_fetch(&l->queued, 1);
+    __u32 queued = counting ? __sync_add_and_fetch(&l->queued, 1) : 0;
     long err = bpf_map_update_elem(&sockets, &key, &s, BPF_NOEXIST);
     if (err != 0) {
       /* -EEXIST: accept() on another CPU inserted it since our lookup (never queued). */
-      __sync_fetch_and_sub(&l->queued, 1);
+      if (counting) __sync_fetch_and_sub(&l->queued, 1);
       if (err == -E2BIG) count(SS_CNT_SOCKET_MAP_FULL);
       return 0;
     }
+    __sync_fetch_and_add(&l->established, 1);
     if (queued > l->peak_queued) l->peak_queued = queued;
     __u32 pool_id = l->pool_id_plus1 - 1;
     struct ss_pool *p = l->pool_id_plus1 ? bpf_map_lookup_elem(&pools, &pool_id) : NULL;
@@ -226,7 +229,7 @@ static __always_inline int on_accept_exit(long ret) {
     struct sock *lsk = lfile ? sock_of_file(lfile) : NULL;
     if (lsk) l->max_backlog = BPF_CORE_READ(lsk, sk_max_ack_backlog);
   }
-  if (l->queued) __sync_fetch_and_sub(&l->queued, 1);
+  if ((s->flags & SS_SOCK_QUEUE_COUNTED) && l->queued) __sync_fetch_and_sub(&l->queued, 1);
   __sync_fetch_and_add(&l->accepts, 1);
   if (!l->pool_id_plus1) return 0;
   __u32 pool_id = l->pool_id_plus1 - 1;

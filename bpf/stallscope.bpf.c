@@ -52,6 +52,12 @@ const volatile __u64 full_stack_after_ns = 25000000ULL;  /* whole stacks of bloc
 const volatile __u8 syscall_class[SS_SYSCALL_TABLE_SIZE] = {};
 const volatile __u8 notify_untracked_exec = 0;  /* stallscope daemon: report execs of untracked processes */
 
+/* Set by the agent while the accept exits are hooked. With --syscall-hooks sched they are hooked
+ * only while a tracked pool is saturated (any syscall tracepoint makes every process on the
+ * host pay on every syscall), so the accept-queue depth is counted only then: a connection
+ * counted carries SS_SOCK_QUEUE_COUNTED and is uncounted once, at its accept or its close. */
+volatile bool accept_hooks_on = true;
+
 /* The tracked processes, bounded by --max-processes: the authoritative set. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);

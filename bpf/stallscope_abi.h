@@ -139,6 +139,8 @@ enum ss_event_type {
    * (it may be iterating on waits that never sleep): the agent arms its wait uprobes. */
   SS_EV_LOOP_SUSPECT = 22,
   SS_EV_WAIT_UPROBE_HIT = 23, /* the first hit of the uprobes armed for a process: disarm them */
+  /* --syscall-hooks sched: a pool saturated while the accept exits are not hooked: hook them */
+  SS_EV_ACCEPT_HOOKS_WANTED = 24,
 };
 
 enum ss_stall_end {
@@ -266,6 +268,7 @@ struct ss_listener {
   __u32 max_backlog;     /* sk_max_ack_backlog, read at accept */
   __u64 accepts;
   __u64 synack_retransmits;
+  __u64 established;     /* children established (counted whether or not accepts are hooked) */
 };
 
 #define SS_SOCK_INBOUND 1u
@@ -273,6 +276,7 @@ struct ss_listener {
 #define SS_SOCK_RESET_RECEIVED 4u
 #define SS_SOCK_RESET_SENT 8u
 #define SS_SOCK_ESTABLISHED 16u
+#define SS_SOCK_QUEUE_COUNTED 32u /* counted in its listener's queued (uncounted once, at accept or close) */
 
 /* Kernel-only state of one followed connection, keyed by its struct sock pointer. */
 struct ss_sock_track {

@@ -142,6 +142,9 @@ class PoolScenario(unittest.TestCase):
     SIZE = 4
     KIND = "THREAD_POOL"
     QUEUES_IN_ACCEPT_QUEUE = True  # waiting requests sit in the listener's accept queue
+    # --sockets (a report per connection) keeps the accept exits hooked all the time; without it
+    # (the daemon's default) --syscall-hooks sched hooks them only while a pool is saturated.
+    SOCKETS = True
     PARTIAL_S, OVERLOAD_S = 2.5, 5.0
 
     @classmethod
@@ -172,8 +175,8 @@ class PoolScenario(unittest.TestCase):
             raise AssertionError("the server did not start all %d workers" % cls.SIZE)
         time.sleep(1.0)
         s.stall_log.write_text("")  # the truth starts now
-        agent = s.start_agent(pids, extra=["--sockets", "--saturation-threshold-ms", "100",
-                                           "--utilization-interval", "2"])
+        agent = s.start_agent(pids, extra=(["--sockets"] if cls.SOCKETS else []) +
+                              ["--saturation-threshold-ms", "100", "--utilization-interval", "2"])
         time.sleep(1.2)  # one pool rescan after attach
         cls.t_partial = time.time_ns()
         cls.partial = run_clients(cls.port, cls.SIZE - 1, cls.PARTIAL_S)
@@ -287,7 +290,19 @@ class PoolScenario(unittest.TestCase):
                             "accept wait mean %.1f ms vs clients' %.1f ms" % (mean_ms, p50))
             self.assertLess(abs(max_ms - extra_ms[-1]), max(20, 0.1 * extra_ms[-1]))
 
+    def test_accept_exits_hooked_only_on_demand(self):
+        stats = self.reports.agent_stats()
+        self.assertIsNotNone(stats, "no agentStats at exit")
+        attached = int(stats.get("acceptHooksAttached", 0))
+        if self.SOCKETS or stats.get("waitHooks") != "sched":
+            self.assertEqual(attached, 0, "hooked all along, never on demand: %s" % stats)
+        else:
+            self.assertGreaterEqual(attached, 1, "the pool saturated, the accept exits were "
+                                    "never hooked: %s" % stats)
+
     def test_socket_lifetimes_match_clients(self):
+        if not self.SOCKETS:
+            self.skipTest("no --sockets: no report per connection")
         local = "127.0.0.1:%d" % self.port
         lifetimes = [r for r in of(self.reports, "socketLifetime")
                      if r.get("localAddress") == local and r.get("direction") == "INBOUND"]

@@ -1,7 +1,9 @@
 """Prefork pool on a real server: gunicorn sync (3 workers), attached to the master (uWSGI's
 prefork pool is in test_pools_uwsgi.py). Same scenario and checks as test_pools_threads.py (pool_checks.py);
 here waiting requests sit in the shared listener's accept queue, so maxQueued and the accept
-waits must match what the clients measured."""
+waits must match what the clients measured. The second run is the daemon's default (no
+--sockets): with --syscall-hooks sched the accept exits are hooked only once the pool
+saturates, and the queue and its waits must still match the clients'."""
 
 import harness
 import pool_checks
@@ -21,6 +23,10 @@ class GunicornSync(pool_checks.PoolScenario):
         s.wait_port(port, proc, "gunicorn")
         harness.wait_until(lambda: len(s.ready_workers(proc)) >= cls.SIZE, harness.START_TIMEOUT_S)
         return proc, port, [proc.pid]
+
+
+class GunicornSyncAcceptsOnDemand(GunicornSync):
+    SOCKETS = False
 
 
 if __name__ == "__main__":

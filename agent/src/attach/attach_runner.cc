@@ -1,5 +1,6 @@
 #include "attach/attach_runner.h"
 #include "attach/probe_pool_kernel.h"
+#include "attach/accept_hook_switch.h"
 #include "attach/python_stacks.h"
 #include "attach/wait_uprobe_arming.h"
 
@@ -147,11 +148,14 @@ class AttachRun : public TraceControl {
     probes_ = std::move(*session);
     if (probes_->syscall_hooks() == SyscallHooks::kSched)
       wait_uprobes_ = std::make_unique<WaitUprobeArming>(probes_.get());
+    if (probes_->accept_hooks_on_demand())
+      accept_hooks_ = std::make_unique<AcceptHookSwitch>(probes_.get());
     pool_kernel_ = std::make_unique<ProbePoolKernel>(probes_.get());
     PoolTracker::Options pool_options;
     pool_options.threshold_ns = config.saturation_threshold_ns;
     pool_options.interval_ns = static_cast<uint64_t>(options_.utilization_interval_seconds * 1e9);
     pool_options.accepts_counted = probes_->accept_probes();
+    pool_options.requests_from_established = probes_->accept_hooks_on_demand();
     pools_ = std::make_unique<PoolTracker>(
         pool_options, pool_kernel_.get(), [this](uint64_t kernel_ns) { return clock_.ToUnixNs(kernel_ns); },
         [this](const v1::Report& report) { writer_->Write(report); });
@@ -200,6 +204,7 @@ class AttachRun : public TraceControl {
         tracker_.Tick(now);
         pools_->Tick(now);
         if (wait_uprobes_) wait_uprobes_->Tick(now);
+        if (accept_hooks_) accept_hooks_->Tick(AnyPoolSaturated(), now);
         // Fixed cadence (the scan's own time does not push the next one back), without a
         // burst of catch-up scans after a long pause.
         next_scan = std::max(next_scan + kScanIntervalNs, now + kScanIntervalNs / 2);
@@ -274,6 +279,7 @@ class AttachRun : public TraceControl {
     stats.set_waits_at_switch(counters[SS_CNT_WAITS_AT_SWITCH]);
     stats.set_wait_uprobe_hits(counters[SS_CNT_WAIT_UPROBE_HITS]);
     stats.set_wait_uprobe_hits_untracked(counters[SS_CNT_WAIT_UPROBE_HITS_UNTRACKED]);
+    if (accept_hooks_) stats.set_accept_hooks_attached(accept_hooks_->times_attached());
     if (wait_uprobes_) {
       stats.set_wait_uprobe_arms(wait_uprobes_->stats().arms);
       stats.set_wait_uprobe_arm_failures(wait_uprobes_->stats().arm_failures);
@@ -308,6 +314,15 @@ class AttachRun : public TraceControl {
       ForgetProcessState(pid);
     }
     return gone;
+  }
+
+  // Whether some tracked pool is saturated now (its kernel slot says so).
+  bool AnyPoolSaturated() const {
+    for (uint32_t id = 0; id < SS_MAX_POOLS; ++id) {
+      volatile ss_pool* pool = probes_->Pool(id);
+      if (pool && pool->size && pool->sat_start_ns) return true;
+    }
+    return false;
   }
 
   void ForgetProcessState(pid_t pid) {
@@ -558,6 +573,9 @@ class AttachRun : public TraceControl {
       case SS_EV_WAIT_UPROBE_HIT:
         if (wait_uprobes_) wait_uprobes_->OnHit(static_cast<pid_t>(hdr->tgid));
         break;
+      case SS_EV_ACCEPT_HOOKS_WANTED:
+        if (accept_hooks_) accept_hooks_->Tick(true, now);
+        break;
       case SS_EV_EXEC_UNTRACKED:
         if (hooks_.on_untracked_exec) hooks_.on_untracked_exec(static_cast<pid_t>(hdr->tgid));
         break;
@@ -650,6 +668,7 @@ class AttachRun : public TraceControl {
   std::unique_ptr<ProbePoolKernel> pool_kernel_;
   std::unique_ptr<PoolTracker> pools_;
   std::unique_ptr<WaitUprobeArming> wait_uprobes_;  // --syscall-hooks sched only
+  std::unique_ptr<AcceptHookSwitch> accept_hooks_;  // --syscall-hooks sched only
   WaitSyscalls wait_syscalls_ = WaitSyscalls::Native();
   uint64_t sockets_reported_ = 0;
   absl::flat_hash_set<pid_t> tracked_;

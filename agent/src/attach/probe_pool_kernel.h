@@ -76,6 +76,7 @@ class ProbePoolKernel : public PoolKernel {
       copy.max_backlog = l->max_backlog;
       copy.accepts = l->accepts;
       copy.synack_retransmits = l->synack_retransmits;
+      copy.established = l->established;
     }
     return copy;
   }

@@ -12,9 +12,6 @@
 namespace stallscope {
 namespace {
 
-// Detaches in flight at once; past this a detach runs on the worker (which then waits).
-constexpr int kMaxDetachThreads = 32;
-
 // glibc's libc.so.6 (or libc-2.x.so), musl's libc.musl-*.so.1 / ld-musl-*.so.1 (musl's libc
 // is its dynamic loader).
 bool IsLibc(const symbolize::MemoryMapping& mapping) {
@@ -56,35 +53,27 @@ std::optional<WaitFunctions> FindWaitFunctions(const std::string& proc_root, pid
   return std::nullopt;
 }
 
-WaitUprobeArming::WaitUprobeArming(ProbeSession* probes, std::string proc_root,
-                                   uint64_t max_armed_ns)
-    : probes_(probes), proc_root_(std::move(proc_root)), max_armed_ns_(max_armed_ns) {
-  worker_ = std::thread([this] { WorkerLoop(); });
-}
-
 WaitUprobeArming::~WaitUprobeArming() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_one();
-  worker_.join();
-  for (auto& [tgid, links] : links_)
-    for (const ProbeSession::WaitUprobeLink& link : links) ProbeSession::DetachWaitUprobe(link);
-  // Detach threads hold links of the session's programs: let them finish first.
-  for (int i = 0; i < 100 && detaching_.load() > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  worker_.Post([this] {
+    for (auto& [tgid, links] : links_) {
+      probes_->SetWaitUprobesArmed(tgid, false);
+      worker_.DetachLater([links = std::move(links)] {
+        for (const ProbeSession::WaitUprobeLink& link : links) ProbeSession::DetachWaitUprobe(link);
+      });
+    }
+    links_.clear();
+  });
 }
 
 void WaitUprobeArming::OnSuspect(pid_t tgid, uint64_t now_ns) {
   if (armed_at_.contains(tgid)) return;
   armed_at_[tgid] = now_ns;
-  Enqueue(JobKind::kArm, tgid);
+  worker_.Post([this, tgid] { Arm(tgid); });
 }
 
 void WaitUprobeArming::OnHit(pid_t tgid) {
   if (armed_at_.erase(tgid) == 0) return;
-  Enqueue(JobKind::kDisarm, tgid);
+  worker_.Post([this, tgid] { Disarm(tgid); });
 }
 
 void WaitUprobeArming::Tick(uint64_t now_ns) {
@@ -94,52 +83,22 @@ void WaitUprobeArming::Tick(uint64_t now_ns) {
   for (pid_t tgid : stale) {
     armed_at_.erase(tgid);
     disarmed_without_hit_.fetch_add(1, std::memory_order_relaxed);
-    Enqueue(JobKind::kDisarm, tgid);
+    worker_.Post([this, tgid] { Disarm(tgid); });
   }
 }
 
 void WaitUprobeArming::ForgetProcess(pid_t tgid) {
   armed_at_.erase(tgid);
-  Enqueue(JobKind::kForget, tgid);
+  worker_.Post([this, tgid] {
+    Disarm(tgid);
+    resolved_.erase(tgid);
+  });
 }
 
 WaitUprobeArming::Stats WaitUprobeArming::stats() const {
   return {.arms = arms_.load(std::memory_order_relaxed),
           .arm_failures = arm_failures_.load(std::memory_order_relaxed),
           .disarmed_without_hit = disarmed_without_hit_.load(std::memory_order_relaxed)};
-}
-
-void WaitUprobeArming::Enqueue(JobKind kind, pid_t tgid) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back({kind, tgid});
-  }
-  cv_.notify_one();
-}
-
-void WaitUprobeArming::WorkerLoop() {
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (stopping_) return;
-      job = jobs_.front();
-      jobs_.pop_front();
-    }
-    switch (job.kind) {
-      case JobKind::kArm:
-        Arm(job.tgid);
-        break;
-      case JobKind::kDisarm:
-        Disarm(job.tgid);
-        break;
-      case JobKind::kForget:
-        Disarm(job.tgid);
-        resolved_.erase(job.tgid);
-        break;
-    }
-  }
 }
 
 void WaitUprobeArming::Arm(pid_t tgid) {
@@ -174,7 +133,8 @@ void WaitUprobeArming::Arm(pid_t tgid) {
   }
   if (failed || links.empty()) {
     arm_failures_.fetch_add(1, std::memory_order_relaxed);
-    DetachInBackground(std::move(links));
+    links_[tgid] = std::move(links);
+    Disarm(tgid);
     return;
   }
   probes_->SetWaitUprobesArmed(tgid, true);
@@ -186,25 +146,10 @@ void WaitUprobeArming::Disarm(pid_t tgid) {
   probes_->SetWaitUprobesArmed(tgid, false);
   auto it = links_.find(tgid);
   if (it == links_.end()) return;
-  std::vector<ProbeSession::WaitUprobeLink> links = std::move(it->second);
+  worker_.DetachLater([links = std::move(it->second)] {
+    for (const ProbeSession::WaitUprobeLink& link : links) ProbeSession::DetachWaitUprobe(link);
+  });
   links_.erase(it);
-  DetachInBackground(std::move(links));
-}
-
-void WaitUprobeArming::DetachInBackground(std::vector<ProbeSession::WaitUprobeLink> links) {
-  if (links.empty()) return;
-  auto detach = [](const std::vector<ProbeSession::WaitUprobeLink>& all) {
-    for (const ProbeSession::WaitUprobeLink& link : all) ProbeSession::DetachWaitUprobe(link);
-  };
-  if (detaching_.fetch_add(1) >= kMaxDetachThreads) {
-    detach(links);  // too many in flight: wait here rather than pile up threads
-    detaching_.fetch_sub(1);
-    return;
-  }
-  std::thread([this, detach, links = std::move(links)] {
-    detach(links);
-    detaching_.fetch_sub(1);
-  }).detach();
 }
 
 }  // namespace stallscope

@@ -4,27 +4,22 @@
 // A uprobe hit costs ~20 us on our VMs, so they are never left on: armed, a loop that is only
 // iterating hits one within microseconds and is disarmed at once; a loop truly stuck never
 // hits, and is disarmed after max_armed_ns so a process hung for an hour does not keep
-// breakpoints planted. Attaching takes ~8 ms of kernel time and detaching waits ~200 ms for
-// an RCU grace period (the breakpoint itself is gone at its start), so both run on a worker
-// thread, and each detach on a short-lived thread of its own: the thread that polls the ring
-// buffer never waits for them. Where libc's wait functions are is resolved once per process
-// through the target-files door (map_files, never the host's view of a path).
+// breakpoints planted. Attaching and detaching run on a LinkWorker (bpf/link_worker.h). Where
+// libc's wait functions are is resolved once per process through the target-files door
+// (map_files, never the host's view of a path).
 #ifndef STALLSCOPE_AGENT_ATTACH_WAIT_UPROBE_ARMING_H_
 #define STALLSCOPE_AGENT_ATTACH_WAIT_UPROBE_ARMING_H_
 
 #include <sys/types.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "bpf/link_worker.h"
 #include "bpf/probe_session.h"
 
 namespace stallscope {
@@ -51,10 +46,9 @@ class WaitUprobeArming {
   };
 
   explicit WaitUprobeArming(ProbeSession* probes, std::string proc_root = "/proc",
-                            uint64_t max_armed_ns = 2'000'000'000);
-  ~WaitUprobeArming();  // detaches everything (waits for the detaches in flight, up to ~1 s)
-  WaitUprobeArming(const WaitUprobeArming&) = delete;
-  WaitUprobeArming& operator=(const WaitUprobeArming&) = delete;
+                            uint64_t max_armed_ns = 2'000'000'000)
+      : probes_(probes), proc_root_(std::move(proc_root)), max_armed_ns_(max_armed_ns) {}
+  ~WaitUprobeArming();  // detaches everything still attached
 
   // From the thread that polls the ring buffer; none of them blocks.
   void OnSuspect(pid_t tgid, uint64_t now_ns);
@@ -64,17 +58,9 @@ class WaitUprobeArming {
   Stats stats() const;
 
  private:
-  enum class JobKind { kArm, kDisarm, kForget };
-  struct Job {
-    JobKind kind;
-    pid_t tgid;
-  };
-
-  void Enqueue(JobKind kind, pid_t tgid);
-  void WorkerLoop();
+  // On the worker.
   void Arm(pid_t tgid);
   void Disarm(pid_t tgid);
-  void DetachInBackground(std::vector<ProbeSession::WaitUprobeLink> links);
 
   ProbeSession* probes_;
   const std::string proc_root_;
@@ -82,18 +68,11 @@ class WaitUprobeArming {
 
   // Poller thread only: when each armed (or arming) process was asked for.
   absl::flat_hash_map<pid_t, uint64_t> armed_at_;
-
-  // Worker thread only (bounded by the tracked processes; entries go with kForget).
+  // Worker only (bounded by the tracked processes; entries go with ForgetProcess).
   absl::flat_hash_map<pid_t, std::optional<WaitFunctions>> resolved_;
   absl::flat_hash_map<pid_t, std::vector<ProbeSession::WaitUprobeLink>> links_;
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;  // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
-  std::atomic<int> detaching_{0};  // detach threads in flight
   std::atomic<uint64_t> arms_{0}, arm_failures_{0}, disarmed_without_hit_{0};
-  std::thread worker_;  // last: started once everything above exists
+  LinkWorker worker_;  // last: destroyed first, running the jobs left before the rest goes
 };
 
 }  // namespace stallscope

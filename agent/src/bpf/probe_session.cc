@@ -146,7 +146,7 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
                     "blocking syscalls will not be named and worker pools not tracked\n");
   }
 
-  if (absl::Status st = ChooseSyscallHooks(config.syscall_hooks); !st.ok()) return st;
+  if (absl::Status st = ChooseSyscallHooks(config.syscall_hooks, config.socket_events); !st.ok()) return st;
   skel_->rodata->waits_at_switch = syscall_hooks_ == SyscallHooks::kSched;
   // A busy loop is a suspect after an eighth of the threshold: arming takes the agent well
   // under a millisecond, so a loop that is only iterating is seen waiting long before it could
@@ -207,7 +207,7 @@ absl::Status ProbeSession::Load(const ProbeConfig& config) {
 // scheduler's view with armed uprobes (auto's choice where the kernel has what it needs), the
 // per-syscall wait tracepoints, or the raw_syscalls entry hook. Tracepoints of waits this
 // kernel lacks (epoll_pwait2 before 5.11) are left out.
-absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
+absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted, bool socket_events) {
   // sched reads the sleeping task's saved registers (bpf_task_pt_regs, 5.15+) and needs the
   // uprobe PMU for loops that never sleep in their wait.
   const bool sched_possible = skel_->rodata->have_task_pt_regs &&
@@ -258,6 +258,14 @@ absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted) {
     }
   }
   accept_probes_ = bpf_program__autoload(skel_->progs.ss_accept4_exit);
+  // Any syscall tracepoint puts every task on the host on the slow syscall path (+50 ns per
+  // syscall here): with sched, the accept exits are attached only on demand (AttachAcceptHooks).
+  // Not when every connection's report is wanted (--sockets, text's endpoint table): an
+  // inbound connection's owner is known only from its accept.
+  accept_on_demand_ = sched && accept_probes_ && !socket_events;
+  skel_->data->accept_hooks_on = !accept_on_demand_;
+  for (bpf_program* accept : {skel_->progs.ss_accept4_exit, skel_->progs.ss_accept_exit})
+    bpf_program__set_autoattach(accept, !accept_on_demand_);
   return absl::OkStatus();
 }
 
@@ -453,6 +461,28 @@ absl::StatusOr<ProbeSession::WaitUprobeLink> ProbeSession::AttachWaitUprobe(
 void ProbeSession::DetachWaitUprobe(const WaitUprobeLink& link) {
   if (link.fd >= 0) close(link.fd);
   if (link.link) bpf_link__destroy(link.link);
+}
+
+absl::StatusOr<std::vector<bpf_link*>> ProbeSession::AttachAcceptHooks() {
+  std::vector<bpf_link*> links;
+  for (bpf_program* accept : {skel_->progs.ss_accept4_exit, skel_->progs.ss_accept_exit}) {
+    if (!bpf_program__autoload(accept)) continue;
+    bpf_link* link = bpf_program__attach(accept);
+    if (!link) {
+      absl::Status st = FromErrno(errno, "attaching the accept exits");
+      for (bpf_link* l : links) bpf_link__destroy(l);
+      return st;
+    }
+    links.push_back(link);
+  }
+  return links;
+}
+
+void ProbeSession::SetAcceptCounting(bool on) {
+  // Counts of connections queued while nobody counted their accepts would never come down.
+  for (uint32_t slot = 0; slot < SS_MAX_LISTENERS; ++slot)
+    __atomic_store_n(&listeners_[slot].queued, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&skel_->data->accept_hooks_on, on, __ATOMIC_RELEASE);
 }
 
 void ProbeSession::SetWaitUprobesArmed(pid_t tgid, bool armed) {

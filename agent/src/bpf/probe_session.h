@@ -92,6 +92,13 @@ class ProbeSession {
   volatile ss_listener* Listener(uint32_t slot) const;
   // False when tracefs was unavailable: accept waits and accept counts are then missing.
   bool accept_probes() const { return accept_probes_; }
+  // With kSched the accept exits are not attached at load: the caller attaches them while it
+  // needs accept waits (a tracked pool saturated) with AttachAcceptHooks (milliseconds: off
+  // the poll thread; destroying the links waits for an RCU grace period), and says so to the
+  // kernel side with SetAcceptCounting (accept-queue depth is counted only while it is on).
+  bool accept_hooks_on_demand() const { return accept_on_demand_; }
+  absl::StatusOr<std::vector<struct bpf_link*>> AttachAcceptHooks();
+  void SetAcceptCounting(bool on);
   // False on kernels without bpf_task_pt_regs (< 5.15): pools are not tracked.
   bool pools_supported() const { return pools_supported_; }
 
@@ -122,7 +129,7 @@ class ProbeSession {
   ProbeSession() = default;
   absl::Status Load(const ProbeConfig& config);
   absl::Status AttachCpuSampling(uint32_t hz);
-  absl::Status ChooseSyscallHooks(SyscallHooks wanted);
+  absl::Status ChooseSyscallHooks(SyscallHooks wanted, bool socket_events);
 
   struct stallscope_bpf* skel_ = nullptr;
   struct ring_buffer* ring_ = nullptr;
@@ -136,6 +143,7 @@ class ProbeSession {
   ss_pool* pools_ = nullptr;            // mmap of the kernel's pools array
   ss_listener* listeners_ = nullptr;    // mmap of the kernel's listeners array
   bool accept_probes_ = true;
+  bool accept_on_demand_ = false;
   bool pools_supported_ = true;
   EventHandler on_event_;
   SyscallHooks syscall_hooks_ = SyscallHooks::kRawSyscalls;

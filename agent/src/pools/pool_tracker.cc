@@ -206,7 +206,7 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
     if (pool.listener_slot >= 0 || slot == listener_slots_.end()) continue;
     pool.listener_slot = static_cast<int>(slot->second);
     ss_listener l = kernel_->ReadListener(slot->second);  // counting starts now
-    pool.accepts_at_interval_start = l.accepts;
+    pool.accepts_at_interval_start = Served(l);
     pool.synack_at_interval_start = l.synack_retransmits;
   }
 }
@@ -407,8 +407,8 @@ void PoolTracker::ReportUtilization(Pool& pool, uint64_t now_ns) {
   ss_listener listener{};
   if (pool.listener_slot >= 0) listener = kernel_->ReadListener(static_cast<uint32_t>(pool.listener_slot));
   if (pool.listener_slot >= 0 && options_.accepts_counted) {
-    requests = listener.accepts - pool.accepts_at_interval_start;
-    pool.accepts_at_interval_start = listener.accepts;
+    requests = Served(listener) - pool.accepts_at_interval_start;
+    pool.accepts_at_interval_start = Served(listener);
   }
   u->set_requests(requests);
   if (requests) {

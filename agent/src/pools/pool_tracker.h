@@ -49,6 +49,10 @@ class PoolTracker {
     uint64_t threshold_ns = 100'000'000;
     uint64_t interval_ns = 10'000'000'000;
     bool accepts_counted = true;  // the accept() probes run (tracefs was available)
+    // Requests served counted as connections established on the listener rather than accepted
+    // (--syscall-hooks sched hooks accepts only while a pool is saturated): the same over time,
+    // off by what the accept queue grew or shrank in the interval.
+    bool requests_from_established = false;
   };
   using Emit = std::function<void(const v1::Report&)>;
   using ToUnixNs = std::function<uint64_t(uint64_t kernel_ns)>;
@@ -127,6 +131,10 @@ class PoolTracker {
   void Finalize(Pool& pool, const SaturationFigures& f);
   void SyncSize(Pool& pool);
   uint32_t Ceiling(const Pool& pool) const;
+  // The listener's count of requests served (Options::requests_from_established).
+  uint64_t Served(const ss_listener& l) const {
+    return options_.requests_from_established ? l.established : l.accepts;
+  }
   void FillHow(const Pool& pool, v1::PoolSaturation& s) const;
   void FillHow(const Pool& pool, v1::PoolUtilization& u) const;
   bool Confirmed(Pool& pool);
