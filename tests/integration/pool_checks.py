@@ -83,6 +83,15 @@ def all_busy_intervals(handlers, size):
     return merge(out, GAP_NS)
 
 
+def max_concurrent(handlers, least_ns=200 * 1000 * 1000):
+    """The most handlers that ran at once for least_ns in all (brief overlaps of a handler's
+    end with the next one's start, as logged, do not count)."""
+    size = 1
+    while length(all_busy_intervals(handlers, size + 1)) >= least_ns:
+        size += 1
+    return size
+
+
 def overlap(a, b):
     """Total overlap of two lists of disjoint intervals."""
     total = 0

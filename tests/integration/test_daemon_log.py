@@ -66,7 +66,8 @@ class TextLog(unittest.TestCase):
         self.assertTrue(lines, daemon.output_tail())
         for line in lines:
             self.assertRegex(line, "^" + STAMP + " ", "every line starts with a timestamp")
-        self.assertRegex(lines[0], r"started: tracking \d+ processes.*; skipped .*; selectors: server:tornado")
+        self.assertRegex(lines[0], r"started: tracking \d+ processes.*; skipped .*; selectors: "
+                                   r"server:tornado.*; waits seen by --syscall-hooks sched")
         stall = [l for l in lines if "pid %d " % pid in l and "loop blocked" in l]
         self.assertTrue(stall, "no stall line for pid %d\n%s" % (pid, "\n".join(lines)))
         # The culprit: the syscall, the upstream by its own port, the app's own frame (stallkit.py),
@@ -89,6 +90,7 @@ class JsonLog(unittest.TestCase):
         self.assertEqual(rc, 0, daemon.output_tail())
         objs = [json.loads(l) for l in daemon.stdout().splitlines()]  # every line is JSON
         self.assertIn("daemonStarted", objs[0])
+        self.assertEqual(objs[0]["daemonStarted"].get("waitHooks"), "sched", objs[0])
         blocks = [o["loopBlock"] for o in objs if "loopBlock" in o and o["loopBlock"]["pid"] == pid]
         self.assertTrue(blocks, daemon.output_tail())
         # The same cause as the text log, in the report itself (the collector and dashboard show it).

@@ -19,7 +19,7 @@ import unittest
 
 import harness
 import pool_checks
-from pool_checks import MS, all_busy_intervals, merge, overlap, run_clients, u64, of
+from pool_checks import MS, all_busy_intervals, max_concurrent, merge, overlap, run_clients, u64, of
 
 
 class FrameworkPool(unittest.TestCase):
@@ -62,7 +62,9 @@ class FrameworkPool(unittest.TestCase):
         stalls = s.true_stalls("sleep")
         cls.handler_tids = {t.tid for t in stalls}
         cls.handlers = [(t.start_ns, t.end_ns) for t in stalls]
-        cls.truth = all_busy_intervals(cls.handlers, cls.SIZE)
+        # The pool's true size: the most handlers the app itself logged running at once.
+        cls.true_size = max_concurrent(cls.handlers) if cls.SPARE_THREAD_POSSIBLE else cls.SIZE
+        cls.truth = all_busy_intervals(cls.handlers, cls.true_size)
         cls.reported = merge([(u64(r, "startTimeUnixNano"), u64(r, "startTimeUnixNano") + u64(r, "durationNs"))
                               for r in cls.finals])
 
@@ -87,18 +89,26 @@ class FrameworkPool(unittest.TestCase):
         for r in self.sats:
             self.assertEqual(r.get("kind"), "THREAD_POOL", r)
             members = set(r.get("members", []))
-            self.assertEqual(len(members), self.SIZE, r)
+            self.assertIn(self.true_size, self.sizes_possible(), self.describe())
+            self.assertEqual(len(members), self.true_size, r)
             self.assertLessEqual(members, self.handler_tids, r)
-            self.assertEqual(r.get("ceiling"), self.SIZE, r)
+            self.assertEqual(r.get("ceiling"), self.true_size, r)
             self.assertEqual(r.get("ceilingSource"), self.CEILING_SOURCE, r)
             self.assertTrue(r.get("membership", "").startswith("Python threads running "), r)
         for u in self.utils:
-            self.assertEqual(u.get("ceiling"), self.SIZE, u)
+            self.assertEqual(u.get("ceiling"), self.true_size, u)
         # One pool on this server: no second one of runtime threads (libuv, the log listener).
         pids = {r.get("pid") for r in self.utils}
         others = [u for u in of(self.reports, "poolUtilization")
                   if u.get("pid") in pids and u.get("pool") != self.utils[0].get("pool")]
         self.assertEqual(others, [], "runtime threads reported as a pool")
+
+    # anyio can run one job more than its limiter's tokens at times (seen: 5 handlers at once
+    # with total_tokens 4, by the app's own log): the pool then truly has that many workers.
+    SPARE_THREAD_POSSIBLE = False
+
+    def sizes_possible(self):
+        return (self.SIZE, self.SIZE + 1) if self.SPARE_THREAD_POSSIBLE else (self.SIZE,)
 
     def test_saturation_matches_true_all_busy_time(self):
         pool_checks.assert_saturation_matches(self, 0.9)
@@ -115,6 +125,7 @@ class FrameworkPool(unittest.TestCase):
 
 class FastApiUvloop(FrameworkPool):
     LOOP = "uvloop"
+    SPARE_THREAD_POSSIBLE = True
 
     @classmethod
     def start_server(cls, s, port):

@@ -215,18 +215,22 @@ absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted, bool socket_e
   if (wanted == SyscallHooks::kSched && !sched_possible)
     return absl::FailedPreconditionError(
         "--syscall-hooks=sched: this kernel lacks bpf_task_pt_regs (5.15+) or the uprobe PMU");
+  // Without uprobe-multi links (6.6+) each arm waits for the last disarm's grace period
+  // (uprobe_multi.h): busy loops are armed too late to tell them from stalls under load, so
+  // auto prefers the tracepoints there.
+  std::optional<uint32_t> uprobe_multi = sched_possible ? UprobeMultiAttachType() : std::nullopt;
   absl::StatusOr<std::string> tracefs = EnsureTracefs();
   const bool have_tracefs = tracefs.ok() && TraceEventExists(*tracefs, "syscalls", "sys_enter_epoll_wait");
   std::string why_not = tracefs.ok() ? "this kernel has no syscalls:sys_enter_epoll_wait tracepoint"
                                      : std::string(tracefs.status().message());
   if (wanted == SyscallHooks::kTracepoints && !have_tracefs)
     return absl::FailedPreconditionError(absl::StrCat("--syscall-hooks=tracepoints: ", why_not));
-  if (wanted == SyscallHooks::kAuto && !sched_possible && !have_tracefs)
+  if (wanted == SyscallHooks::kAuto && !uprobe_multi && !have_tracefs)
     fprintf(stderr,
             "stallscope: note: %s; hooking every syscall instead (raw_syscalls), which costs the "
             "host more, and accept waits will not be measured\n",
             why_not.c_str());
-  if (wanted == SyscallHooks::kSched || (wanted == SyscallHooks::kAuto && sched_possible))
+  if (wanted == SyscallHooks::kSched || (wanted == SyscallHooks::kAuto && uprobe_multi))
     syscall_hooks_ = SyscallHooks::kSched;
   else if (have_tracefs && wanted != SyscallHooks::kRawSyscalls)
     syscall_hooks_ = SyscallHooks::kTracepoints;
@@ -234,7 +238,7 @@ absl::Status ProbeSession::ChooseSyscallHooks(SyscallHooks wanted, bool socket_e
     syscall_hooks_ = SyscallHooks::kRawSyscalls;
   const bool wait_tracepoints = syscall_hooks_ == SyscallHooks::kTracepoints;
   const bool sched = syscall_hooks_ == SyscallHooks::kSched;
-  if (sched) uprobe_multi_type_ = UprobeMultiAttachType();
+  if (sched) uprobe_multi_type_ = uprobe_multi;
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel_->obj) {
     std::string section = bpf_program__section_name(prog);

@@ -65,7 +65,8 @@ Options:
                             mounted when missing); raw = every syscall of every
                             process through raw_syscalls (costliest, needs no
                             tracefs); auto (default) = sched where the kernel allows
-                            it, else tracepoints, else raw. The startup line and
+                            it (5.15+ with uprobe-multi links, 6.6+), else
+                            tracepoints, else raw. The startup line and
                             agentStats.wait_hooks say which was chosen
   --verbose                 show libbpf's messages
   -h, --help                this help

@@ -190,6 +190,8 @@ class Daemon {
     std::string skipped = absl::StrCat(d.over_limit_total, " matching processes over max_processes (",
                                        config_.max_processes, ") or the memory limit, ", d.track_errors,
                                        " that could not be tracked (exited, or refused)");
+    // How waits are seen decides what every process on the node pays (docs/performance.md).
+    const std::string hooks = control.Stats().wait_hooks();
     std::string line;
     if (json_) {
       line = absl::StrCat(R"({"time":")", Rfc3339Utc(absl::ToUnixNanos(absl::Now())), R"(","daemonStarted":{"tracking":)",
@@ -198,13 +200,15 @@ class Daemon {
       absl::StrAppend(&line, R"(,"overLimit":)", d.over_limit_total, R"(,"trackErrors":)", d.track_errors,
                       R"(,"selectors":)");
       AppendJsonString(absl::StrJoin(config_.select, " | "), line);
+      absl::StrAppend(&line, R"(,"waitHooks":)");
+      AppendJsonString(hooks, line);
       line += "}}\n";
     } else {
       line = absl::StrCat(Rfc3339Utc(absl::ToUnixNanos(absl::Now())), " started: tracking ", tracked.size(),
                           " processes", names.empty() ? "" : ": ", absl::StrJoin(names, ", "), "; skipped ",
                           skipped, "; selectors: ",
                           config_.select.empty() ? "server:any (default)" : absl::StrJoin(config_.select, " | "),
-                          "\n");
+                          "; waits seen by --syscall-hooks ", hooks, "\n");
     }
     fputs(line.c_str(), log_);
     fflush(log_);

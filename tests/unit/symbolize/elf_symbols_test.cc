@@ -124,6 +124,19 @@ TEST(ElfSymbols, FileOffsetToVaddrUsesTheContainingLoadSegment) {
   EXPECT_FALSE(FileOffsetToVaddr(info, 0x9000).has_value());
 }
 
+TEST(ElfSymbols, VaddrToFileOffsetInvertsIt) {
+  ElfInfo info;
+  info.loads = {{.vaddr = 0, .offset = 0, .file_size = 0x1000},
+                {.vaddr = 0x2000, .offset = 0x1000, .file_size = 0x3000}};
+  EXPECT_EQ(VaddrToFileOffset(info, 0x10), 0x10u);
+  EXPECT_EQ(VaddrToFileOffset(info, 0x2010), 0x1010u);
+  EXPECT_EQ(VaddrToFileOffset(info, 0x4fff), 0x3fffu);
+  EXPECT_FALSE(VaddrToFileOffset(info, 0x1800).has_value());  // between segments
+  EXPECT_FALSE(VaddrToFileOffset(info, 0x5000).has_value());  // past the file's bytes (bss)
+  for (uint64_t offset : {0x10ull, 0x1010ull, 0x3fffull})
+    EXPECT_EQ(VaddrToFileOffset(info, *FileOffsetToVaddr(info, offset)), offset);
+}
+
 TEST(ElfSymbols, SymbolTablePicksAliasesAndRespectsSizes) {
   SymbolTable table({
       {.address = 0x2000, .size = 0x10, .binding = 1 /*STB_GLOBAL*/, .name = "__read"},
