@@ -564,6 +564,7 @@ class AttachRun : public TraceControl {
         runs_gevent_.erase(pid);
         python_stacks_.ForgetProcess(pid);
         symbolizer_.ForgetProcess(pid);
+        if (wait_uprobes_) wait_uprobes_->ForgetProcess(pid);  // another libc, maybe none
         WriteProcessEvent(v1::ProcessEvent::EXECED, pid, 0, clock_.ToUnixNs(hdr->ts_ns));
         break;
       }

@@ -91,7 +91,10 @@ void WaitUprobeArming::ForgetProcess(pid_t tgid) {
   armed_at_.erase(tgid);
   worker_.Post([this, tgid] {
     Disarm(tgid);
-    resolved_.erase(tgid);
+    auto it = resolved_.find(tgid);
+    if (it == resolved_.end()) return;
+    if (it->second.libc.valid()) --open_libcs_;
+    resolved_.erase(it);
   });
 }
 
@@ -104,21 +107,34 @@ WaitUprobeArming::Stats WaitUprobeArming::stats() const {
 void WaitUprobeArming::Arm(pid_t tgid) {
   if (links_.contains(tgid)) return;
   auto [it, inserted] = resolved_.try_emplace(tgid);
-  if (inserted) it->second = FindWaitFunctions(proc_root_, tgid);
-  if (!it->second.has_value()) {
+  Resolved& r = it->second;
+  if (inserted) r.functions = FindWaitFunctions(proc_root_, tgid);
+  if (!r.functions.has_value()) {
     arm_failures_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  const WaitFunctions f = *it->second;
   // The kernel finds the uprobe's file by path: our own fd of the mapped inode, so the target
   // cannot redirect the name between our check and the kernel's lookup.
-  target_files::Opened opened = OpenLibc(proc_root_, tgid, f.map_start, f.map_end);
-  if (!opened.ok()) {
-    arm_failures_.fetch_add(1, std::memory_order_relaxed);
-    resolved_.erase(tgid);  // remapped (exec): resolve again next time
-    return;
+  target_files::ScopedFd opened_now;
+  int libc = r.libc.get();
+  if (libc < 0) {
+    target_files::Opened opened =
+        OpenLibc(proc_root_, tgid, r.functions->map_start, r.functions->map_end);
+    if (!opened.ok()) {
+      arm_failures_.fetch_add(1, std::memory_order_relaxed);
+      resolved_.erase(tgid);  // remapped (exec): resolve again next time (no fd kept yet)
+      return;
+    }
+    libc = opened.fd.get();
+    if (open_libcs_ < kMaxOpenLibcs) {
+      r.libc = std::move(opened.fd);
+      ++open_libcs_;
+    } else {
+      opened_now = std::move(opened.fd);
+    }
   }
-  const std::string path = absl::StrCat("/proc/self/fd/", opened.fd.get());
+  const WaitFunctions f = *r.functions;
+  const std::string path = absl::StrCat("/proc/self/fd/", libc);
   std::vector<ProbeSession::WaitUprobeLink> links;
   bool failed = false;
   for (auto [function, offset] : {std::pair{ProbeSession::WaitFunction::kEpollWait, f.epoll_wait},

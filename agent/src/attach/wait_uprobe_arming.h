@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "bpf/link_worker.h"
 #include "bpf/probe_session.h"
+#include "target_files/scoped_fd.h"
 
 namespace stallscope {
 
@@ -68,8 +69,16 @@ class WaitUprobeArming {
 
   // Poller thread only: when each armed (or arming) process was asked for.
   absl::flat_hash_map<pid_t, uint64_t> armed_at_;
-  // Worker only (bounded by the tracked processes; entries go with ForgetProcess).
-  absl::flat_hash_map<pid_t, std::optional<WaitFunctions>> resolved_;
+  // Worker only (bounded by the tracked processes; entries go with ForgetProcess). A process's
+  // libc stays open between arms (a busy loop is armed dozens of times a second), for the
+  // first kMaxOpenLibcs processes.
+  struct Resolved {
+    std::optional<WaitFunctions> functions;
+    target_files::ScopedFd libc;
+  };
+  static constexpr size_t kMaxOpenLibcs = 256;
+  absl::flat_hash_map<pid_t, Resolved> resolved_;
+  size_t open_libcs_ = 0;
   absl::flat_hash_map<pid_t, std::vector<ProbeSession::WaitUprobeLink>> links_;
   std::atomic<uint64_t> arms_{0}, arm_failures_{0}, disarmed_without_hit_{0};
   LinkWorker worker_;  // last: destroyed first, running the jobs left before the rest goes

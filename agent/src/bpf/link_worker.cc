@@ -1,6 +1,5 @@
 #include "bpf/link_worker.h"
 
-#include <chrono>
 #include <utility>
 
 namespace stallscope {
@@ -13,10 +12,14 @@ LinkWorker::~LinkWorker() {
     stopping_ = true;
   }
   cv_.notify_one();
-  thread_.join();
-  // Detach threads may hold links of programs their owner is about to unload.
-  for (int i = 0; i < 100 && detaching_.load() > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  thread_.join();  // the jobs left run first, and may ask for detaches
+  {
+    std::lock_guard<std::mutex> lock(detach_mu_);
+    detach_stopping_ = true;
+  }
+  detach_cv_.notify_all();
+  // Detaches hold links of programs their owner is about to unload: all of them finish first.
+  for (std::thread& t : detach_threads_) t.join();
 }
 
 void LinkWorker::Post(std::function<void()> job) {
@@ -28,15 +31,17 @@ void LinkWorker::Post(std::function<void()> job) {
 }
 
 void LinkWorker::DetachLater(std::function<void()> detach) {
-  if (detaching_.fetch_add(1) >= kMaxDetaching) {
-    detach();  // too many in flight: wait here rather than pile up threads
-    detaching_.fetch_sub(1);
-    return;
+  bool grow = false;
+  {
+    std::lock_guard<std::mutex> lock(detach_mu_);
+    detaches_.push_back(std::move(detach));
+    if (detach_idle_ > 0)
+      --detach_idle_;  // that thread takes it
+    else
+      grow = detach_threads_.size() < kMaxDetaching;
   }
-  std::thread([this, detach = std::move(detach)] {
-    detach();
-    detaching_.fetch_sub(1);
-  }).detach();
+  if (grow) detach_threads_.emplace_back([this] { DetachLoop(); });
+  detach_cv_.notify_one();
 }
 
 void LinkWorker::Loop() {
@@ -50,6 +55,22 @@ void LinkWorker::Loop() {
       jobs_.pop_front();
     }
     job();
+  }
+}
+
+void LinkWorker::DetachLoop() {
+  for (;;) {
+    std::function<void()> detach;
+    {
+      std::unique_lock<std::mutex> lock(detach_mu_);
+      detach_cv_.wait(lock, [this] { return detach_stopping_ || !detaches_.empty(); });
+      if (detaches_.empty()) return;  // stopping, and nothing left to detach
+      detach = std::move(detaches_.front());
+      detaches_.pop_front();
+    }
+    detach();
+    std::lock_guard<std::mutex> lock(detach_mu_);
+    ++detach_idle_;
   }
 }
 
