@@ -3,6 +3,20 @@
 #include <utility>
 
 namespace stallscope {
+namespace {
+
+// The next job of `queue`, waiting for one; nullptr once `stopping` is set and none is left.
+std::function<void()> NextJob(std::mutex& mu, std::condition_variable& cv,
+                              std::deque<std::function<void()>>& queue, const bool& stopping) {
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return stopping || !queue.empty(); });
+  if (queue.empty()) return nullptr;
+  std::function<void()> job = std::move(queue.front());
+  queue.pop_front();
+  return job;
+}
+
+}  // namespace
 
 LinkWorker::LinkWorker() : thread_([this] { Loop(); }) {}
 
@@ -45,29 +59,11 @@ void LinkWorker::DetachLater(std::function<void()> detach) {
 }
 
 void LinkWorker::Loop() {
-  for (;;) {
-    std::function<void()> job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping, and nothing left to run
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-    }
-    job();
-  }
+  while (std::function<void()> job = NextJob(mu_, cv_, jobs_, stopping_)) job();
 }
 
 void LinkWorker::DetachLoop() {
-  for (;;) {
-    std::function<void()> detach;
-    {
-      std::unique_lock<std::mutex> lock(detach_mu_);
-      detach_cv_.wait(lock, [this] { return detach_stopping_ || !detaches_.empty(); });
-      if (detaches_.empty()) return;  // stopping, and nothing left to detach
-      detach = std::move(detaches_.front());
-      detaches_.pop_front();
-    }
+  while (std::function<void()> detach = NextJob(detach_mu_, detach_cv_, detaches_, detach_stopping_)) {
     detach();
     std::lock_guard<std::mutex> lock(detach_mu_);
     ++detach_idle_;
