@@ -51,8 +51,9 @@ def get_json(port, path):
 class Collector:
     """One stallscope-collector process; restart() keeps its ports and database."""
 
-    def __init__(self, workdir, db=None, name="collector", extra=()):
+    def __init__(self, workdir, db=None, name="collector", extra=(), host="127.0.0.1"):
         self.workdir = Path(workdir)
+        self.host = host  # the address both ports listen on
         self.db = db or str(self.workdir / "collector.db")
         self.name = name
         self.extra = list(extra)
@@ -64,8 +65,8 @@ class Collector:
     def start(self, timeout=20):
         self.runs += 1
         self.err_path = self.workdir / ("%s-%d.err" % (self.name, self.runs))
-        argv = [str(COLLECTOR_BIN), "--grpc-listen", "127.0.0.1:%d" % self.grpc_port,
-                "--http-listen", "127.0.0.1:%d" % self.http_port, "--db", self.db] + self.extra
+        argv = [str(COLLECTOR_BIN), "--grpc-listen", "%s:%d" % (self.host, self.grpc_port),
+                "--http-listen", "%s:%d" % (self.host, self.http_port), "--db", self.db] + self.extra
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=err, start_new_session=True)
@@ -103,7 +104,7 @@ class Collector:
             raise AssertionError("collector did not stop within 15 s of SIGTERM")
 
     def target(self):
-        return "127.0.0.1:%d" % self.grpc_port
+        return "%s:%d" % (self.host, self.grpc_port)
 
     def rss_kb(self):
         try:

@@ -6,6 +6,8 @@ dashboard (real headless Chromium, no console errors, screenshot) all show the s
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -179,6 +181,36 @@ class CollectorEndToEnd(unittest.TestCase):
         self.assertIn("pid %d" % self.app.pid, result.facts["crumbs"])
         self.assertGreater(result.facts["dots"], 0)
 
+
+
+class UnresponsiveCollector(unittest.TestCase):
+    """A collector that accepts connections and never answers (a hung node, a black-holing
+    proxy): SIGTERM still ends the agent within 2 s, and what the collector never acknowledged
+    is counted and named, not dropped in silence."""
+
+    def test_sigterm_ends_the_agent_within_2s(self):
+        harness.require_bpf()
+        s = harness.Session("collector-hung")
+        self.addCleanup(s.close)
+        hung = socket.socket()
+        self.addCleanup(hung.close)
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # connections complete in the backlog; nothing is ever read or sent
+        app, port = s.start_app("tornado_app.py")
+        agent = s.start_agent([app.pid], extra=["--collector", "127.0.0.1:%d" % hung.getsockname()[1]])
+        s.warm_up(port)
+        s.stall(port, "sleep", 250)
+        time.sleep(0.3)
+        started = time.monotonic()
+        agent.proc.signal(signal.SIGTERM)
+        rc = agent.proc.wait(5)
+        took = time.monotonic() - started
+        self.assertEqual(rc, 0, agent.proc.output_tail())
+        self.assertLess(took, 2.0, "SIGTERM to exit with a collector that never answers")
+        stats = agent.final_reports().agent_stats()
+        self.assertGreater(int(stats.get("collectorUnackedAtExit", 0)), 0, stats)
+        self.assertEqual(int(stats.get("collectorDrops", 0)), 0, stats)
+        self.assertIn("not acknowledged at exit", agent.proc.stderr())
 
 if __name__ == "__main__":
     harness.main()

@@ -730,7 +730,7 @@ int RunAttach(const AttachOptions& options) {
     collector = std::make_unique<CollectorClient>(options.collector,
                                                   BuildAgentIdentity(options.service, roots.front()), stream_options);
     collector->Start();
-    writer = MakeStreamingWriter(std::move(writer), collector.get(), std::chrono::seconds(5));
+    writer = MakeStreamingWriter(std::move(writer), collector.get());
   }
   return RunTrace(options, writer.get(), roots, TraceHooks{});
 }

@@ -32,7 +32,8 @@ Options:
                            alone with why (no listening socket, or not picked by the selectors)
   -h, --help               this help
 
-SIGTERM/SIGINT: stop, flushing every report to the collector (up to 5 s). SIGHUP: reload.
+SIGTERM/SIGINT: stop, flushing every report to the collector (waits up to 1 s for its
+acks; exits within 2 s). SIGHUP: reload.
 Exit codes: 0 ok, 1 internal error, 2 usage, 4 insufficient privileges, 5 kernel cannot run
 the probes, 6 cannot write the output, 7 bad config file or unusable --listen address,
 9 the --listen port is already in use.

@@ -101,7 +101,7 @@ class Daemon {
         return Fail(std::string(st.message()), kExitConfig);
       collector_ = std::make_unique<CollectorClient>(config_.collector, BuildAgentIdentity("", getpid()), stream_options);
       collector_->Start();
-      writer = MakeStreamingWriter(std::move(writer), collector_.get(), std::chrono::seconds(5));
+      writer = MakeStreamingWriter(std::move(writer), collector_.get());
     }
     auto identity_writer = std::make_unique<IdentityWriter>(
         std::move(writer), &identity_, [this](v1::AgentStats& s) { AddDaemonStats(s); }, &workload_metrics_);

@@ -7,8 +7,8 @@ namespace {
 
 class StreamingWriter : public ReportWriter {
  public:
-  StreamingWriter(std::unique_ptr<ReportWriter> local, CollectorClient* client, std::chrono::milliseconds flush_timeout)
-      : local_(std::move(local)), client_(client), flush_timeout_(flush_timeout) {}
+  StreamingWriter(std::unique_ptr<ReportWriter> local, CollectorClient* client, std::chrono::milliseconds flush_budget)
+      : local_(std::move(local)), client_(client), flush_budget_(flush_budget) {}
 
   void Write(const v1::Report& report) override {
     local_->Write(report);
@@ -17,8 +17,9 @@ class StreamingWriter : public ReportWriter {
   void Observe(const v1::Report& report) override { local_->Observe(report); }  // not streamed
 
   void Finish(const StallSummary& summary, const v1::AgentStats& stats) override {
-    auto deadline = std::chrono::steady_clock::now() + flush_timeout_;
-    client_->Flush(flush_timeout_);
+    // Most of the budget for the reports, the rest for the counters' own last report.
+    auto deadline = std::chrono::steady_clock::now() + flush_budget_;
+    client_->Flush(flush_budget_ * 4 / 5);
     CollectorClient::Stats s = client_->stats();
     v1::AgentStats with_stream = stats;
     with_stream.set_collector_acked(s.acked);
@@ -32,7 +33,7 @@ class StreamingWriter : public ReportWriter {
     *last.mutable_agent_stats() = with_stream;
     client_->Write(last);
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    bool all = client_->Flush(std::max(left, std::chrono::milliseconds(1000)));
+    bool all = client_->Flush(std::max(left, std::chrono::milliseconds(0)));
     s = client_->stats();
     client_->Stop();
     if (s.dropped > 0 || !all)
@@ -46,14 +47,14 @@ class StreamingWriter : public ReportWriter {
  private:
   std::unique_ptr<ReportWriter> local_;
   CollectorClient* client_;
-  std::chrono::milliseconds flush_timeout_;
+  std::chrono::milliseconds flush_budget_;
 };
 
 }  // namespace
 
 std::unique_ptr<ReportWriter> MakeStreamingWriter(std::unique_ptr<ReportWriter> local, CollectorClient* client,
-                                                  std::chrono::milliseconds flush_timeout) {
-  return std::make_unique<StreamingWriter>(std::move(local), client, flush_timeout);
+                                                  std::chrono::milliseconds flush_budget) {
+  return std::make_unique<StreamingWriter>(std::move(local), client, flush_budget);
 }
 
 }  // namespace stallscope

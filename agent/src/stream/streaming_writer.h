@@ -12,9 +12,16 @@
 
 namespace stallscope {
 
-// `client` must outlive the writer.
+// How long an exit waits, in all, for the collector's last acks. SIGTERM/SIGINT must end the
+// agent within 2 s (a DaemonSet rollout, a user's Ctrl-C), and stopping the probes takes up to
+// ~0.7 s on a busy node: so 1 s. A reachable collector acks in milliseconds; an unreachable one
+// never would, and what it has not acknowledged is counted (collectorUnackedAtExit) and named
+// on stderr.
+inline constexpr std::chrono::milliseconds kExitFlushBudget{1000};
+
+// `client` must outlive the writer. Finish() waits at most `flush_budget` in all.
 std::unique_ptr<ReportWriter> MakeStreamingWriter(std::unique_ptr<ReportWriter> local, CollectorClient* client,
-                                                  std::chrono::milliseconds flush_timeout);
+                                                  std::chrono::milliseconds flush_budget = kExitFlushBudget);
 
 }  // namespace stallscope
 
