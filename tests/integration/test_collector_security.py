@@ -1,8 +1,9 @@
 """The collector on a hostile network: TLS, mTLS and tokens on both ports, identity bound to the
 principal, and servers that floods cannot knock over. Real stallscope-collector, real agent
 (`attach`, for the mTLS and refusal cases), the load generator as a forging client, and test
-certificates made here with the openssl CLI. Everything runs on loopback; every flood is
-bounded in count and time.
+certificates made here with the openssl CLI. Everything runs on this machine (loopback, and
+its own non-loopback address for PublicAddressUnderAttack); every flood is bounded in count
+and time.
 
 - a collector refuses a non-loopback address without TLS + authentication (one line, exit 2);
 - an mTLS agent's stalls are stored; no certificate, a certificate from another CA and a
@@ -12,7 +13,9 @@ bounded in count and time.
 - HTTP without a token is 401 with a basic-auth challenge; /healthz needs none;
 - the certificate is reloaded on SIGHUP (HTTP) and when the file changes (gRPC);
 - slow-header and idle-connection floods leave HTTP and gRPC answering; an HTTP/2 rapid reset
-  flood keeps the collector's memory bounded while an agent keeps being served."""
+  flood keeps the collector's memory bounded while an agent keeps being served;
+- all of it at once against a collector on a non-loopback address while a real agent streams
+  to it over mTLS: every one of its stalls stored once, nothing forged stored."""
 
 import base64
 import http.client
@@ -55,21 +58,22 @@ def make_ca(d, name):
             cwd=d)
 
 
-def make_cert(d, name, ca, cn, server):
+def make_cert(d, name, ca, cn, server, ips=()):
     openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=d)
     ext = d / (name + ".ext")
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n" if server
+    sans = ",".join(["DNS:localhost", "IP:127.0.0.1"] + ["IP:" + ip for ip in ips])
+    ext.write_text("subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % sans if server
                    else "extendedKeyUsage=clientAuth\n")
     openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
             "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", str(ext), cwd=d)
 
 
-def make_pki(d):
+def make_pki(d, server_ips=()):
     """ca (the fleet's), other-ca (a stranger's); server, node-a (client), rogue (other-ca)."""
     make_ca(d, "ca")
     make_ca(d, "other-ca")
-    make_cert(d, "server", "ca", "localhost", True)
+    make_cert(d, "server", "ca", "localhost", True, server_ips)
     make_cert(d, "node-a", "ca", "node-a", False)
     make_cert(d, "rogue", "other-ca", "node-a", False)  # claims node-a, from the wrong CA
     (d / "tokens").write_text("".join("%s %s\n" % kv for kv in TOKENS.items()))
@@ -89,12 +93,13 @@ def require_binaries():
 class Https:
     """GETs against the collector's HTTPS port, verifying it with the test CA."""
 
-    def __init__(self, port, ca):
+    def __init__(self, port, ca, host="127.0.0.1"):
         self.port = port
+        self.host = host
         self.ctx = ssl.create_default_context(cafile=str(ca))
 
     def get(self, path, token=None, basic=None, timeout=10):
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=timeout)
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
         headers = {}
         if token:
             headers["Authorization"] = "Bearer " + token
@@ -126,8 +131,8 @@ def loadgen_bad(c, mode, *args):
     return int(code), message, out
 
 
-def tls_collector(session, pki, name="collector", extra=()):
-    c = ch.Collector(session.dir, name=name, extra=[
+def tls_collector(session, pki, name="collector", extra=(), host="127.0.0.1"):
+    c = ch.Collector(session.dir, name=name, host=host, extra=[
         "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
         "--client-ca", str(pki / "ca.pem"), "--token-file", str(pki / "tokens")] + list(extra))
     c.start()
@@ -460,16 +465,23 @@ def rss_kb(pid):
     return 0
 
 
-def rapid_reset(port, connections, seconds, max_streams, result, source="127.0.0.2"):
-    """HTTP/2 rapid reset against 127.0.0.1:port from `source`: each connection opens a gRPC
+def rapid_reset(port, connections, seconds, max_streams, result, source="127.0.0.2", host="127.0.0.1",
+                tls_ca=None):
+    """HTTP/2 rapid reset against host:port from `source`: each connection opens a gRPC
     stream and resets it at once, in a loop (reconnecting when cut), until `seconds` pass or
-    `max_streams` were opened in total."""
+    `max_streams` were opened in total. With `tls_ca`, over TLS (ALPN h2, no client
+    certificate: the flood needs no credentials)."""
     import h2.config
     import h2.connection
     import h2.errors
     import h2.exceptions
-    headers = [(":method", "POST"), (":scheme", "http"), (":path", "/stallscope.v1.Collector/StreamReports"),
-               (":authority", "127.0.0.1:%d" % port), ("content-type", "application/grpc"), ("te", "trailers")]
+    headers = [(":method", "POST"), (":scheme", "https" if tls_ca else "http"),
+               (":path", "/stallscope.v1.Collector/StreamReports"),
+               (":authority", "%s:%d" % (host, port)), ("content-type", "application/grpc"), ("te", "trailers")]
+    ctx = None
+    if tls_ca:
+        ctx = ssl.create_default_context(cafile=str(tls_ca))
+        ctx.set_alpn_protocols(["h2"])
     lock = threading.Lock()
     counts = {"streams": 0, "connects": 0}
     start = time.monotonic()
@@ -479,7 +491,9 @@ def rapid_reset(port, connections, seconds, max_streams, result, source="127.0.0
             with lock:
                 counts["connects"] += 1
             try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+                sock = socket.create_connection((host, port), timeout=5, source_address=(source, 0))
+                if ctx:
+                    sock = ctx.wrap_socket(sock, server_hostname=host)
             except OSError:
                 time.sleep(0.1)
                 continue
@@ -501,7 +515,7 @@ def rapid_reset(port, connections, seconds, max_streams, result, source="127.0.0
                         if not data:
                             break
                         conn.receive_data(data)
-                    except BlockingIOError:
+                    except (BlockingIOError, ssl.SSLWantReadError):
                         pass
             except (OSError, h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError):
                 pass
@@ -585,6 +599,133 @@ class AgentOverTls(unittest.TestCase):
         self.assert_refused("wrongca", ["--collector-ca", str(self.pki / "other-ca.pem"),
                                         "--collector-token-file", str(self.pki / "node-a.token")],
                             "TLS:")
+
+
+def public_ipv4():
+    """This machine's first non-loopback IPv4 address (None without one)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
+                         text=True).stdout
+    m = re.search(r"\binet (\d+\.\d+\.\d+\.\d+)/", out)
+    return m.group(1) if m else None
+
+
+class PublicAddressUnderAttack(unittest.TestCase):
+    """What the issue's "done" names, in one run: a collector with TLS, mTLS and tokens on a
+    non-loopback address (no --insecure), a real agent streaming a real app's stalls to it over
+    mTLS, and meanwhile every attack at once: a hijack of the agent's own agent_id, forged and
+    future-dated reports, unauthenticated HTTP and plaintext gRPC, idle and slow-header
+    connection floods and an HTTP/2 rapid reset over TLS (from other source addresses, as
+    attackers elsewhere on the network). Afterwards every stall the agent reported is stored
+    exactly once, nothing forged is, and the collector's memory stayed bounded. The traffic
+    never leaves the machine (its own address)."""
+
+    def test_survives_every_attack_and_loses_nothing(self):
+        harness.require_bpf()
+        require_binaries()
+        host = public_ipv4()
+        if host is None:
+            self.skipTest("this machine has no non-loopback IPv4 address to listen on")
+        s = harness.Session("collector-public")
+        self.addCleanup(s.close)
+        pki = s.dir / "pki"
+        pki.mkdir()
+        make_pki(pki, server_ips=[host])
+        # Plaintext on that address is refused (one line, exit 2); with TLS + auth it serves.
+        p = subprocess.run([str(ch.COLLECTOR_BIN), "--db", ":memory:", "--grpc-listen", host + ":0",
+                            "--http-listen", host + ":0"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        c = tls_collector(s, pki, host=host)
+        self.addCleanup(c.kill9)
+        web = Https(c.http_port, pki / "ca.pem", host=host)
+        ca = ["--ca", str(pki / "ca.pem")]
+        s.start_upstream()
+        app, port = s.start_app("tornado_app.py")
+        agent = s.start_agent([app.pid], name="public", extra=[
+            "--collector", c.target(), "--service", "public", "--collector-ca", str(pki / "ca.pem"),
+            "--tls-cert", str(pki / "node-a.pem"), "--tls-key", str(pki / "node-a.key")])
+        s.warm_up(port)
+        s.stall(port, "sleep", 250)
+
+        def stored():
+            _, _, text = web.get("/api/v1/reports?kind=loop_block&service=public&final=true&limit=1000",
+                                 token=TOKENS["viewer"])
+            return json.loads(text)["reports"]
+        first = harness.wait_until(stored, 20, 0.3)
+        self.assertTrue(first, agent.proc.stderr() + c.stderr())
+        agent_id = first[0]["agent"]["agentId"]
+        rss_before = rss_kb(c.proc.pid)
+
+        # The floods, from other source addresses, all at once.
+        flood = {}
+        threads = [threading.Thread(target=rapid_reset, args=(c.grpc_port, 4, 12.0, 100000, flood),
+                                    kwargs={"source": "127.0.0.2", "host": host, "tls_ca": pki / "ca.pem"})]
+        socks = []
+
+        def idle_and_slow():
+            for i in range(600):
+                for target in (c.grpc_port, c.http_port):
+                    sk = socket.socket()
+                    sk.bind(("127.0.0.%d" % (3 + i % 8), 0))
+                    sk.settimeout(2)
+                    try:
+                        sk.connect((host, target))
+                        if i % 10 == 0:
+                            sk.sendall(b"\x16\x03\x01")  # a TLS record header, never finished
+                        socks.append(sk)
+                    except OSError:
+                        sk.close()
+        threads.append(threading.Thread(target=idle_and_slow))
+        for t in threads:
+            t.start()
+        try:
+            # The agent's own stalls go on during the floods...
+            for ms in (220, 260, 300):
+                s.stall(port, "sleep", ms)
+            # ...and the attacks that need no flood: a hijack of its agent_id by another
+            # principal, forged reports dated ahead, no credentials at all.
+            code, msg, out = loadgen_bad(c, "hijack", *ca, "--token", TOKENS["node-b"],
+                                         "--agent-id", agent_id, "--seq", 1000000000)
+            self.assertEqual(code, GRPC["PERMISSION_DENIED"], msg)
+            code, msg, _ = loadgen_bad(c, "future", *ca, "--token", TOKENS["node-b"], "--agent-id", "forger")
+            self.assertEqual(code, GRPC["OK"], msg)
+            code, msg, _ = loadgen_bad(c, "future", *ca)
+            self.assertEqual(code, GRPC["UNAUTHENTICATED"], msg)
+            code, msg, _ = loadgen_bad(c, "future")  # plaintext
+            self.assertEqual(code, GRPC["UNAVAILABLE"], msg)
+            self.assertEqual(web.get("/api/v1/reports")[0], 401)
+        finally:
+            for t in threads:
+                t.join()
+            peak = rss_kb(c.proc.pid)
+            for sk in socks:
+                sk.close()
+        s.stall(port, "sleep", 240)
+        time.sleep(0.5)
+        reports = agent.stop()
+        local = sorted((b["tid"], b["startTimeUnixNano"], b["seq"])
+                       for _, b in reports.of("loopBlock") if not b.get("inProgress"))
+        self.assertGreaterEqual(len(local), 5, local)
+
+        def all_stored():
+            got = sorted((r["loopBlock"]["tid"], r["loopBlock"]["startTimeUnixNano"], r["loopBlock"]["seq"])
+                         for r in stored())
+            return got if len(got) >= len(local) else None
+        remote = harness.wait_until(all_stored, 20, 0.3) or []
+        self.assertEqual(remote, local, "the agent's stalls in the store: nothing lost, nothing twice")
+        self.assertTrue(all(r["agent"]["agentId"] == agent_id for r in stored()))
+        stats = reports.agent_stats()
+        self.assertEqual(int(stats.get("collectorUnackedAtExit", 0)), 0, stats)
+        self.assertEqual(int(stats.get("collectorDrops", 0)), 0, stats)
+        self.assertEqual(int(stats.get("collectorAuthFailures", 0)), 0, stats)
+        self.assertEqual(reports_of(web, "forger", TOKENS["viewer"]), [])
+        print("public address %s: %d idle/slow connections, %d streams opened and reset in %.1f s;"
+              " collector RSS %d kB before, %d kB at the end of the floods" % (
+                  host, len(socks), flood.get("streams", 0), flood.get("seconds", 0), rss_before, peak),
+              file=sys.stderr)
+        self.assertGreaterEqual(flood.get("streams", 0), 100)
+        self.assertLess(peak - rss_before, RAPID_RESET_MAX_GROWTH_KB)
+        self.assertTrue(c.alive())
+        self.assertEqual(web.get("/healthz")[:3:2], (200, "ok\n"))
 
 
 class DaemonOpsPort(unittest.TestCase):
