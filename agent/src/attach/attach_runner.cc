@@ -281,8 +281,10 @@ class AttachRun : public TraceControl {
     stats.set_wait_uprobe_hits_untracked(counters[SS_CNT_WAIT_UPROBE_HITS_UNTRACKED]);
     if (accept_hooks_) stats.set_accept_hooks_attached(accept_hooks_->times_attached());
     if (wait_uprobes_) {
-      stats.set_wait_uprobe_arms(wait_uprobes_->stats().arms);
-      stats.set_wait_uprobe_arm_failures(wait_uprobes_->stats().arm_failures);
+      WaitUprobeArming::Stats arming = wait_uprobes_->stats();
+      stats.set_wait_uprobe_arms(arming.arms);
+      stats.set_wait_uprobe_arm_failures(arming.arm_failures);
+      stats.set_wait_uprobes_disarmed_without_hit(arming.disarmed_without_hit);
     }
     if (pools_) stats.set_pool_member_map_full(pools_->member_add_failures());
     stats.set_sockets_reported(sockets_reported_);
