@@ -2,7 +2,8 @@
 Debian bullseye's python3.9 (layout from a table), trixie's python3.13 and sid's python3.14 and python3.14-dbg (a Py_DEBUG build whose
 object sizes differ) in roots built by scripts/python-roots.sh (debootstrap, cached under
 /var/cache/stallscope/roots), each run under a plain chroot (maps then show the host's view of
-the paths) and in a private mount and pid namespace after pivot_root (the container view). A
+the paths) and in a private mount and pid namespace after pivot_root (the container view);
+3.13 also on an overlayfs root and from an interpreter file deleted and replaced while it runs. A
 Tornado app in the root stalls its loop with a sleep and a CPU burn; every stall must carry the
 handler's frame and line. Skips, saying why, when the roots cannot be built (no mirror)."""
 
@@ -37,6 +38,28 @@ umount -l /.stallscope-oldroot
 shift
 exec "$@"
 """
+
+# The same after pivot_root into an overlayfs whose lower layer is ROOT ($1) and whose upper layer
+# and work dir are under $2, mounted on $3 (as container runtimes assemble image layers).
+OVERLAY_SCRIPT = r"""
+set -e
+mount --make-rprivate /
+mkdir -p "$2/upper" "$2/work" "$3"
+mount -t overlay overlay -o lowerdir="$1",upperdir="$2/upper",workdir="$2/work" "$3"
+cd "$3"
+mkdir -p .stallscope-oldroot
+pivot_root . .stallscope-oldroot
+cd /
+mount -t proc proc /proc
+umount -l /.stallscope-oldroot
+shift 3
+exec "$@"
+"""
+# Layouts every interpreter runs in; the extra ones run with trixie's 3.13 (a container's usual
+# Python): an overlayfs root, and an interpreter file deleted and replaced after it started
+# (maps then say "(deleted)"; an image update or a package upgrade under a running server).
+LAYOUTS = ("chroot", "pivot_root")
+EXTRA_LAYOUTS = {"3.13": ("overlay", "deleted")}
 
 _roots = None
 
@@ -94,23 +117,39 @@ class RootStalls:
         port = harness.free_port()
         env = s.app_env(STALL_LOG=inside + "/stalls.jsonl", PYTHONPATH=inside,
                         READY_FILE=inside + "/ready", UPSTREAM_PORT=up_port)
+        if layout == "deleted":
+            # A copy of the interpreter in the app's directory, deleted and replaced once running.
+            shutil.copy2(root / python.lstrip("/"), self.host_dir / "python-copy")
+            python = inside + "/python-copy"
+            env["PYTHONHOME"] = "/usr"
         argv = [python, inside + "/tornado_app.py", str(port)]
-        if layout == "chroot":
+        log_dir = self.host_dir
+        if layout in ("chroot", "deleted"):
             proc = s.spawn("app", ["chroot", str(root)] + argv, env=env)
-        else:
+        elif layout == "pivot_root":
             proc = s.spawn("app", ["unshare", "-m", "-p", "-f", "--", "/bin/sh", "-c",
                                    PIVOT_SCRIPT, "sh", str(root)] + argv, env=env)
+        else:  # overlay: what the app writes lands in the upper layer
+            layers = s.dir / "overlay"
+            log_dir = layers / "upper" / inside.lstrip("/")
+            proc = s.spawn("app", ["unshare", "-m", "-p", "-f", "--", "/bin/sh", "-c", OVERLAY_SCRIPT,
+                                   "sh", str(root), str(layers), str(s.dir / "merged")] + argv, env=env)
         s.wait_port(port, proc, "%s %s app" % (python, layout))
+        if layout == "deleted":
+            os.unlink(self.host_dir / "python-copy")
+            (self.host_dir / "python-copy").write_text("#!/bin/sh\necho not the interpreter\n")
+            maps = Path("/proc/%d/maps" % proc.pid).read_text()  # chroot execs: proc is python
+            test.assertIn("python-copy (deleted)", maps)
         harness.http_get_ok(port, "/fast")
         # The interpreter's host pid: chroot execs it; unshare -f forks it (sh execs it).
-        self.pid = proc.pid if layout == "chroot" else harness.children(proc.pid)[0]
+        self.pid = proc.pid if layout in ("chroot", "deleted") else harness.children(proc.pid)[0]
         agent = s.start_agent([self.pid])
         s.stall(port, "sleep", 300)
         s.stall(port, "cpu", 250)
         self.reports = agent.stop()
         tids = host_tids(self.pid)
         self.trues = [t._replace(tid=tids.get(t.tid, t.tid), pid=self.pid)
-                      for t in harness.read_stall_log(self.host_dir / "stalls.jsonl")]
+                      for t in harness.read_stall_log(log_dir / "stalls.jsonl")]
 
     def check(self, test):
         kinds = sorted(t.kind for t in self.trues)
@@ -150,7 +189,7 @@ class PythonInRoots(unittest.TestCase):
 
 
 for _suite, _python, _name in INTERPRETERS:
-    for _layout in ("chroot", "pivot_root"):
+    for _layout in LAYOUTS + EXTRA_LAYOUTS.get(_name, ()):
         setattr(PythonInRoots, "test_%s_%s" % (_name.replace(".", "").replace("-", "_"), _layout),
                 _make_test(_suite, _python, _layout))
 
