@@ -10,6 +10,7 @@
 
 #include <elf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -141,7 +142,11 @@ TEST(DebugOffsets, FreeThreaded313tBinaryPublishesTheSampleWords) {
     std::vector<unsigned char> bytes = PyRuntimeSection(path);
     if (bytes.empty()) continue;
     ASSERT_EQ(DebugOffsetsVersion(bytes), 0x030d05f0u) << path;
-    EXPECT_EQ(bytes, testing::DebugOffsetsBytes(0x030d05f0, 1, testing::kDebugOffsets313t))
+    // The header and the words the reader knows; the rest of _PyRuntime follows them.
+    std::vector<unsigned char> sample =
+        testing::DebugOffsetsBytes(0x030d05f0, 1, testing::kDebugOffsets313t);
+    size_t known = 24 + sizeof(testing::kDebugOffsets313t);
+    EXPECT_TRUE(std::equal(bytes.begin(), bytes.begin() + known, sample.begin()))
         << path << " publishes other words than kDebugOffsets313t";
     absl::StatusOr<CPythonLayout> layout = LayoutFromDebugOffsets(bytes);
     ASSERT_TRUE(layout.ok()) << layout.status();
@@ -169,7 +174,7 @@ TEST(DebugOffsets, FreeThreaded313tLayout) {
   EXPECT_EQ(layout->unicode_length, 0x20u);
   EXPECT_EQ(layout->unicode_state, 0x30u);
   EXPECT_EQ(layout->unicode_ascii_data, 0x38u);
-  EXPECT_EQ(layout->bytes_data, 0x28u);
+  EXPECT_EQ(layout->bytes_data, 0x30u);
   // No per-thread bytecode before 3.14.
   EXPECT_EQ(layout->frame_tlbc_index, kNoField);
   EXPECT_EQ(layout->code_tlbc, kNoField);
