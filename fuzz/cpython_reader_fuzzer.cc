@@ -212,23 +212,27 @@ class ImageBuilder {
 
 // 3.13 and 3.14 publish their layout (_Py_DebugOffsets): parsed from the words real
 // interpreters carry (the unit tests' samples), once.
-const CPythonLayout* PublishedLayout(uint64_t version, std::span<const uint64_t> words) {
+const CPythonLayout* PublishedLayout(uint64_t version, std::span<const uint64_t> words,
+                                     uint64_t free_threaded = 0) {
   absl::StatusOr<CPythonLayout> layout = stallscope::LayoutFromDebugOffsets(
-      stallscope::testing::DebugOffsetsBytes(version, 0, words));
+      stallscope::testing::DebugOffsetsBytes(version, free_threaded, words));
   return layout.ok() ? new CPythonLayout(*layout) : nullptr;
 }
 
 const CPythonLayout* LayoutFor(uint8_t selector) {
   static const CPythonLayout* v313 = PublishedLayout(0x030d05f0, stallscope::testing::kDebugOffsets313);
   static const CPythonLayout* v314 = PublishedLayout(0x030e0af0, stallscope::testing::kDebugOffsets314);
-  switch (selector % 7) {
+  static const CPythonLayout* v313t =
+      PublishedLayout(0x030d05f0, stallscope::testing::kDebugOffsets313t, /*free_threaded=*/1);
+  switch (selector % 8) {
     case 0: return stallscope::FindCPythonLayoutForSeries("3.8");
     case 1: return stallscope::FindCPythonLayoutForSeries("3.9");
     case 2: return stallscope::FindCPythonLayoutForSeries("3.10");
     case 3: return stallscope::FindCPythonLayout(0x030b02f0);
     case 4: return stallscope::FindCPythonLayout(0x030c01f0);
     case 5: return v313;
-    default: return v314;
+    case 6: return v314;
+    default: return v313t;  // free-threaded: a bigger object header moves every object field
   }
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Debian root filesystems with other CPython versions, for the Python stack tests: trixie
 # (python3.13), sid (python3.14 and the Py_DEBUG build python3.14-dbg), optionally bullseye
-# (python3.9). Built once with debootstrap and cached outside the repository, so a second run
-# only checks the stamps and prints the paths.
+# (python3.9), and trixie-ft: the trixie root plus a free-threaded CPython 3.13 (Debian does not
+# package one) built on the host from trixie's python3.13 source tarball (sha256 checked) with
+# --disable-gil and installed as /opt/python3.13t/bin/python3.13t in that root. Built once and
+# cached outside the repository, so a second run only checks the stamps and prints the paths.
 #
-#   scripts/python-roots.sh [SUITE...]   (default: bullseye trixie sid)
+#   scripts/python-roots.sh [SUITE...]   (default: bullseye trixie sid trixie-ft)
 #
 # Prints "SUITE DIR" per ready root. Exit 0 when every root is ready, 1 otherwise (a suite that
 # could not be built is reported on stderr). Needs root and a Debian mirror.
@@ -57,12 +59,77 @@ build_root() {
   echo "python-roots: $suite ready in $((SECONDS - start)) s" >&2
 }
 
+# trixie's python3.13 source (Debian pool; sha256 as listed in trixie's Sources index).
+FT_TARBALL=python3.13_3.13.5.orig.tar.xz
+FT_SHA256=93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640
+FT_PREFIX=/opt/python3.13t
+# Extension modules nothing here imports (GUI, terminals, databases, CJK codecs): not built,
+# which shortens the build. asyncio, ssl, zlib, json and hashlib stay.
+FT_SKIP_MODULES=(_tkinter _curses _curses_panel _sqlite3 _dbm _gdbm readline _ctypes _decimal
+  _codecs_cn _codecs_hk _codecs_iso2022 _codecs_jp _codecs_kr _codecs_tw _multibytecodec)
+
+# The free-threaded interpreter in the trixie root: downloads and checks the tarball (kept in
+# $ROOTS_DIR/.sources), configures and builds on the host (nice, every CPU), installs into the
+# root. The bookworm-built binary runs on trixie's newer glibc.
+build_ft() {
+  local root=$ROOTS_DIR/trixie
+  local stamp=$root$FT_PREFIX/.stallscope-ft want="v1 $FT_SHA256"
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
+  build_root trixie || return 1
+  # One build at a time (tests of several checkouts may ask at once); the winner's stamp ends
+  # the others' wait.
+  mkdir -p "$ROOTS_DIR"
+  exec {lock}>"$ROOTS_DIR/.trixie-ft.lock"
+  flock "$lock"
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
+  local start=$SECONDS sources=$ROOTS_DIR/.sources work=$ROOTS_DIR/.trixie-ft.build
+  local log=$ROOTS_DIR/.trixie-ft.log tarball=$ROOTS_DIR/.sources/$FT_TARBALL
+  mkdir -p "$sources"
+  : >"$log"
+  if ! echo "$FT_SHA256  $tarball" | sha256sum -c --status 2>/dev/null; then
+    local url
+    url="$(mirror)/pool/main/p/python3.13/$FT_TARBALL"
+    echo "python-roots: trixie-ft: downloading $url" >&2
+    if ! curl -fsS --retry 2 -o "$tarball.part" "$url" 2>>"$log"; then
+      echo "python-roots: trixie-ft: download failed; see $log" >&2
+      return 1
+    fi
+    if ! echo "$FT_SHA256  $tarball.part" | sha256sum -c --status; then
+      echo "python-roots: trixie-ft: $FT_TARBALL does not match its sha256" >&2
+      rm -f "$tarball.part"
+      return 1
+    fi
+    mv "$tarball.part" "$tarball"
+  fi
+  rm -rf "$work"
+  mkdir -p "$work"
+  tar -xJf "$tarball" -C "$work" --strip-components=1
+  local skip=() module
+  for module in "${FT_SKIP_MODULES[@]}"; do skip+=("py_cv_module_$module=n/a"); done
+  echo "python-roots: trixie-ft: building CPython 3.13.5 --disable-gil ($(nproc) jobs, a few minutes)" >&2
+  if ! (cd "$work" &&
+        nice -n 10 ./configure --disable-gil --prefix="$FT_PREFIX" --without-ensurepip \
+          --disable-test-modules "${skip[@]}" >>"$log" 2>&1 &&
+        echo "python-roots: trixie-ft: configured in $((SECONDS - start)) s, compiling" >&2 &&
+        nice -n 10 make -j"$(nproc)" >>"$log" 2>&1 &&
+        make install DESTDIR="$root" >>"$log" 2>&1); then
+    echo "python-roots: trixie-ft: build failed; see $log" >&2
+    tail -5 "$log" >&2
+    return 1
+  fi
+  rm -rf "$work"
+  echo "$want" >"$stamp"
+  echo "python-roots: trixie-ft ready in $((SECONDS - start)) s" >&2
+}
+
 main() {
   local suites=("$@")
-  ((${#suites[@]})) || suites=(bullseye trixie sid)
+  ((${#suites[@]})) || suites=(bullseye trixie sid trixie-ft)
   local status=0 suite
   for suite in "${suites[@]}"; do
-    if build_root "$suite"; then
+    if [[ $suite == trixie-ft ]]; then
+      if build_ft; then echo "$suite $ROOTS_DIR/trixie"; else status=1; fi
+    elif build_root "$suite"; then
       echo "$suite $ROOTS_DIR/$suite"
     else
       status=1

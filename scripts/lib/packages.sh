@@ -14,6 +14,9 @@ TEST_PACKAGES=(
   python3-fastapi python3-uvicorn python3-uvloop python3-anyio python3-django python3-asgiref
   python3-twisted python3-jupyter-server
   debootstrap  # scripts/python-roots.sh: Debian roots with CPython 3.13 and 3.14 for the stack tests
+  # scripts/python-roots.sh trixie-ft: unpacks and builds CPython (gcc, make, libssl-dev and
+  # zlib1g-dev come with BUILD_PACKAGES)
+  xz-utils
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
 # The libFuzzer targets and the sanitized unit tests (scripts/fuzz.sh, scripts/test.sh): clang

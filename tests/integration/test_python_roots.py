@@ -1,9 +1,11 @@
 """Python frames on other CPython versions, each in the two container layouts users run:
 Debian bullseye's python3.9 (layout from a table), trixie's python3.13 and sid's python3.14 and python3.14-dbg (a Py_DEBUG build whose
-object sizes differ) in roots built by scripts/python-roots.sh (debootstrap, cached under
-/var/cache/stallscope/roots), each run under a plain chroot (maps then show the host's view of
-the paths) and in a private mount and pid namespace after pivot_root (the container view);
-3.13 also on an overlayfs root and from an interpreter file deleted and replaced while it runs. A
+object sizes differ), and a free-threaded 3.13 (trixie's python3.13 source built with
+--disable-gil into the trixie root: no GIL, a bigger object header) in roots built by
+scripts/python-roots.sh (debootstrap, cached under /var/cache/stallscope/roots), each run under
+a plain chroot (maps then show the host's view of the paths) and in a private mount and pid
+namespace after pivot_root (the container view); 3.13 also on an overlayfs root and from an
+interpreter file deleted and replaced while it runs. A
 Tornado app in the root stalls its loop with a sleep and a CPU burn; every stall must carry the
 handler's frame and line. Skips, saying why, when the roots cannot be built (no mirror)."""
 
@@ -22,7 +24,13 @@ INTERPRETERS = [
     ("trixie", "/usr/bin/python3.13", "3.13"),
     ("sid", "/usr/bin/python3.14", "3.14"),
     ("sid", "/usr/bin/python3.14d", "3.14-dbg"),
+    ("trixie-ft", "/opt/python3.13t/bin/python3.13t", "3.13t"),
 ]
+FREE_THREADED = {"/opt/python3.13t/bin/python3.13t"}
+# Tornado from the root's Debian package. Its C speedups (speedups.abi3.so, built for the GIL
+# ABI) would load into 3.13t, which still accepts .abi3.so, and crash it: tornado's own switch
+# keeps it on its pure-Python fallback.
+FREE_THREADED_ENV = {"TORNADO_NO_EXTENSION": "1"}
 # Runs argv[3:] in ROOT ($1) as its root after pivot_root, in the mount and pid namespaces
 # `unshare -m -p -f` made; /proc is the namespace's own.
 PIVOT_SCRIPT = r"""
@@ -97,6 +105,7 @@ class RootStalls:
 
     def __init__(self, test, suite, python, layout):
         self.names_tasks = python.startswith("/usr/bin/python3.14")
+        self.free_threaded = python in FREE_THREADED
         harness.require_bpf()
         if os.geteuid() != 0:
             test.skipTest("chroot and pivot_root need root")
@@ -115,13 +124,18 @@ class RootStalls:
         test.addCleanup(shutil.rmtree, self.host_dir, True)
         up_port = s.start_upstream()
         port = harness.free_port()
-        env = s.app_env(STALL_LOG=inside + "/stalls.jsonl", PYTHONPATH=inside,
+        app_vars = dict(STALL_LOG=inside + "/stalls.jsonl", PYTHONPATH=inside,
                         READY_FILE=inside + "/ready", UPSTREAM_PORT=up_port)
+        if self.free_threaded:
+            # Its own prefix: Debian's packages are in dist-packages, named here.
+            app_vars.update(FREE_THREADED_ENV,
+                            PYTHONPATH=inside + ":/usr/lib/python3/dist-packages")
         if layout == "deleted":
             # A copy of the interpreter in the app's directory, deleted and replaced once running.
             shutil.copy2(root / python.lstrip("/"), self.host_dir / "python-copy")
             python = inside + "/python-copy"
-            env["PYTHONHOME"] = "/usr"
+            app_vars["PYTHONHOME"] = "/usr"
+        env = s.app_env(**app_vars)
         argv = [python, inside + "/tornado_app.py", str(port)]
         log_dir = self.host_dir
         if layout in ("chroot", "deleted"):
@@ -163,6 +177,9 @@ class RootStalls:
                 harness.describe_reports(self.reports.finals(), self.s.origin_ns)))
             report = max(found, key=lambda b: b.overlap_ns(true.start_ns, true.end_ns))
             test.assertEqual(report.python_stack_reason, "", report.describe())
+            test.assertEqual(report.python_free_threaded, self.free_threaded, report.describe())
+            if self.free_threaded:
+                test.assertEqual(report.gil_holder_tid, 0, report.describe())
             if self.names_tasks:
                 # Tornado runs each request's handler in a task of its own (RequestHandler._execute).
                 test.assertRegex(report.asyncio_task, r"^Task-\d+$", report.describe())

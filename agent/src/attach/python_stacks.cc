@@ -45,6 +45,16 @@ std::string PythonReadFailureReason(const absl::Status& status) {
   return "reading the frames failed";
 }
 
+std::string UnnamedFramesReason(const std::vector<v1::Frame>& frames) {
+  bool any = false;
+  for (const v1::Frame& frame : frames) {
+    if (frame.kind() != v1::Frame::PYTHON) continue;
+    if (!frame.function().empty()) return "";
+    any = true;
+  }
+  return any ? kPythonNamesUnreadableReason : "";
+}
+
 PythonStacks::ProcessEntry& PythonStacks::ProcessFor(pid_t pid) {
   auto it = processes_.find(pid);
   if (it != processes_.end()) return it->second;
@@ -87,7 +97,8 @@ void PythonStacks::Apply(const StallCaptures::Capture& capture, v1::LoopBlock& b
     block.set_python_stack_reason(capture.reason);
     return;
   }
-  block.clear_python_stack_reason();
+  // Captured, but possibly without a single name: then the reason says so.
+  block.set_python_stack_reason(UnnamedFramesReason(capture.frames));
   if (capture.task.has_value()) {
     block.set_asyncio_task(capture.task->name);
     block.set_asyncio_coro(capture.task->coro);

@@ -58,6 +58,11 @@ std::string PythonOpenFailureReason(const absl::Status& status);
 std::string PythonReadFailureReason(const absl::Status& status);
 // The reason for stalls whose frames were not read while they lasted.
 inline constexpr char kPythonNotCapturedReason[] = "stall ended before the frames were read";
+// The reason for frames found but none named: the code objects' names could not be decoded.
+inline constexpr char kPythonNamesUnreadableReason[] = "Python frame names unreadable";
+// kPythonNamesUnreadableReason when `frames` has Python frames and none of them is named (a
+// stack of blanks must say why), else "".
+std::string UnnamedFramesReason(const std::vector<v1::Frame>& frames);
 
 class PythonStacks {
  public:

@@ -183,6 +183,8 @@ class TextWriter : public ReportWriter {
                             : absl::StrFormat("; thread %u held the GIL", b.gil_holder_tid());
       Print("  python frames read %s into the stall%s\n", FormatDuration(b.python_stack_at_ns()),
             gil);
+      // Frames found but unnamed (UnnamedFramesReason).
+      if (!b.python_stack_reason().empty()) Print("  python frames: %s\n", b.python_stack_reason());
       if (!b.asyncio_task().empty() || !b.asyncio_coro().empty()) {
         Print("  asyncio task: %s (coroutine %s)\n", b.asyncio_task(), b.asyncio_coro());
       }

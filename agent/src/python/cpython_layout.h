@@ -107,7 +107,7 @@ struct CPythonLayout {
   uint32_t unicode_ascii_data;    // data of compact ASCII strings (= sizeof(PyASCIIObject))
   uint32_t unicode_compact_data;  // data of other compact strings
   // Where `kind` starts in the state bit field: after interned:2, or after a whole byte for it
-  // in free-threaded builds.
+  // in free-threaded 3.14+ builds (3.13t still has interned:2).
   uint8_t unicode_kind_shift = 2;
 
   // bytes

@@ -265,7 +265,10 @@ CPythonLayout Build(const Values& v, uint64_t version, bool free_threaded) {
   layout.unicode_ascii_data = U32(v[kAsciiObjectSize]);
   // PyCompactUnicodeObject adds utf8_length and utf8 to PyASCIIObject.
   layout.unicode_compact_data = U32(v[kAsciiObjectSize] + 16);
-  layout.unicode_kind_shift = free_threaded ? 8 : 2;
+  // Free-threaded builds made `interned` a whole byte (read atomically) in 3.14; 3.13t keeps
+  // the 2-bit field, as checked on a 3.13.5 --disable-gil build.
+  const uint64_t minor = (version >> 16) & 0xff;
+  layout.unicode_kind_shift = free_threaded && minor >= 14 ? 8 : 2;
   layout.bytes_data = U32(v[kBytesSval]);
   if (v.has[kGenName] && v.has[kLongTag]) {
     // PyGenObject: ..., gi_name, gi_qualname, ... (3.14).

@@ -21,8 +21,12 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return parts;
 }
 
-// "python3.11", "python3": the standard library's directory under lib/.
+// "python3.11", "python3", "python3.13t" (free-threaded builds): the standard library's
+// directory under lib/.
 bool IsStdlibDirectory(std::string_view name) {
+  if (name.size() > 7 && name.ends_with('t') && IsDigit(name[name.size() - 2])) {
+    name.remove_suffix(1);
+  }
   if (!name.starts_with("python") || name.size() == 6) return false;
   for (char c : name.substr(6)) {
     if (!IsDigit(c) && c != '.') return false;

@@ -40,5 +40,22 @@ TEST(PythonStacksTest, AFinalHeldPastTheNextStallKeepsItsOwnFrames) {
   EXPECT_EQ(first_final.stack(0).line(), first_in_progress.stack(0).line());
 }
 
+TEST(PythonStacksTest, FramesWithoutAnyNameSayWhy) {
+  auto frame = [](v1::Frame::Kind kind, const char* function) {
+    v1::Frame f;
+    f.set_kind(kind);
+    f.set_function(function);
+    return f;
+  };
+  EXPECT_EQ(UnnamedFramesReason({}), "");
+  EXPECT_EQ(UnnamedFramesReason({frame(v1::Frame::NATIVE, "clock_nanosleep")}), "");
+  EXPECT_EQ(UnnamedFramesReason({frame(v1::Frame::NATIVE, "clock_nanosleep"),
+                                 frame(v1::Frame::PYTHON, ""), frame(v1::Frame::PYTHON, "")}),
+            kPythonNamesUnreadableReason);
+  // One name read: the stack says something, blanks are only some frames'.
+  EXPECT_EQ(UnnamedFramesReason({frame(v1::Frame::PYTHON, ""), frame(v1::Frame::PYTHON, "main")}),
+            "");
+}
+
 }  // namespace
 }  // namespace stallscope

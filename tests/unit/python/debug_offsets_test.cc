@@ -5,9 +5,12 @@
 #include "python/debug_offsets.h"
 
 #include "python/asyncio_task.h"
+#include "python/python_strings.h"
+#include "python/debug_offsets_samples.h"
 
 #include <elf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -126,6 +129,79 @@ INSTANTIATE_TEST_SUITE_P(
                       RootCase{"Sid314", "sid/usr/bin/python3.14", 14, 0x4a, 0xd0},
                       RootCase{"Sid314Debug", "sid/usr/bin/python3.14d", 14, 0x4a, 0xd0}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// The free-threaded 3.13.5 that scripts/python-roots.sh builds into the trixie root (or the
+// same build elsewhere on this machine).
+const char* const kFreeThreaded313Paths[] = {
+    "/var/cache/stallscope/roots/trixie/opt/python3.13t/bin/python3.13t",
+    "/var/cache/stallscope-ft/py313t/bin/python3.13t",
+};
+
+TEST(DebugOffsets, FreeThreaded313tBinaryPublishesTheSampleWords) {
+  for (const char* path : kFreeThreaded313Paths) {
+    std::vector<unsigned char> bytes = PyRuntimeSection(path);
+    if (bytes.empty()) continue;
+    ASSERT_EQ(DebugOffsetsVersion(bytes), 0x030d05f0u) << path;
+    // The header and the words the reader knows; the rest of _PyRuntime follows them.
+    std::vector<unsigned char> sample =
+        testing::DebugOffsetsBytes(0x030d05f0, 1, testing::kDebugOffsets313t);
+    size_t known = 24 + sizeof(testing::kDebugOffsets313t);
+    EXPECT_TRUE(std::equal(bytes.begin(), bytes.begin() + known, sample.begin()))
+        << path << " publishes other words than kDebugOffsets313t";
+    absl::StatusOr<CPythonLayout> layout = LayoutFromDebugOffsets(bytes);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    EXPECT_TRUE(layout->free_threaded);
+    return;
+  }
+  printf("[ skipped  ] no free-threaded 3.13 here: run scripts/python-roots.sh trixie-ft\n");
+  GTEST_SKIP() << "no free-threaded 3.13: run scripts/python-roots.sh trixie-ft";
+}
+
+TEST(DebugOffsets, FreeThreaded313tLayout) {
+  absl::StatusOr<CPythonLayout> layout = LayoutFromDebugOffsets(
+      testing::DebugOffsetsBytes(0x030d05f0, 1, testing::kDebugOffsets313t));
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  EXPECT_STREQ(layout->series, "3.13");
+  EXPECT_TRUE(layout->free_threaded);
+  // PyObject grows by ob_tid, ob_flags, ob_mutex, ob_gc_bits, ob_ref_local, ob_ref_shared.
+  EXPECT_EQ(layout->object_type, 0x18u);
+  EXPECT_EQ(layout->var_object_size, 0x20u);
+  EXPECT_EQ(layout->code_filename, 0x80u);
+  EXPECT_EQ(layout->code_qualname, 0x90u);
+  EXPECT_EQ(layout->code_linetable, 0x98u);
+  EXPECT_EQ(layout->code_firstlineno, 0x54u);
+  EXPECT_EQ(layout->code_bytecode, 0xd8u);
+  EXPECT_EQ(layout->unicode_length, 0x20u);
+  EXPECT_EQ(layout->unicode_state, 0x30u);
+  EXPECT_EQ(layout->unicode_ascii_data, 0x38u);
+  EXPECT_EQ(layout->bytes_data, 0x30u);
+  // No per-thread bytecode before 3.14.
+  EXPECT_EQ(layout->frame_tlbc_index, kNoField);
+  EXPECT_EQ(layout->code_tlbc, kNoField);
+}
+
+// 3.13t's PyASCIIObject.state is still {interned:2, kind:3, compact:1, ascii:1, ...} (3.14t
+// made `interned` a byte): a name as the interpreter lays it out must parse. Reading kind after
+// a byte here made every frame of a live 3.13t process unnamed.
+TEST(DebugOffsets, FreeThreaded313tStrStateBits) {
+  absl::StatusOr<CPythonLayout> layout = LayoutFromDebugOffsets(
+      testing::DebugOffsetsBytes(0x030d05f0, 1, testing::kDebugOffsets313t));
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  constexpr uint64_t kStrType = 0x1234560;
+  std::vector<unsigned char> header(layout->unicode_ascii_data, 0);
+  memcpy(header.data() + layout->object_type, &kStrType, 8);
+  int64_t length = 9;
+  memcpy(header.data() + layout->unicode_length, &length, 8);
+  // interned 2 (immortal), kind 1, compact, ascii: as CPython's bit fields place them.
+  uint32_t state = 2u | (1u << 2) | (1u << 5) | (1u << 6);
+  memcpy(header.data() + layout->unicode_state, &state, 4);
+  std::optional<StrShape> shape = ParseStrHeader(header.data(), *layout, kStrType, 100);
+  ASSERT_TRUE(shape.has_value());
+  EXPECT_TRUE(shape->ascii);
+  EXPECT_EQ(shape->char_width, 1);
+  EXPECT_EQ(shape->length, 9u);
+  EXPECT_EQ(shape->data_offset, 0x38u);
+}
 
 // A synthetic 3.14-shaped blob: the header, then words at the given indexes.
 std::vector<unsigned char> Blob(uint64_t version, uint64_t free_threaded) {

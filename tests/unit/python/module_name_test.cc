@@ -20,6 +20,9 @@ TEST(PythonModuleName, StandardLibrary) {
   EXPECT_EQ(ModuleFromFilename("/root/.pyenv/versions/3.11.7/lib/python3.11/json/__init__.py"),
             "json");
   EXPECT_EQ(ModuleFromFilename("<frozen importlib._bootstrap>"), "importlib._bootstrap");
+  // Free-threaded builds keep theirs in lib/python3.13t.
+  EXPECT_EQ(ModuleFromFilename("/opt/python3.13t/lib/python3.13t/asyncio/events.py"),
+            "asyncio.events");
 }
 
 TEST(PythonModuleName, ApplicationCode) {
@@ -27,6 +30,7 @@ TEST(PythonModuleName, ApplicationCode) {
   EXPECT_EQ(ModuleFromFilename("/srv/app/api/__init__.py"), "api");
   EXPECT_EQ(ModuleFromFilename("handlers.py"), "handlers");
   EXPECT_EQ(ModuleFromFilename("/opt/python3.11-tools/run.py"), "run");  // not lib/pythonX.Y
+  EXPECT_EQ(ModuleFromFilename("/srv/python3.13test/run.py"), "run");
   EXPECT_EQ(ModuleFromFilename("<string>"), "<string>");
   EXPECT_EQ(ModuleFromFilename(""), "");
   EXPECT_EQ(ModuleFromFilename("/"), "/");

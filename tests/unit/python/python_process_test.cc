@@ -87,6 +87,7 @@ struct Interpreter {
   const char* version;
   const char* object_suffix;  // where _PyRuntime must have been found
   bool qualified_names;       // co_qualname (3.11+); before, functions are named by co_name
+  bool free_threaded = false;  // no GIL: never a GIL holder
 
   // `qualified` as this version names it: "Handler.get", or "get" before 3.11.
   std::string Name(const std::string& qualified) const {
@@ -114,6 +115,9 @@ const Interpreter kInterpreters[] = {
      true},
     {"Pyenv313", "/root/.pyenv/versions/3.13.0/bin/python3.13", "3.13.0", "/libpython3.13.so.1.0",
      true},
+    // Built by scripts/python-roots.sh trixie-ft (static, --disable-gil); runs on the host too.
+    {"FreeThreaded313t", "/var/cache/stallscope/roots/trixie/opt/python3.13t/bin/python3.13t",
+     "3.13.5", "/bin/python3.13t", true, true},
 };
 
 class PythonVersionTest : public ::testing::TestWithParam<Interpreter> {
@@ -457,6 +461,12 @@ TEST_P(PythonVersionTest, GilHolderIsTheSpinningThread) {
   absl::StatusOr<std::unique_ptr<PythonProcess>> process = PythonProcess::Open(app->pid());
   ASSERT_TRUE(process.ok()) << process.status();
   usleep(100'000);  // let main reach its wait
+  EXPECT_EQ((*process)->free_threaded(), GetParam().free_threaded);
+  if (GetParam().free_threaded) {
+    // No GIL: nobody holds it, even with a thread on CPU.
+    for (int i = 0; i < 10; ++i) EXPECT_EQ((*process)->GilHolder(), std::nullopt);
+    return;
+  }
   int spinner_holds = 0;
   int other = 0;
   constexpr int kSamples = 50;
