@@ -14,6 +14,7 @@ TEST_PACKAGES=(
   python3-fastapi python3-uvicorn python3-uvloop python3-anyio python3-django python3-asgiref
   python3-twisted python3-jupyter-server
   debootstrap  # scripts/python-roots.sh: Debian roots with CPython 3.13 and 3.14 for the stack tests
+  bindfs fuse3  # test_hostile_targets.py: a target on a FUSE mount whose daemon is stopped
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
 # The libFuzzer targets and the sanitized unit tests (scripts/fuzz.sh, scripts/test.sh): clang
