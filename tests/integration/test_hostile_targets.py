@@ -289,6 +289,8 @@ class FuseTargets(unittest.TestCase):
         self.assertIn("FUSE", got[0].python_stack_reason)
         reports, _ = sigterm_and_time(self, agent)
         stats = reports.agent_stats()
+        print("    refusedOnFuse %s, shedMountinfoUnread %s" %
+              (stats.get("refusedOnFuse", 0), stats.get("shedMountinfoUnread", 0)))
         self.assertGreaterEqual(int(stats.get("refusedOnFuse", 0)), 1, stats)
 
 
