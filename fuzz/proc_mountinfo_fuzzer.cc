@@ -31,6 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string dir = proc.root() + "/4242";
   view.PathOnFuse(dir, "/tmp/perf-4242.map");
   view.PathOnFuse(dir, "/usr/../srv/./app//main.py");
-  view.IsFuseMount(dir, mounts.empty() ? 1 : mounts.front().mount_id);
+  const tf::MountEntry first = mounts.empty() ? tf::MountEntry{} : mounts.front();
+  view.IsFuseMount(dir, first.mount_id, first.major, first.minor, /*own_proc_dir=*/dir);
   return 0;
 }

@@ -60,6 +60,7 @@ FuseMounts::View FuseMounts::Read(const std::string& proc_dir) {
     view.ids.push_back(m.mount_id);
     if (!IsFuseType(m.fstype)) continue;
     view.fuse_ids.push_back(m.mount_id);
+    view.fuse_devs.emplace_back(m.major, m.minor);
     view.fuse_points.push_back(std::move(m.mount_point));
   }
   std::sort(view.ids.begin(), view.ids.end());
@@ -84,14 +85,22 @@ FuseMounts::View& FuseMounts::Current(const std::string& proc_dir, bool stale_so
   return views_.emplace(proc_dir, Read(proc_dir)).first->second;
 }
 
-bool FuseMounts::IsFuseMount(const std::string& proc_dir, uint64_t mount_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+bool FuseMounts::FuseIn(const std::string& proc_dir, uint64_t mount_id,
+                        std::pair<uint32_t, uint32_t> dev) {
   View* view = &Current(proc_dir, /*stale_soon=*/false);
-  // A mount the last read did not list is newer than it: read again (rate-limited).
+  // A mount the last read did not list may be newer than it: read again (rate-limited).
   if (!std::binary_search(view->ids.begin(), view->ids.end(), mount_id))
     view = &Current(proc_dir, /*stale_soon=*/true);
   if (view->everything_suspect) return true;
-  return std::find(view->fuse_ids.begin(), view->fuse_ids.end(), mount_id) != view->fuse_ids.end();
+  return std::find(view->fuse_ids.begin(), view->fuse_ids.end(), mount_id) != view->fuse_ids.end() ||
+         std::find(view->fuse_devs.begin(), view->fuse_devs.end(), dev) != view->fuse_devs.end();
+}
+
+bool FuseMounts::IsFuseMount(const std::string& proc_dir, uint64_t mount_id, uint32_t major,
+                             uint32_t minor, const std::string& own_proc_dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FuseIn(proc_dir, mount_id, {major, minor}) ||
+         (!own_proc_dir.empty() && FuseIn(own_proc_dir, mount_id, {major, minor}));
 }
 
 bool FuseMounts::PathOnFuse(const std::string& proc_dir, std::string_view path) {

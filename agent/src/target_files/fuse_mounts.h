@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -33,7 +34,12 @@ class FuseMounts {
   // `proc_dir` is the target's /proc/PID (or a test's fake). A target whose mountinfo cannot
   // be read has no known FUSE mounts (counted as mountinfo_unread): the door behaves as before.
   // One with more than kMaxMounts mounts is treated as FUSE everywhere: it can only hide them.
-  bool IsFuseMount(const std::string& proc_dir, uint64_t mount_id);
+  // A file is on FUSE when its mount is a FUSE mount of the target, or its device (one per
+  // superblock) is that of a FUSE mount of the target or of the agent's own view
+  // (`own_proc_dir`, /proc/self): a mount outside the target's root, or made in a copy of a
+  // namespace, has an id the target's mountinfo does not list, but the same device.
+  bool IsFuseMount(const std::string& proc_dir, uint64_t mount_id, uint32_t major, uint32_t minor,
+                   const std::string& own_proc_dir = "/proc/self");
   bool PathOnFuse(const std::string& proc_dir, std::string_view path);
 
  private:
@@ -42,9 +48,11 @@ class FuseMounts {
     bool everything_suspect = false;
     std::vector<uint64_t> ids;  // every mount id, sorted
     std::vector<uint64_t> fuse_ids;
+    std::vector<std::pair<uint32_t, uint32_t>> fuse_devs;  // major, minor
     std::vector<std::string> fuse_points;  // in the target's view
   };
   View& Current(const std::string& proc_dir, bool stale_soon);
+  bool FuseIn(const std::string& proc_dir, uint64_t mount_id, std::pair<uint32_t, uint32_t> dev);
   static View Read(const std::string& proc_dir);
 
   std::mutex mu_;

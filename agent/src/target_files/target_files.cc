@@ -68,7 +68,7 @@ bool StatNoSync(int fd, struct statx* st) {
 // when the kernel does not give mount ids: statx before 5.8).
 bool OnTargetFuse(const struct statx& st, const std::string& proc_dir) {
   if (proc_dir.empty() || !(st.stx_mask & STATX_MNT_ID)) return false;
-  return TargetFuseMounts().IsFuseMount(proc_dir, st.stx_mnt_id);
+  return TargetFuseMounts().IsFuseMount(proc_dir, st.stx_mnt_id, st.stx_dev_major, st.stx_dev_minor);
 }
 
 // Checks the file's type, size and owner against the rules; the refusal, if any.

@@ -52,7 +52,7 @@ class FuseDoorTest : public ::testing::Test {
 
   void WriteMountinfo(const std::string& text) { std::ofstream(proc_ / "mountinfo") << text; }
   std::string Line(uint64_t id, const std::string& point, const std::string& type) {
-    return std::to_string(id) + " 1 0:99 / " + point + " rw,relatime shared:1 - " + type + " src rw\n";
+    return std::to_string(id) + " 1 0:999999 / " + point + " rw,relatime shared:1 - " + type + " src rw\n";
   }
 
   fs::path proc_, root_;
@@ -103,11 +103,15 @@ TEST(FuseMountsCache, ANewMountIsSeenAtTheNextRead) {
   fs::create_directories(proc);
   std::ofstream(proc / "mountinfo") << "1 0 0:1 / / rw - ext4 a rw\n";
   FuseMounts mounts;
-  EXPECT_FALSE(mounts.IsFuseMount(proc.string(), 2));
+  EXPECT_FALSE(mounts.IsFuseMount(proc.string(), 2, 0, 2, ""));
   std::ofstream(proc / "mountinfo") << "1 0 0:1 / / rw - ext4 a rw\n2 1 0:2 / /f rw - fuse f rw\n";
   // Id 2 was not among the target's mounts: re-read once the short retry delay has passed.
   usleep(absl::ToInt64Microseconds(FuseMounts::kUnknownIdRetry) + 20000);
-  EXPECT_TRUE(mounts.IsFuseMount(proc.string(), 2));
+  EXPECT_TRUE(mounts.IsFuseMount(proc.string(), 2, 0, 2, ""));
+  // Another mount of the same FUSE superblock (device 0:2) that the target does not list: a
+  // mount outside its root, or in a copied namespace.
+  EXPECT_TRUE(mounts.IsFuseMount(proc.string(), 77, 0, 2, ""));
+  EXPECT_FALSE(mounts.IsFuseMount(proc.string(), 77, 0, 3, ""));
   EXPECT_TRUE(mounts.PathOnFuse(proc.string(), "/f/x"));
   EXPECT_FALSE(mounts.PathOnFuse(proc.string(), "/g/x"));
   fs::remove_all(proc);
