@@ -109,6 +109,12 @@ bool FuseMounts::PathOnFuse(const std::string& proc_dir, std::string_view path) 
   return view.everything_suspect || PathCrossesMountPoint(path, view.fuse_points);
 }
 
+bool FuseMounts::HasFuseMountPoints(const std::string& proc_dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const View& view = Current(proc_dir, /*stale_soon=*/false);
+  return view.everything_suspect || !view.fuse_points.empty();
+}
+
 FuseMounts& TargetFuseMounts() {
   static FuseMounts* mounts = new FuseMounts;
   return *mounts;

@@ -41,6 +41,8 @@ class FuseMounts {
   bool IsFuseMount(const std::string& proc_dir, uint64_t mount_id, uint32_t major, uint32_t minor,
                    const std::string& own_proc_dir = "/proc/self");
   bool PathOnFuse(const std::string& proc_dir, std::string_view path);
+  // Whether the target has FUSE mount points in its view (or is suspect everywhere).
+  bool HasFuseMountPoints(const std::string& proc_dir);
 
  private:
   struct View {

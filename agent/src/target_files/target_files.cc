@@ -48,6 +48,73 @@ int OpenPath(const std::string& root, const std::string& path, bool follow) {
   return static_cast<int>(syscall(SYS_openat2, root_fd.get(), path.c_str(), &how, sizeof(how)));
 }
 
+constexpr int kMaxSymlinkHops = 40;  // the kernel's own limit
+
+bool IsSymlinkNoSync(int fd) {
+  struct statx st;
+  return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &st) == 0 && S_ISLNK(st.stx_mode);
+}
+
+// The O_PATH fd of `path` in the root `root_fd`, following no symlink at all (a final one is
+// returned as itself).
+int OpenNoSymlinks(int root_fd, const std::string& path) {
+  open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS;
+  return static_cast<int>(syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof(how)));
+}
+
+// `path` with its first symlink replaced by the link's text (an absolute text from the root, a
+// relative one from the link's directory, as the kernel follows it). Each prefix is opened
+// with no symlink on the way, so lookups happen only in directories of the checked path.
+// nullopt when there is no readable symlink.
+std::optional<std::string> ExpandFirstSymlink(int root_fd, const std::string& path) {
+  size_t start = 0;
+  while (start < path.size()) {
+    while (start < path.size() && path[start] == '/') ++start;
+    if (start >= path.size()) break;
+    size_t end = std::min(path.find('/', start), path.size());
+    ScopedFd fd(OpenNoSymlinks(root_fd, path.substr(0, end)));
+    if (!fd.valid()) return std::nullopt;
+    if (IsSymlinkNoSync(fd.get())) {
+      char text[PATH_MAX];
+      ssize_t n = readlinkat(fd.get(), "", text, sizeof(text));
+      if (n <= 0 || static_cast<size_t>(n) >= sizeof(text)) return std::nullopt;
+      std::string target(text, static_cast<size_t>(n));
+      std::string rest = path.substr(end);
+      if (target[0] == '/') return target + rest;
+      return path.substr(0, start) + target + rest;
+    }
+    start = end;
+  }
+  return std::nullopt;
+}
+
+// OpenPath for a target with FUSE mounts in its view: the symlinks on the way are followed
+// here, one at a time, so that where each leads is checked before any lookup in it (the kernel
+// would follow them unchecked into the mount). Sets *on_fuse when a name leads into one.
+int OpenPathAvoidingFuse(const std::string& root, std::string path, bool follow,
+                         const std::string& proc_dir, bool* on_fuse) {
+  ScopedFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) return -1;
+  for (int hops = 0; hops <= kMaxSymlinkHops; ++hops) {
+    if (TargetFuseMounts().PathOnFuse(proc_dir, path)) {
+      *on_fuse = true;
+      return -1;
+    }
+    int fd = OpenNoSymlinks(root_fd.get(), path);
+    if (fd < 0 && errno != ELOOP) return -1;
+    // A final symlink comes back as itself: judged as one unless symlinks may be followed.
+    if (fd >= 0 && (!follow || !IsSymlinkNoSync(fd))) return fd;
+    if (fd >= 0) close(fd);
+    std::optional<std::string> next = ExpandFirstSymlink(root_fd.get(), path);
+    if (!next) break;
+    path = std::move(*next);
+  }
+  errno = ELOOP;
+  return -1;
+}
+
 // The target's /proc/PID from a path the callers pass for it ("/proc/PID/root" with leaf
 // "root"): where its mountinfo is. Empty for anything else (the host's own files).
 std::string ProcDirOf(const std::string& path, std::string_view leaf) {
@@ -113,9 +180,12 @@ Opened OpenInRoot(const std::string& root, const std::string& path, const Rules&
   std::string absolute = path[0] == '/' ? path : "/" + path;
   // Refused before any lookup: resolving a name inside a FUSE mount asks its daemon.
   std::string proc_dir = ProcDirOf(root, "root");
-  if (!proc_dir.empty() && TargetFuseMounts().PathOnFuse(proc_dir, absolute))
-    return Refused(Refusal::kOnFuse);
-  ScopedFd path_fd(OpenPath(root, absolute, rules.follow_symlinks_in_root));
+  bool on_fuse = false;
+  ScopedFd path_fd(!proc_dir.empty() && TargetFuseMounts().HasFuseMountPoints(proc_dir)
+                       ? OpenPathAvoidingFuse(root, absolute, rules.follow_symlinks_in_root,
+                                              proc_dir, &on_fuse)
+                       : OpenPath(root, absolute, rules.follow_symlinks_in_root));
+  if (on_fuse) return Refused(Refusal::kOnFuse);
   if (!path_fd.valid()) {
     int error = errno;
     // ELOOP: a magic link on the way (RESOLVE_NO_MAGICLINKS) or a symlink loop.

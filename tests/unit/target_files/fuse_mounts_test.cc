@@ -70,6 +70,24 @@ TEST_F(FuseDoorTest, RefusesANamePastAFuseMountPointBeforeAnyLookup) {
   EXPECT_TRUE(OpenInRoot(root_.string(), "/app/main.py", {}).ok());
 }
 
+TEST_F(FuseDoorTest, SymlinksOnTheWayAreFollowedOnlyWhereTheyLeadIsChecked) {
+  WriteMountinfo(Line(real_id_, "/", "ext4") + Line(987654, "/srv/fuse", "fuse.sshfs"));
+  fs::create_directories(root_ / "srv" / "fuse" / "lib");
+  std::ofstream(root_ / "srv" / "fuse" / "lib" / "libx.so") << "x";
+  fs::create_symlink("/srv/fuse/lib", root_ / "lib64");        // absolute, into the mount
+  fs::create_symlink("srv/fuse", root_ / "relative");          // relative, to the mount point
+  fs::create_symlink("../tmp", root_ / "app" / "up");           // relative, elsewhere
+  fs::create_symlink("/app/main.py", root_ / "tmp" / "final");  // a final symlink
+  EXPECT_EQ(OpenInRoot(root_.string(), "/lib64/libx.so", {}).refusal, Refusal::kOnFuse);
+  EXPECT_EQ(OpenInRoot(root_.string(), "/relative/lib/libx.so", {}).refusal, Refusal::kOnFuse);
+  EXPECT_TRUE(OpenInRoot(root_.string(), "/app/up/perf-1.map", {}).ok());
+  EXPECT_EQ(OpenInRoot(root_.string(), "/tmp/final", {}).refusal, Refusal::kSymlink);
+  EXPECT_TRUE(OpenInRoot(root_.string(), "/tmp/final", {.follow_symlinks_in_root = true}).ok());
+  fs::create_symlink("loop", root_ / "tmp" / "loop");
+  EXPECT_FALSE(OpenInRoot(root_.string(), "/tmp/loop/x", {}).ok());
+  EXPECT_EQ(OpenInRoot(root_.string(), "/missing/x", {}).error, ENOENT);
+}
+
 TEST_F(FuseDoorTest, RefusesAFileWhoseMountIsFuse) {
   // The mount holding the test's files, listed as FUSE at a point the path does not cross:
   // the statx (DONT_SYNC) mount id check refuses it.
