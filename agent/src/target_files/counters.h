@@ -18,7 +18,7 @@ enum class Refusal : int {
   kTooLarge,      // larger than the cap for its kind, checked on the open fd
   kWrongOwner,    // a perf map not owned by the target's effective uid
   kNoOpenat2,     // the kernel cannot resolve inside the target's root: refused, not guessed
-  kOnFuse,        // on (or resolved through) a FUSE mount of the target: its daemon may never answer
+  kOnFuse,        // on, or resolved through, a target's FUSE mount: its daemon may never answer
   kCount,
 };
 

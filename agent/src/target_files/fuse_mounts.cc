@@ -53,7 +53,8 @@ FuseMounts::View FuseMounts::Read(const std::string& proc_dir) {
     return view;
   }
   bool truncated = false;
-  std::vector<MountEntry> mounts = ReadMountinfo(file.fd.get(), kMaxMountinfoBytes, kMaxMounts, &truncated);
+  std::vector<MountEntry> mounts =
+      ReadMountinfo(file.fd.get(), kMaxMountinfoBytes, kMaxMounts, &truncated);
   view.everything_suspect = truncated;
   view.ids.reserve(mounts.size());
   for (MountEntry& m : mounts) {
@@ -92,8 +93,10 @@ bool FuseMounts::FuseIn(const std::string& proc_dir, uint64_t mount_id,
   if (!std::binary_search(view->ids.begin(), view->ids.end(), mount_id))
     view = &Current(proc_dir, /*stale_soon=*/true);
   if (view->everything_suspect) return true;
-  return std::find(view->fuse_ids.begin(), view->fuse_ids.end(), mount_id) != view->fuse_ids.end() ||
-         std::find(view->fuse_devs.begin(), view->fuse_devs.end(), dev) != view->fuse_devs.end();
+  auto has = [](const auto& list, const auto& value) {
+    return std::find(list.begin(), list.end(), value) != list.end();
+  };
+  return has(view->fuse_ids, mount_id) || has(view->fuse_devs, dev);
 }
 
 bool FuseMounts::IsFuseMount(const std::string& proc_dir, uint64_t mount_id, uint32_t major,

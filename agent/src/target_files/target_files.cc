@@ -52,7 +52,8 @@ constexpr int kMaxSymlinkHops = 40;  // the kernel's own limit
 
 bool IsSymlinkNoSync(int fd) {
   struct statx st;
-  return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &st) == 0 && S_ISLNK(st.stx_mode);
+  return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &st) == 0 &&
+         S_ISLNK(st.stx_mode);
 }
 
 // The O_PATH fd of `path` in the root `root_fd`, following no symlink at all (a final one is
@@ -163,7 +164,8 @@ Opened OpenChecked(ScopedFd path_fd, const Rules& rules, const std::string& proc
   if (!fd.valid()) return Failed(errno);
   struct stat after;
   if (fstat(fd.get(), &after) != 0) return Failed(errno);
-  if (makedev(before.stx_dev_major, before.stx_dev_minor) != after.st_dev || after.st_ino != before.stx_ino)
+  if (makedev(before.stx_dev_major, before.stx_dev_minor) != after.st_dev ||
+      after.st_ino != before.stx_ino)
     return Refused(Refusal::kNotRegular);
   if (std::optional<Refusal> refusal =
           Judge(after.st_mode, static_cast<uint64_t>(after.st_size), after.st_uid, rules))

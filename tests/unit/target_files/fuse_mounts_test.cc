@@ -52,7 +52,8 @@ class FuseDoorTest : public ::testing::Test {
 
   void WriteMountinfo(const std::string& text) { std::ofstream(proc_ / "mountinfo") << text; }
   std::string Line(uint64_t id, const std::string& point, const std::string& type) {
-    return std::to_string(id) + " 1 0:999999 / " + point + " rw,relatime shared:1 - " + type + " src rw\n";
+    return std::to_string(id) + " 1 0:999999 / " + point + " rw,relatime shared:1 - " + type +
+           " src rw\n";
   }
 
   fs::path proc_, root_;
@@ -111,7 +112,8 @@ TEST_F(FuseDoorTest, UnreadableMountinfoIsCountedAndOpensAsBefore) {
 
 TEST_F(FuseDoorTest, TooManyMountsMakeTheWholeTargetSuspect) {
   std::string text;
-  for (size_t i = 0; i <= FuseMounts::kMaxMounts; ++i) text += Line(1000 + i, "/m" + std::to_string(i), "tmpfs");
+  for (size_t i = 0; i <= FuseMounts::kMaxMounts; ++i)
+    text += Line(1000 + i, "/m" + std::to_string(i), "tmpfs");
   WriteMountinfo(text);
   EXPECT_EQ(OpenInRoot(root_.string(), "/app/main.py", {}).refusal, Refusal::kOnFuse);
 }

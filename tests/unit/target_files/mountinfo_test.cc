@@ -81,7 +81,8 @@ TEST(Mountinfo, ReadsThisProcessesOwnMountinfo) {
 
 TEST(Mountinfo, StreamsPastGarbageWithinTheCaps) {
   std::string text = "garbage\n" + std::string(20000, 'x') + "\n";
-  for (int i = 0; i < 10; ++i) text += std::to_string(100 + i) + " 1 0:5 / /m" + std::to_string(i) + " rw - tmpfs t rw\n";
+  for (int i = 0; i < 10; ++i)
+    text += std::to_string(100 + i) + " 1 0:5 / /m" + std::to_string(i) + " rw - tmpfs t rw\n";
   text += "200 1 0:9 / /last rw - fuse f rw";  // no final newline
   int fd = MemFd(text);
   uint64_t long_before = ShedCount(Shed::kLongLines);
