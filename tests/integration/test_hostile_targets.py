@@ -268,6 +268,8 @@ class FuseTargets(unittest.TestCase):
         for tool in ("bindfs", "fusermount3", "unshare", "stat"):
             if not shutil.which(tool):
                 self.skipTest("%s is not installed (scripts/lib/packages.sh TEST_PACKAGES)" % tool)
+        if not os.path.exists("/dev/fuse"):
+            self.skipTest("no /dev/fuse on this machine")
         s = harness.Session("fuse")
         self.addCleanup(s.close)
         app, port = s.start_app("asyncio_app.py")
