@@ -17,6 +17,7 @@ TEST_PACKAGES=(
   # scripts/python-roots.sh trixie-ft: unpacks and builds CPython (gcc, make, libssl-dev and
   # zlib1g-dev come with BUILD_PACKAGES)
   xz-utils
+  bindfs fuse3  # test_hostile_targets.py: a target on a FUSE mount whose daemon is stopped
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
 # The libFuzzer targets and the sanitized unit tests (scripts/fuzz.sh, scripts/test.sh): clang

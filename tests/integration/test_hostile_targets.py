@@ -11,6 +11,8 @@ reaches any output, and that SIGTERM ends the agent within 2 s with its reports 
 - a 250 MB sparse perf map, and a binary with a 1.5 GB sparse .symtab;
 - `attach --pid` of a zombie, and of a process that exits before the probes are attached
   (exit 8, one line); PID reuse (a new process under a tracked PID is not tracked).
+- a target whose interpreter, app and /tmp live on a FUSE mount (bindfs) whose daemon is
+  stopped (SIGSTOP): every request to it waits for ever, so the agent must touch none.
 The honest JIT perf map (Node --perf-basic-prof, in the same container-like root) still names
 its frames.
 """
@@ -190,6 +192,108 @@ class HostilePerfMaps(unittest.TestCase):
         self.assertLess(hwm, RSS_LIMIT_KB)
         stats = reports.agent_stats()
         self.assertGreaterEqual(int(stats.get("refusedTooLarge", 0)), 1, stats)
+
+
+class PythonOnStoppedFuse:
+    """A Python server whose interpreter (a copy of python3.11), app and /tmp are on a bindfs
+    mount, in its own mount namespace (the mount bound at /mnt, its tmp/ over /tmp, working
+    directory on it). stop() SIGSTOPs the bindfs daemon: from then on any lookup, getattr, open
+    or read that reaches the mount waits until the daemon runs again. cleanup() (registered
+    first thing) resumes the daemon, kills the target and unmounts, whatever happened."""
+
+    def __init__(self, test, s):
+        self.s = s
+        self.src = s.dir / "fuse-src"
+        self.mnt = s.dir / "fuse-mnt"
+        self.daemon = self.target = None
+        self.stopped = False
+        test.addCleanup(self.cleanup)
+        for d in ("app", "tmp"):
+            (self.src / d).mkdir(parents=True, exist_ok=True)
+        self.mnt.mkdir()
+        shutil.copy("/usr/bin/python3.11", self.src / "python3")
+        for f in ("asyncio_app.py", "stallkit.py"):
+            shutil.copy(harness.APPS / f, self.src / "app" / f)
+        # -f: in the foreground, so its PID is the daemon's.
+        self.daemon = s.spawn("bindfs", ["bindfs", "-f", "--no-allow-other", self.src, self.mnt])
+        if not harness.wait_until(lambda: os.path.ismount(self.mnt), 10):
+            raise AssertionError("bindfs did not mount\n%s" % self.daemon.output_tail())
+        self.port = harness.free_port()
+        script = ("set -e; mount --make-rprivate /; mount --bind {m} /mnt; "
+                  "mount --bind /mnt/tmp /tmp; cd /mnt/app; "
+                  "exec /mnt/python3 /mnt/app/asyncio_app.py {p}").format(m=self.mnt, p=self.port)
+        env = s.app_env(PYTHONPATH="/mnt/app", STALL_LOG="", READY_FILE="")
+        self.target = s.spawn("python-on-fuse", ["unshare", "-m", "sh", "-c", script], env=env)
+        s.wait_port(self.port, self.target, "python on bindfs")
+        self.pid = self.target.pid
+        harness.http_get_ok(self.port, "/fast")
+        # The interpreter's pages in the page cache, so that the target itself does not fault
+        # on a stopped mount later (its own reads would wait too).
+        with open(self.mnt / "python3", "rb") as f:
+            while f.read(1 << 20):
+                pass
+
+    def stop(self):
+        self.daemon.signal(signal.SIGSTOP)
+        self.stopped = True
+        time.sleep(1.5)  # past fuse's attribute and entry timeouts (1 s): requests now wait
+
+    def stat_waits(self, path, limit_s=1.0):
+        """Whether a plain `stat` of `path` from a subprocess does not return within limit_s."""
+        proc = subprocess.Popen(["stat", str(path)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(limit_s)
+            return False
+        except subprocess.TimeoutExpired:
+            proc.kill()  # a FUSE wait ends on a fatal signal
+            proc.wait(10)
+            return True
+
+    def cleanup(self):
+        if self.daemon is not None and self.stopped:
+            self.daemon.signal(signal.SIGCONT)
+        if self.target is not None:
+            self.target.kill()
+        if os.path.ismount(self.mnt):
+            if subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True).returncode:
+                subprocess.run(["umount", "-l", str(self.mnt)], capture_output=True)
+        if self.daemon is not None:
+            self.daemon.kill()
+
+
+class FuseTargets(unittest.TestCase):
+    def test_a_stopped_fuse_daemon_never_makes_the_agent_wait(self):
+        harness.require_bpf()
+        for tool in ("bindfs", "fusermount3", "unshare", "stat"):
+            if not shutil.which(tool):
+                self.skipTest("%s is not installed (scripts/lib/packages.sh TEST_PACKAGES)" % tool)
+        if not os.path.exists("/dev/fuse"):
+            self.skipTest("no /dev/fuse on this machine")
+        s = harness.Session("fuse")
+        self.addCleanup(s.close)
+        app, port = s.start_app("asyncio_app.py")
+        s.warm_up(port)
+        fuse = PythonOnStoppedFuse(self, s)
+        fuse.stop()
+        # The hazard is real: anything that reaches the mount now waits.
+        self.assertTrue(fuse.stat_waits(fuse.mnt / "python3"),
+                        "a stat on the stopped bindfs mount returned: the test proves nothing")
+        agent = s.start_agent([app.pid, fuse.pid])
+        s.stall(fuse.port, "sleep", 300)
+        s.stall(fuse.port, "cpu", 300)
+        assert_honest_stall_reported(self, s, port, lambda f: agent.wait_for(f, 10))
+        honest = [b for b in agent.reports_so_far().finals() if b.pid == app.pid and b.python_frames()]
+        self.assertTrue(honest, "the normal server's stalls keep their Python frames")
+        got, _ = agent.wait_for(lambda r: [b for b in r.finals() if b.pid == fuse.pid], 10)
+        self.assertTrue(got, "the FUSE target's stalls are reported too (unnamed frames)")
+        print("    FUSE target: %d stalls, python frames: %s" % (len(got), got[0].python_stack_reason))
+        self.assertIn("FUSE", got[0].python_stack_reason)
+        reports, _ = sigterm_and_time(self, agent)
+        stats = reports.agent_stats()
+        print("    refusedOnFuse %s, shedMountinfoUnread %s" %
+              (stats.get("refusedOnFuse", 0), stats.get("shedMountinfoUnread", 0)))
+        self.assertGreaterEqual(int(stats.get("refusedOnFuse", 0)), 1, stats)
 
 
 def add_huge_sparse_symtab(src, dst, symtab_bytes=1536 << 20):

@@ -29,7 +29,8 @@ std::string PythonOpenFailureReason(const absl::Status& status) {
     return absl::StrContains(status.message(), "not CPython") ? "_PyRuntime symbol not found"
                                                               : "process exited";
   }
-  if (absl::IsUnimplemented(status)) return Lead(status.message());
+  // Unimplemented: a layout not known; Unavailable: the interpreter's file refused (FUSE).
+  if (absl::IsUnimplemented(status) || absl::IsUnavailable(status)) return Lead(status.message());
   return "reading the interpreter failed";
 }
 

@@ -150,10 +150,9 @@ FdInfo ResolveOne(const std::string& pid_dir, pid_t pid, bool live, int fd,
     return AnonInodeFdInfo(std::string_view(*link).substr(kAnonInode.size()));
   }
   if (link->starts_with('/')) {
-    // stat() through the fd link rather than the path it names: the path may be deleted or
-    // live in another mount namespace.
-    struct stat st;
-    bool regular = stat(link_path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    // Through the fd link rather than the path it names: the path may be deleted or live in
+    // another mount namespace (or on a FUSE mount whose daemon never answers).
+    bool regular = target_files::IsRegularBehindLink(link_path).value_or(false);
     return FdInfo{regular ? FdKind::kRegularFile : FdKind::kOther, *link};
   }
   return FdInfo{FdKind::kOther, *link};  // e.g. "net:[4026531840]"

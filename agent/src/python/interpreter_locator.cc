@@ -60,15 +60,16 @@ std::string ExecutablePath(const std::string& proc_dir) {
 
 // Opens the object behind a mapping through the target-files door: map_files first (the very
 // inode mapped, even when unlinked by a package upgrade under a running server), else its path
-// inside the process's root.
+// inside the process's root. Sets *on_fuse when the door refused it for a FUSE mount.
 target_files::ScopedFd OpenMappedFile(const std::string& proc_root, pid_t pid,
-                                      const MemoryMapping& mapping) {
+                                      const MemoryMapping& mapping, bool* on_fuse = nullptr) {
   target_files::Rules rules{.max_bytes = target_files::kMaxElfBytes};
   target_files::Opened opened =
       target_files::OpenMappedObject(proc_root, pid, mapping.start, mapping.end, rules);
   if (!opened.ok() && !opened.refusal && !mapping.deleted) {
     opened = target_files::OpenInRoot(absl::StrFormat("%s/%d/root", proc_root, pid), mapping.path, rules);
   }
+  if (on_fuse && opened.refusal == target_files::Refusal::kOnFuse) *on_fuse = true;
   return std::move(opened.fd);
 }
 
@@ -139,8 +140,9 @@ absl::StatusOr<InterpreterSymbols> LocateInterpreter(pid_t pid, const std::strin
     }
   }
 
+  bool on_fuse = false;
   for (const MemoryMapping* candidate : candidates) {
-    target_files::ScopedFd fd = OpenMappedFile(proc_root, pid, *candidate);
+    target_files::ScopedFd fd = OpenMappedFile(proc_root, pid, *candidate, &on_fuse);
     if (!fd.valid()) continue;
     std::vector<std::optional<uint64_t>> symbols = symbolize::LookupSymbols(fd.get(), kSymbolNames);
     if (!symbols[kRuntime].has_value()) continue;
@@ -163,6 +165,11 @@ absl::StatusOr<InterpreterSymbols> LocateInterpreter(pid_t pid, const std::strin
     found.series_from_name = PythonSeriesFromFilename(candidate->path);
     found.free_threaded = IsFreeThreadedName(candidate->path, found.series_from_name);
     return found;
+  }
+  if (on_fuse) {
+    return absl::UnavailableError(absl::StrFormat(
+        "interpreter on a FUSE mount, not read (its daemon may never answer): pid %d, %s", pid,
+        exe.empty() ? "its executable" : exe));
   }
   return absl::NotFoundError(
       absl::StrFormat("process %d is not CPython: no _PyRuntime in %s or a mapped libpython", pid,

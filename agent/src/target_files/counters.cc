@@ -7,9 +7,10 @@ namespace stallscope::target_files {
 namespace {
 
 constexpr std::array<const char*, static_cast<size_t>(Refusal::kCount)> kRefusalNames = {
-    "symlink", "not_regular", "too_large", "wrong_owner", "no_openat2"};
+    "symlink", "not_regular", "too_large", "wrong_owner", "no_openat2", "on_fuse"};
 constexpr std::array<const char*, static_cast<size_t>(Shed::kCount)> kShedNames = {
-    "read_truncated", "long_lines", "symbols", "perf_map_entries", "symbol_tables_evicted"};
+    "read_truncated", "long_lines", "symbols", "perf_map_entries", "symbol_tables_evicted",
+    "mountinfo_unread"};
 
 // Readers run on the agent's thread; /metrics reads from the ops server's thread.
 std::array<std::atomic<uint64_t>, static_cast<size_t>(Refusal::kCount)> g_refusals{};
@@ -53,11 +54,13 @@ void FillAgentStats(v1::AgentStats* stats) {
   stats->set_refused_too_large(RefusalCount(Refusal::kTooLarge));
   stats->set_refused_wrong_owner(RefusalCount(Refusal::kWrongOwner));
   stats->set_refused_no_openat2(RefusalCount(Refusal::kNoOpenat2));
+  stats->set_refused_on_fuse(RefusalCount(Refusal::kOnFuse));
   stats->set_shed_read_truncated(ShedCount(Shed::kReadTruncated));
   stats->set_shed_long_lines(ShedCount(Shed::kLongLines));
   stats->set_shed_symbols(ShedCount(Shed::kSymbols));
   stats->set_shed_perf_map_entries(ShedCount(Shed::kPerfMapEntries));
   stats->set_shed_symbol_tables_evicted(ShedCount(Shed::kSymbolTablesEvicted));
+  stats->set_shed_mountinfo_unread(ShedCount(Shed::kMountinfoUnread));
 }
 
 }  // namespace stallscope::target_files

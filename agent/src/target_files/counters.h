@@ -18,6 +18,7 @@ enum class Refusal : int {
   kTooLarge,      // larger than the cap for its kind, checked on the open fd
   kWrongOwner,    // a perf map not owned by the target's effective uid
   kNoOpenat2,     // the kernel cannot resolve inside the target's root: refused, not guessed
+  kOnFuse,        // on, or resolved through, a target's FUSE mount: its daemon may never answer
   kCount,
 };
 
@@ -28,6 +29,7 @@ enum class Shed : int {
   kSymbols,            // ELF symbols past the per-object caps (entries, string bytes), not loaded
   kPerfMapEntries,     // perf map entries past the per-process caps, not loaded
   kSymbolTablesEvicted,  // symbol tables dropped from the cache to stay under its byte bound
+  kMountinfoUnread,      // a target's mountinfo unreadable: its FUSE mounts unknown
   kCount,
 };
 

@@ -6,13 +6,16 @@
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
+#include "absl/strings/str_format.h"
 #include "proc/text_fields.h"
+#include "target_files/fuse_mounts.h"
 
 namespace stallscope::target_files {
 namespace {
@@ -45,20 +48,114 @@ int OpenPath(const std::string& root, const std::string& path, bool follow) {
   return static_cast<int>(syscall(SYS_openat2, root_fd.get(), path.c_str(), &how, sizeof(how)));
 }
 
-// Checks a stat against the rules; the refusal, if any.
-std::optional<Refusal> Judge(const struct stat& st, const Rules& rules) {
-  if (S_ISLNK(st.st_mode)) return Refusal::kSymlink;
-  if (!S_ISREG(st.st_mode)) return Refusal::kNotRegular;
-  if (static_cast<uint64_t>(st.st_size) > rules.max_bytes) return Refusal::kTooLarge;
-  if (rules.owner && st.st_uid != *rules.owner) return Refusal::kWrongOwner;
+constexpr int kMaxSymlinkHops = 40;  // the kernel's own limit
+
+bool IsSymlinkNoSync(int fd) {
+  struct statx st;
+  return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &st) == 0 &&
+         S_ISLNK(st.stx_mode);
+}
+
+// The O_PATH fd of `path` in the root `root_fd`, following no symlink at all (a final one is
+// returned as itself).
+int OpenNoSymlinks(int root_fd, const std::string& path) {
+  open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS;
+  return static_cast<int>(syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof(how)));
+}
+
+// `path` with its first symlink replaced by the link's text (an absolute text from the root, a
+// relative one from the link's directory, as the kernel follows it). Each prefix is opened
+// with no symlink on the way, so lookups happen only in directories of the checked path.
+// nullopt when there is no readable symlink.
+std::optional<std::string> ExpandFirstSymlink(int root_fd, const std::string& path) {
+  size_t start = 0;
+  while (start < path.size()) {
+    while (start < path.size() && path[start] == '/') ++start;
+    if (start >= path.size()) break;
+    size_t end = std::min(path.find('/', start), path.size());
+    ScopedFd fd(OpenNoSymlinks(root_fd, path.substr(0, end)));
+    if (!fd.valid()) return std::nullopt;
+    if (IsSymlinkNoSync(fd.get())) {
+      char text[PATH_MAX];
+      ssize_t n = readlinkat(fd.get(), "", text, sizeof(text));
+      if (n <= 0 || static_cast<size_t>(n) >= sizeof(text)) return std::nullopt;
+      std::string target(text, static_cast<size_t>(n));
+      std::string rest = path.substr(end);
+      if (target[0] == '/') return target + rest;
+      return path.substr(0, start) + target + rest;
+    }
+    start = end;
+  }
   return std::nullopt;
 }
 
-// Opens for reading exactly the inode behind `path_fd`, after the rules passed on it.
-Opened OpenChecked(ScopedFd path_fd, const Rules& rules) {
-  struct stat before;
-  if (fstat(path_fd.get(), &before) != 0) return Failed(errno);
-  if (std::optional<Refusal> refusal = Judge(before, rules)) return Refused(*refusal);
+// OpenPath for a target with FUSE mounts in its view: the symlinks on the way are followed
+// here, one at a time, so that where each leads is checked before any lookup in it (the kernel
+// would follow them unchecked into the mount). Sets *on_fuse when a name leads into one.
+int OpenPathAvoidingFuse(const std::string& root, std::string path, bool follow,
+                         const std::string& proc_dir, bool* on_fuse) {
+  ScopedFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) return -1;
+  for (int hops = 0; hops <= kMaxSymlinkHops; ++hops) {
+    if (TargetFuseMounts().PathOnFuse(proc_dir, path)) {
+      *on_fuse = true;
+      return -1;
+    }
+    int fd = OpenNoSymlinks(root_fd.get(), path);
+    if (fd < 0 && errno != ELOOP) return -1;
+    // A final symlink comes back as itself: judged as one unless symlinks may be followed.
+    if (fd >= 0 && (!follow || !IsSymlinkNoSync(fd))) return fd;
+    if (fd >= 0) close(fd);
+    std::optional<std::string> next = ExpandFirstSymlink(root_fd.get(), path);
+    if (!next) break;
+    path = std::move(*next);
+  }
+  errno = ELOOP;
+  return -1;
+}
+
+// The target's /proc/PID from a path the callers pass for it ("/proc/PID/root" with leaf
+// "root"): where its mountinfo is. Empty for anything else (the host's own files).
+std::string ProcDirOf(const std::string& path, std::string_view leaf) {
+  std::string suffix = "/" + std::string(leaf);
+  if (path.size() <= suffix.size() || !path.ends_with(suffix)) return "";
+  return path.substr(0, path.size() - suffix.size());
+}
+
+// Type, size, owner and mount of an O_PATH fd without asking a FUSE daemon: AT_STATX_DONT_SYNC
+// makes fuse answer from its attribute cache, and the mount id is the VFS's own (fstat would
+// send FUSE_GETATTR once the cached attributes expire, and wait for the answer for ever).
+bool StatNoSync(int fd, struct statx* st) {
+  return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC,
+               STATX_TYPE | STATX_MODE | STATX_UID | STATX_SIZE | STATX_INO | STATX_MNT_ID, st) == 0;
+}
+
+// Whether the fd lies on a FUSE mount of the target (none known when `proc_dir` is empty, or
+// when the kernel does not give mount ids: statx before 5.8).
+bool OnTargetFuse(const struct statx& st, const std::string& proc_dir) {
+  if (proc_dir.empty() || !(st.stx_mask & STATX_MNT_ID)) return false;
+  return TargetFuseMounts().IsFuseMount(proc_dir, st.stx_mnt_id, st.stx_dev_major, st.stx_dev_minor);
+}
+
+// Checks the file's type, size and owner against the rules; the refusal, if any.
+std::optional<Refusal> Judge(mode_t mode, uint64_t size, uid_t uid, const Rules& rules) {
+  if (S_ISLNK(mode)) return Refusal::kSymlink;
+  if (!S_ISREG(mode)) return Refusal::kNotRegular;
+  if (size > rules.max_bytes) return Refusal::kTooLarge;
+  if (rules.owner && uid != *rules.owner) return Refusal::kWrongOwner;
+  return std::nullopt;
+}
+
+// Opens for reading exactly the inode behind `path_fd`, after the rules passed on it. Nothing
+// before the FUSE check can reach a FUSE daemon (O_PATH opens and statx DONT_SYNC do not).
+Opened OpenChecked(ScopedFd path_fd, const Rules& rules, const std::string& proc_dir) {
+  struct statx before;
+  if (!StatNoSync(path_fd.get(), &before)) return Failed(errno);
+  if (OnTargetFuse(before, proc_dir)) return Refused(Refusal::kOnFuse);
+  if (std::optional<Refusal> refusal = Judge(before.stx_mode, before.stx_size, before.stx_uid, rules))
+    return Refused(*refusal);
   // Reopening through /proc/self/fd opens the inode already checked, whatever the name now
   // points to (the target may swap it in between).
   char reopen[64];
@@ -67,8 +164,12 @@ Opened OpenChecked(ScopedFd path_fd, const Rules& rules) {
   if (!fd.valid()) return Failed(errno);
   struct stat after;
   if (fstat(fd.get(), &after) != 0) return Failed(errno);
-  if (after.st_dev != before.st_dev || after.st_ino != before.st_ino) return Refused(Refusal::kNotRegular);
-  if (std::optional<Refusal> refusal = Judge(after, rules)) return Refused(*refusal);
+  if (makedev(before.stx_dev_major, before.stx_dev_minor) != after.st_dev ||
+      after.st_ino != before.stx_ino)
+    return Refused(Refusal::kNotRegular);
+  if (std::optional<Refusal> refusal =
+          Judge(after.st_mode, static_cast<uint64_t>(after.st_size), after.st_uid, rules))
+    return Refused(*refusal);
   Opened out;
   out.fd = std::move(fd);
   return out;
@@ -79,7 +180,14 @@ Opened OpenChecked(ScopedFd path_fd, const Rules& rules) {
 Opened OpenInRoot(const std::string& root, const std::string& path, const Rules& rules) {
   if (path.empty()) return Failed(ENOENT);
   std::string absolute = path[0] == '/' ? path : "/" + path;
-  ScopedFd path_fd(OpenPath(root, absolute, rules.follow_symlinks_in_root));
+  // Refused before any lookup: resolving a name inside a FUSE mount asks its daemon.
+  std::string proc_dir = ProcDirOf(root, "root");
+  bool on_fuse = false;
+  ScopedFd path_fd(!proc_dir.empty() && TargetFuseMounts().HasFuseMountPoints(proc_dir)
+                       ? OpenPathAvoidingFuse(root, absolute, rules.follow_symlinks_in_root,
+                                              proc_dir, &on_fuse)
+                       : OpenPath(root, absolute, rules.follow_symlinks_in_root));
+  if (on_fuse) return Refused(Refusal::kOnFuse);
   if (!path_fd.valid()) {
     int error = errno;
     // ELOOP: a magic link on the way (RESOLVE_NO_MAGICLINKS) or a symlink loop.
@@ -88,13 +196,18 @@ Opened OpenInRoot(const std::string& root, const std::string& path, const Rules&
     if (!root.empty() && (error == ENOSYS || error == EPERM)) return Refused(Refusal::kNoOpenat2);
     return Failed(error);
   }
-  return OpenChecked(std::move(path_fd), rules);
+  return OpenChecked(std::move(path_fd), rules, proc_dir);
 }
 
 Opened OpenBeneath(const std::string& dir, const std::string& relative, const Rules& rules) {
   if (relative.empty() || relative[0] == '/') return Failed(ENOENT);
   ScopedFd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir_fd.valid()) return Failed(errno);
+  // A working directory on FUSE: any name looked up in it would ask the daemon.
+  std::string proc_dir = ProcDirOf(dir, "cwd");
+  struct statx dir_st;
+  if (!StatNoSync(dir_fd.get(), &dir_st)) return Failed(errno);
+  if (OnTargetFuse(dir_st, proc_dir)) return Refused(Refusal::kOnFuse);
   open_how how = {};
   how.flags = O_PATH | O_CLOEXEC | (rules.follow_symlinks_in_root ? 0 : O_NOFOLLOW);
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
@@ -106,7 +219,7 @@ Opened OpenBeneath(const std::string& dir, const std::string& relative, const Ru
     if (error == ENOSYS || error == EPERM) return Refused(Refusal::kNoOpenat2);
     return Failed(error);
   }
-  return OpenChecked(std::move(path_fd), rules);
+  return OpenChecked(std::move(path_fd), rules, proc_dir);
 }
 
 Opened OpenMappedObject(const std::string& proc_root, pid_t pid, uint64_t start, uint64_t end,
@@ -116,9 +229,11 @@ Opened OpenMappedObject(const std::string& proc_root, pid_t pid, uint64_t start,
            static_cast<unsigned long long>(start), static_cast<unsigned long long>(end));
   // map_files entries are the kernel's links to the mapped inode (following them needs
   // CAP_SYS_ADMIN), not names the target chose: they are followed, then judged like any file.
+  // Following one jumps to the mapped inode without a lookup in its filesystem, and O_PATH
+  // opens nothing: no FUSE request before OpenChecked's check.
   ScopedFd path_fd(open((proc_root + path).c_str(), O_PATH | O_CLOEXEC));
   if (!path_fd.valid()) return Failed(errno);
-  return OpenChecked(std::move(path_fd), rules);
+  return OpenChecked(std::move(path_fd), rules, absl::StrFormat("%s/%d", proc_root, pid));
 }
 
 Opened OpenProcFile(const std::string& path) {
@@ -168,6 +283,12 @@ std::optional<std::string> ReadOpened(int fd, size_t max_bytes) {
   char extra;
   if (pread(fd, &extra, 1, static_cast<off_t>(contents.size())) == 1) CountShed(Shed::kReadTruncated);
   return contents;
+}
+
+std::optional<bool> IsRegularBehindLink(const std::string& link_path) {
+  struct statx st;
+  if (statx(AT_FDCWD, link_path.c_str(), AT_STATX_DONT_SYNC, STATX_TYPE, &st) != 0) return std::nullopt;
+  return S_ISREG(st.stx_mode);
 }
 
 std::optional<std::string> ReadProcLink(const std::string& path) {

@@ -9,6 +9,9 @@
 //    file is opened (O_NONBLOCK | O_CLOEXEC) through that very fd, so a FIFO cannot block and a
 //    device is never opened;
 //  - size caps and the owner are checked on the open fd (fstat), not on the name;
+//  - nothing on a FUSE mount of the target is touched (fuse_mounts.h): names are refused before
+//    any lookup when a prefix is a FUSE mount point in the target's view, files when their
+//    O_PATH fd's mount (statx AT_STATX_DONT_SYNC, which never asks the daemon) is FUSE;
 //  - reads are bounded in bytes, and line readers in line length.
 // Each refusal is counted by reason (counters.h). New readers of target files must come here.
 #ifndef STALLSCOPE_AGENT_TARGET_FILES_TARGET_FILES_H_
@@ -76,6 +79,11 @@ std::optional<std::string> ReadProcFile(const std::string& path, size_t max_byte
 
 // Up to `max_bytes` from an fd opened by the door (pread from offset 0).
 std::optional<std::string> ReadOpened(int fd, size_t max_bytes);
+
+// Whether the file behind a /proc/PID/fd/N link is a regular file, asked without reaching a
+// FUSE daemon (the link is followed without a lookup; statx AT_STATX_DONT_SYNC answers from
+// fuse's cache). nullopt when it cannot be stat'ed.
+std::optional<bool> IsRegularBehindLink(const std::string& link_path);
 
 // The text of a /proc symlink (exe, cwd, fd/N), at most PATH_MAX bytes. nullopt on error.
 std::optional<std::string> ReadProcLink(const std::string& path);

@@ -88,6 +88,9 @@ TEST(PythonStackReasons, AreShortPhrasesWithoutPidsOrPaths) {
             "_PyRuntime symbol not found");
   EXPECT_EQ(PythonOpenFailureReason(absl::PermissionDeniedError("cannot read /proc/42/maps")),
             "target memory unreadable: EPERM");
+  EXPECT_EQ(PythonOpenFailureReason(absl::UnavailableError(
+                "interpreter on a FUSE mount, not read (its daemon may never answer): pid 42")),
+            "interpreter on a FUSE mount, not read");
   EXPECT_EQ(PythonOpenFailureReason(absl::NotFoundError("process 42: no such process")),
             "process exited");
   EXPECT_EQ(PythonReadFailureReason(absl::UnavailableError("changed during each of 3 reads")),

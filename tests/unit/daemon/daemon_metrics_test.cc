@@ -18,6 +18,8 @@ TEST(DaemonMetrics, TargetFileRefusalsAndShedsByLabel) {
   EXPECT_NE(text.find("stallscope_agent_target_file_refusals_total{reason=\"symlink\"} 3\n"), std::string::npos);
   EXPECT_NE(text.find("stallscope_agent_target_file_refusals_total{reason=\"not_regular\"} "), std::string::npos);
   EXPECT_NE(text.find("stallscope_agent_bounded_sheds_total{what=\"symbols\"} 7\n"), std::string::npos);
+  EXPECT_NE(text.find("stallscope_agent_target_file_refusals_total{reason=\"on_fuse\"} "), std::string::npos);
+  EXPECT_NE(text.find("stallscope_agent_bounded_sheds_total{what=\"mountinfo_unread\"} "), std::string::npos);
 }
 
 }  // namespace

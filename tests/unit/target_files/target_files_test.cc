@@ -363,6 +363,14 @@ TEST(Counters, FillAgentStatsMirrorsTheCounters) {
   EXPECT_GE(stats.refused_no_openat2(), 1u);
   EXPECT_EQ(stats.shed_symbol_tables_evicted(), ShedCount(Shed::kSymbolTablesEvicted));
   EXPECT_EQ(stats.refused_symlink(), RefusalCount(Refusal::kSymlink));
+  CountRefusal(Refusal::kOnFuse);
+  CountShed(Shed::kMountinfoUnread);
+  FillAgentStats(&stats);
+  EXPECT_EQ(stats.refused_on_fuse(), RefusalCount(Refusal::kOnFuse));
+  EXPECT_GE(stats.refused_on_fuse(), 1u);
+  EXPECT_EQ(stats.shed_mountinfo_unread(), ShedCount(Shed::kMountinfoUnread));
+  EXPECT_EQ(RefusalCounts().at("on_fuse"), RefusalCount(Refusal::kOnFuse));
+  EXPECT_EQ(ShedCounts().at("mountinfo_unread"), ShedCount(Shed::kMountinfoUnread));
   EXPECT_EQ(RefusalCounts().size(), static_cast<size_t>(Refusal::kCount));
   EXPECT_EQ(ShedCounts().size(), static_cast<size_t>(Shed::kCount));
 }
