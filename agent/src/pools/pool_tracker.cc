@@ -53,7 +53,18 @@ uint32_t PoolTracker::Ceiling(const Pool& pool) const {
       !absl::StartsWith(pool.found.membership, "Python threads"))
     return static_cast<uint32_t>(pool.members.size());
   if (pool.found.configured_max) return pool.found.configured_max;
-  return std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
+  uint32_t seen = std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
+  // A pool that replaces its workers can have more threads than it ever runs at once: anyio
+  // stops the worker of a finished root task, which may still be finishing its last job for
+  // seconds, and starts another; its limiter's tokens, not its threads, bound the jobs. There
+  // the most members ever busy at once is the ceiling (a pool that never replaced one keeps
+  // its threads: threads started up front may all be usable).
+  if (pool.replaced && pool.most_busy >= 2 && pool.most_busy < seen) return pool.most_busy;
+  return seen;
+}
+
+void PoolTracker::NoteMostBusy(Pool& pool) {
+  pool.most_busy = std::max(pool.most_busy, kernel_->ReadPool(pool.id).peak_busy);
 }
 
 void PoolTracker::SyncSize(Pool& pool) {
@@ -83,8 +94,11 @@ void FillHowCommon(const DiscoveredPool& found, uint32_t ceiling, uint32_t membe
     r.set_ceiling_detail(found.configured_from);
   } else if (found.kind == DiscoveredKind::kThreadPool && python_threads) {
     r.set_ceiling_source(v1::CEILING_LARGEST_SEEN);
-    r.set_ceiling_detail(absl::StrCat("no configured maximum readable: the most threads seen at once (",
-                                      ceiling, "; ", members, " now)"));
+    r.set_ceiling_detail(ceiling < members
+                             ? absl::StrCat("no configured maximum readable: the most threads busy at once (",
+                                            ceiling, "; ", members, " threads now, workers are replaced)")
+                             : absl::StrCat("no configured maximum readable: the most threads seen at once (",
+                                            ceiling, "; ", members, " now)"));
   } else {
     r.set_ceiling_source(v1::CEILING_MEMBERS);
     r.set_ceiling_detail("a fixed set of members");
@@ -105,13 +119,16 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
   // Members the kernel forgot exited (sched_process_exit removes them).
   for (Pool& pool : pools_) {
     size_t before = pool.members.size();
+    uint32_t ceiling_before = Ceiling(pool);
     std::erase_if(pool.members, [&](const DiscoveredMember& m) {
       if (kernel_->ReadMember(m.tid)) return false;
       pool.at_interval_start.erase(m.tid);
       return true;
     });
     pool.max_settled = std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
-    if (pool.members.size() != before) {
+    if (pool.members.size() != before && !pool.members.empty()) pool.replaced = true;
+    NoteMostBusy(pool);
+    if (pool.members.size() != before || Ceiling(pool) != ceiling_before) {
       SyncSize(pool);  // a smaller ceiling (a replaced thread gone) may make the pool full
       kernel_->StartSaturationIfFull(pool.id, now_ns);
     }
@@ -428,6 +445,7 @@ void PoolTracker::ReportUtilization(Pool& pool, uint64_t now_ns) {
     pool.synack_at_interval_start = l.synack_retransmits;
     kernel_->ResetListenerPeak(static_cast<uint32_t>(pool.listener_slot));
   }
+  NoteMostBusy(pool);
   kernel_->ResetPoolPeak(pool.id);
   pool.interval_start_ns = now_ns;
   pool.saturated_in_interval_ns = 0;

@@ -99,6 +99,10 @@ class PoolTracker {
     // Most members at once among those found by an earlier rescan: a thread that is replaced
     // (anyio stops the worker of a finished root task and starts another) does not count twice.
     uint32_t max_settled = 0;
+    // Most members the kernel ever saw busy at once (its peak, read before each reset), and
+    // whether a member exited while the pool went on (anyio replaces its workers).
+    uint32_t most_busy = 0;
+    bool replaced = false;
     bool confirmed = false;               // a member was seen in its idle wait (takes jobs there)
     bool retired = false;                 // every member left (e.g. a gthread worker that was
                                           // taken for a prefork member before its threads existed)
@@ -130,6 +134,7 @@ class PoolTracker {
   void ReportUtilization(Pool& pool, uint64_t now_ns);
   void Finalize(Pool& pool, const SaturationFigures& f);
   void SyncSize(Pool& pool);
+  void NoteMostBusy(Pool& pool);
   uint32_t Ceiling(const Pool& pool) const;
   // The listener's count of requests served (Options::requests_from_established).
   uint64_t Served(const ss_listener& l) const {

@@ -324,6 +324,32 @@ TEST_F(PoolTrackerTest, AThreadReplacedBetweenTwoRescansDoesNotRaiseTheCeiling) 
   EXPECT_EQ(kernel.pools[0].size, 4u);
 }
 
+TEST_F(PoolTrackerTest, AReplacingPoolsCeilingIsTheMostEverBusyAtOnce) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 0)}, 1 * kMs);
+  t.OnDiscovery({Server(10, 8080)}, {}, 2 * kMs);
+  // anyio's limiter has 4 tokens. 11 was stopped while running its last (long) job and 15
+  // started: five threads over two rescans, never more than four busy at once.
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14, 15}, 0)}, 3 * kMs);
+  kernel.pools[0].peak_busy = 4;
+  t.OnDiscovery({Server(10, 8080)}, {}, 4 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 5u) << "no thread replaced yet: five may all work";
+  kernel.members.erase(11);
+  t.OnDiscovery({Server(10, 8080)}, {}, 5 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 4u);
+  // A later replacement keeps it at four: 16 joins while 12 finishes its last job.
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {12, 13, 14, 15, 16}, 0)}, 6 * kMs);
+  t.OnDiscovery({Server(10, 8080)}, {}, 7 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 4u) << "five threads, at most four jobs at once";
+  kernel.pools[0].sat_start_ns = 7 * kMs;
+  kernel.pools[0].sat_seq = 1;
+  t.Tick(200 * kMs);
+  ASSERT_EQ(Saturations().size(), 1u);
+  EXPECT_EQ(Saturations()[0].ceiling(), 4u);
+  EXPECT_NE(Saturations()[0].ceiling_detail().find("busy at once"), std::string::npos)
+      << Saturations()[0].ceiling_detail();
+}
+
 TEST_F(PoolTrackerTest, AnExecutorFoundBusyThenIdleOnItsQueueIsOnePool) {
   PoolTracker t = MakeTracker();
   t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12}, 2, /*executor=*/true)}, 1 * kMs);
