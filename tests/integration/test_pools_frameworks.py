@@ -81,8 +81,11 @@ class FrameworkPool(unittest.TestCase):
         self.assertEqual([r for r in self.overload + self.partial if r.status != b"200"], [])
 
     def test_members_are_the_threads_that_ran_handlers(self):
-        # anyio under uvloop may replace a worker (it stops the worker of a finished root task):
-        # more threads than the pool's size may have served over the run, never more at once.
+        # anyio starts a worker whenever its idle list is empty (under uvloop it also stops the
+        # worker of a finished root task): more threads than the pool's size may serve over the
+        # run, and may even exist at once, but never more jobs at once than its limiter's
+        # tokens. So a saturation lists every thread (at least the size) and its ceiling is the
+        # size.
         self.assertGreaterEqual(len(self.handler_tids), self.SIZE, "the app's threads: %s" % self.handler_tids)
         self.assertTrue(self.utils, "no poolUtilization for the server" + self.describe())
         self.assertTrue(self.finals, "no final poolSaturation" + self.describe())
@@ -90,7 +93,7 @@ class FrameworkPool(unittest.TestCase):
             self.assertEqual(r.get("kind"), "THREAD_POOL", r)
             members = set(r.get("members", []))
             self.assertIn(self.true_size, self.sizes_possible(), self.describe())
-            self.assertEqual(len(members), self.true_size, r)
+            self.assertGreaterEqual(len(members), self.true_size, r)
             self.assertLessEqual(members, self.handler_tids, r)
             self.assertEqual(r.get("ceiling"), self.true_size, r)
             self.assertEqual(r.get("ceilingSource"), self.CEILING_SOURCE, r)

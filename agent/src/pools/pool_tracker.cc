@@ -54,17 +54,32 @@ uint32_t PoolTracker::Ceiling(const Pool& pool) const {
     return static_cast<uint32_t>(pool.members.size());
   if (pool.found.configured_max) return pool.found.configured_max;
   uint32_t seen = std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
-  // A pool that replaces its workers can have more threads than it ever runs at once: anyio
-  // stops the worker of a finished root task, which may still be finishing its last job for
-  // seconds, and starts another; its limiter's tokens, not its threads, bound the jobs. There
-  // the most members ever busy at once is the ceiling (a pool that never replaced one keeps
-  // its threads: threads started up front may all be usable).
-  if (pool.replaced && pool.most_busy >= 2 && pool.most_busy < seen) return pool.most_busy;
+  // A pool that starts threads on demand can have more threads than it ever runs at once:
+  // anyio starts a worker whenever its idle list is empty, also while another is winding down
+  // (stopped with its root task, or past its idle time), and its limiter's tokens, not its
+  // threads, bound the jobs. There the most members ever busy at once is the ceiling. Not for
+  // a pool whose threads were all there when it was found (started up front: all usable).
+  uint32_t most_busy = MostBusy(pool);
+  if (pool.grown && most_busy >= 2 && most_busy < seen) return most_busy;
   return seen;
 }
 
-void PoolTracker::NoteMostBusy(Pool& pool) {
-  pool.most_busy = std::max(pool.most_busy, kernel_->ReadPool(pool.id).peak_busy);
+// An executor starts a thread only when all are busy, which the kernel's peak sees however
+// short the jobs. A replaced anyio worker leaves its idle wait to exit, which the kernel also
+// counts as busy for the microseconds that takes: once members were replaced, only the Tick
+// samples (seconds of full load see the jobs, not that) are trusted.
+uint32_t PoolTracker::MostBusy(const Pool& pool) const {
+  return pool.replaced ? pool.most_busy_sampled : std::max(pool.most_busy_sampled, pool.peak_busy_ever);
+}
+
+void PoolTracker::NoteMostBusy(Pool& pool, const ss_pool& k, uint64_t now_ns) {
+  uint32_t members = static_cast<uint32_t>(pool.members.size());
+  uint32_t ceiling_before = Ceiling(pool);
+  pool.most_busy_sampled = std::max(pool.most_busy_sampled, std::min(k.busy, members));
+  pool.peak_busy_ever = std::max(pool.peak_busy_ever, std::min(k.peak_busy, members));
+  if (Ceiling(pool) == ceiling_before) return;
+  SyncSize(pool);
+  kernel_->StartSaturationIfFull(pool.id, now_ns);
 }
 
 void PoolTracker::SyncSize(Pool& pool) {
@@ -127,7 +142,6 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
     });
     pool.max_settled = std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
     if (pool.members.size() != before && !pool.members.empty()) pool.replaced = true;
-    NoteMostBusy(pool);
     if (pool.members.size() != before || Ceiling(pool) != ceiling_before) {
       SyncSize(pool);  // a smaller ceiling (a replaced thread gone) may make the pool full
       kernel_->StartSaturationIfFull(pool.id, now_ns);
@@ -180,6 +194,7 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
     }
     Pool& pool = *it;
     if (pool.retired) continue;
+    bool existed = !pool.members.empty();
     if (pool.found.listener.port == 0 && d.listener.port != 0) pool.found.listener = d.listener;
     pool.confirmed |= d.seen_idle;
     bool changed = false, added_busy = false;
@@ -204,6 +219,7 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
       changed = true;
       added_busy |= m.busy;
     }
+    if (changed && existed) pool.grown = true;
     if (changed) SyncSize(pool);
     if (added_busy) kernel_->StartSaturationIfFull(pool.id, now_ns);
     if (pool.found.listener.port != 0) listener_pool_[pool.found.listener.port] = pool.id + 1;
@@ -359,6 +375,7 @@ void PoolTracker::Tick(uint64_t now_ns) {
   for (Pool& pool : pools_) {
     if (pool.retired) continue;
     ss_pool k = kernel_->ReadPool(pool.id);
+    NoteMostBusy(pool, k, now_ns);
     if (!Confirmed(pool)) k.sat_start_ns = 0;  // reports wait until it is known to be a pool
     // Saturated now (all busy, not in an idle gap): sample from the start, so reports of
     // saturations just over the threshold have samples too.
@@ -445,7 +462,6 @@ void PoolTracker::ReportUtilization(Pool& pool, uint64_t now_ns) {
     pool.synack_at_interval_start = l.synack_retransmits;
     kernel_->ResetListenerPeak(static_cast<uint32_t>(pool.listener_slot));
   }
-  NoteMostBusy(pool);
   kernel_->ResetPoolPeak(pool.id);
   pool.interval_start_ns = now_ns;
   pool.saturated_in_interval_ns = 0;

@@ -331,7 +331,10 @@ TEST_F(PoolTrackerTest, AReplacingPoolsCeilingIsTheMostEverBusyAtOnce) {
   // anyio's limiter has 4 tokens. 11 was stopped while running its last (long) job and 15
   // started: five threads over two rescans, never more than four busy at once.
   t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14, 15}, 0)}, 3 * kMs);
-  kernel.pools[0].peak_busy = 4;
+  kernel.pools[0].busy = 4;
+  kernel.pools[0].peak_busy = 5;  // 11 left its idle wait to exit: the kernel's racy peak
+  t.Tick(3 * kMs);
+  kernel.pools[0].busy = 0;
   t.OnDiscovery({Server(10, 8080)}, {}, 4 * kMs);
   EXPECT_EQ(kernel.pools[0].size, 5u) << "no thread replaced yet: five may all work";
   kernel.members.erase(11);
@@ -348,6 +351,30 @@ TEST_F(PoolTrackerTest, AReplacingPoolsCeilingIsTheMostEverBusyAtOnce) {
   EXPECT_EQ(Saturations()[0].ceiling(), 4u);
   EXPECT_NE(Saturations()[0].ceiling_detail().find("busy at once"), std::string::npos)
       << Saturations()[0].ceiling_detail();
+}
+
+TEST_F(PoolTrackerTest, ThreadsStartedOnDemandPastTheJobsAtOnceDoNotRaiseTheCeiling) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12}, 0)}, 1 * kMs);
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 4)}, 2 * kMs);
+  kernel.pools[0].peak_busy = 4;
+  t.Tick(3 * kMs);
+  // anyio started a fifth worker (its idle list was empty for a moment); it never ran a fifth
+  // job at once: its limiter has four tokens.
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14, 15}, 0)}, 4 * kMs);
+  t.Tick(5 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 4u);
+}
+
+TEST_F(PoolTrackerTest, ThreadsStartedUpFrontAreAllTheCeilingWhateverTheLoad) {
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 0)}, 1 * kMs);
+  kernel.pools[0].busy = 3;
+  kernel.pools[0].peak_busy = 3;
+  t.Tick(2 * kMs);
+  kernel.pools[0].busy = 0;
+  t.Tick(3 * kMs);
+  EXPECT_EQ(kernel.pools[0].size, 4u) << "three of four busy is not full";
 }
 
 TEST_F(PoolTrackerTest, AnExecutorFoundBusyThenIdleOnItsQueueIsOnePool) {
