@@ -58,25 +58,18 @@ uint32_t PoolTracker::Ceiling(const Pool& pool) const {
   // anyio starts a worker whenever its idle list is empty, also while another is winding down
   // (stopped with its root task, or past its idle time), and its limiter's tokens, not its
   // threads, bound the jobs. There the most members ever busy at once is the ceiling. Not for
-  // a pool whose threads were all there when it was found (started up front: all usable).
-  uint32_t most_busy = MostBusy(pool);
-  if (pool.grown && most_busy >= 2 && most_busy < seen) return most_busy;
+  // a pool whose threads were all there when it was found (started up front: all usable), nor
+  // for an executor (it starts a thread only when all are busy: each one is capacity, even if
+  // its busy moment came before the agent counted it).
+  uint32_t most_busy = pool.most_busy_sampled;
+  if (pool.grown && !pool.found.executor && most_busy >= 2 && most_busy < seen) return most_busy;
   return seen;
-}
-
-// An executor starts a thread only when all are busy, which the kernel's peak sees however
-// short the jobs. A replaced anyio worker leaves its idle wait to exit, which the kernel also
-// counts as busy for the microseconds that takes: once members were replaced, only the Tick
-// samples (seconds of full load see the jobs, not that) are trusted.
-uint32_t PoolTracker::MostBusy(const Pool& pool) const {
-  return pool.replaced ? pool.most_busy_sampled : std::max(pool.most_busy_sampled, pool.peak_busy_ever);
 }
 
 void PoolTracker::NoteMostBusy(Pool& pool, const ss_pool& k, uint64_t now_ns) {
   uint32_t members = static_cast<uint32_t>(pool.members.size());
   uint32_t ceiling_before = Ceiling(pool);
   pool.most_busy_sampled = std::max(pool.most_busy_sampled, std::min(k.busy, members));
-  pool.peak_busy_ever = std::max(pool.peak_busy_ever, std::min(k.peak_busy, members));
   if (Ceiling(pool) == ceiling_before) return;
   SyncSize(pool);
   kernel_->StartSaturationIfFull(pool.id, now_ns);
@@ -141,7 +134,6 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
       return true;
     });
     pool.max_settled = std::max<uint32_t>(pool.max_settled, static_cast<uint32_t>(pool.members.size()));
-    if (pool.members.size() != before && !pool.members.empty()) pool.replaced = true;
     if (pool.members.size() != before || Ceiling(pool) != ceiling_before) {
       SyncSize(pool);  // a smaller ceiling (a replaced thread gone) may make the pool full
       kernel_->StartSaturationIfFull(pool.id, now_ns);
@@ -220,7 +212,14 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
       added_busy |= m.busy;
     }
     if (changed && existed) pool.grown = true;
-    if (changed) SyncSize(pool);
+    if (changed) {
+      // Members found busy are a sample of the jobs at once too (the next Tick may be after
+      // they finished): the ceiling does not dip below them while the pool grows.
+      uint32_t busy = kernel_->ReadPool(pool.id).busy;
+      pool.most_busy_sampled = std::max(pool.most_busy_sampled,
+                                        std::min(busy, static_cast<uint32_t>(pool.members.size())));
+      SyncSize(pool);
+    }
     if (added_busy) kernel_->StartSaturationIfFull(pool.id, now_ns);
     if (pool.found.listener.port != 0) listener_pool_[pool.found.listener.port] = pool.id + 1;
   }

@@ -99,13 +99,12 @@ class PoolTracker {
     // Most members at once among those found by an earlier rescan: a thread that is replaced
     // (anyio stops the worker of a finished root task and starts another) does not count twice.
     uint32_t max_settled = 0;
-    // Most members busy at once: in the Tick samples, and by the kernel's peak (read at each
-    // Tick, before the interval's reset). Whether members were added after the pool was found
-    // (threads started on demand), and whether one exited while the pool went on (replaced).
+    // Most members busy at once in samples (each Tick, and members found busy), not the
+    // kernel's racy peak: a worker between jobs or leaving its idle wait to exit counts as busy
+    // there for a moment. And whether members were added after the pool was found (threads
+    // started on demand).
     uint32_t most_busy_sampled = 0;
-    uint32_t peak_busy_ever = 0;
     bool grown = false;
-    bool replaced = false;
     bool confirmed = false;               // a member was seen in its idle wait (takes jobs there)
     bool retired = false;                 // every member left (e.g. a gthread worker that was
                                           // taken for a prefork member before its threads existed)
@@ -138,7 +137,6 @@ class PoolTracker {
   void Finalize(Pool& pool, const SaturationFigures& f);
   void SyncSize(Pool& pool);
   void NoteMostBusy(Pool& pool, const ss_pool& k, uint64_t now_ns);
-  uint32_t MostBusy(const Pool& pool) const;
   uint32_t Ceiling(const Pool& pool) const;
   // The listener's count of requests served (Options::requests_from_established).
   uint64_t Served(const ss_listener& l) const {
