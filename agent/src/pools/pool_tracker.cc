@@ -104,7 +104,7 @@ void FillHowCommon(const DiscoveredPool& found, uint32_t ceiling, uint32_t membe
     r.set_ceiling_source(v1::CEILING_LARGEST_SEEN);
     r.set_ceiling_detail(ceiling < members
                              ? absl::StrCat("no configured maximum readable: the most threads busy at once (",
-                                            ceiling, "; ", members, " threads now, workers are replaced)")
+                                            ceiling, "; ", members, " threads now: started on demand, more than ever worked at once)")
                              : absl::StrCat("no configured maximum readable: the most threads seen at once (",
                                             ceiling, "; ", members, " now)"));
   } else {
