@@ -102,11 +102,13 @@ void FillHowCommon(const DiscoveredPool& found, uint32_t ceiling, uint32_t membe
     r.set_ceiling_detail(found.configured_from);
   } else if (found.kind == DiscoveredKind::kThreadPool && python_threads) {
     r.set_ceiling_source(v1::CEILING_LARGEST_SEEN);
-    r.set_ceiling_detail(ceiling < members
-                             ? absl::StrCat("no configured maximum readable: the most threads busy at once (",
-                                            ceiling, "; ", members, " threads now: started on demand, more than ever worked at once)")
-                             : absl::StrCat("no configured maximum readable: the most threads seen at once (",
-                                            ceiling, "; ", members, " now)"));
+    // Clamped below the threads: started on demand, more of them than ever worked at once.
+    r.set_ceiling_detail(
+        ceiling < members
+            ? absl::StrCat("no configured maximum readable: the most threads busy at once (",
+                           ceiling, "; ", members, " threads now, started on demand)")
+            : absl::StrCat("no configured maximum readable: the most threads seen at once (",
+                           ceiling, "; ", members, " now)"));
   } else {
     r.set_ceiling_source(v1::CEILING_MEMBERS);
     r.set_ceiling_detail("a fixed set of members");
