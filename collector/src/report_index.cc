@@ -4,6 +4,7 @@
 #include <google/protobuf/reflection.h>
 
 #include "absl/strings/str_cat.h"
+#include "stack_site.h"
 
 namespace stallscope::collector {
 namespace {
@@ -76,14 +77,6 @@ std::string FrameLabel(const v1::Frame& frame) {
   return frame.module().empty() ? fn : absl::StrCat(fn, " (", frame.module(), ")");
 }
 
-std::string CallSite(const google::protobuf::RepeatedPtrField<v1::Frame>& stack) {
-  for (const v1::Frame& f : stack)
-    if (f.kind() == v1::Frame::PYTHON) return FrameLabel(f);
-  for (const v1::Frame& f : stack)
-    if (!f.function().empty()) return FrameLabel(f);
-  return stack.empty() ? "" : FrameLabel(stack.Get(0));
-}
-
 ReportIndex IndexReport(const v1::Report& report, uint64_t received_ns) {
   ReportIndex index;
   index.time_ns = received_ns;
@@ -105,7 +98,7 @@ ReportIndex IndexReport(const v1::Report& report, uint64_t received_ns) {
     if (b.start_time_unix_nano() != 0) index.time_ns = b.start_time_unix_nano();
     index.duration_ns = b.duration_ns();
     index.final = !b.in_progress();
-    index.site = CallSite(b.stack());
+    index.site = StackSite(b.stack());
     return index;
   }
   index.pid = static_cast<uint32_t>(UintField(*m, "pid"));
@@ -118,7 +111,7 @@ ReportIndex IndexReport(const v1::Report& report, uint64_t received_ns) {
   if (stack != nullptr && stack->is_repeated() && stack->message_type() == v1::Frame::descriptor()) {
     google::protobuf::RepeatedPtrField<v1::Frame> frames;
     for (const v1::Frame& f : m->GetReflection()->GetRepeatedFieldRef<v1::Frame>(*m, stack)) *frames.Add() = f;
-    index.site = CallSite(frames);
+    index.site = StackSite(frames);
   }
   for (absl::string_view name :
        {"pool", "pool_name", "name", "listen_address", "local_address", "address", "target"}) {

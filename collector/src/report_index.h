@@ -55,9 +55,6 @@ bool IsReportKind(absl::string_view kind);
 // "handler (app.py:42)" for a Python frame, "recv (libc.so.6)" for a native one.
 std::string FrameLabel(const v1::Frame& frame);
 
-// The call site of a stack: its innermost Python frame, else its innermost named frame.
-std::string CallSite(const google::protobuf::RepeatedPtrField<v1::Frame>& stack);
-
 // The kind's message inside `report`, or nullptr when no known kind is set.
 const google::protobuf::Message* KindMessage(const v1::Report& report);
 

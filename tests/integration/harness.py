@@ -180,8 +180,9 @@ def children(pid):
         if not entry.isdigit():
             continue
         try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
+            # Bytes: a process may name itself anything, invalid UTF-8 included.
+            with open("/proc/%s/stat" % entry, "rb") as f:
+                stat = f.read().decode("ascii", "replace")
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()

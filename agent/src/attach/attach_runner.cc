@@ -203,6 +203,7 @@ class AttachRun : public TraceControl {
         tracker_.OnThreadStates(probes_->ReadThreads(), now);
         tracker_.Tick(now);
         pools_->Tick(now);
+        if (pools_->TakeRescanRequest()) RediscoverPools(now);
         if (wait_uprobes_) wait_uprobes_->Tick(now);
         if (accept_hooks_) accept_hooks_->Tick(AnyPoolSaturated(), now);
         // Fixed cadence (the scan's own time does not push the next one back), without a
@@ -353,7 +354,7 @@ class AttachRun : public TraceControl {
       // Python threads and their work loops: who the pool's members are (pool_discovery.h).
       // A process of one thread has no pool threads: its interpreter is not even opened.
       if (python_stacks_enabled_ && view->threads.size() > 1)
-        if (PythonProcess* python = python_stacks_.Process(pid)) work_loops_.Fill(*python, *view);
+        if (PythonProcess* python = python_stacks_.Process(pid)) work_loops_.Fill(*python, *view, wait_syscalls_);
       if (std::optional<ProcessFacts> facts = ReadProcessFacts(pid))
         std::tie(view->configured_threads, view->configured_from) = ConfiguredThreads(facts->argv);
       views.push_back(std::move(*view));

@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "output/report_writer.h"
+#include "stack_site.h"
 
 namespace stallscope {
 
@@ -22,28 +23,6 @@ std::string SyscallInWords(const v1::SyscallStat& call) {
   return absl::StrCat(name, preposition, PeerOf(call.target()));
 }
 
-bool IsApplicationFile(const std::string& file) {
-  if (file.empty() || file.front() == '<') return false;  // <frozen importlib._bootstrap>
-  return !absl::StrContains(file, "/site-packages/") && !absl::StrContains(file, "/dist-packages/") &&
-         !absl::StrContains(file, "/lib/python") && !absl::StrContains(file, "/lib64/python");
-}
-
-const v1::Frame* SiteFrame(const v1::LoopBlock& block) {
-  const v1::Frame* python = nullptr;
-  for (const v1::Frame& f : block.stack()) {
-    if (f.kind() != v1::Frame::PYTHON) continue;
-    if (IsApplicationFile(f.file())) return &f;
-    if (python == nullptr) python = &f;
-  }
-  if (python != nullptr) return python;
-  return block.stack_size() > 0 ? &block.stack(0) : nullptr;
-}
-
-std::string FrameInWords(const v1::Frame& f) {
-  if (f.kind() == v1::Frame::PYTHON) return absl::StrCat(f.file(), ":", f.line(), " ", f.function());
-  return absl::StrCat(f.function().empty() ? "?" : f.function(), " (", f.module(), ")");
-}
-
 std::string StallCause(const v1::LoopBlock& b) {
   std::string cause;
   if (b.off_cpu_ns() >= b.on_cpu_ns() && b.off_cpu_ns() >= b.runqueue_ns()) {
@@ -56,7 +35,7 @@ std::string StallCause(const v1::LoopBlock& b) {
   }
   if (b.gil_holder_tid() != 0 && b.gil_holder_tid() != b.tid())
     absl::StrAppend(&cause, " (GIL held by thread ", b.gil_holder_tid(), ")");
-  if (const v1::Frame* site = SiteFrame(b)) absl::StrAppend(&cause, " at ", FrameInWords(*site));
+  if (std::string site = StackSite(b.stack()); !site.empty()) absl::StrAppend(&cause, " at ", site);
   return cause;
 }
 

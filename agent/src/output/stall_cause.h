@@ -17,20 +17,9 @@ std::string PeerOf(const std::string& target);
 // A syscall with what it waited on: "recv from 10.0.0.5:5432", "clock_nanosleep".
 std::string SyscallInWords(const v1::SyscallStat& call);
 
-// Whether a Python source file is the application's own rather than the interpreter's standard
-// library or an installed package (site-packages, dist-packages: frameworks).
-bool IsApplicationFile(const std::string& file);
-
-// The frame that names the stall's site: the innermost Python frame of the application's own
-// code, else the innermost Python frame, else the innermost native frame; nullptr without a
-// stack.
-const v1::Frame* SiteFrame(const v1::LoopBlock& block);
-
-// "app/views.py:88 fetch_orders", or "recv (libc.so.6)" for a native frame; "" without one.
-std::string FrameInWords(const v1::Frame& frame);
-
 // Why the loop did not turn, in one line: the largest of blocked / on CPU / waiting for CPU,
-// with the syscall and peer (blocked), the GIL holder (waiting for CPU), and the site.
+// with the syscall and peer (blocked), the GIL holder (waiting for CPU), and the site
+// (common/stack_site.h: the same as the collector's and the dashboard's).
 std::string StallCause(const v1::LoopBlock& block);
 
 }  // namespace stallscope

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "output/stall_cause.h"
+#include "stack_site.h"
 
 namespace stallscope {
 
@@ -20,8 +21,7 @@ void StallSummary::Add(const v1::LoopBlock& block) {
   if (!block.python_stack_reason().empty()) ++python_reasons_[block.python_stack_reason()];
 
   // The application's own line first; framework and library frames only when it has none.
-  const v1::Frame* site_frame = SiteFrame(block);
-  std::string site = site_frame ? FrameInWords(*site_frame) : "";
+  std::string site = StackSite(block.stack());
   if (!site.empty()) {
     Cause& c = call_sites_[site];
     c.what = site;

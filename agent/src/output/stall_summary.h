@@ -36,8 +36,8 @@ class StallSummary {
   uint64_t total_ns() const { return total_ns_; }
   std::vector<ThreadTotals> Threads() const;           // most stalled time first
   std::vector<Cause> TopCauses(size_t limit) const;    // most time first
-  // Stalled time by where the code was: the innermost Python frame ("get_user
-  // (handlers.py:88)"), else the innermost native frame.
+  // Stalled time by where the code was: each stall's site (common/stack_site.h,
+  // "handlers.py:88 get_user"), the one the collector and the dashboard show.
   std::vector<Cause> TopCallSites(size_t limit) const;
   // Final reports without Python frames, by python_stack_reason.
   const std::map<std::string, uint64_t>& PythonStackReasons() const { return python_reasons_; }

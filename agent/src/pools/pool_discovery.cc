@@ -78,8 +78,8 @@ bool PythonThreadPools(const ProcessView& p, const WaitSyscalls& nr, std::vector
     // The main thread blocked without timeout is joining, not pooled; non-Python threads are
     // the runtime's (libuv, gRPC, DB drivers).
     if (t.tid == p.pid || !t.python || t.work_loop.empty()) continue;
-    bool idle = w.kind == IdleWaitKind::kFutex;
     bool executor = IsExecutorWorkLoop(t.work_loop);
+    bool idle = w.kind == IdleWaitKind::kFutex && !(executor && t.waits_inside_job);
     // An executor's idle workers all wait on its queue's lock: the futex word tells two
     // executors of one process apart (asgiref's and asyncio's default one).
     uint64_t queue = executor && idle ? t.syscall.args[0] : 0;
@@ -93,7 +93,8 @@ bool PythonThreadPools(const ProcessView& p, const WaitSyscalls& nr, std::vector
   // (any untimed futex wait is idle for them).
   for (const ThreadView& t : p.threads) {
     if (t.tid == p.pid || !t.python || !IsExecutorWorkLoop(t.work_loop)) continue;
-    if (ClassifyWait(p, t, nr).kind != IdleWaitKind::kNone) continue;
+    IdleWaitKind kind = ClassifyWait(p, t, nr).kind;
+    if (kind == IdleWaitKind::kListener || (kind == IdleWaitKind::kFutex && !t.waits_inside_job)) continue;
     DiscoveredPool* only = nullptr;
     int executors = 0;
     for (DiscoveredPool& g : groups)
@@ -237,6 +238,7 @@ std::vector<DiscoveredPool> DiscoverPools(const std::vector<ProcessView>& proces
   std::vector<uint64_t> prefork_order;
 
   for (const ProcessView& p : processes) {
+    if (p.python_pending) continue;
     std::vector<std::pair<DiscoveredMember, IdleWait>> on_listener;
     bool runs_thread_pool = p.python_read && !p.is_uwsgi
                                 ? PythonThreadPools(p, nr, pools, on_listener)

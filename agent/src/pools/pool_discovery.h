@@ -54,6 +54,11 @@ struct ThreadView {
   // The thread's work loop: its outermost Python function below threading.py's, as
   // "qualname (file)"; "" when unknown (not Python, or not yet past threading's bootstrap).
   std::string work_loop;
+  // An executor thread in an untimed futex wait whose innermost Python frame is not its work
+  // loop: it waits on another lock (a logging handler's, a connection pool's) inside a job, so
+  // it is busy, not idle on its queue. Its futex word must not name the executor's queue: a
+  // second "queue" would split one executor into two pools.
+  bool waits_inside_job = false;
   // The first 8 bytes at the wait's fd array in the thread's memory: select's read fd_set
   // (arg 1) or poll's first pollfd (arg 0); 0 when not read.
   uint64_t wait_word = 0;
@@ -67,6 +72,9 @@ struct ProcessView {
   absl::flat_hash_map<int, std::vector<int>> epoll_targets;  // epfd -> fds, for epoll waiters
   std::vector<ThreadView> threads;
   bool python_read = false;  // threads' `python` and `work_loop` were read
+  // Python threads were read before but not this time (the thread list changed mid-read):
+  // the process is left out of this round rather than classified without its work loops.
+  bool python_pending = false;
   // A configured thread-pool maximum read from the command line (gunicorn --threads), 0: none.
   uint32_t configured_threads = 0;
   std::string configured_from;  // "gunicorn --threads 4"

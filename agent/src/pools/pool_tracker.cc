@@ -48,6 +48,11 @@ int PoolTracker::ListenerSlot(uint16_t port) {
   return static_cast<int>(slot);
 }
 
+bool PoolTracker::CeilingIsLargestSeen(const Pool& pool) {
+  return pool.found.kind == DiscoveredKind::kThreadPool && !pool.found.configured_max &&
+         absl::StartsWith(pool.found.membership, "Python threads");
+}
+
 uint32_t PoolTracker::Ceiling(const Pool& pool) const {
   if (pool.found.kind != DiscoveredKind::kThreadPool || pool.found.membership.empty() ||
       !absl::StartsWith(pool.found.membership, "Python threads"))
@@ -126,6 +131,7 @@ void PoolTracker::FillHow(const Pool& pool, v1::PoolUtilization& u) const {
 
 void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
                               const std::vector<DiscoveredPool>& found, uint64_t now_ns) {
+  last_discovery_ns_ = now_ns;
   // Members the kernel forgot exited (sched_process_exit removes them).
   for (Pool& pool : pools_) {
     size_t before = pool.members.size();
@@ -214,6 +220,11 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
       added_busy |= m.busy;
     }
     if (changed && existed) pool.grown = true;
+    if (changed && CeilingIsLargestSeen(pool)) {
+      // Full only because these members were not found yet: that saturation never was.
+      ss_pool k = kernel_->ReadPool(pool.id);
+      if (k.sat_start_ns && k.sat_seq != pool.last_reported_seq) pool.void_seq = k.sat_seq;
+    }
     if (changed) {
       // Members found busy are a sample of the jobs at once too (the next Tick may be after
       // they finished): the ceiling does not dip below them while the pool grows.
@@ -353,6 +364,7 @@ void PoolTracker::SampleActivity(Pool& pool, uint32_t seq) {
 void PoolTracker::Finalize(Pool& pool, const SaturationFigures& f) {
   if (f.seq == pool.finalized_seq) return;  // the agent finalised it before the kernel's event came
   pool.finalized_seq = f.seq;
+  if (f.seq == pool.void_seq) return;
   uint64_t from = std::max<uint64_t>(f.start_ns, pool.interval_start_ns);
   if (f.end_ns > from) pool.saturated_in_interval_ns += f.end_ns - from;
   ReportSaturation(pool, f, false);
@@ -390,13 +402,17 @@ void PoolTracker::Tick(uint64_t now_ns) {
     } else if (k.sat_start_ns && now_ns > k.sat_start_ns &&
                now_ns - k.sat_start_ns >= options_.threshold_ns && k.sat_seq != pool.finalized_seq) {
       uint64_t length = now_ns - k.sat_start_ns;
-      if (k.sat_seq != pool.last_reported_seq) {
-        pool.last_reported_seq = k.sat_seq;
-        pool.next_in_progress_ns = 0;
-      }
-      if (length >= pool.next_in_progress_ns) {
-        ReportSaturation(pool, FromPool(k, now_ns), true);
-        pool.next_in_progress_ns = 2 * length;
+      if (CeilingIsLargestSeen(pool) && last_discovery_ns_ < k.sat_start_ns) {
+        rescan_requested_ = true;  // members found since it began, before it is reported
+      } else if (k.sat_seq != pool.void_seq) {  // void: the kernel ends it at its next change
+        if (k.sat_seq != pool.last_reported_seq) {
+          pool.last_reported_seq = k.sat_seq;
+          pool.next_in_progress_ns = 0;
+        }
+        if (length >= pool.next_in_progress_ns) {
+          ReportSaturation(pool, FromPool(k, now_ns), true);
+          pool.next_in_progress_ns = 2 * length;
+        }
       }
     }
     if (now_ns - pool.interval_start_ns >= options_.interval_ns) ReportUtilization(pool, now_ns);
@@ -479,7 +495,7 @@ void PoolTracker::Flush(uint64_t now_ns) {
     // saturations just over the threshold have samples too.
     if (k.sat_start_ns && !k.sat_gap_ns && k.sat_seq != pool.finalized_seq) SampleActivity(pool, k.sat_seq);
     // Still saturated at exit: the last report says so (in progress), as stalls do.
-    if (k.sat_start_ns && k.sat_seq != pool.finalized_seq && now_ns > k.sat_start_ns &&
+    if (k.sat_start_ns && k.sat_seq != pool.finalized_seq && k.sat_seq != pool.void_seq && now_ns > k.sat_start_ns &&
         now_ns - k.sat_start_ns >= options_.threshold_ns)
       ReportSaturation(pool, FromPool(k, k.sat_gap_ns ? k.sat_gap_ns : now_ns), true);
     ReportUtilization(pool, now_ns);

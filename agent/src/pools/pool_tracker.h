@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -81,6 +82,10 @@ class PoolTracker {
   void OnSaturationEnded(const ss_pool_event& event);
   // Every scan: in-progress saturations; utilization when an interval is over.
   void Tick(uint64_t now_ns);
+  // True once (then false) when a saturation waits for a rescan before it is reported: a pool
+  // whose ceiling is the most threads seen looks full while a thread it just started is not
+  // found yet (rescans come once a second). Call OnDiscovery soon after.
+  bool TakeRescanRequest() { return std::exchange(rescan_requested_, false); }
   // At exit: saturations still going on (in progress) and the last utilization.
   void Flush(uint64_t now_ns);
 
@@ -110,6 +115,7 @@ class PoolTracker {
                                           // taken for a prefork member before its threads existed)
     uint32_t last_reported_seq = 0;       // in-progress cadence
     uint32_t finalized_seq = 0;           // final report written (by the agent or from the event)
+    uint32_t void_seq = 0;                // seen full only while members were missing: not reported
     uint64_t next_in_progress_ns = 0;     // report again once the saturation is this long
     uint64_t interval_start_ns = 0;
     uint64_t saturated_in_interval_ns = 0;
@@ -138,6 +144,7 @@ class PoolTracker {
   void SyncSize(Pool& pool);
   void NoteMostBusy(Pool& pool, const ss_pool& k, uint64_t now_ns);
   uint32_t Ceiling(const Pool& pool) const;
+  static bool CeilingIsLargestSeen(const Pool& pool);
   // The listener's count of requests served (Options::requests_from_established).
   uint64_t Served(const ss_listener& l) const {
     return options_.requests_from_established ? l.established : l.accepts;
@@ -157,6 +164,8 @@ class PoolTracker {
   absl::flat_hash_map<uint16_t, uint32_t> listener_slots_;  // port -> slot
   absl::flat_hash_map<uint16_t, uint32_t> listener_pool_;   // port -> pool id + 1
   uint64_t member_add_failures_ = 0;
+  uint64_t last_discovery_ns_ = 0;
+  bool rescan_requested_ = false;
   SampleMember sample_member_;
 };
 

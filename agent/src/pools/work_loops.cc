@@ -51,9 +51,21 @@ std::pair<uint32_t, std::string> ConfiguredThreads(const std::vector<std::string
   return {n, absl::StrCat("gunicorn --threads ", n)};
 }
 
-void WorkLoopReader::Fill(PythonProcess& python, ProcessView& view) {
+// True when `t`, an executor thread in an untimed futex wait, waits somewhere inside a job
+// rather than in its work loop's `work_queue.get()` (a C call: the work loop is then the
+// innermost Python frame). Unreadable: false, the wait is taken as the queue's.
+bool WaitsInsideJob(PythonProcess& python, const ThreadView& t) {
+  absl::StatusOr<std::vector<v1::Frame>> frames = python.ThreadStack(t.tid);
+  if (!frames.ok() || frames->empty()) return false;
+  return !IsExecutorWorkLoop(WorkLoopOf({frames->front()}));
+}
+
+void WorkLoopReader::Fill(PythonProcess& python, ProcessView& view, const WaitSyscalls& nr) {
   absl::StatusOr<std::vector<pid_t>> ids = python.ThreadIds();
-  if (!ids.ok()) return;
+  if (!ids.ok()) {
+    view.python_pending = loops_.contains(view.pid);
+    return;
+  }
   absl::flat_hash_set<pid_t> python_tids(ids->begin(), ids->end());
   auto& known = loops_[view.pid];
   absl::flat_hash_set<pid_t> alive;
@@ -64,12 +76,14 @@ void WorkLoopReader::Fill(PythonProcess& python, ProcessView& view) {
     auto it = known.find(t.tid);
     if (it != known.end()) {
       t.work_loop = it->second;
-      continue;
+    } else {
+      absl::StatusOr<std::vector<v1::Frame>> frames = python.ThreadStack(t.tid);
+      if (!frames.ok()) continue;
+      t.work_loop = WorkLoopOf(*frames);
+      if (!t.work_loop.empty() && known.size() < kMaxThreadsPerProcess) known[t.tid] = t.work_loop;
     }
-    absl::StatusOr<std::vector<v1::Frame>> frames = python.ThreadStack(t.tid);
-    if (!frames.ok()) continue;
-    t.work_loop = WorkLoopOf(*frames);
-    if (!t.work_loop.empty() && known.size() < kMaxThreadsPerProcess) known[t.tid] = t.work_loop;
+    if (IsExecutorWorkLoop(t.work_loop) && ClassifyWait(view, t, nr).kind == IdleWaitKind::kFutex)
+      t.waits_inside_job = WaitsInsideJob(python, t);
   }
   absl::erase_if(known, [&](const auto& entry) { return !alive.contains(entry.first); });
   view.python_read = true;

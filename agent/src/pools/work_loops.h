@@ -29,8 +29,10 @@ std::pair<uint32_t, std::string> ConfiguredThreads(const std::vector<std::string
 class WorkLoopReader {
  public:
   // Sets view.python_read and each thread's `python` and `work_loop` (stacks read only for
-  // threads whose loop is not known yet). Leaves the view as it is when Python is unreadable.
-  void Fill(PythonProcess& python, ProcessView& view);
+  // threads whose loop is not known yet), and `waits_inside_job` for executor threads in an
+  // untimed futex wait (their stack read again: where they wait changes). Leaves the view as
+  // it is when Python is unreadable, marked `python_pending` if it was read before.
+  void Fill(PythonProcess& python, ProcessView& view, const WaitSyscalls& nr);
   void ForgetProcess(pid_t pid);
 
  private:

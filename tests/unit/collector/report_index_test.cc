@@ -14,7 +14,7 @@ TEST(ReportIndexTest, IndexesALoopBlockThroughItsFieldNames) {
   EXPECT_EQ(x.time_ns, 1'000u);
   EXPECT_EQ(x.duration_ns, 250'000'000u);
   EXPECT_TRUE(x.final);
-  EXPECT_EQ(x.site, "handler (app.py:42)");  // the innermost Python frame, not libc's recv
+  EXPECT_EQ(x.site, "app.py:42 handler");  // the innermost Python frame, not libc's recv
 }
 
 TEST(ReportIndexTest, ADaemonReportNamesItsOwnService) {

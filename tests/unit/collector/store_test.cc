@@ -166,7 +166,7 @@ void StoreTest::SummariesRankSitesServicesAndProcesses() {
   auto sites = store_->Rollup(q);
   ASSERT_TRUE(sites.ok()) << sites.status();
   ASSERT_EQ(sites->size(), 3u);
-  EXPECT_EQ((*sites)[0].key, "slow_query (app.py:42)");
+  EXPECT_EQ((*sites)[0].key, "app.py:42 slow_query");
   EXPECT_EQ((*sites)[0].count, 2u);  // in-progress reports are not counted
   EXPECT_EQ((*sites)[0].total_ns, 1'000 * kMs);
   EXPECT_EQ((*sites)[0].max_ns, 900 * kMs);
@@ -210,7 +210,7 @@ void StoreTest::SummariesRankSitesServicesAndProcesses() {
   sites = store_->Rollup(q);
   ASSERT_TRUE(sites.ok());
   ASSERT_EQ(sites->size(), 1u);
-  EXPECT_EQ((*sites)[0].key, "lookup (app.py:42)");
+  EXPECT_EQ((*sites)[0].key, "app.py:42 lookup");
 }
 
 void StoreTest::AFailedBatchLeavesNothingHalfStored() {
@@ -253,7 +253,7 @@ void StoreTest::RetentionDeletesOldReportsAndRollups() {
   q.filter.kind = "loop_block";
   auto sites = store_->Rollup(q);
   ASSERT_EQ(sites->size(), 1u);
-  EXPECT_EQ((*sites)[0].key, "new (app.py:42)");
+  EXPECT_EQ((*sites)[0].key, "app.py:42 new");
 }
 
 void StoreTest::SurvivesReopening() {

@@ -291,5 +291,50 @@ TEST(PoolDiscoveryTest, TwoExecutorsOfOneProcessAreToldApartByTheirQueuesLock) {
   EXPECT_EQ(pools[0].members.back().idle_uaddr, 0x7f00000b0010u);
 }
 
+TEST(PoolDiscoveryTest, AnExecutorThreadWaitingOnALockInsideAJobIsBusyNotASecondQueue) {
+  // gthread --threads 4 driven straight into overload: one thread just started waits on the
+  // executor's queue, one waits for the logging QueueHandler's lock inside its request (an
+  // untimed futex wait too), two run. One pool of four on the queue's lock, not two pools.
+  ProcessView p;
+  p.pid = 1100;
+  p.ppid = 1099;
+  p.python_read = true;
+  p.threads = {PythonThread(Thread(1100, 232, {7, 0x7ffd, 1024, 1000}), "")};
+  p.threads.push_back(PythonThread(Thread(1101, 202, {0x7f00000c0010, 0x189, 0, 0, 0, 0xffffffff}), kExecutor));
+  ThreadView on_lock = PythonThread(Thread(1102, 202, {0x7f00000d0020, 0x189, 0, 0, 0, 0xffffffff}), kExecutor);
+  on_lock.waits_inside_job = true;
+  p.threads.push_back(on_lock);
+  p.threads.push_back(PythonThread(Thread(1103, 230, {1, 0, 0x7f00aa, 0}), kExecutor));
+  p.threads.push_back(PythonThread(Thread(1104, 230, {1, 0, 0x7f00bb, 0}), kExecutor));
+  auto pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{1101, 1102, 1103, 1104}));
+  for (const DiscoveredMember& m : pools[0].members) {
+    EXPECT_EQ(m.idle_uaddr, 0x7f00000c0010u) << m.tid;
+    EXPECT_EQ(m.busy, m.tid != 1101) << m.tid;
+  }
+  // Found before any thread waits on the queue: still one group, of busy threads.
+  p.threads.erase(p.threads.begin() + 1);
+  pools = DiscoverPools({p}, X86());
+  ASSERT_EQ(pools.size(), 1u);
+  EXPECT_EQ(Tids(pools[0]), (std::vector<pid_t>{1102, 1103, 1104}));
+  EXPECT_FALSE(pools[0].seen_idle);
+}
+
+TEST(PoolDiscoveryTest, APythonProcessWhoseThreadsWereNotReadThisTimeIsLeftForTheNextRound) {
+  // Without its work loops every untimed futex waiter (the logging listener too) would look
+  // like one pool, and the executor found next round would be a second.
+  ProcessView p;
+  p.pid = 1200;
+  p.ppid = 1199;
+  p.python_pending = true;
+  p.threads = {Thread(1200, 232, {7, 0x7ffd, 1024, 1000})};
+  for (pid_t tid = 1201; tid <= 1203; ++tid)
+    p.threads.push_back(Thread(tid, 202, {0x7f00000e0010, 0x189, 0, 0, 0, 0xffffffff}));
+  EXPECT_TRUE(DiscoverPools({p}, X86()).empty());
+  p.python_pending = false;
+  EXPECT_EQ(DiscoverPools({p}, X86()).size(), 1u);  // never read: the fallback, as before
+}
+
 }  // namespace
 }  // namespace stallscope

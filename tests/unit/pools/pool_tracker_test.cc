@@ -335,6 +335,7 @@ TEST_F(PoolTrackerTest, AWorkerStartedWhileAnotherWindsDownDoesNotRaiseTheCeilin
   kernel.pools[0].peak_busy = 5;  // 11 left its idle wait to exit: the kernel's racy peak
   t.Tick(3 * kMs);
   kernel.pools[0].busy = 0;
+  kernel.pools[0].sat_start_ns = 0;  // four busy of four for a moment; over when they idle
   t.OnDiscovery({Server(10, 8080)}, {}, 4 * kMs);
   EXPECT_EQ(kernel.pools[0].size, 4u) << "five threads, never five jobs at once";
   kernel.members.erase(11);
@@ -345,7 +346,7 @@ TEST_F(PoolTrackerTest, AWorkerStartedWhileAnotherWindsDownDoesNotRaiseTheCeilin
   t.OnDiscovery({Server(10, 8080)}, {}, 7 * kMs);
   EXPECT_EQ(kernel.pools[0].size, 4u) << "five threads, at most four jobs at once";
   kernel.pools[0].sat_start_ns = 7 * kMs;
-  kernel.pools[0].sat_seq = 1;
+  kernel.pools[0].sat_seq += 1;
   t.Tick(200 * kMs);
   ASSERT_EQ(Saturations().size(), 1u);
   EXPECT_EQ(Saturations()[0].ceiling(), 4u);
@@ -391,6 +392,43 @@ TEST_F(PoolTrackerTest, AnExecutorFoundBusyThenIdleOnItsQueueIsOnePool) {
   EXPECT_EQ(kernel.pools[0].size, 3u);
   EXPECT_EQ(kernel.members[13].idle_uaddr, 0x7f0010u);
   EXPECT_EQ(kernel.members[11].idle_uaddr, 0u) << "added before its queue was known";
+}
+
+TEST_F(PoolTrackerTest, APoolOfTheMostThreadsSeenIsRescannedBeforeItsSaturationIsReported) {
+  // anyio under overload: three workers found, all busy; the fourth it starts next is found
+  // only by the next rescan. Full in the kernel meanwhile, but no saturation: a rescan first.
+  PoolTracker t = MakeTracker();
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13}, 0)}, 1 * kMs);
+  kernel.pools[0].busy = 3;
+  kernel.pools[0].sat_seq = 1;
+  kernel.pools[0].sat_start_ns = 10 * kMs;
+  t.Tick(120 * kMs);
+  EXPECT_TRUE(Saturations().empty());
+  EXPECT_TRUE(t.TakeRescanRequest());
+  EXPECT_FALSE(t.TakeRescanRequest()) << "asked once";
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 4)}, 121 * kMs);  // 14 is busy too
+  EXPECT_EQ(kernel.pools[0].size, 4u);
+  t.Tick(220 * kMs);
+  ss_pool_event e{};
+  e.hdr.ts_ns = 221 * kMs;
+  e.pool_id = 0;
+  e.seq = 1;
+  e.start_ns = 10 * kMs;
+  t.OnSaturationEnded(e);
+  t.Flush(300 * kMs);
+  EXPECT_TRUE(Saturations().empty()) << "full only while a member was not found";
+
+  // A saturation the rescan confirms (no member missing) is reported at the next scan.
+  kernel.pools[0].busy = 4;
+  kernel.pools[0].sat_seq = 2;
+  kernel.pools[0].sat_start_ns = 400 * kMs;
+  t.Tick(510 * kMs);
+  EXPECT_TRUE(t.TakeRescanRequest());
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 4)}, 511 * kMs);
+  t.Tick(520 * kMs);
+  ASSERT_EQ(Saturations().size(), 1u);
+  EXPECT_EQ(Saturations()[0].members_size(), 4);
+  EXPECT_EQ(Saturations()[0].duration_ns(), 120 * kMs);
 }
 
 }  // namespace
