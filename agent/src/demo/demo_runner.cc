@@ -7,15 +7,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "attach/attach_runner.h"
 #include "cli/attach_options.h"
 #include "cli/exit_codes.h"
+#include "output_file.h"
 
 namespace stallscope {
 namespace {
@@ -59,6 +63,33 @@ void Get(int port, const std::string& path) {
   close(fd);
 }
 
+// A private directory for the app's script, removed with it at exit.
+class DemoDir {
+ public:
+  DemoDir() = default;
+  DemoDir(const DemoDir&) = delete;
+  DemoDir& operator=(const DemoDir&) = delete;
+  ~DemoDir() {
+    if (path_.empty()) return;
+    unlink(script_.c_str());
+    rmdir(path_.c_str());
+  }
+
+  absl::Status Create() {
+    char templ[] = "/tmp/stallscope-demo-XXXXXX";
+    if (mkdtemp(templ) == nullptr)
+      return absl::UnavailableError(absl::StrCat("cannot make a directory in /tmp: ", strerror(errno)));
+    path_ = templ;
+    script_ = path_ + "/app.py";
+    return WriteOutputFile(script_, kSampleApp, {.exclusive = true});
+  }
+  const std::string& path() const { return path_; }
+  const std::string& script() const { return script_; }
+
+ private:
+  std::string path_, script_;
+};
+
 }  // namespace
 
 int RunDemo(const char*, const std::vector<std::string>& args) {
@@ -88,13 +119,20 @@ int RunDemo(const char*, const std::vector<std::string>& args) {
     return kExitUsage;
   }
 
-  // Per process, so two demos (on different --port) do not overwrite each other's app.
-  std::string script = "/tmp/stallscope-demo-app-" + std::to_string(getpid()) + ".py";
-  std::ofstream(script) << kSampleApp;
+  // The app runs as root: its script sits in a private directory (mkdtemp, 0700) that no other
+  // user can plant anything in, and python3 -I puts neither that directory nor the working
+  // directory nor the user's site on sys.path, and ignores PYTHON* variables.
+  DemoDir dir;
+  if (absl::Status st = dir.Create(); !st.ok()) {
+    fprintf(stderr, "stallscope: demo: %s\n", std::string(st.message()).c_str());
+    return kExitOutput;
+  }
+  const std::string& script = dir.script();
   pid_t app = fork();
   if (app == 0) {
     std::string port_arg = std::to_string(port);
-    execl("/usr/bin/python3", "python3", script.c_str(), port_arg.c_str(), nullptr);
+    if (chdir(dir.path().c_str()) != 0) _exit(127);
+    execl("/usr/bin/python3", "python3", "-I", script.c_str(), port_arg.c_str(), nullptr);
     perror("stallscope: demo: cannot run /usr/bin/python3");
     _exit(127);
   }
@@ -135,7 +173,6 @@ int RunDemo(const char*, const std::vector<std::string>& args) {
   client.join();
   kill(app, SIGTERM);
   waitpid(app, nullptr, 0);
-  unlink(script.c_str());
   return rc;
 }
 
