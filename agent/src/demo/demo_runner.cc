@@ -132,7 +132,8 @@ int RunDemo(const char*, const std::vector<std::string>& args) {
   if (app == 0) {
     std::string port_arg = std::to_string(port);
     if (chdir(dir.path().c_str()) != 0) _exit(127);
-    execl("/usr/bin/python3", "python3", "-I", script.c_str(), port_arg.c_str(), nullptr);
+    // argv[0] absolute: Python finds its prefix (and Debian's dist-packages) from it, not from PATH.
+    execl("/usr/bin/python3", "/usr/bin/python3", "-I", script.c_str(), port_arg.c_str(), nullptr);
     perror("stallscope: demo: cannot run /usr/bin/python3");
     _exit(127);
   }
