@@ -90,6 +90,21 @@ class DemoDir {
   std::string path_, script_;
 };
 
+// python3 -I: the script's directory, the working directory and the user's site stay off
+// sys.path, PYTHON* variables are ignored; Debian's dist-packages (Tornado) stay on it.
+pid_t StartApp(const DemoDir& dir, int port) {
+  pid_t app = fork();
+  if (app == 0) {
+    std::string port_arg = std::to_string(port);
+    if (chdir(dir.path().c_str()) != 0) _exit(127);
+    // argv[0] absolute: Python finds its prefix (and Debian's dist-packages) from it, not from PATH.
+    execl("/usr/bin/python3", "/usr/bin/python3", "-I", dir.script().c_str(), port_arg.c_str(), nullptr);
+    perror("stallscope: demo: cannot run /usr/bin/python3");
+    _exit(127);
+  }
+  return app;
+}
+
 }  // namespace
 
 int RunDemo(const char*, const std::vector<std::string>& args) {
@@ -120,22 +135,16 @@ int RunDemo(const char*, const std::vector<std::string>& args) {
   }
 
   // The app runs as root: its script sits in a private directory (mkdtemp, 0700) that no other
-  // user can plant anything in, and python3 -I puts neither that directory nor the working
-  // directory nor the user's site on sys.path, and ignores PYTHON* variables.
+  // user can plant anything in (docs/security.md, "The demo").
   DemoDir dir;
   if (absl::Status st = dir.Create(); !st.ok()) {
     fprintf(stderr, "stallscope: demo: %s\n", std::string(st.message()).c_str());
     return kExitOutput;
   }
-  const std::string& script = dir.script();
-  pid_t app = fork();
-  if (app == 0) {
-    std::string port_arg = std::to_string(port);
-    if (chdir(dir.path().c_str()) != 0) _exit(127);
-    // argv[0] absolute: Python finds its prefix (and Debian's dist-packages) from it, not from PATH.
-    execl("/usr/bin/python3", "/usr/bin/python3", "-I", script.c_str(), port_arg.c_str(), nullptr);
-    perror("stallscope: demo: cannot run /usr/bin/python3");
-    _exit(127);
+  pid_t app = StartApp(dir, port);
+  if (app < 0) {
+    fprintf(stderr, "stallscope: demo: cannot start the sample app: %s\n", strerror(errno));
+    return kExitInternal;
   }
   // Wait for the app to listen (Tornado imports take a moment).
   bool up = false;
