@@ -4,9 +4,14 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <unistd.h>
 
+#include <deque>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace stallscope {
 namespace {
@@ -20,6 +25,10 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  void reset(int fd) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
   int release() {
     int fd = fd_;
     fd_ = -1;
@@ -44,6 +53,45 @@ bool SplitPath(const std::string& path, std::string* dir, std::string* name) {
   *dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   *name = slash == std::string::npos ? path : path.substr(slash + 1);
   return !name->empty() && *name != "." && *name != "..";
+}
+
+std::deque<std::string> Components(absl::string_view path) {
+  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+  return std::deque<std::string>(parts.begin(), parts.end());
+}
+
+// Opens DIR one component at a time (O_PATH | O_NOFOLLOW), so every symlink on the way is seen
+// on its own fd: one another user owns in a directory every user may write is refused
+// (fs.protected_symlinks' rule, whatever the sysctl says); the others (/var/run -> /run) are
+// followed.
+absl::StatusOr<int> OpenDirectory(const std::string& dir, const std::string& path) {
+  Fd cur(open(dir[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (cur.get() < 0) return Failed(path, errno);
+  std::deque<std::string> todo = Components(dir);
+  for (int hops = 0; !todo.empty();) {
+    std::string name = std::move(todo.front());
+    todo.pop_front();
+    Fd next(openat(cur.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {}, in {};
+    if (next.get() < 0 || fstat(next.get(), &st) != 0) return Failed(path, errno);
+    if (S_ISDIR(st.st_mode)) {
+      cur.reset(next.release());
+      continue;
+    }
+    if (!S_ISLNK(st.st_mode)) return Failed(path, ENOTDIR);
+    if (++hops > 40) return Failed(path, ELOOP);
+    if (fstat(cur.get(), &in) != 0) return Failed(path, errno);
+    if ((in.st_mode & S_IWOTH) && st.st_uid != geteuid() && st.st_uid != in.st_uid)
+      return Refused(path, absl::StrCat("the symlink ", name, " on the way belongs to uid ", st.st_uid,
+                                        ", in a directory every user may write"));
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(next.get(), "", target, sizeof(target));  // this very link
+    if (n <= 0 || n == sizeof(target)) return Failed(path, n < 0 ? errno : ENAMETOOLONG);
+    std::deque<std::string> more = Components(absl::string_view(target, n));
+    todo.insert(todo.begin(), more.begin(), more.end());
+    if (target[0] == '/') cur.reset(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  }
+  return cur.release();
 }
 
 // Who may change the names in the directory decides whether a name there can be trusted.
@@ -103,8 +151,9 @@ absl::StatusOr<int> OpenExisting(int dir_fd, const std::string& name, const stru
 absl::StatusOr<int> OpenOutputFile(const std::string& path, const OutputFileOptions& options) {
   std::string dir_name, name;
   if (!SplitPath(path, &dir_name, &name)) return Refused(path, "it does not name a file");
-  Fd dir_fd(open(dir_name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() < 0) return Failed(path, errno);
+  absl::StatusOr<int> opened_dir = OpenDirectory(dir_name, path);
+  if (!opened_dir.ok()) return opened_dir.status();
+  Fd dir_fd(*opened_dir);
   struct stat dir {};
   if (fstat(dir_fd.get(), &dir) != 0) return Failed(path, errno);
   if (absl::Status st = CheckDirectory(dir, dir_name, path, options); !st.ok()) return st;

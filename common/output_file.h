@@ -5,8 +5,10 @@
 // a name there may be a trap someone planted: a symlink to /etc/shadow, a hard link to a
 // root-only file, another user's file or FIFO. The rules (docs/security.md, "Files the agent
 // writes"):
-//   - the directory is opened once (O_PATH) and checked on that fd; the file is opened relative
-//     to it (openat), so the directory checked is the directory written in;
+//   - the directory is opened once, a component at a time (O_PATH | O_NOFOLLOW): a symlink on
+//     the way that another user owns in a world-writable directory is refused, others followed;
+//     it is checked on that fd and the file is opened relative to it (openat), so the directory
+//     checked is the directory written in;
 //   - a directory every user may write without the sticky bit is refused (anyone could swap the
 //     name); with `private_directory` (a database, whose -wal and -shm names could be planted)
 //     any directory every user may write, sticky or not;

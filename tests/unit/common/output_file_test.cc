@@ -1,6 +1,7 @@
 #include "output_file.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -63,6 +64,18 @@ TEST_F(OutputFileTest, ANewFileIs0600WhateverTheUmask) {
   EXPECT_EQ(ReadAll(root_ + "/out.json"), "{}\n");
 }
 
+TEST_F(OutputFileTest, ARelativeNameIsInTheWorkingDirectory) {
+  char cwd[PATH_MAX];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  ASSERT_EQ(chdir(root_.c_str()), 0);
+  absl::Status plain = WriteOutputFile("plain.json", "p");
+  absl::Status nested = WriteOutputFile("./sub/../nested.json", "n");
+  ASSERT_EQ(chdir(cwd), 0);
+  EXPECT_TRUE(plain.ok()) << plain;
+  EXPECT_TRUE(absl::IsUnavailable(nested)) << nested;  // no sub/
+  EXPECT_EQ(ReadAll(root_ + "/plain.json"), "p");
+}
+
 TEST_F(OutputFileTest, RefusesASymlinkAsTheLastComponentEvenInAStickyDirectory) {
   for (mode_t mode : {0755, 01777}) {
     std::string dir = Dir("d" + std::to_string(mode), mode);
@@ -116,6 +129,33 @@ TEST_F(OutputFileTest, AFileOfTheDirectorysOwnerIsAccepted) {
   ASSERT_EQ(chown((home + "/out.json").c_str(), kOtherUid, kOtherUid), 0);
   EXPECT_TRUE(WriteOutputFile(home + "/out.json", "new\n").ok());
   EXPECT_EQ(ReadAll(home + "/out.json"), "new\n");
+}
+
+TEST_F(OutputFileTest, ASymlinkOnTheWayPlantedByAnotherUserIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a symlink to another user";
+  // /tmp/reports -> /etc planted by nobody: with fs.protected_symlinks=0 the kernel follows it.
+  std::string sticky = Dir("sticky", 01777);
+  std::string elsewhere = Dir("elsewhere", 0755);
+  ASSERT_EQ(symlink(elsewhere.c_str(), (sticky + "/reports").c_str()), 0);
+  ASSERT_EQ(lchown((sticky + "/reports").c_str(), kOtherUid, kOtherUid), 0);
+  absl::Status st = WriteOutputFile(sticky + "/reports/out.json", "x");
+  EXPECT_TRUE(absl::IsPermissionDenied(st)) << st;
+  EXPECT_TRUE(Mentions(st, "the symlink reports on the way belongs to uid 65534")) << st;
+  EXPECT_NE(access((elsewhere + "/out.json").c_str(), F_OK), 0);
+}
+
+TEST_F(OutputFileTest, OurOwnSymlinksOnTheWayAreFollowed) {
+  // Like /var/run -> /run: relative and absolute targets, a chain, "..".
+  std::string real = Dir("real", 0755);
+  ASSERT_EQ(symlink("real", (root_ + "/relative").c_str()), 0);
+  ASSERT_EQ(symlink((root_ + "/relative").c_str(), (root_ + "/absolute").c_str()), 0);
+  EXPECT_TRUE(WriteOutputFile(root_ + "/relative/a.json", "a").ok());
+  EXPECT_TRUE(WriteOutputFile(root_ + "/absolute/../real/./b.json", "b").ok());
+  EXPECT_EQ(ReadAll(real + "/a.json"), "a");
+  EXPECT_EQ(ReadAll(real + "/b.json"), "b");
+  ASSERT_EQ(symlink("loop", (root_ + "/loop").c_str()), 0);
+  EXPECT_TRUE(Mentions(WriteOutputFile(root_ + "/loop/c.json", "c"), "Too many levels of symbolic links"));
+  EXPECT_TRUE(Mentions(WriteOutputFile(secret_ + "/c.json", "c"), "Not a directory"));
 }
 
 TEST_F(OutputFileTest, RefusesAHardLinkToAnotherFile) {
