@@ -1,9 +1,12 @@
 // SQLite backend: WAL, so the HTTP readers never block the writer, and synchronous=FULL, so
 // a transaction the collector acknowledged survives a kill -9 and a power loss.
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "output_file.h"
 #include "sql_connection.h"
 
 namespace stallscope::collector {
@@ -107,8 +110,17 @@ class SqliteConnection : public SqlConnection {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& path, bool read_only) {
+  // The file is made (or checked) the way every file the agent and collector write is: 0600,
+  // not through a symlink, not in a world-writable directory where its -wal and -shm could be
+  // planted (common/output_file.h). SQLite gives -wal and -shm the database file's mode.
+  if (!read_only && path != ":memory:" && !path.empty() && !absl::StartsWith(path, "file:")) {
+    absl::StatusOr<int> fd = OpenOutputFile(path, {.truncate = false, .private_directory = true});
+    if (!fd.ok()) return absl::UnavailableError(absl::StrCat("--db: ", fd.status().message()));
+    close(*fd);
+  }
   sqlite3* db = nullptr;
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  // NOFOLLOW: the name checked above is not swapped for a symlink before SQLite opens it.
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
   if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close_v2(db);

@@ -278,7 +278,7 @@ class HealthOfTheStore(unittest.TestCase):
         disk = s.dir / "disk"
         disk.mkdir()
         # A 2 MiB filesystem of its own, filled up below: SQLite's writes then fail.
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)]).returncode != 0:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(disk)]).returncode != 0:
             raise harness.EnvironmentSkip("cannot mount a tmpfs here")
         self.addCleanup(subprocess.run, ["umount", "-l", str(disk)])
         c = ch.Collector(s.dir, db=str(disk / "c.db"))

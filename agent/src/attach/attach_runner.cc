@@ -28,6 +28,7 @@
 #include "core/report_builder.h"
 #include "core/thread_classifier.h"
 #include "output/flamegraph.h"
+#include "output_file.h"
 #include "output/report_writer.h"
 #include "output/stall_cause.h"
 #include "output/stall_summary.h"
@@ -217,7 +218,7 @@ class AttachRun : public TraceControl {
         last_discovery_ = now;
         next_discovery_ = KernelClock::NowKernelNs() + kPoolDiscoveryIntervalNs;
       }
-      if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
+      if (!writer_->ok()) return WriteFailed();
     }
     return Finish();
   }
@@ -653,8 +654,15 @@ class AttachRun : public TraceControl {
               static_cast<unsigned long long>(stats.stalls_suppressed()),
               static_cast<unsigned long long>(stats.socket_map_full()),
               static_cast<unsigned long long>(stats.pool_member_map_full()));
-    if (!writer_->ok()) return Fail(absl::InternalError("writing reports failed (disk full or output closed)"));
+    if (!writer_->ok()) return WriteFailed();
     return kExitOk;
+  }
+
+  // ENOSPC, EIO, a closed pipe: the run stops, since what follows would be lost.
+  int WriteFailed() {
+    const std::string& name = options_.output_path.empty() ? "the reports" : options_.output_path;
+    return Fail(absl::UnavailableError(absl::StrCat("cannot write ", name, ": a write failed (disk full or output closed)")),
+                kExitOutput);
   }
 
   const AttachOptions& options_;
@@ -712,15 +720,17 @@ int RunAttach(const AttachOptions& options) {
     }
   }
 
+  // Both files are opened before anything is loaded: a refused name (a symlink, a directory
+  // anyone may swap it in) fails at once. The flame graph is written again at exit.
+  if (!options.flamegraph_path.empty()) {
+    if (absl::Status st = WriteOutputFile(options.flamegraph_path, ""); !st.ok())
+      return Fail(absl::Status(st.code(), absl::StrCat("flame graph: ", st.message())), kExitOutput);
+  }
   FILE* out = stdout;
-  std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
   if (!options.output_path.empty()) {
-    file.reset(fopen(options.output_path.c_str(), "w"));
-    if (!file) {
-      fprintf(stderr, "stallscope: cannot write %s: %s\n", options.output_path.c_str(), strerror(errno));
-      return kExitOutput;
-    }
-    out = file.get();
+    absl::StatusOr<FILE*> file = OpenOutputStream(options.output_path);
+    if (!file.ok()) return Fail(file.status(), kExitOutput);
+    out = *file;
   }
   std::unique_ptr<ReportWriter> writer =
       options.format == OutputFormat::kJson ? MakeJsonWriter(out) : MakeTextWriter(out, options.sockets);
@@ -735,7 +745,13 @@ int RunAttach(const AttachOptions& options) {
     collector->Start();
     writer = MakeStreamingWriter(std::move(writer), collector.get());
   }
-  return RunTrace(options, writer.get(), roots, TraceHooks{});
+  int rc = RunTrace(options, writer.get(), roots, TraceHooks{});
+  writer.reset();  // a streaming writer flushes into `out` as it goes
+  if (out != stdout) {
+    if (absl::Status st = CloseOutputStream(out, options.output_path); !st.ok() && rc == kExitOk)
+      return Fail(st, kExitOutput);
+  }
+  return rc;
 }
 
 int RunTrace(const AttachOptions& options, ReportWriter* writer, const std::vector<pid_t>& roots,

@@ -32,7 +32,9 @@ Options:
   --format text|json        text for people (default); json = one stallscope.v1.Report
                             per line (proto3 JSON mapping)
   --output FILE             write reports to FILE instead of stdout (lines are flushed as
-                            written, so the file can be tailed)
+                            written, so the file can be tailed). Created 0600; a symlink,
+                            another user's file or a world-writable directory without
+                            the sticky bit is refused (exit 6)
   --max-threads N           threads tracked in the kernel at once (default 4096)
   --max-processes N         processes tracked in the kernel at once (default 4096)
   --collector HOST:PORT     also stream every report to a stallscope-collector; survives
@@ -73,7 +75,8 @@ Options:
 
 Needs root (or CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE) and a kernel with BTF.
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process, 4 insufficient privileges,
-5 kernel cannot run the probes, 6 cannot write the output, 8 the process is a zombie or
+5 kernel cannot run the probes, 6 cannot write the output or the flame graph (refused name,
+missing directory, disk full), 8 the process is a zombie or
 exited before the probes were attached.
 )";
 

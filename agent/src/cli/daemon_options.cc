@@ -23,7 +23,8 @@ Options:
   --listen ADDR            /healthz, /readyz, /metrics (default 0.0.0.0:7702; "off" = none)
   --listen-token-file FILE 'NAME TOKEN' lines: /metrics needs one of them (as Bearer or the
                            basic-auth password); /healthz and /readyz need none, tell nothing
-  --output FILE            write events to FILE instead of stdout ("-": stdout)
+  --output FILE            write events to FILE instead of stdout ("-": stdout); created
+                           0600, never through a symlink or into another user's file
   --format text|json       text: one log line per event, a startup line and a heartbeat
                            a minute (default on stdout); json: one stallscope.v1.Report per
                            line (default with --output FILE)
@@ -35,8 +36,8 @@ Options:
 SIGTERM/SIGINT: stop, flushing every report to the collector (waits up to 1 s for its
 acks; exits within 2 s). SIGHUP: reload.
 Exit codes: 0 ok, 1 internal error, 2 usage, 4 insufficient privileges, 5 kernel cannot run
-the probes, 6 cannot write the output, 7 bad config file or unusable --listen address,
-9 the --listen port is already in use.
+the probes, 6 cannot write the output (refused name, disk full), 7 bad config file or
+unusable --listen address, 9 the --listen port is already in use.
 )";
 
 absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args) {

@@ -11,7 +11,7 @@ enum ExitCode : int {
   kExitNoSuchProcess = 3,  // a --pid that does not exist
   kExitPermission = 4,     // not root / missing CAP_BPF, CAP_PERFMON
   kExitKernel = 5,         // kernel cannot run the probes: no BTF, BPF load/attach refused
-  kExitOutput = 6,         // cannot write --output
+  kExitOutput = 6,         // cannot write --output/--flamegraph: refused name (common/output_file.h), disk full
   kExitConfig = 7,         // daemon: bad --config file, or its --listen address cannot be used
   kExitProcessGone = 8,    // a --pid that is a zombie, or exited before the probes were attached
   // 9: a listen port already in use: net::kExitAddressInUse (net/listen_check.h), shared with

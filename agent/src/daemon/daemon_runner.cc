@@ -22,6 +22,7 @@
 #include "daemon/memory_guard.h"
 #include "daemon/ops_server.h"
 #include "output/log_writer.h"
+#include "output_file.h"
 #include "output/proto_json.h"
 #include "listen_check.h"
 #include "daemon/process_identity.h"
@@ -82,12 +83,14 @@ class Daemon {
 
   int Run() {
     // Events always go somewhere: stdout (kubectl logs, journald) unless --output names a file.
+    // A file: created 0600, never through a symlink or another user's file (common/output_file.h).
     std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
     log_ = stdout;
     bool to_stdout = config_.output.empty() || config_.output == "-";
     if (!to_stdout) {
-      file.reset(fopen(config_.output.c_str(), "w"));
-      if (!file) return Fail(absl::StrCat("cannot write ", config_.output, ": ", strerror(errno)), kExitOutput);
+      absl::StatusOr<FILE*> opened = OpenOutputStream(config_.output);
+      if (!opened.ok()) return Fail(std::string(opened.status().message()), kExitOutput);
+      file.reset(*opened);
       log_ = file.get();
     }
     // Unset: log lines on stdout, JSON lines in a file (what programs read).
@@ -125,6 +128,7 @@ class Daemon {
     trace.max_processes = config_.max_processes;
     trace.format = OutputFormat::kJson;
     trace.verbose = options_.verbose;
+    trace.output_path = to_stdout ? "" : config_.output;  // names it if a write fails
     discovery_.SetVerbose(options_.verbose);
     TraceHooks hooks;
     hooks.run_without_processes = true;
@@ -134,6 +138,8 @@ class Daemon {
     };
     int rc = RunTrace(trace, identity_writer.get(), {}, hooks);
     ops_.Stop();
+    if (absl::Status st = CloseOutputStream(file.release(), config_.output); !st.ok() && rc == kExitOk)
+      return Fail(std::string(st.message()), kExitOutput);
     return rc;
   }
 

@@ -7,15 +7,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "attach/attach_runner.h"
 #include "cli/attach_options.h"
 #include "cli/exit_codes.h"
+#include "output_file.h"
 
 namespace stallscope {
 namespace {
@@ -59,6 +63,48 @@ void Get(int port, const std::string& path) {
   close(fd);
 }
 
+// A private directory for the app's script, removed with it at exit.
+class DemoDir {
+ public:
+  DemoDir() = default;
+  DemoDir(const DemoDir&) = delete;
+  DemoDir& operator=(const DemoDir&) = delete;
+  ~DemoDir() {
+    if (path_.empty()) return;
+    unlink(script_.c_str());
+    rmdir(path_.c_str());
+  }
+
+  absl::Status Create() {
+    char templ[] = "/tmp/stallscope-demo-XXXXXX";
+    if (mkdtemp(templ) == nullptr)
+      return absl::UnavailableError(absl::StrCat("cannot make a directory in /tmp: ", strerror(errno)));
+    path_ = templ;
+    script_ = path_ + "/app.py";
+    return WriteOutputFile(script_, kSampleApp, {.exclusive = true});
+  }
+  const std::string& path() const { return path_; }
+  const std::string& script() const { return script_; }
+
+ private:
+  std::string path_, script_;
+};
+
+// python3 -I: the script's directory, the working directory and the user's site stay off
+// sys.path, PYTHON* variables are ignored; Debian's dist-packages (Tornado) stay on it.
+pid_t StartApp(const DemoDir& dir, int port) {
+  pid_t app = fork();
+  if (app == 0) {
+    std::string port_arg = std::to_string(port);
+    if (chdir(dir.path().c_str()) != 0) _exit(127);
+    // argv[0] absolute: Python finds its prefix (and Debian's dist-packages) from it, not from PATH.
+    execl("/usr/bin/python3", "/usr/bin/python3", "-I", dir.script().c_str(), port_arg.c_str(), nullptr);
+    perror("stallscope: demo: cannot run /usr/bin/python3");
+    _exit(127);
+  }
+  return app;
+}
+
 }  // namespace
 
 int RunDemo(const char*, const std::vector<std::string>& args) {
@@ -88,15 +134,17 @@ int RunDemo(const char*, const std::vector<std::string>& args) {
     return kExitUsage;
   }
 
-  // Per process, so two demos (on different --port) do not overwrite each other's app.
-  std::string script = "/tmp/stallscope-demo-app-" + std::to_string(getpid()) + ".py";
-  std::ofstream(script) << kSampleApp;
-  pid_t app = fork();
-  if (app == 0) {
-    std::string port_arg = std::to_string(port);
-    execl("/usr/bin/python3", "python3", script.c_str(), port_arg.c_str(), nullptr);
-    perror("stallscope: demo: cannot run /usr/bin/python3");
-    _exit(127);
+  // The app runs as root: its script sits in a private directory (mkdtemp, 0700) that no other
+  // user can plant anything in (docs/security.md, "The demo").
+  DemoDir dir;
+  if (absl::Status st = dir.Create(); !st.ok()) {
+    fprintf(stderr, "stallscope: demo: %s\n", std::string(st.message()).c_str());
+    return kExitOutput;
+  }
+  pid_t app = StartApp(dir, port);
+  if (app < 0) {
+    fprintf(stderr, "stallscope: demo: cannot start the sample app: %s\n", strerror(errno));
+    return kExitInternal;
   }
   // Wait for the app to listen (Tornado imports take a moment).
   bool up = false;
@@ -135,7 +183,6 @@ int RunDemo(const char*, const std::vector<std::string>& args) {
   client.join();
   kill(app, SIGTERM);
   waitpid(app, nullptr, 0);
-  unlink(script.c_str());
   return rc;
 }
 

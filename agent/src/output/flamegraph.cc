@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "output/report_writer.h"
+#include "output_file.h"
 
 namespace stallscope {
 namespace {
@@ -301,17 +302,8 @@ std::string RenderFlameGraph(const std::vector<FlameStack>& stacks,
 
 absl::Status WriteFlameGraph(const std::string& path, const std::vector<FlameStack>& stacks,
                              const FlameGraphOptions& options) {
-  std::string svg = RenderFlameGraph(stacks, options);
-  FILE* out = fopen(path.c_str(), "w");
-  if (out == nullptr) {
-    return absl::UnavailableError(absl::StrFormat("cannot write %s: %s", path, strerror(errno)));
-  }
-  size_t written = fwrite(svg.data(), 1, svg.size(), out);
-  bool closed = fclose(out) == 0;
-  if (written != svg.size() || !closed) {
-    return absl::UnavailableError(absl::StrFormat("cannot write %s: %s", path, strerror(errno)));
-  }
-  return absl::OkStatus();
+  // Created 0600, never through a symlink or another user's file (common/output_file.h).
+  return WriteOutputFile(path, RenderFlameGraph(stacks, options));
 }
 
 }  // namespace stallscope
