@@ -55,6 +55,7 @@ DiscoveredPool& GroupFor(std::vector<DiscoveredPool>& groups, const ProcessView&
   groups.push_back(NewThreadPool(p, key));
   DiscoveredPool& group = groups.back();
   group.membership = work_loop;  // replaced by a sentence once complete
+  group.threads_starting = p.threads_starting;
   group.executor = IsExecutorWorkLoop(work_loop);
   if (group.executor && p.configured_threads) {
     group.configured_max = p.configured_threads;

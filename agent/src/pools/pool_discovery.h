@@ -75,6 +75,9 @@ struct ProcessView {
   // Python threads were read before but not this time (the thread list changed mid-read):
   // the process is left out of this round rather than classified without its work loops.
   bool python_pending = false;
+  // Python threads still in threading's bootstrap (no work loop yet): a pool that starts
+  // threads on demand may be about to grow.
+  uint32_t threads_starting = 0;
   // A configured thread-pool maximum read from the command line (gunicorn --threads), 0: none.
   uint32_t configured_threads = 0;
   std::string configured_from;  // "gunicorn --threads 4"
@@ -113,6 +116,7 @@ struct DiscoveredPool {
   bool executor = false;        // concurrent.futures' worker loop: a pool even of one, busy or not
   uint32_t configured_max = 0;  // 0: not readable
   std::string configured_from;
+  uint32_t threads_starting = 0;  // ProcessView::threads_starting of its process
 };
 
 // "concurrent.futures' `_worker`": the work loop of ThreadPoolExecutor threads.

@@ -197,6 +197,7 @@ void PoolTracker::OnDiscovery(const std::vector<ProcessView>& views,
     bool existed = !pool.members.empty();
     if (pool.found.listener.port == 0 && d.listener.port != 0) pool.found.listener = d.listener;
     pool.confirmed |= d.seen_idle;
+    pool.threads_starting = d.threads_starting;
     bool changed = false, added_busy = false;
     for (const DiscoveredMember& m : d.members) {
       if (d.kind == DiscoveredKind::kPrefork && runs_thread_pool.contains(m.pid)) continue;
@@ -402,8 +403,8 @@ void PoolTracker::Tick(uint64_t now_ns) {
     } else if (k.sat_start_ns && now_ns > k.sat_start_ns &&
                now_ns - k.sat_start_ns >= options_.threshold_ns && k.sat_seq != pool.finalized_seq) {
       uint64_t length = now_ns - k.sat_start_ns;
-      if (CeilingIsLargestSeen(pool) && last_discovery_ns_ < k.sat_start_ns) {
-        rescan_requested_ = true;  // members found since it began, before it is reported
+      if (CeilingIsLargestSeen(pool) && (last_discovery_ns_ < k.sat_start_ns || pool.threads_starting)) {
+        rescan_requested_ = true;  // members found since it began (and started), before it is reported
       } else if (k.sat_seq != pool.void_seq) {  // void: the kernel ends it at its next change
         if (k.sat_seq != pool.last_reported_seq) {
           pool.last_reported_seq = k.sat_seq;

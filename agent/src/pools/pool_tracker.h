@@ -116,6 +116,7 @@ class PoolTracker {
     uint32_t last_reported_seq = 0;       // in-progress cadence
     uint32_t finalized_seq = 0;           // final report written (by the agent or from the event)
     uint32_t void_seq = 0;                // seen full only while members were missing: not reported
+    uint32_t threads_starting = 0;        // at the last rescan (DiscoveredPool::threads_starting)
     uint64_t next_in_progress_ns = 0;     // report again once the saturation is this long
     uint64_t interval_start_ns = 0;
     uint64_t saturated_in_interval_ns = 0;

@@ -54,6 +54,16 @@ std::pair<uint32_t, std::string> ConfiguredThreads(const std::vector<std::string
 // True when `t`, an executor thread in an untimed futex wait, waits somewhere inside a job
 // rather than in its work loop's `work_queue.get()` (a C call: the work loop is then the
 // innermost Python frame). Unreadable: false, the wait is taken as the queue's.
+// A thread whose Python frames are all threading's bootstrap has not reached its run() yet.
+bool InBootstrap(const std::vector<v1::Frame>& frames) {
+  if (frames.empty()) return false;
+  for (const v1::Frame& f : frames)
+    if (!InThreadingModule(f) || (f.function() != "Thread._bootstrap" && f.function() != "Thread._bootstrap_inner" &&
+                                  f.function() != "_bootstrap" && f.function() != "_bootstrap_inner"))
+      return false;
+  return true;
+}
+
 bool WaitsInsideJob(PythonProcess& python, const ThreadView& t) {
   absl::StatusOr<std::vector<v1::Frame>> frames = python.ThreadStack(t.tid);
   if (!frames.ok() || frames->empty()) return false;
@@ -81,6 +91,7 @@ void WorkLoopReader::Fill(PythonProcess& python, ProcessView& view, const WaitSy
       if (!frames.ok()) continue;
       t.work_loop = WorkLoopOf(*frames);
       if (!t.work_loop.empty() && known.size() < kMaxThreadsPerProcess) known[t.tid] = t.work_loop;
+      if (t.work_loop.empty() && InBootstrap(*frames)) ++view.threads_starting;
     }
     if (IsExecutorWorkLoop(t.work_loop) && ClassifyWait(view, t, nr).kind == IdleWaitKind::kFutex)
       t.waits_inside_job = WaitsInsideJob(python, t);

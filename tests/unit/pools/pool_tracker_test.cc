@@ -418,13 +418,20 @@ TEST_F(PoolTrackerTest, APoolOfTheMostThreadsSeenIsRescannedBeforeItsSaturationI
   t.Flush(300 * kMs);
   EXPECT_TRUE(Saturations().empty()) << "full only while a member was not found";
 
-  // A saturation the rescan confirms (no member missing) is reported at the next scan.
+  // A saturation the rescan confirms (no member missing, no thread starting) is reported at
+  // the next scan.
   kernel.pools[0].busy = 4;
   kernel.pools[0].sat_seq = 2;
   kernel.pools[0].sat_start_ns = 400 * kMs;
   t.Tick(510 * kMs);
   EXPECT_TRUE(t.TakeRescanRequest());
-  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 4)}, 511 * kMs);
+  DiscoveredPool starting = PythonPool(10, {11, 12, 13, 14}, 4);
+  starting.threads_starting = 1;  // a fifth thread still in threading's bootstrap
+  t.OnDiscovery({Server(10, 8080)}, {starting}, 511 * kMs);
+  t.Tick(515 * kMs);
+  EXPECT_TRUE(Saturations().empty());
+  EXPECT_TRUE(t.TakeRescanRequest());
+  t.OnDiscovery({Server(10, 8080)}, {PythonPool(10, {11, 12, 13, 14}, 4)}, 516 * kMs);
   t.Tick(520 * kMs);
   ASSERT_EQ(Saturations().size(), 1u);
   EXPECT_EQ(Saturations()[0].members_size(), 4);
