@@ -136,6 +136,11 @@ int main(int argc, char** argv) {
                     "# HELP stallscope_collector_http_connections_cut_total HTTP connections cut at their maximum "
                     "age (slow clients).\n# TYPE stallscope_collector_http_connections_cut_total counter\n",
                     "stallscope_collector_http_connections_cut_total ", g.cut.load(), "\n",
+                    "# HELP stallscope_collector_http_requests_refused_total HTTP requests answered and closed "
+                    "before reading them whole: a body (411/413/415) or headers over 16 KiB.\n"
+                    "# TYPE stallscope_collector_http_requests_refused_total counter\n",
+                    "stallscope_collector_http_requests_refused_total{reason=\"body\"} ", g.bodies_refused.load(), "\n",
+                    "stallscope_collector_http_requests_refused_total{reason=\"headers\"} ", g.headers_cut.load(), "\n",
                     "# HELP stallscope_collector_grpc_connections_cut_total gRPC connections cut for opening "
                     "streams too fast (HTTP/2 rapid reset).\n# TYPE stallscope_collector_grpc_connections_cut_total "
                     "counter\n",

@@ -21,9 +21,7 @@ void OpsServer::Routes() {
   limits.max_per_peer = 2;
   limits.max_connection_age = std::chrono::seconds(10);
   limits.write_timeout = std::chrono::seconds(5);
-  limits.max_request_body = 4096;
-  net::GuardHttpServer(*server_, limits);
-  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  net::GuardHttpServer(*server_, limits, [this](const httplib::Request& req, httplib::Response& res) {
     if (req.path != "/metrics" || security_->AuthorizeHttp(req, res)) return httplib::Server::HandlerResponse::Unhandled;
     return httplib::Server::HandlerResponse::Handled;
   });
