@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <httplib.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,6 +74,8 @@ extern "C" int accept(int fd, struct sockaddr* addr, socklen_t* len) {
 
 // Over its budget a connection reads as closed (0): cpp-httplib then ends the request.
 extern "C" ssize_t recv(int fd, void* buf, size_t n, int flags) {
+  // A peek takes nothing (cpp-httplib peeks to see whether the peer is still there).
+  if (flags & MSG_PEEK) return recvfrom(fd, buf, n, flags, nullptr, nullptr);
   size_t allowed = Allowed(fd, n);
   if (allowed == 0 && n > 0) return 0;
   ssize_t got = recvfrom(fd, buf, allowed, flags, nullptr, nullptr);
@@ -248,6 +251,22 @@ bool RefuseBody(const httplib::Request& req, httplib::Response& res, const HttpL
   return true;
 }
 
+// A refused request leaves the client sending; closing a socket with unread bytes resets the
+// connection, and the reset can overtake the answer. So the socket is drained (discarded, a
+// fixed buffer) for up to a second, until the client stops or closes, before cpp-httplib closes it.
+void LingerBeforeClose(int fd) {
+  constexpr auto kLinger = std::chrono::seconds(1);
+  char sink[16384];
+  auto deadline = std::chrono::steady_clock::now() + kLinger;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100))) < 0) return;
+    if (p.revents == 0) return;  // quiet for 100 ms: the answer is through
+    if (recvfrom(fd, sink, sizeof(sink), MSG_DONTWAIT, nullptr, nullptr) <= 0) return;
+  }
+}
+
 void SetHardeningHeaders(httplib::Response& res, const HttpLimits& limits, bool tls) {
   auto set = [&res](const char* name, const std::string& value) {
     if (!res.has_header(name)) res.set_header(name, value);
@@ -304,6 +323,9 @@ std::shared_ptr<const HttpGuardStats> GuardHttpServer(httplib::Server& server, c
     if (b == nullptr) return;
     b->in_headers = true;
     b->left = b->closing ? 0 : limits.max_request_header;
+    if (!b->closing) return;
+    LingerBeforeClose(b->fd);
+    ::shutdown(b->fd, SHUT_RD);  // the connection ends now, not after the keep-alive wait
   });
   return stats;
 }
