@@ -7,11 +7,19 @@ raw sockets as the attacker.
   collector's RSS grows less than 30 MB, and it keeps serving (it grew by 470 MB before);
 - 150 MiB chunked to the daemon's ops port: the same (it grew by 220 MB before);
 - every response carries nosniff, no-store, frame denial, no-referrer and a CSP that lets the
-  dashboard load only its own script and style; HSTS over TLS."""
+  dashboard load only its own script and style; HSTS over TLS;
+- token and key files readable or writable by others, or owned by another user, are refused
+  at start (exit 10, one line naming the file and its mode) and at the 2 s reload: a token
+  appended by user nobody to a token file made world-writable is not honoured (it was);
+- an agent's (ingest) token gets 403 from the HTTP API, a read token PERMISSION_DENIED on
+  gRPC ingest;
+- the agent refuses to send its token without TLS unless --insecure."""
 
 import os
+import pwd
 import re
 import select
+import subprocess
 import signal
 import socket
 import ssl
@@ -237,6 +245,108 @@ class DaemonOpsPortFlood(unittest.TestCase):
             self.assertEqual(r.headers.get("X-Content-Type-Options"), "nosniff")
         daemon.signal(signal.SIGTERM)
         self.assertEqual(daemon.wait(20), 0, daemon.output_tail())
+
+
+def collector_refusal(session, pki, name, tokens=None, key=None):
+    """Starts a collector on the given files; (exit code, stderr) once it exited."""
+    argv = [str(ch.COLLECTOR_BIN), "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+            "--db", str(session.dir / (name + ".db")), "--tls-cert", str(pki / "server.pem"),
+            "--tls-key", str(key or pki / "server.key"), "--token-file", str(tokens or pki / "tokens")]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stderr
+
+
+class Credentials(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        CollectorFloods.setUpClass.__func__(cls)
+
+    def copy(self, src, name, mode, owner=None):
+        dst = self.s.dir / name
+        dst.write_bytes(src.read_bytes())
+        os.chmod(dst, mode)
+        if owner is not None:
+            os.chown(dst, owner, owner)
+        return dst
+
+    def test_unsafe_files_refused_at_start(self):
+        nobody = pwd.getpwnam("nobody").pw_uid
+        for name, kind, mode, owner, says in (
+                ("tokens-0644", "tokens", 0o644, None, "mode 0644"),
+                ("tokens-0666", "tokens", 0o666, None, "mode 0666"),
+                ("tokens-nobody", "tokens", 0o600, nobody, "owner uid %d" % nobody),
+                ("key-0644", "key", 0o644, None, "mode 0644"),
+                ("key-0620", "key", 0o620, None, "writable by other users")):
+            src = self.pki / ("tokens" if kind == "tokens" else "server.key")
+            path = self.copy(src, name, mode, owner)
+            rc, err = collector_refusal(self.s, self.pki, name, **{("tokens" if kind == "tokens" else "key"): path})
+            lines = [ln for ln in err.splitlines() if ln.strip()]
+            self.assertEqual(rc, 10, err)
+            self.assertEqual(len(lines), 1, err)
+            self.assertIn(str(path), lines[0])
+            self.assertIn(says, lines[0])
+
+    def test_a_token_planted_in_a_world_writable_file_is_not_honoured(self):
+        os.chmod(self.s.dir, 0o711)  # user nobody may reach the file, as on a real node
+        tokens = self.copy(self.pki / "tokens", "live-tokens", 0o600)
+        c = ch.Collector(self.s.dir, name="reload", extra=[
+            "--tls-cert", str(self.pki / "server.pem"), "--tls-key", str(self.pki / "server.key"),
+            "--token-file", str(tokens)])
+        c.start()
+        self.addCleanup(c.kill9)
+        web = sec.Https(c.http_port, self.pki / "ca.pem")
+        evil = "tok-planted-by-nobody-0123456789"
+        os.chmod(tokens, 0o666)  # a mistake an attacker on the node waits for
+        subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", "echo 'evil %s read' >> %s" % (evil, tokens)],
+                       check=True)
+        time.sleep(4.5)  # two reload periods
+        self.assertEqual(web.get("/api/v1/kinds", token=evil)[0], 401)
+        self.assertEqual(web.get("/api/v1/kinds", token=sec.TOKENS["viewer"])[0], 200)  # the old ones stay
+        err = c.stderr()
+        self.assertIn("writable by other users", err)
+        self.assertIn("keeping the old ones", err)
+        # Made safe again, the file (with its new line, now the owner's) is taken.
+        os.chmod(tokens, 0o600)
+        self.assertTrue(harness.wait_until(lambda: web.get("/api/v1/kinds", token=evil)[0] == 200, 6))
+
+    def test_ingest_tokens_cannot_read_read_tokens_cannot_ingest(self):
+        status, _, text = self.web.get("/api/v1/reports", token=sec.TOKENS["node-a"])
+        self.assertEqual(status, 403, text)
+        self.assertEqual(self.web.get("/metrics", token=sec.TOKENS["node-b"])[0], 403)
+        self.assertEqual(self.web.get("/api/v1/reports", token=sec.TOKENS["viewer"])[0], 200)
+        ca = ["--ca", str(self.pki / "ca.pem")]
+        code, msg, _ = sec.loadgen_bad(self.c, "future", *ca, "--token", sec.TOKENS["viewer"], "--agent-id", "reader")
+        self.assertEqual(code, sec.GRPC["PERMISSION_DENIED"], msg)
+        self.assertIn("no ingest role", msg)
+        code, msg, _ = sec.loadgen_bad(self.c, "future", *ca, "--token", sec.TOKENS["node-a"], "--agent-id", "writer")
+        self.assertEqual(code, sec.GRPC["OK"], msg)
+
+
+class AgentToken(unittest.TestCase):
+    def test_no_token_in_the_clear_and_no_unsafe_token_file(self):
+        harness.require_agent_binary()
+        s = harness.Session("agent-token")
+        self.addCleanup(s.close)
+        token = s.dir / "token"
+        token.write_text(sec.TOKENS["node-a"] + "\n")
+        os.chmod(token, 0o600)
+        base = [harness.STALLSCOPE_BIN, "attach", "--pid", str(os.getpid()), "--collector", "127.0.0.1:9"]
+        p = subprocess.run(base + ["--collector-token-file", str(token)], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--insecure", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        os.chmod(token, 0o644)
+        p = subprocess.run(base + ["--insecure", "--collector-token-file", str(token)], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 10, p.stderr)
+        self.assertIn("mode 0644", p.stderr)
+        conf = s.dir / "d.conf"
+        conf.write_text("listen = off\ncollector = 127.0.0.1:9\ncollector_token_file = %s\n" % token)
+        os.chmod(token, 0o600)
+        p = subprocess.run([harness.STALLSCOPE_BIN, "daemon", "--config", str(conf)], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 7, p.stderr)
+        self.assertIn("--insecure", p.stderr)
 
 
 if __name__ == "__main__":

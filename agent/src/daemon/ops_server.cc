@@ -47,8 +47,10 @@ OpsServer::~OpsServer() { Stop(); }
 absl::StatusOr<int> OpsServer::Start(const std::string& listen, const std::string& token_file) {
   net::ListenerSecurityOptions sec;
   sec.token_file = token_file;
+  sec.token_default_roles = net::kRoleRead;  // its tokens only read /metrics
   auto security = net::ListenerSecurity::Create(sec);
-  if (!security.ok()) return absl::InvalidArgumentError(absl::StrCat("listen_token_file: ", security.status().message()));
+  if (!security.ok())
+    return absl::Status(security.status().code(), absl::StrCat("listen_token_file: ", security.status().message()));
   security_ = std::move(*security);
   security_->WatchFiles(std::chrono::seconds(2));
   server_ = security_->NewHttpServer();
