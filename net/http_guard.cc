@@ -309,8 +309,9 @@ std::shared_ptr<const HttpGuardStats> GuardHttpServer(httplib::Server& server, c
     SetHardeningHeaders(res, limits, tls);
     ReadBudget* b = t_budget;
     if (b == nullptr) return;
-    // A request cut short or refused leaves unread bytes that are no request: close after it.
-    if (res.status == 400 || res.status == 414) b->closing = true;
+    // A request cpp-httplib could not parse (before routing) or one refused leaves unread
+    // bytes that are no request: close after it. A handler's own 400 keeps the connection.
+    if (b->in_headers && (res.status == 400 || res.status == 414)) b->closing = true;
     if (b->closing) {
       res.headers.erase("Keep-Alive");
       res.headers.erase("Connection");

@@ -301,7 +301,8 @@ class Daemon {
     if (config->listen != config_.listen || config->listen_token_file != config_.listen_token_file)
       need_restart.push_back("listen");
     if (config->collector_ca != config_.collector_ca || config->tls_cert != config_.tls_cert ||
-        config->tls_key != config_.tls_key || config->collector_token_file != config_.collector_token_file)
+        config->tls_key != config_.tls_key || config->collector_token_file != config_.collector_token_file ||
+        config->insecure != config_.insecure)
       need_restart.push_back("collector TLS/token files (their contents are re-read on reconnect)");
     if (config->output != config_.output || config->format != config_.format) need_restart.push_back("output");
     if (config->block_threshold_ms != config_.block_threshold_ms) need_restart.push_back("block_threshold_ms");
@@ -316,6 +317,7 @@ class Daemon {
     next.tls_cert = config_.tls_cert;
     next.tls_key = config_.tls_key;
     next.collector_token_file = config_.collector_token_file;
+    next.insecure = config_.insecure;
     next.output = config_.output;
     next.format = config_.format;
     next.block_threshold_ms = config_.block_threshold_ms;
