@@ -31,7 +31,7 @@ Options:
                             Bearer TOKEN' is principal NAME. ROLES: ingest (the default:
                             send reports, read nothing), read (the HTTP API, dashboard and
                             /metrics, as Bearer or the basic-auth password; /healthz needs
-                            none) or ingest,read. Re-read on SIGHUP and when it changes
+                            none) or ingest,read. Re-read on SIGHUP and when it changes.
                             Token and key files must be owned by root or this user and
                             readable and writable by no other user (else exit 10; a reload
                             then keeps the old ones)
