@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "credential_file.h"
 #include "listen_check.h"
 
 namespace stallscope::net {
@@ -45,21 +46,31 @@ std::string OpenSslError() {
   return e == 0 ? "unknown error" : buf;
 }
 
+// A PEM file read under the owner and mode rules, as a memory BIO.
+absl::StatusOr<BIO*> PemBio(const std::string& path, const char* flag, Credential kind) {
+  absl::StatusOr<std::string> text = ReadCredentialFile(path, flag, kind);
+  if (!text.ok()) return text.status();
+  BIO* bio = BIO_new(BIO_s_mem());
+  BIO_write(bio, text->data(), static_cast<int>(text->size()));
+  OPENSSL_cleanse(text->data(), text->size());
+  return bio;
+}
+
 absl::StatusOr<std::shared_ptr<const TlsIdentity>> LoadIdentity(const std::string& cert_path,
                                                                 const std::string& key_path) {
   auto id = std::make_shared<TlsIdentity>();
-  BIO* bio = BIO_new_file(cert_path.c_str(), "r");
-  if (bio == nullptr) return absl::NotFoundError(absl::StrCat("cannot read --tls-cert ", cert_path));
-  id->cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  absl::StatusOr<BIO*> bio = PemBio(cert_path, "--tls-cert", Credential::kPublic);
+  if (!bio.ok()) return bio.status();
+  id->cert = PEM_read_bio_X509(*bio, nullptr, nullptr, nullptr);
   id->chain = sk_X509_new_null();
-  while (X509* extra = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) sk_X509_push(id->chain, extra);
+  while (X509* extra = PEM_read_bio_X509(*bio, nullptr, nullptr, nullptr)) sk_X509_push(id->chain, extra);
   ERR_clear_error();  // the end of the file reads as an error
-  BIO_free(bio);
+  BIO_free(*bio);
   if (id->cert == nullptr) return absl::InvalidArgumentError(absl::StrCat(cert_path, ": no PEM certificate"));
-  bio = BIO_new_file(key_path.c_str(), "r");
-  if (bio == nullptr) return absl::NotFoundError(absl::StrCat("cannot read --tls-key ", key_path));
-  id->key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
+  bio = PemBio(key_path, "--tls-key", Credential::kSecret);
+  if (!bio.ok()) return bio.status();
+  id->key = PEM_read_bio_PrivateKey(*bio, nullptr, nullptr, nullptr);
+  BIO_free(*bio);
   if (id->key == nullptr) return absl::InvalidArgumentError(absl::StrCat(key_path, ": no PEM private key"));
   if (X509_check_private_key(id->cert, id->key) != 1)
     return absl::InvalidArgumentError(absl::StrCat(key_path, " is not the key of ", cert_path, ": ", OpenSslError()));
@@ -67,10 +78,10 @@ absl::StatusOr<std::shared_ptr<const TlsIdentity>> LoadIdentity(const std::strin
 }
 
 absl::Status CheckReadablePem(const std::string& path, const char* flag) {
-  BIO* bio = BIO_new_file(path.c_str(), "r");
-  if (bio == nullptr) return absl::NotFoundError(absl::StrCat("cannot read ", flag, " ", path));
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
+  absl::StatusOr<BIO*> bio = PemBio(path, flag, Credential::kPublic);
+  if (!bio.ok()) return bio.status();
+  X509* cert = PEM_read_bio_X509(*bio, nullptr, nullptr, nullptr);
+  BIO_free(*bio);
   ERR_clear_error();
   if (cert == nullptr) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": no PEM certificate"));
   X509_free(cert);
@@ -116,7 +127,7 @@ absl::Status ListenerSecurity::Reload() {
   std::shared_ptr<const TlsIdentity> identity;
   absl::Status st;
   if (!options_.token_file.empty()) {
-    auto loaded = TokenFile::Load(options_.token_file);
+    auto loaded = TokenFile::Load(options_.token_file, options_.token_default_roles);
     if (loaded.ok()) tokens = std::make_shared<const TokenFile>(std::move(*loaded));
     else st = loaded.status();
   }
@@ -145,7 +156,9 @@ std::string ListenerSecurity::FilesStamp() const {
       stamp += "-;";
       continue;
     }
-    absl::StrAppend(&stamp, st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ";");
+    // Owner and mode too: a file made writable by others is refused at once, not at its next edit.
+    absl::StrAppend(&stamp, st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
+                    st.st_uid, ":", st.st_mode, ";");
   }
   return stamp;
 }
@@ -228,9 +241,12 @@ grpc::Status ListenerSecurity::GrpcPrincipal(const grpc::ServerContextBase& cont
   absl::string_view value(header->second.data(), header->second.size());
   if (!absl::ConsumePrefix(&value, "Bearer "))
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "authorization is not 'Bearer TOKEN'");
-  std::optional<std::string> name = tokens->Lookup(value);
-  if (!name) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the bearer token is not known to the collector");
-  *principal = *name;
+  std::optional<TokenPrincipal> found = tokens->Lookup(value);
+  if (!found) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the bearer token is not known to the collector");
+  if (!(found->roles & kRoleIngest))
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("the token of '", found->name, "' may not send reports (it has no ingest role)"));
+  *principal = found->name;
   return grpc::Status::OK;
 }
 
@@ -288,7 +304,16 @@ bool ListenerSecurity::AuthorizeHttp(const httplib::Request& req, httplib::Respo
       if (colon != std::string::npos) token = decoded.substr(colon + 1);  // the password
     }
   }
-  if (tokens != nullptr && !token.empty() && tokens->Lookup(token)) return true;
+  std::optional<TokenPrincipal> found;
+  if (tokens != nullptr && !token.empty()) found = tokens->Lookup(token);
+  if (found && (found->roles & kRoleRead)) return true;
+  if (found) {
+    // An agent's token: it sends reports and reads nothing, so one compromised node cannot
+    // read the whole fleet.
+    res.status = 403;
+    res.set_content("this token may not read (it has no read role)\n", "text/plain");
+    return false;
+  }
   res.status = 401;
   res.set_header("WWW-Authenticate", absl::StrCat("Basic realm=\"", options_.realm, "\", charset=\"UTF-8\""));
   res.set_content(header.empty() ? "authentication required: a token as Bearer or as the basic-auth password\n"

@@ -5,6 +5,9 @@
 //   gRPC: the verified client certificate's CN (else its first DNS SAN), or the NAME of the
 //         `authorization: Bearer TOKEN` it sent; never anything else the client says;
 //   HTTP: the token as `Authorization: Bearer` or as the basic-auth password (browsers prompt).
+// gRPC takes only tokens with the ingest role (and client certificates: the agents'); HTTP only
+// tokens with the read role. Every file goes through ReadCredentialFile (owner and mode), at
+// start and at every reload.
 // And the rule that a non-loopback address needs TLS and authentication unless --insecure.
 #ifndef STALLSCOPE_NET_LISTENER_SECURITY_H_
 #define STALLSCOPE_NET_LISTENER_SECURITY_H_
@@ -34,6 +37,7 @@ struct ListenerSecurityOptions {
   std::string tls_cert, tls_key;  // both or neither
   std::string client_ca;          // "" = no client certificates
   std::string token_file;         // "" = no tokens
+  unsigned token_default_roles = kRoleIngest;  // of a token line without roles (token_file.h)
   bool insecure = false;          // allow a non-loopback address without TLS + authentication
   std::string realm = "stallscope";
 };
@@ -64,7 +68,8 @@ class ListenerSecurity {
   // SO_REUSEPORT). Bind it with BindHttpServer (listen_check.h). nullptr when TLS setup fails.
   std::unique_ptr<httplib::Server> NewHttpServer();
   // True when the request may proceed (always, with no tokens configured); else answers 401
-  // with WWW-Authenticate, so a browser asks for the token as a password.
+  // with WWW-Authenticate, so a browser asks for the token as a password, or 403 for a token
+  // without the read role.
   bool AuthorizeHttp(const httplib::Request& req, httplib::Response& res) const;
   bool http_tokens() const;
 

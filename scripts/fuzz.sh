@@ -34,7 +34,7 @@ TIMEOUT_S=${FUZZ_TIMEOUT_S:-10}
 declare -A MAX_LEN=(
   [elf]=65536 [proc_maps]=16384 [proc_pid]=16384 [proc_net]=8192 [collector_report]=16384
   [cpython_reader]=32769 [daemon_config]=4096 [container_metadata]=8192
-  [proc_mountinfo]=16384
+  [proc_mountinfo]=16384 [http_framing]=16384
 )
 
 [[ -n ${FUZZ_SKIP_BUILD:-} ]] || sanitizer_build fuzzers

@@ -27,10 +27,14 @@ Options:
                             change (cert-manager rotation)
   --client-ca FILE          agents may present a client certificate from this CA (mTLS);
                             their principal is its CN (else its first DNS name)
-  --token-file FILE         'NAME TOKEN' lines: an agent sending 'authorization: Bearer
-                            TOKEN' is principal NAME; the HTTP API, dashboard and /metrics
-                            need a token as Bearer or as the basic-auth password
-                            (/healthz needs none). Re-read on SIGHUP and when it changes
+  --token-file FILE         'NAME TOKEN [ROLES]' lines: an agent sending 'authorization:
+                            Bearer TOKEN' is principal NAME. ROLES: ingest (the default:
+                            send reports, read nothing), read (the HTTP API, dashboard and
+                            /metrics, as Bearer or the basic-auth password; /healthz needs
+                            none) or ingest,read. Re-read on SIGHUP and when it changes.
+                            Token and key files must be owned by root or this user and
+                            readable and writable by no other user (else exit 10; a reload
+                            then keeps the old ones)
   --insecure                allow a non-loopback address without TLS and authentication
   -h, --help                this help
 
@@ -42,7 +46,8 @@ principal that first used it: another principal's stream claiming it is refused
 Port 0 picks a free port; the ports in use are printed on stderr at start.
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 cannot start (store, listener, TLS files),
 2 usage (including a refused listen address), 9 a listen port already in use (another
-collector or daemon there).
+collector or daemon there), 10 a token, key or certificate file others can write (or, for
+tokens and keys, read), or not owned by root or this user.
 )";
 
 absl::StatusOr<HostPort> ParseHostPort(const std::string& value) {

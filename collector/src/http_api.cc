@@ -87,8 +87,16 @@ HttpApi::HttpApi(Store* store, Metrics* metrics, net::ListenerSecurity* security
   limits.max_connections = 256;
   limits.max_per_peer = 8;
   limits.max_connection_age = std::chrono::seconds(30);
+  // The dashboard loads its own script and style files, and fetches the API (no inline code).
+  limits.content_security_policy =
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+      "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
   if (server_ == nullptr) return;  // TLS setup failed: Start says so
-  guard_ = net::GuardHttpServer(*server_, limits);
+  // The token guards everything but /healthz, which tells nothing but up or down.
+  guard_ = net::GuardHttpServer(*server_, limits, [this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/healthz" || security_->AuthorizeHttp(req, res)) return httplib::Server::HandlerResponse::Unhandled;
+    return httplib::Server::HandlerResponse::Handled;
+  });
   Routes();
 }
 
@@ -111,12 +119,6 @@ void HttpApi::Routes() {
   httplib::Server& s = *server_;
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     SendError(res, 500, "internal error");
-  });
-
-  // The token guards everything but /healthz, which tells nothing but up or down.
-  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/healthz" || security_->AuthorizeHttp(req, res)) return httplib::Server::HandlerResponse::Unhandled;
-    return httplib::Server::HandlerResponse::Handled;
   });
 
   s.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {

@@ -19,7 +19,8 @@ class Server;
 
 namespace stallscope::collector {
 
-// Every path but /healthz needs a token when the listener has a --token-file. A response
+// Every path but /healthz needs a token with the read role when the listener has a
+// --token-file; request bodies are refused unread (net::GuardHttpServer). A response
 // stops growing at kMaxResponseBytes (its JSON then says "truncated":true).
 inline constexpr size_t kMaxResponseBytes = 32 << 20;
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector_options.h"
 #include "collector_service.h"
+#include "credential_file.h"
 #include "http_api.h"
 #include "ingestor.h"
 #include "listener_security.h"
@@ -77,7 +78,9 @@ int main(int argc, char** argv) {
   sec.token_file = options->token_file;
   sec.insecure = options->insecure;
   auto security = ListenerSecurity::Create(sec);
-  if (!security.ok()) return Fail(std::string(security.status().message()), 1);
+  if (!security.ok())
+    return Fail(std::string(security.status().message()),
+                absl::IsPermissionDenied(security.status()) ? stallscope::net::kExitUnsafeCredentials : 1);
   for (auto [what, hp, http] : {std::tuple{"agent streams", options->grpc_listen, false},
                                 std::tuple{"the HTTP API", options->http_listen, true}}) {
     if (absl::Status st = (*security)->CheckListenAddress(what, hp.host, http); !st.ok())
@@ -136,6 +139,11 @@ int main(int argc, char** argv) {
                     "# HELP stallscope_collector_http_connections_cut_total HTTP connections cut at their maximum "
                     "age (slow clients).\n# TYPE stallscope_collector_http_connections_cut_total counter\n",
                     "stallscope_collector_http_connections_cut_total ", g.cut.load(), "\n",
+                    "# HELP stallscope_collector_http_requests_refused_total HTTP requests answered and closed "
+                    "before reading them whole: a body (411/413/415) or headers over 16 KiB.\n"
+                    "# TYPE stallscope_collector_http_requests_refused_total counter\n",
+                    "stallscope_collector_http_requests_refused_total{reason=\"body\"} ", g.bodies_refused.load(), "\n",
+                    "stallscope_collector_http_requests_refused_total{reason=\"headers\"} ", g.headers_cut.load(), "\n",
                     "# HELP stallscope_collector_grpc_connections_cut_total gRPC connections cut for opening "
                     "streams too fast (HTTP/2 rapid reset).\n# TYPE stallscope_collector_grpc_connections_cut_total "
                     "counter\n",

@@ -76,10 +76,21 @@ def make_pki(d, server_ips=()):
     make_cert(d, "server", "ca", "localhost", True, server_ips)
     make_cert(d, "node-a", "ca", "node-a", False)
     make_cert(d, "rogue", "other-ca", "node-a", False)  # claims node-a, from the wrong CA
-    (d / "tokens").write_text("".join("%s %s\n" % kv for kv in TOKENS.items()))
+    write_secret(d / "tokens", token_lines())
     for name, token in TOKENS.items():
-        (d / ("%s.token" % name)).write_text(token + "\n")
-    (d / "bad.token").write_text("tok-not-known-0123456789abcdef\n")
+        write_secret(d / ("%s.token" % name), token + "\n")
+    write_secret(d / "bad.token", "tok-not-known-0123456789abcdef\n")
+
+
+def token_lines():
+    """The collector's token file: the nodes ingest (the default), the viewer reads."""
+    return "".join("%s %s%s\n" % (name, token, " read" if name == "viewer" else "") for name, token in TOKENS.items())
+
+
+def write_secret(path, text):
+    """A token file as an operator keeps it: readable by its owner only (the binaries refuse more)."""
+    path.write_text(text)
+    os.chmod(path, 0o600)
 
 
 def require_binaries():
@@ -313,7 +324,7 @@ class PrincipalStreamCap(unittest.TestCase):
         s = harness.Session("collector-cap")
         self.addCleanup(s.close)
         tokens = s.dir / "tokens"
-        tokens.write_text("".join("%s %s\n" % kv for kv in TOKENS.items()))
+        write_secret(tokens, token_lines())
         c = ch.Collector(s.dir, extra=["--token-file", str(tokens), "--max-streams-per-principal", "2",
                                        "--identity-timeout", "4s"])
         c.start()
@@ -737,7 +748,7 @@ class DaemonOpsPort(unittest.TestCase):
         harness.require_agent_binary()
         s = harness.Session("daemon-ops")
         self.addCleanup(s.close)
-        (s.dir / "ops-tokens").write_text("prometheus %s\n" % TOKENS["viewer"])
+        write_secret(s.dir / "ops-tokens", "prometheus %s\n" % TOKENS["viewer"])
         conf = s.dir / "d.conf"
         conf.write_text("listen = 127.0.0.1:0\nlisten_token_file = %s\nscan_interval_ms = 500\n"
                         "select = cmdline:^no-such-process-here$\n" % (s.dir / "ops-tokens"))

@@ -45,6 +45,7 @@
 #include "stream/collector_client.h"
 #include "stream/streaming_writer.h"
 #include "symbolize/symbolizer.h"
+#include "credential_file.h"
 #include "target_files/counters.h"
 
 namespace stallscope {
@@ -713,10 +714,10 @@ int RunAttach(const AttachOptions& options) {
 
   if (!options.collector.empty()) {
     if (absl::Status st = CheckCollectorAuth({options.collector_ca, options.tls_cert, options.tls_key,
-                                              options.collector_token_file});
+                                              options.collector_token_file, options.insecure});
         !st.ok()) {
       fprintf(stderr, "stallscope: %s\n", std::string(st.message()).c_str());
-      return kExitUsage;
+      return absl::IsPermissionDenied(st) ? net::kExitUnsafeCredentials : kExitUsage;
     }
   }
 
@@ -739,7 +740,8 @@ int RunAttach(const AttachOptions& options) {
   if (!options.collector.empty()) {
     CollectorClient::Options stream_options;
     stream_options.buffer_reports = options.collector_buffer;
-    stream_options.auth = {options.collector_ca, options.tls_cert, options.tls_key, options.collector_token_file};
+    stream_options.auth = {options.collector_ca, options.tls_cert, options.tls_key, options.collector_token_file,
+                           options.insecure};
     collector = std::make_unique<CollectorClient>(options.collector,
                                                   BuildAgentIdentity(options.service, roots.front()), stream_options);
     collector->Start();

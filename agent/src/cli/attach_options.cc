@@ -49,7 +49,10 @@ Options:
                             send this token as 'authorization: Bearer' (a bare token, or
                             the first 'NAME TOKEN' line). A collector refusing the agent is
                             shown once on stderr and counted (collectorAuthFailures);
-                            reports stay buffered
+                            reports stay buffered. Needs --collector-ca (TLS) unless
+                            --insecure. Token and key files must be owned by root or
+                            this user and not readable or writable by others (exit 10)
+  --insecure                send the token even without TLS (in the clear)
   --service NAME            service name the collector groups reports by
                             (default: $STALLSCOPE_SERVICE)
   --flamegraph FILE.svg     at exit, write a flame graph of stalled time by stack (Python
@@ -118,6 +121,8 @@ absl::StatusOr<AttachOptions> ParseAttachOptions(const std::vector<std::string>&
     absl::Status st;
     if (flag == "-h" || flag == "--help") {
       opts.help = true;
+    } else if (flag == "--insecure") {
+      opts.insecure = true;
     } else if (flag == "--flamegraph") {
       st = need([&](const std::string& v) {
         if (v.empty()) return absl::InvalidArgumentError("--flamegraph needs a file name");

@@ -31,6 +31,7 @@ struct AttachOptions {
   std::string collector_ca;           // verify the collector with this CA: TLS on
   std::string tls_cert, tls_key;      // client certificate (mTLS)
   std::string collector_token_file;   // bearer token for the collector
+  bool insecure = false;              // --insecure: a token may be sent without TLS
   std::string service;      // service name sent to the collector
   std::string flamegraph_path;  // write an SVG flame graph of stalled time at exit; "" = none
   // "auto", "sched", "tracepoints" or "raw": how waits are seen (ProbeConfig::syscall_hooks)

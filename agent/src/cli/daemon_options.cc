@@ -19,7 +19,10 @@ Options:
   --tls-cert FILE          client certificate for the collector (mTLS), with --tls-key FILE
   --collector-token-file FILE
                            send this token (a bare token, or the first 'NAME TOKEN' line)
-                           as 'authorization: Bearer'
+                           as 'authorization: Bearer'; needs --collector-ca (TLS) unless
+                           --insecure. Token and key files must be owned by root or this
+                           user and not readable or writable by others (exit 10)
+  --insecure               send the collector token even without TLS (in the clear)
   --listen ADDR            /healthz, /readyz, /metrics (default 0.0.0.0:7702; "off" = none)
   --listen-token-file FILE 'NAME TOKEN' lines: /metrics needs one of them (as Bearer or the
                            basic-auth password); /healthz and /readyz need none, tell nothing
@@ -52,6 +55,7 @@ absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>&
     absl::Status st;
     if (a == "-h" || a == "--help") opts.help = true;
     else if (a == "--verbose") opts.verbose = true;
+    else if (a == "--insecure") opts.insecure = true;
     else if (a == "--check-config") opts.check_config = true;
     else if (a == "--config") {
       std::optional<std::string> path;

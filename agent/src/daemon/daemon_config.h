@@ -17,7 +17,8 @@ struct DaemonConfig {
   size_t collector_buffer = 0;          // reports kept while the collector is away; 0 = from memory_limit_mb
   std::string collector_ca;             // verify the collector (TLS on); "" = plaintext
   std::string tls_cert, tls_key;        // client certificate for the collector (mTLS)
-  std::string collector_token_file;     // bearer token for the collector
+  std::string collector_token_file;     // bearer token for the collector (needs TLS, or insecure)
+  bool insecure = false;                // send the token even without TLS
   std::string listen = "0.0.0.0:7702";  // /healthz, /readyz, /metrics; "" or "off" = none
   std::string listen_token_file;        // 'NAME TOKEN' lines: /metrics needs one of them
   std::vector<std::string> select;      // each line: terms that must all match; lines are alternatives

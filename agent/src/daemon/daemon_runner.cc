@@ -24,6 +24,7 @@
 #include "output/log_writer.h"
 #include "output_file.h"
 #include "output/proto_json.h"
+#include "credential_file.h"
 #include "listen_check.h"
 #include "daemon/process_identity.h"
 #include "stream/agent_identity.h"
@@ -56,11 +57,12 @@ absl::StatusOr<DaemonConfig> LoadConfig(const DaemonOptions& o) {
   if (o.tls_key) config->tls_key = *o.tls_key;
   if (o.collector_token_file) config->collector_token_file = *o.collector_token_file;
   if (o.listen_token_file) config->listen_token_file = *o.listen_token_file;
+  if (o.insecure) config->insecure = true;
   return config;
 }
 
 CollectorAuth AuthOf(const DaemonConfig& c) {
-  return {c.collector_ca, c.tls_cert, c.tls_key, c.collector_token_file};
+  return {c.collector_ca, c.tls_cert, c.tls_key, c.collector_token_file, c.insecure};
 }
 
 // About 2 KiB per buffered report: the send buffer may use a quarter of the memory limit.
@@ -101,7 +103,7 @@ class Daemon {
       stream_options.buffer_reports = CollectorBufferFor(config_);
       stream_options.auth = AuthOf(config_);
       if (absl::Status st = CheckCollectorAuth(stream_options.auth); !st.ok())
-        return Fail(std::string(st.message()), kExitConfig);
+        return Fail(std::string(st.message()), absl::IsPermissionDenied(st) ? net::kExitUnsafeCredentials : kExitConfig);
       collector_ = std::make_unique<CollectorClient>(config_.collector, BuildAgentIdentity("", getpid()), stream_options);
       collector_->Start();
       writer = MakeStreamingWriter(std::move(writer), collector_.get());
@@ -114,7 +116,9 @@ class Daemon {
       auto port = ops_.Start(config_.listen, config_.listen_token_file);
       if (!port.ok())
         return Fail(std::string(port.status().message()),
-                    absl::IsAlreadyExists(port.status()) ? net::kExitAddressInUse : kExitConfig);
+                    absl::IsAlreadyExists(port.status())      ? net::kExitAddressInUse
+                    : absl::IsPermissionDenied(port.status()) ? net::kExitUnsafeCredentials
+                                                              : kExitConfig);
       ops_port_ = *port;
     }
     struct sigaction sa {};
@@ -303,7 +307,8 @@ class Daemon {
     if (config->listen != config_.listen || config->listen_token_file != config_.listen_token_file)
       need_restart.push_back("listen");
     if (config->collector_ca != config_.collector_ca || config->tls_cert != config_.tls_cert ||
-        config->tls_key != config_.tls_key || config->collector_token_file != config_.collector_token_file)
+        config->tls_key != config_.tls_key || config->collector_token_file != config_.collector_token_file ||
+        config->insecure != config_.insecure)
       need_restart.push_back("collector TLS/token files (their contents are re-read on reconnect)");
     if (config->output != config_.output || config->format != config_.format) need_restart.push_back("output");
     if (config->block_threshold_ms != config_.block_threshold_ms) need_restart.push_back("block_threshold_ms");
@@ -318,6 +323,7 @@ class Daemon {
     next.tls_cert = config_.tls_cert;
     next.tls_key = config_.tls_key;
     next.collector_token_file = config_.collector_token_file;
+    next.insecure = config_.insecure;
     next.output = config_.output;
     next.format = config_.format;
     next.block_threshold_ms = config_.block_threshold_ms;

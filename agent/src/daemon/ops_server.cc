@@ -21,9 +21,7 @@ void OpsServer::Routes() {
   limits.max_per_peer = 2;
   limits.max_connection_age = std::chrono::seconds(10);
   limits.write_timeout = std::chrono::seconds(5);
-  limits.max_request_body = 4096;
-  net::GuardHttpServer(*server_, limits);
-  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  net::GuardHttpServer(*server_, limits, [this](const httplib::Request& req, httplib::Response& res) {
     if (req.path != "/metrics" || security_->AuthorizeHttp(req, res)) return httplib::Server::HandlerResponse::Unhandled;
     return httplib::Server::HandlerResponse::Handled;
   });
@@ -49,8 +47,10 @@ OpsServer::~OpsServer() { Stop(); }
 absl::StatusOr<int> OpsServer::Start(const std::string& listen, const std::string& token_file) {
   net::ListenerSecurityOptions sec;
   sec.token_file = token_file;
+  sec.token_default_roles = net::kRoleRead;  // its tokens only read /metrics
   auto security = net::ListenerSecurity::Create(sec);
-  if (!security.ok()) return absl::InvalidArgumentError(absl::StrCat("listen_token_file: ", security.status().message()));
+  if (!security.ok())
+    return absl::Status(security.status().code(), absl::StrCat("listen_token_file: ", security.status().message()));
   security_ = std::move(*security);
   security_->WatchFiles(std::chrono::seconds(2));
   server_ = security_->NewHttpServer();

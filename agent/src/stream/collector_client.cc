@@ -5,11 +5,10 @@
 #include <cstdio>
 #include <random>
 
-#include <fstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "stallscope/v1/collector.grpc.pb.h"
+#include "credential_file.h"
 #include "token_file.h"
 
 namespace stallscope {
@@ -17,12 +16,10 @@ namespace stallscope {
 namespace {
 
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
-  std::string text(1 << 20, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is empty"));
+  bool secret = absl::string_view(flag) == "--tls-key" || absl::string_view(flag) == "--collector-token-file";
+  auto text = net::ReadCredentialFile(path, flag, secret ? net::Credential::kSecret : net::Credential::kPublic);
+  if (!text.ok()) return text.status();
+  if (text->empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is empty"));
   return text;
 }
 
@@ -39,7 +36,7 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(const CollectorAuth& auth)
 
 // The token file's first token: a bare token, or the TOKEN of a `NAME TOKEN` line.
 std::string Token(const CollectorAuth& auth) {
-  if (auth.token_file.empty()) return "";
+  if (auth.token_file.empty() || (auth.ca_file.empty() && !auth.insecure)) return "";  // never in the clear
   auto text = ReadSmallFile(auth.token_file, "--collector-token-file");
   if (!text.ok()) return "";
   auto tokens = net::TokenFile::Parse(*text, auth.token_file);
@@ -60,6 +57,10 @@ absl::Status CheckCollectorAuth(const CollectorAuth& auth) {
     if (text->find("-----BEGIN") == std::string::npos)
       return absl::InvalidArgumentError(absl::StrCat(flag, ": ", *path, " is not PEM"));
   }
+  if (!auth.token_file.empty() && auth.ca_file.empty() && !auth.insecure)
+    return absl::FailedPreconditionError(
+        "--collector-token-file without --collector-ca would send the token unencrypted; add --collector-ca "
+        "(TLS), or --insecure to send it in the clear");
   if (!auth.token_file.empty()) {
     auto text = ReadSmallFile(auth.token_file, "--collector-token-file");
     if (!text.ok()) return text.status();

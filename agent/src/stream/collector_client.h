@@ -29,10 +29,14 @@ struct CollectorAuth {
   std::string cert_file;   // --tls-cert / --tls-key: a client certificate (mTLS)
   std::string key_file;
   std::string token_file;  // --collector-token-file: sent as `authorization: Bearer TOKEN`
+  bool insecure = false;   // --insecure: a token may go without TLS (else refused)
 };
 
 // Reads the files of `auth` (the agent checks them at start, and re-reads them for every new
-// connection, so rotated files are picked up). One-line errors.
+// connection, so rotated files are picked up), under the owner and mode rules of
+// net/credential_file.h (PERMISSION_DENIED: exit net::kExitUnsafeCredentials). A token without
+// TLS (--collector-ca) is refused (FAILED_PRECONDITION) unless `insecure`: it would cross the
+// network in the clear. One-line errors.
 absl::Status CheckCollectorAuth(const CollectorAuth& auth);
 
 class CollectorClient {

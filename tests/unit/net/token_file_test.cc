@@ -11,11 +11,24 @@ TEST(TokenFileTest, NamesTokensAndIgnoresComments) {
   auto f = TokenFile::Parse("# fleet\nnode-a  tok-aaaaaaaaaaaaaaaa\n\n\tviewer tok-vvvvvvvvvvvvvvvv \n", "t");
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->size(), 2u);
-  EXPECT_EQ(f->Lookup("tok-aaaaaaaaaaaaaaaa"), "node-a");
-  EXPECT_EQ(f->Lookup("tok-vvvvvvvvvvvvvvvv"), "viewer");
+  EXPECT_EQ(f->Lookup("tok-aaaaaaaaaaaaaaaa"), (TokenPrincipal{"node-a", kRoleIngest}));
+  EXPECT_EQ(f->Lookup("tok-vvvvvvvvvvvvvvvv"), (TokenPrincipal{"viewer", kRoleIngest}));
   EXPECT_EQ(f->Lookup("tok-aaaaaaaaaaaaaaa"), std::nullopt);  // a prefix is no match
   EXPECT_EQ(f->Lookup(""), std::nullopt);
   EXPECT_EQ(f->first_token(), "tok-aaaaaaaaaaaaaaaa");
+}
+
+TEST(TokenFileTest, RolesDefaultToTheFilesAndAreNamedPerLine) {
+  auto f = TokenFile::Parse("node tok-aaaaaaaaaaaaaaaa\nprom tok-pppppppppppppppp read\n"
+                            "admin tok-dddddddddddddddd ingest,read\n", "t");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->Lookup("tok-aaaaaaaaaaaaaaaa")->roles, kRoleIngest);  // secure by default: no read
+  EXPECT_EQ(f->Lookup("tok-pppppppppppppppp")->roles, kRoleRead);
+  EXPECT_EQ(f->Lookup("tok-dddddddddddddddd")->roles, kRoleIngest | kRoleRead);
+  auto ops = TokenFile::Parse("prom tok-pppppppppppppppp\n", "t", kRoleRead);
+  EXPECT_EQ(ops->Lookup("tok-pppppppppppppppp")->roles, kRoleRead);
+  EXPECT_FALSE(TokenFile::Parse("x tok-aaaaaaaaaaaaaaaa write\n", "t").ok());
+  EXPECT_FALSE(TokenFile::Parse("x tok-aaaaaaaaaaaaaaaa read,\n", "t").ok());
 }
 
 TEST(TokenFileTest, ABareTokenIsTheAgentsForm) {
