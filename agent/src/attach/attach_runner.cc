@@ -205,7 +205,10 @@ class AttachRun : public TraceControl {
         tracker_.OnThreadStates(probes_->ReadThreads(), now);
         tracker_.Tick(now);
         pools_->Tick(now);
-        if (pools_->TakeRescanRequest()) RediscoverPools(now);
+        if (pools_->TakeRescanRequest()) {
+          RediscoverPools(now);
+          last_discovery_ = now;
+        }
         if (wait_uprobes_) wait_uprobes_->Tick(now);
         if (accept_hooks_) accept_hooks_->Tick(AnyPoolSaturated(), now);
         // Fixed cadence (the scan's own time does not push the next one back), without a
@@ -215,9 +218,12 @@ class AttachRun : public TraceControl {
       }
       if (now >= next_discovery_) {
         PruneExited();
-        RediscoverPools(now);
+        bool unsettled = RediscoverPools(now);
         last_discovery_ = now;
-        next_discovery_ = KernelClock::NowKernelNs() + kPoolDiscoveryIntervalNs;
+        // A thread not read yet (still starting, or its process's thread list changing) may
+        // be a pool's next member: look again soon rather than in a second.
+        next_discovery_ = KernelClock::NowKernelNs() +
+                          (unsettled ? kThreadStartRescanMinGapNs : kPoolDiscoveryIntervalNs);
       }
       if (!writer_->ok()) return WriteFailed();
     }
@@ -348,7 +354,10 @@ class AttachRun : public TraceControl {
     return t;
   }
 
-  void RediscoverPools(uint64_t now) {
+  // True when a process's threads were not all read (pool_discovery.h: python_pending,
+  // threads_starting).
+  bool RediscoverPools(uint64_t now) {
+    bool unsettled = false;
     std::vector<ProcessView> views;
     for (pid_t pid : tracked_) {
       std::optional<ProcessView> view = ReadProcessView(pid, wait_syscalls_);
@@ -359,6 +368,7 @@ class AttachRun : public TraceControl {
         if (PythonProcess* python = python_stacks_.Process(pid)) work_loops_.Fill(*python, *view, wait_syscalls_);
       if (std::optional<ProcessFacts> facts = ReadProcessFacts(pid))
         std::tie(view->configured_threads, view->configured_from) = ConfiguredThreads(facts->argv);
+      unsettled |= view->python_pending || view->threads_starting > 0;
       views.push_back(std::move(*view));
     }
     // Listeners are registered either way (connections need them); pools only where the
@@ -366,6 +376,7 @@ class AttachRun : public TraceControl {
     std::vector<DiscoveredPool> found;
     if (probes_->pools_supported()) found = DiscoverPools(views, wait_syscalls_);
     pools_->OnDiscovery(views, found, now);
+    return unsettled;
   }
 
   bool ProbeWaitSet(pid_t pid, int epfd) {
