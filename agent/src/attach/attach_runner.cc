@@ -29,6 +29,7 @@
 #include "core/thread_classifier.h"
 #include "output/flamegraph.h"
 #include "output/report_writer.h"
+#include "output/safe_text_writer.h"
 #include "output/stall_cause.h"
 #include "output/stall_summary.h"
 #include "pools/pool_discovery.h"
@@ -734,6 +735,7 @@ int RunAttach(const AttachOptions& options) {
     collector->Start();
     writer = MakeStreamingWriter(std::move(writer), collector.get());
   }
+  writer = MakeSafeTextWriter(std::move(writer));  // no raw target text reaches any output
   return RunTrace(options, writer.get(), roots, TraceHooks{});
 }
 

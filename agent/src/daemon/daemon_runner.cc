@@ -23,6 +23,7 @@
 #include "daemon/ops_server.h"
 #include "output/log_writer.h"
 #include "output/proto_json.h"
+#include "output/safe_text_writer.h"
 #include "listen_check.h"
 #include "daemon/process_identity.h"
 #include "stream/agent_identity.h"
@@ -103,6 +104,7 @@ class Daemon {
       collector_->Start();
       writer = MakeStreamingWriter(std::move(writer), collector_.get());
     }
+    writer = MakeSafeTextWriter(std::move(writer));  // no raw target text reaches any output
     auto identity_writer = std::make_unique<IdentityWriter>(
         std::move(writer), &identity_, [this](v1::AgentStats& s) { AddDaemonStats(s); }, &workload_metrics_);
     writer_ = identity_writer.get();
@@ -225,6 +227,7 @@ class Daemon {
       stats->set_collector_drops(s.dropped);
       stats->set_collector_reconnects(s.reconnects);
       stats->set_collector_auth_failures(s.auth_failures);
+      stats->set_collector_rejected(s.rejected);
     }
     writer_->Write(report);
   }
@@ -264,6 +267,7 @@ class Daemon {
       m.collector_dropped = s.dropped;
       m.collector_pending = s.pending;
       m.collector_reconnects = s.reconnects;
+      m.collector_rejected = s.rejected;
     }
     m.rss_bytes = SelfRssBytes();
     m.memory_limit_bytes = config_.memory_limit_mb << 20;

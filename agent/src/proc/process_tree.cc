@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "target_files/target_strings.h"
 #include "target_files/target_files.h"
 
 namespace stallscope {
@@ -59,12 +60,14 @@ std::optional<pid_t> ThreadGroupOf(pid_t pid, const std::string& proc_root) {
   return std::nullopt;
 }
 
+// Names the process chose (prctl(PR_SET_NAME), or its executable's name): target strings.
 std::string ReadComm(pid_t pid, const std::string& proc_root) {
-  return FirstLine(PidDir(proc_root, pid) + "/comm").value_or("");
+  return SanitizeTargetString(FirstLine(PidDir(proc_root, pid) + "/comm").value_or(""), kMaxCommBytes);
 }
 
 std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root) {
-  return FirstLine(PidDir(proc_root, pid) + "/task/" + std::to_string(tid) + "/comm").value_or("");
+  return SanitizeTargetString(
+      FirstLine(PidDir(proc_root, pid) + "/task/" + std::to_string(tid) + "/comm").value_or(""), kMaxCommBytes);
 }
 
 std::optional<uint64_t> ReadThreadCpuTimeNs(pid_t pid, pid_t tid, const std::string& proc_root) {
