@@ -1,5 +1,7 @@
 #include "batch_builder.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace stallscope::collector {
@@ -50,8 +52,14 @@ absl::StatusOr<std::unique_ptr<IngestBatch>> BatchBuilder::Build(const v1::Agent
     last = sr.seq();
     v1::Report report;
     // Parsing checks every string field is UTF-8 (proto3): a report that fails, or has no
-    // kind, is refused alone.
-    if (!report.ParseFromString(sr.report()) || (row.index = IndexReport(report, now_ns)).kind.empty()) {
+    // kind, is refused alone. Counted, not logged: protobuf's line per bad string would let a
+    // peer flood the collector's log.
+    bool parsed;
+    {
+      google::protobuf::LogSilencer quiet;
+      parsed = report.ParseFromString(sr.report());
+    }
+    if (!parsed || (row.index = IndexReport(report, now_ns)).kind.empty()) {
       row.refused = row.malformed = true;
       batch->rows.push_back(std::move(row));
       continue;

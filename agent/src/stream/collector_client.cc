@@ -1,5 +1,6 @@
 #include "stream/collector_client.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -252,7 +253,12 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
       sr->set_seq(e.seq);
       // Fails only for a string that is not UTF-8 (every output is guarded by
       // SafeTextWriter): it could never be stored, and would sink its whole batch.
-      if (!sr->mutable_report()->ParseFromString(e.bytes)) {
+      bool parsed;
+      {
+        google::protobuf::LogSilencer quiet;  // one line of ours below, not one per field
+        parsed = sr->mutable_report()->ParseFromString(e.bytes);
+      }
+      if (!parsed) {
         unreadable.push_back(e.seq);
         message.mutable_reports()->RemoveLast();
       }
