@@ -50,6 +50,25 @@ std::string Token(const CollectorAuth& auth) {
   return tokens.ok() ? tokens->first_token() : "";
 }
 
+// The message of one batch. A report that does not parse (only a string that is not UTF-8
+// can fail: every output is guarded by SafeTextWriter) could never be stored and would sink
+// its whole batch: it is left out, and its seq put in `unreadable`.
+v1::AgentMessage BatchMessage(const std::vector<ReportBuffer::Entry>& batch, uint64_t dropped,
+                              std::vector<uint64_t>* unreadable) {
+  v1::AgentMessage message;
+  message.set_dropped_total(dropped);
+  google::protobuf::LogSilencer quiet;  // the caller logs one line, not one per bad field
+  for (const ReportBuffer::Entry& e : batch) {
+    v1::SequencedReport* sr = message.add_reports();
+    sr->set_seq(e.seq);
+    if (!sr->mutable_report()->ParseFromString(e.bytes)) {
+      unreadable->push_back(e.seq);
+      message.mutable_reports()->RemoveLast();
+    }
+  }
+  return message;
+}
+
 }  // namespace
 
 absl::Status CheckCollectorAuth(const CollectorAuth& auth) {
@@ -245,24 +264,8 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
     if (buffer_.pending() == batch.size()) last_progress = std::chrono::steady_clock::now();
     unacked_batches.emplace_back(batch.front().seq, batch.back().seq);
     lock.unlock();
-    v1::AgentMessage message;
-    message.set_dropped_total(dropped);
     std::vector<uint64_t> unreadable;
-    for (ReportBuffer::Entry& e : batch) {
-      v1::SequencedReport* sr = message.add_reports();
-      sr->set_seq(e.seq);
-      // Fails only for a string that is not UTF-8 (every output is guarded by
-      // SafeTextWriter): it could never be stored, and would sink its whole batch.
-      bool parsed;
-      {
-        google::protobuf::LogSilencer quiet;  // one line of ours below, not one per field
-        parsed = sr->mutable_report()->ParseFromString(e.bytes);
-      }
-      if (!parsed) {
-        unreadable.push_back(e.seq);
-        message.mutable_reports()->RemoveLast();
-      }
-    }
+    v1::AgentMessage message = BatchMessage(batch, dropped, &unreadable);
     bool ok = message.reports_size() == 0 || stream->Write(message);
     lock.lock();
     for (uint64_t seq : unreadable) buffer_.Reject(seq, seq);
