@@ -2,8 +2,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "safe_text.h"
 
 namespace stallscope {
+namespace {
+
+constexpr size_t kMaxSiteLabelBytes = 8192;
+
+}  // namespace
 
 bool IsApplicationFile(absl::string_view file) {
   if (file.empty() || file.front() == '<') return false;  // <frozen importlib._bootstrap>
@@ -28,9 +34,16 @@ const v1::Frame* SiteFrame(const google::protobuf::RepeatedPtrField<v1::Frame>& 
 }
 
 std::string SiteLabel(const v1::Frame& f) {
-  if (f.kind() == v1::Frame::PYTHON) return absl::StrCat(f.file(), ":", f.line(), " ", f.function());
-  std::string function = f.function().empty() ? absl::StrCat("0x", absl::Hex(f.address())) : f.function();
-  return f.module().empty() ? function : absl::StrCat(function, " (", f.module(), ")");
+  std::string label;
+  if (f.kind() == v1::Frame::PYTHON) {
+    label = absl::StrCat(f.file(), ":", f.line(), " ", f.function());
+  } else {
+    std::string function = f.function().empty() ? absl::StrCat("0x", absl::Hex(f.address())) : f.function();
+    label = f.module().empty() ? function : absl::StrCat(function, " (", f.module(), ")");
+  }
+  // Names a target chose, whichever agent sent them (an old one may send them raw): safe text
+  // (docs/security.md, "Target strings"); a no-op on what this agent already made safe.
+  return SafeText(label, kMaxSiteLabelBytes);
 }
 
 std::string StackSite(const google::protobuf::RepeatedPtrField<v1::Frame>& stack) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "safe_text.h"
 
 namespace stallscope {
 namespace {
@@ -53,7 +54,8 @@ void Histogram::Render(const std::string& name, const std::string& labels, std::
 std::string Label(const std::string& name, const std::string& value) {
   std::string escaped;
   escaped.reserve(value.size());
-  for (char c : value) {
+  // Valid UTF-8 and one line whatever the value (Prometheus refuses the whole page otherwise).
+  for (char c : SafeText(value, kMaxLabelValueBytes)) {
     if (c == '\\') escaped += "\\\\";
     else if (c == '"') escaped += "\\\"";
     else if (c == '\n') escaped += "\\n";

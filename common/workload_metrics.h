@@ -35,7 +35,9 @@ class Histogram {
   double sum_ = 0;
 };
 
-// `name="value"` with the value escaped as the exposition format requires.
+// `name="value"` with the value escaped as the exposition format requires (backslash, double
+// quote, newline), made valid UTF-8 and without control characters first (safe_text.h).
+inline constexpr size_t kMaxLabelValueBytes = 1024;
 std::string Label(const std::string& name, const std::string& value);
 // A sample value: "%.10g", "+Inf".
 std::string MetricNumber(double v);

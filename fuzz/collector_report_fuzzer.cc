@@ -1,5 +1,6 @@
-// What an agent (any network peer) sends the collector: a stallscope.v1.AgentMessage, parsed,
-// validated and indexed as the stream handler does, and each stored report printed back as
+// What an agent (any network peer) sends the collector: a stallscope.v1.AgentMessage, read as
+// frames (each report parsed on its own, an unreadable one refused alone), validated and
+// indexed as the stream handler does, and each stored report printed back as
 // the query API prints it (proto3 JSON of the stored bytes).
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +32,7 @@ void PrintJson(const std::string& report_bytes) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  stallscope::v1::AgentMessage message;
+  stallscope::v1::AgentMessageFrames message;
   if (!message.ParseFromArray(data, static_cast<int>(size))) return 0;
   stallscope::collector::BatchBuilder builder;
   // Twice: the first message of a stream carries the identity, later ones must keep seq rising.
@@ -49,9 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   stallscope::collector::FlameGraph flame;
   for (const auto& sequenced : message.reports()) {
-    stallscope::collector::IndexReport(sequenced.report(), 0);
-    const auto& block = sequenced.report().loop_block();
-    flame.Add(block.stack(), block.duration_ns());
+    stallscope::v1::Report report;
+    if (!report.ParseFromString(sequenced.report())) continue;
+    stallscope::collector::IndexReport(report, 0);
+    flame.Add(report.loop_block().stack(), report.loop_block().duration_ns());
   }
   flame.ToJson(0.0);
   return 0;

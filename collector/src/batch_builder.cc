@@ -1,5 +1,7 @@
 #include "batch_builder.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace stallscope::collector {
@@ -15,6 +17,14 @@ absl::Status ValidateIdentity(const v1::AgentIdentity& id) {
 }
 
 absl::StatusOr<std::unique_ptr<IngestBatch>> BatchBuilder::Build(const v1::AgentMessage& message, uint64_t now_ns) {
+  v1::AgentMessageFrames frames;
+  if (!frames.ParseFromString(message.SerializeAsString()))
+    return absl::InvalidArgumentError("the message does not read as frames");
+  return Build(frames, now_ns);
+}
+
+absl::StatusOr<std::unique_ptr<IngestBatch>> BatchBuilder::Build(const v1::AgentMessageFrames& message,
+                                                                 uint64_t now_ns) {
   if (!has_identity_) {
     if (!message.has_identity())
       return absl::InvalidArgumentError("the first message of a stream must carry the agent identity");
@@ -33,27 +43,32 @@ absl::StatusOr<std::unique_ptr<IngestBatch>> BatchBuilder::Build(const v1::Agent
   batch->received_ns = now_ns;
   batch->rows.reserve(message.reports_size());
   uint64_t last = last_seq_;
-  for (const v1::SequencedReport& sr : message.reports()) {
+  for (const v1::SequencedReportBytes& sr : message.reports()) {
     if (sr.seq() <= last)
       return absl::InvalidArgumentError(
           absl::StrCat("report seq ", sr.seq(), " is not above the previous seq ", last, " of this stream"));
-    if (!sr.has_report()) return absl::InvalidArgumentError(absl::StrCat("report seq ", sr.seq(), " is empty"));
     IngestRow row;
     row.seq = sr.seq();
-    row.index = IndexReport(sr.report(), now_ns);
-    if (row.index.kind.empty())
-      return absl::InvalidArgumentError(absl::StrCat("report seq ", sr.seq(), " has no kind"));
+    last = sr.seq();
+    v1::Report report;
+    // Parsing checks every string field is UTF-8 (proto3): a report that fails, or has no
+    // kind, is refused alone. Counted, not logged: protobuf's line per bad string would let a
+    // peer flood the collector's log.
+    bool parsed;
+    {
+      google::protobuf::LogSilencer quiet;
+      parsed = report.ParseFromString(sr.report());
+    }
+    if (!parsed || (row.index = IndexReport(report, now_ns)).kind.empty()) {
+      row.refused = row.malformed = true;
+      batch->rows.push_back(std::move(row));
+      continue;
+    }
     row.refused = row.index.time_ns > now_ns + kMaxFutureNs ||
                   (now_ns > retention_ns_ && row.index.time_ns < now_ns - retention_ns_);
     // The agent's own fields only: `agent` is filled from the stream identity when read back.
-    if (sr.report().has_agent()) {
-      v1::Report copy = sr.report();
-      copy.clear_agent();
-      copy.SerializeToString(&row.body);
-    } else {
-      sr.report().SerializeToString(&row.body);
-    }
-    last = sr.seq();
+    report.clear_agent();
+    report.SerializeToString(&row.body);
     batch->rows.push_back(std::move(row));
   }
   last_seq_ = last;

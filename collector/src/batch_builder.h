@@ -1,5 +1,8 @@
 // Turns one AgentMessage of a stream into an IngestBatch, or says precisely what is wrong
-// with it (the stream then ends with that status and nothing of the message is stored).
+// with it (the stream then ends with that status and nothing of the message is stored). A
+// report that cannot be read is not an error of the message: it is refused alone (its row
+// marked malformed, its seq consumed and named in the ack), so one target's poisoned name
+// cannot stop a node's stream.
 #ifndef STALLSCOPE_COLLECTOR_BATCH_BUILDER_H_
 #define STALLSCOPE_COLLECTOR_BATCH_BUILDER_H_
 
@@ -24,6 +27,8 @@ class BatchBuilder {
  public:
   // Reports dated before now - `retention` or after now + 10 min are marked refused.
   explicit BatchBuilder(uint64_t retention_ns = 7ull * 24 * 3600 * 1'000'000'000) : retention_ns_(retention_ns) {}
+  absl::StatusOr<std::unique_ptr<IngestBatch>> Build(const v1::AgentMessageFrames& message, uint64_t now_ns);
+  // The same from a parsed AgentMessage (tests, tools): its bytes read as frames.
   absl::StatusOr<std::unique_ptr<IngestBatch>> Build(const v1::AgentMessage& message, uint64_t now_ns);
   bool has_identity() const { return has_identity_; }
   const v1::AgentIdentity& identity() const { return identity_; }

@@ -44,7 +44,8 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
       FinishLocked(grpc::Status::OK);
       return;
     }
-    v1::AgentMessage message;
+    // Read as frames: a report that does not parse is refused alone (BatchBuilder).
+    v1::AgentMessageFrames message;
     size_t size = in_.Length();
     grpc::ProtoBufferReader reader(&in_);
     bool parsed = message.ParseFromZeroCopyStream(&reader);
@@ -59,9 +60,10 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
       return;
     }
     service_->metrics_->OnReceived((*batch)->rows.size());
-    uint64_t refused = 0;
-    for (const IngestRow& row : (*batch)->rows) refused += row.refused;
+    uint64_t refused = 0, malformed = 0;
+    for (const IngestRow& row : (*batch)->rows) (row.malformed ? malformed : refused) += row.refused;
     if (refused > 0) service_->metrics_->OnReportsRefused("time_out_of_range", refused);
+    if (malformed > 0) service_->metrics_->OnReportsRefused("malformed", malformed);
     (*batch)->principal = principal_;
     committing_ = true;
     lock.unlock();
@@ -113,6 +115,9 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
       return;
     }
     ack_ = std::max(ack_, batch.acked_through);
+    // Named in the ack (bounded: at most one batch's reports wait for a write in progress).
+    for (const IngestRow& row : batch.rows)
+      if (row.malformed && row.seq <= batch.acked_through) rejected_.push_back(row.seq);
     ack_pending_ = true;
     if (!writing_) WriteAckLocked();
     if (finish_requested_) MaybeFinishLocked();
@@ -122,6 +127,8 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   void WriteAckLocked() {
     v1::CollectorMessage ack;
     ack.set_acked_through(ack_);
+    for (uint64_t seq : rejected_) ack.add_rejected_seqs(seq);
+    rejected_.clear();
     grpc::Slice slice(ack.SerializeAsString());
     out_ = grpc::ByteBuffer(&slice, 1);
     ack_pending_ = false;
@@ -156,6 +163,7 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   grpc::ByteBuffer in_, out_;
   BatchBuilder builder_;
   uint64_t ack_ = 0;
+  std::vector<uint64_t> rejected_;  // malformed reports' seqs for the next ack
   bool ack_pending_ = false, writing_ = false, committing_ = false;
   bool finish_requested_ = false, finished_ = false;
   grpc::Status status_;

@@ -4,6 +4,7 @@
 #include <google/protobuf/reflection.h>
 
 #include "absl/strings/str_cat.h"
+#include "safe_text.h"
 #include "stack_site.h"
 
 namespace stallscope::collector {
@@ -68,13 +69,17 @@ const Message* KindMessage(const v1::Report& report) {
 }
 
 std::string FrameLabel(const v1::Frame& frame) {
+  std::string label;
   if (frame.kind() == v1::Frame::PYTHON || !frame.file().empty()) {
     std::string fn = frame.function().empty() ? "?" : frame.function();
-    if (frame.file().empty()) return fn;
-    return absl::StrCat(fn, " (", frame.file(), ":", frame.line(), ")");
+    label = frame.file().empty() ? fn : absl::StrCat(fn, " (", frame.file(), ":", frame.line(), ")");
+  } else {
+    std::string fn = frame.function().empty() ? absl::StrCat("0x", absl::Hex(frame.address())) : frame.function();
+    label = frame.module().empty() ? fn : absl::StrCat(fn, " (", frame.module(), ")");
   }
-  std::string fn = frame.function().empty() ? absl::StrCat("0x", absl::Hex(frame.address())) : frame.function();
-  return frame.module().empty() ? fn : absl::StrCat(fn, " (", frame.module(), ")");
+  // Names a target chose, from any agent (an old one may send them raw): safe text before a
+  // summary, the flame graph or a terminal shows them (docs/security.md, "Target strings").
+  return SafeText(label, 8192);
 }
 
 ReportIndex IndexReport(const v1::Report& report, uint64_t received_ns) {

@@ -36,6 +36,9 @@ struct IngestRow {
   // Dated outside the accepted window: never stored, but its seq counts as consumed, so the
   // agent's buffer drains instead of resending it forever.
   bool refused = false;
+  // Not a readable report (it did not parse: a string that is not UTF-8, not a Report; or it
+  // has no kind): refused as above, and named in the ack so the agent drops it.
+  bool malformed = false;
 };
 
 // What one agent message becomes: stored whole or not at all.

@@ -6,6 +6,8 @@
 //   loadgen --target HOST:PORT --bad MODE
 //       malformed | truncated | oversized | no-identity | bad-seq | silent | abort
 //       prints "MODE: CODE message" with the status the collector ended the stream with.
+//       poisoned: 50 reports of which seq 10 and 20 have a string that is not UTF-8, then 5
+//       good ones; prints each ack ("acked_through N rejected A,B") and the final status.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
@@ -23,6 +25,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "stallscope/v1/collector.pb.h"
 
 namespace {
@@ -279,6 +282,30 @@ int RunBad(const std::string& target, const std::string& mode) {
       if (m.ParseFromString(bytes)) printf("acked_through %llu\n", static_cast<unsigned long long>(m.acked_through()));
       call->stream->WritesDone();
     }
+  } else if (mode == "poisoned") {
+    // What an agent sent before target strings were made safe: a thread name of raw bytes.
+    *reports.mutable_identity() = hello.identity();
+    for (int i : {9, 19}) reports.mutable_reports(i)->mutable_report()->mutable_loop_block()->set_comm("\xff\xfe\x1b]0;x\x07");
+    v1::AgentMessage more;
+    for (int i = 51; i <= 55; ++i) {
+      v1::SequencedReport* sr = more.add_reports();
+      sr->set_seq(i);
+      *sr->mutable_report() = SyntheticStall(rng, 1, NowNs());
+    }
+    for (const v1::AgentMessage* m : {&reports, &more}) {
+      call->stream->Write(Bytes(m->SerializeAsString()));
+      grpc::ByteBuffer ack;
+      if (!call->stream->Read(&ack)) break;
+      std::vector<grpc::Slice> slices;
+      ack.Dump(&slices).IgnoreError();
+      std::string bytes;
+      for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+      v1::CollectorMessage a;
+      if (!a.ParseFromString(bytes)) break;
+      printf("acked_through %llu rejected %s\n", static_cast<unsigned long long>(a.acked_through()),
+             absl::StrJoin(a.rejected_seqs(), ",").c_str());
+    }
+    call->stream->WritesDone();
   } else if (mode == "silent") {
     // Sends nothing at all; the collector must close the stream by itself.
   } else if (mode == "abort") {
@@ -299,7 +326,7 @@ int RunBad(const std::string& target, const std::string& mode) {
   }
   grpc::Status st = call->stream->Finish();
   printf("%s: %d %s\n", mode.c_str(), static_cast<int>(st.error_code()), st.error_message().c_str());
-  if (mode == "future" || mode == "past") return st.ok() ? 0 : 1;
+  if (mode == "future" || mode == "past" || mode == "poisoned") return st.ok() ? 0 : 1;
   return st.ok() ? 1 : 0;
 }
 

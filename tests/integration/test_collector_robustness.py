@@ -119,6 +119,31 @@ class BadInput(unittest.TestCase):
         self.assertTrue(self.c.alive())
 
 
+class PoisonedReports(unittest.TestCase):
+    def test_a_report_that_cannot_be_read_is_refused_alone(self):
+        """A batch in which two reports carry a thread name that is not UTF-8 (as an agent sent
+        it before target strings were made safe): those two are refused and named in the ack,
+        the other 48 are stored, and the stream goes on (before: the whole batch was refused,
+        the stream ended, and the agent resent the same batch for ever)."""
+        require_binaries()
+        s = harness.Session("collector-poisoned")
+        self.addCleanup(s.close)
+        c = ch.Collector(s.dir)
+        self.addCleanup(c.kill9)
+        c.start()
+        rc, out, err = ch.loadgen(c.target(), "--bad", "poisoned", timeout=60)
+        self.assertEqual(rc, 0, out + err)
+        lines = [line.strip() for line in out.splitlines()]
+        self.assertEqual(lines[0], "acked_through 50 rejected 10,20", out)
+        self.assertEqual(lines[1], "acked_through 55 rejected", out)
+        self.assertEqual(lines[2], "poisoned: 0", out)
+        self.assertEqual(c.metric("stallscope_collector_reports_stored_total"), 53)
+        _, text = ch.get(c.http_port, "/metrics")
+        self.assertIn('stallscope_collector_reports_refused_total{reason="malformed"} 2', text)
+        self.assertEqual(c.metric("stallscope_collector_batches_rejected_total"), 0)
+        self.assertEqual(c.stop(), 0)
+
+
 class Durability(unittest.TestCase):
     def test_kill9_after_acks_loses_nothing(self):
         require_binaries()

@@ -30,6 +30,7 @@
 #include "output/flamegraph.h"
 #include "output_file.h"
 #include "output/report_writer.h"
+#include "output/safe_text_writer.h"
 #include "output/stall_cause.h"
 #include "output/stall_summary.h"
 #include "pools/pool_discovery.h"
@@ -758,6 +759,7 @@ int RunAttach(const AttachOptions& options) {
     collector->Start();
     writer = MakeStreamingWriter(std::move(writer), collector.get());
   }
+  writer = MakeSafeTextWriter(std::move(writer));  // no raw target text reaches any output
   int rc = RunTrace(options, writer.get(), roots, TraceHooks{});
   writer.reset();  // a streaming writer flushes into `out` as it goes
   if (out != stdout) {

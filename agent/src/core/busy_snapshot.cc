@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "target_files/target_strings.h"
+
 namespace stallscope {
 namespace {
 
+// The thread's name as the kernel had it: any bytes the thread set with prctl(PR_SET_NAME).
 std::string CommOf(const char (&comm)[SS_COMM_LEN]) {
-  return std::string(comm, strnlen(comm, SS_COMM_LEN));
+  return SanitizeTargetString(std::string_view(comm, strnlen(comm, SS_COMM_LEN)), kMaxCommBytes);
 }
 
 void CopySlots(const ss_busy_period& busy, std::vector<SyscallSample>& out) {

@@ -1,6 +1,7 @@
 #include "daemon/daemon_metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "workload_metrics.h"
 
 namespace stallscope {
 namespace {
@@ -14,20 +15,6 @@ void Sample(std::string& out, const char* name, T value, const std::string& labe
   absl::StrAppend(&out, name, labels.empty() ? "" : "{" + labels + "}", " ", value, "\n");
 }
 
-// A Prometheus label value: backslash, double quote and newline escaped.
-std::string LabelValue(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string FormatDaemonMetrics(const DaemonMetrics& m) {
@@ -37,7 +24,7 @@ std::string FormatDaemonMetrics(const DaemonMetrics& m) {
   Metric(out, "stallscope_agent_python_stacks_missing_total", "counter",
          "Stalls reported without Python frames, by reason (e.g. \"CPython 3.15.0 layout unknown\").");
   for (const auto& [reason, n] : m.python_stack_reasons) {
-    Sample(out, "stallscope_agent_python_stacks_missing_total", n, "reason=\"" + LabelValue(reason) + "\"");
+    Sample(out, "stallscope_agent_python_stacks_missing_total", n, Label("reason", reason));
   }
   Metric(out, "stallscope_agent_kernel_events_lost_total", "counter",
          "Kernel-side losses: ring buffer full, thread or process map full, stacks not captured.");
@@ -87,6 +74,9 @@ std::string FormatDaemonMetrics(const DaemonMetrics& m) {
     Sample(out, "stallscope_agent_collector_pending_reports", m.collector_pending);
     Metric(out, "stallscope_agent_collector_reconnects_total", "counter", "Collector streams reopened.");
     Sample(out, "stallscope_agent_collector_reconnects_total", m.collector_reconnects);
+    Metric(out, "stallscope_agent_collector_rejected_total", "counter",
+           "Reports the collector refused as unreadable (not a report, or strings not UTF-8): dropped, not resent.");
+    Sample(out, "stallscope_agent_collector_rejected_total", m.collector_rejected);
   }
   Metric(out, "stallscope_agent_memory_limit_bytes", "gauge", "The configured memory limit (memory_limit_mb).");
   Sample(out, "stallscope_agent_memory_limit_bytes", m.memory_limit_bytes);

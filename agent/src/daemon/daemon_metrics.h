@@ -22,6 +22,7 @@ struct DaemonMetrics {
   uint64_t skipped_not_serving = 0, skipped_by_selectors = 0;
   bool has_collector = false;
   uint64_t collector_acked = 0, collector_dropped = 0, collector_pending = 0, collector_reconnects = 0;
+  uint64_t collector_rejected = 0;  // reports the collector refused as unreadable, dropped
   uint64_t rss_bytes = 0, memory_limit_bytes = 0, shed_raised = 0;
   int shed_level = 0;
   double cpu_seconds = 0;

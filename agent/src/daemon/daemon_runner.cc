@@ -25,6 +25,7 @@
 #include "output_file.h"
 #include "output/proto_json.h"
 #include "credential_file.h"
+#include "output/safe_text_writer.h"
 #include "listen_check.h"
 #include "daemon/process_identity.h"
 #include "stream/agent_identity.h"
@@ -108,6 +109,7 @@ class Daemon {
       collector_->Start();
       writer = MakeStreamingWriter(std::move(writer), collector_.get());
     }
+    writer = MakeSafeTextWriter(std::move(writer));  // no raw target text reaches any output
     auto identity_writer = std::make_unique<IdentityWriter>(
         std::move(writer), &identity_, [this](v1::AgentStats& s) { AddDaemonStats(s); }, &workload_metrics_);
     writer_ = identity_writer.get();
@@ -235,6 +237,7 @@ class Daemon {
       stats->set_collector_drops(s.dropped);
       stats->set_collector_reconnects(s.reconnects);
       stats->set_collector_auth_failures(s.auth_failures);
+      stats->set_collector_rejected(s.rejected);
     }
     writer_->Write(report);
   }
@@ -274,6 +277,7 @@ class Daemon {
       m.collector_dropped = s.dropped;
       m.collector_pending = s.pending;
       m.collector_reconnects = s.reconnects;
+      m.collector_rejected = s.rejected;
     }
     m.rss_bytes = SelfRssBytes();
     m.memory_limit_bytes = config_.memory_limit_mb << 20;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "target_files/target_files.h"
+#include "target_files/target_strings.h"
 
 namespace stallscope {
 namespace {
@@ -43,7 +44,7 @@ std::optional<ProcessStat> ReadProcessStat(pid_t pid, const std::string& proc_ro
     return std::nullopt;
   ProcessStat st;
   st.pid = pid;
-  st.comm = text.substr(open + 1, close - open - 1);
+  st.comm = SanitizeTargetString(std::string_view(text).substr(open + 1, close - open - 1), kMaxCommBytes);
   std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(text).substr(close + 2), ' ', absl::SkipEmpty());
   // f[0] = state (field 3), f[1] = ppid (4), f[6] = flags (9), f[19] = starttime (22)
   if (f.size() < 20) return std::nullopt;

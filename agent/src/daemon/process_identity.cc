@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "target_files/target_files.h"
+#include "target_files/target_strings.h"
 
 namespace stallscope {
 namespace {
@@ -80,6 +81,13 @@ const v1::ProcessIdentity& IdentityResolver::For(pid_t pid) {
   in.server = id.server();
   in.comm = stat ? stat->comm : "";
   id.set_service(EvaluateServiceRule(rule_, in));
+  // Everything above comes from the target (its environment, command line, cgroup) or its
+  // container's metadata: safe text before any log line, label or report shows it.
+  for (std::string* s : {id.mutable_container_id(), id.mutable_container_runtime(), id.mutable_pod_uid(),
+                         id.mutable_pod(), id.mutable_pod_namespace(), id.mutable_container(), id.mutable_workload(),
+                         id.mutable_server(), id.mutable_app(), id.mutable_service()}) {
+    SanitizeTargetStringInPlace(s, kMaxLabelTextBytes);
+  }
   return id;
 }
 

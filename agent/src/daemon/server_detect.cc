@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "target_files/target_strings.h"
 
 namespace stallscope {
 namespace {
@@ -111,7 +112,9 @@ std::string FrameworkImportedBy(const std::string& script) {
   return "";
 }
 
-std::optional<ServerMatch> DetectServer(const ProcessFacts& f, const std::string& proc_root) {
+namespace {
+
+std::optional<ServerMatch> Detect(const ProcessFacts& f, const std::string& proc_root) {
   if (f.stat.kernel_thread || f.argv.empty()) return std::nullopt;
   if (LooksLike(f, "gunicorn")) return ServerMatch{"gunicorn", GunicornApp(f)};
   if (LooksLike(f, "uwsgi")) return ServerMatch{"uwsgi", UwsgiApp(f)};
@@ -133,6 +136,15 @@ std::optional<ServerMatch> DetectServer(const ProcessFacts& f, const std::string
   // 4. it serves: a listening socket of its own
   if (CountListeningSockets(f.stat.pid, proc_root) > 0) return ServerMatch{"python", main};
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ServerMatch> DetectServer(const ProcessFacts& f, const std::string& proc_root) {
+  std::optional<ServerMatch> match = Detect(f, proc_root);
+  // The app comes from the command line: the target's text, shown in logs and labels.
+  if (match) SanitizeTargetStringInPlace(&match->app, kMaxLabelTextBytes);
+  return match;
 }
 
 std::string NotServingReason(const ProcessFacts& f) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "output/report_writer.h"
 #include "output_file.h"
+#include "safe_text.h"
 
 namespace stallscope {
 namespace {
@@ -21,6 +22,7 @@ constexpr int kHeaderPx = 56;         // title and subtitle
 constexpr int kFooterPx = 28;         // the hover details line
 constexpr double kCharWidthPx = 7.0;  // 12px Verdana, roughly
 constexpr int kTextPaddingPx = 3;
+constexpr size_t kMaxXmlTextBytes = 64 * 1024;
 
 std::string BaseName(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -58,12 +60,13 @@ std::string ColorFor(std::string_view function, bool native) {
   return absl::StrFormat("rgb(%d,%d,%d)", 225 + a % 30, 90 + b % 140, 40 + c % 50);
 }
 
-// Escapes text for XML content and attribute values; control characters (not allowed in XML
-// 1.0) become '?'.
+// Escapes text for XML content and attribute values. Safe text first (names are target
+// strings, already safe; this is the guard): valid UTF-8, and no character XML 1.0 forbids
+// (controls, U+FFFE, U+FFFF), which would make the whole SVG unreadable.
 std::string XmlEscape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
+  for (char c : SafeText(text, kMaxXmlTextBytes)) {
     switch (c) {
       case '&':
         out += "&amp;";
@@ -81,11 +84,7 @@ std::string XmlEscape(std::string_view text) {
         out += "&apos;";
         break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
-          out.push_back('?');
-        } else {
-          out.push_back(c);
-        }
+        out.push_back(c);
     }
   }
   return out;

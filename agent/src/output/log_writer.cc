@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "output/pool_socket_text.h"
 #include "output/stall_cause.h"
+#include "safe_text.h"
 
 namespace stallscope {
 namespace {
@@ -84,8 +85,10 @@ class LogWriter : public ReportWriter {
   bool ok() const override { return ok_; }
 
  private:
+  // One report, one line: the line as safe text (its target strings are already; this is the
+  // guard), so no newline in a name can forge a line and no ESC reaches `kubectl logs`.
   void Print(const std::string& line) {
-    std::string out = absl::StrCat(Rfc3339Utc(absl::ToUnixNanos(absl::Now())), " ", line, "\n");
+    std::string out = absl::StrCat(Rfc3339Utc(absl::ToUnixNanos(absl::Now())), " ", SafeText(line, 64 * 1024), "\n");
     if (fwrite(out.data(), 1, out.size(), out_) != out.size() || fflush(out_) != 0) ok_ = false;
   }
 

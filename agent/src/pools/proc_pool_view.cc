@@ -31,9 +31,11 @@ constexpr absl::string_view kTcpListen = "0A";
 std::optional<pid_t> ParentOf(pid_t pid) {
   std::optional<std::string> text = target_files::ReadProcFile(absl::StrCat("/proc/", pid, "/stat"));
   if (!text) return std::nullopt;
-  std::string stat = text->substr(0, text->find('\n'));
-  size_t close = stat.rfind(')');  // the name may contain spaces and parentheses
-  if (close == std::string::npos) return std::nullopt;
+  // The whole record: the name may contain spaces, parentheses and newlines (its first line
+  // may end at the name's ')', and substr past it would throw).
+  const std::string& stat = *text;
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) return std::nullopt;
   std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
   int ppid = 0;
   if (f.size() < 2 || !absl::SimpleAtoi(f[1], &ppid)) return std::nullopt;

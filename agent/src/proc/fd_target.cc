@@ -14,6 +14,7 @@
 #include "proc/proc_net_tables.h"
 #include "proc/text_fields.h"
 #include "target_files/target_files.h"
+#include "target_files/target_strings.h"
 
 namespace stallscope {
 namespace {
@@ -61,7 +62,7 @@ FdInfo AnonInodeFdInfo(std::string_view name) {
   if (name == "eventfd" || name == "signalfd" || name == "timerfd" || name == "inotify") {
     return FdInfo{FdKind::kEventFd, std::string(name)};
   }
-  return FdInfo{FdKind::kOther, std::string(name)};
+  return FdInfo{FdKind::kOther, SanitizeTargetString(name)};
 }
 
 // An inet socket of a live process named from a duplicate of its fd (pidfd_getfd, Linux 5.6,
@@ -153,9 +154,10 @@ FdInfo ResolveOne(const std::string& pid_dir, pid_t pid, bool live, int fd,
     // Through the fd link rather than the path it names: the path may be deleted or live in
     // another mount namespace (or on a FUSE mount whose daemon never answers).
     bool regular = target_files::IsRegularBehindLink(link_path).value_or(false);
-    return FdInfo{regular ? FdKind::kRegularFile : FdKind::kOther, *link};
+    // A path the target named (any bytes but NUL): safe text.
+    return FdInfo{regular ? FdKind::kRegularFile : FdKind::kOther, SanitizeTargetString(*link)};
   }
-  return FdInfo{FdKind::kOther, *link};  // e.g. "net:[4026531840]"
+  return FdInfo{FdKind::kOther, SanitizeTargetString(*link)};  // e.g. "net:[4026531840]"
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "proc/text_fields.h"
 #include "target_files/target_files.h"
+#include "target_files/target_strings.h"
 
 namespace stallscope {
 namespace {
@@ -98,7 +99,8 @@ std::optional<UnixSocketEntry> ParseUnixSocketLine(std::string_view line) {
   constexpr std::string_view kBlanks = " \t\r\n";
   size_t first = path.find_first_not_of(kBlanks);
   if (first != std::string_view::npos) {
-    entry.path = std::string(path.substr(first, path.find_last_not_of(kBlanks) + 1 - first));
+    // The socket's path (an abstract name may hold any bytes): safe text.
+    entry.path = SanitizeTargetString(path.substr(first, path.find_last_not_of(kBlanks) + 1 - first));
   }
   return entry;
 }

@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "target_files/target_strings.h"
 #include "target_files/target_files.h"
 
 namespace stallscope {
@@ -27,15 +28,23 @@ std::string PidDir(const std::string& proc_root, pid_t pid) {
   return proc_root + "/" + std::to_string(pid);
 }
 
-std::optional<pid_t> ParentOf(const std::string& proc_root, pid_t pid) {
-  std::optional<std::string> line = FirstLine(PidDir(proc_root, pid) + "/stat");
-  if (!line) return std::nullopt;
-  const std::string& stat = *line;
-  // The name is in parentheses and may itself contain spaces and parentheses: parse after the
-  // last ')'. Fields then: state ppid ...
-  size_t close = stat.rfind(')');
+// The whole of /proc/PID/stat: its comm may hold a newline (prctl(PR_SET_NAME) takes any
+// bytes), so its first line is not the record (a process cut there looked gone, and went
+// untracked). Fields follow the last ')'.
+std::optional<std::string> StatFields(const std::string& proc_root, pid_t pid) {
+  std::optional<std::string> text = target_files::ReadProcFile(PidDir(proc_root, pid) + "/stat");
+  if (!text) return std::nullopt;
+  size_t close = text->rfind(')');
   if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(stat.substr(close + 1));
+  return text->substr(close + 1);
+}
+
+std::optional<pid_t> ParentOf(const std::string& proc_root, pid_t pid) {
+  // The name is in parentheses and may itself contain spaces, parentheses and newlines: parse
+  // after the last ')'. Fields then: state ppid ...
+  std::optional<std::string> fields = StatFields(proc_root, pid);
+  if (!fields) return std::nullopt;
+  std::istringstream rest(*fields);
   std::string state;
   pid_t ppid = 0;
   if (!(rest >> state >> ppid)) return std::nullopt;
@@ -59,12 +68,22 @@ std::optional<pid_t> ThreadGroupOf(pid_t pid, const std::string& proc_root) {
   return std::nullopt;
 }
 
-std::string ReadComm(pid_t pid, const std::string& proc_root) {
-  return FirstLine(PidDir(proc_root, pid) + "/comm").value_or("");
+namespace {
+
+// A name the process chose (prctl(PR_SET_NAME) takes any bytes but NUL, a newline too): the
+// whole file but the kernel's final newline, as target text.
+std::string CommFile(const std::string& path) {
+  std::string text = target_files::ReadProcFile(path).value_or("");
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return SanitizeTargetString(text, kMaxCommBytes);
 }
 
+}  // namespace
+
+std::string ReadComm(pid_t pid, const std::string& proc_root) { return CommFile(PidDir(proc_root, pid) + "/comm"); }
+
 std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root) {
-  return FirstLine(PidDir(proc_root, pid) + "/task/" + std::to_string(tid) + "/comm").value_or("");
+  return CommFile(PidDir(proc_root, pid) + "/task/" + std::to_string(tid) + "/comm");
 }
 
 std::optional<uint64_t> ReadThreadCpuTimeNs(pid_t pid, pid_t tid, const std::string& proc_root) {
@@ -78,13 +97,11 @@ std::optional<uint64_t> ReadThreadCpuTimeNs(pid_t pid, pid_t tid, const std::str
 }
 
 std::optional<ProcessStart> ReadProcessStart(pid_t pid, const std::string& proc_root) {
-  std::optional<std::string> line = FirstLine(PidDir(proc_root, pid) + "/stat");
-  if (!line) return std::nullopt;
-  // "pid (comm) S ppid ...": the comm may hold ')' itself; fields follow the last one, and
-  // starttime is the 20th of them (field 22 of proc(5)).
-  size_t close = line->rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(line->substr(close + 1));
+  // "pid (comm) S ppid ...": the comm may hold ')' and newlines itself; fields follow the last
+  // ')', and starttime is the 20th of them (field 22 of proc(5)).
+  std::optional<std::string> fields = StatFields(proc_root, pid);
+  if (!fields) return std::nullopt;
+  std::istringstream rest(*fields);
   std::string field;
   ProcessStart out;
   for (int i = 0; i < 20 && rest >> field; ++i) {

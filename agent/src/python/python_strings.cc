@@ -1,6 +1,7 @@
 #include "python/python_strings.h"
 
 #include "python/remote_memory.h"
+#include "target_files/target_strings.h"
 
 namespace stallscope {
 namespace {
@@ -70,7 +71,9 @@ std::string StrDataToUtf8(const unsigned char* data, const StrShape& shape) {
     }
     AppendUtf8(c, &out);
   }
-  return out;
+  // Names and file names a program chose (a function may be called "\x1b]0;...\a"):
+  // control characters as visible escapes, U+FFFE and U+FFFF too, capped.
+  return SanitizeTargetString(out);
 }
 
 }  // namespace stallscope

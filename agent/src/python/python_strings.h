@@ -27,7 +27,8 @@ std::optional<StrShape> ParseStrHeader(const unsigned char* header, const CPytho
                                        uint64_t str_type, size_t max_chars);
 
 // The characters as UTF-8; code points that cannot be encoded (lone surrogates, garbage) and
-// non-ASCII bytes in an "ASCII" string become U+FFFD.
+// non-ASCII bytes in an "ASCII" string become U+FFFD; then made safe text
+// (target_files/target_strings.h: control characters escaped, capped).
 std::string StrDataToUtf8(const unsigned char* data, const StrShape& shape);
 
 }  // namespace stallscope

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "identity/cgroup_identity.h"
+#include "target_files/target_strings.h"
 
 namespace stallscope {
 namespace {
@@ -55,6 +56,12 @@ v1::AgentIdentity BuildAgentIdentity(const std::string& service, pid_t first_pid
   id.set_service(service.empty() ? Env("STALLSCOPE_SERVICE") : service);
   id.set_started_unix_nano(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
+  // The first target's cgroup, the environment: safe text, within the collector's 256 bytes,
+  // so the identity (sent first on every stream) can never make the stream malformed.
+  for (std::string* s : {id.mutable_host(), id.mutable_boot_id(), id.mutable_container_id(), id.mutable_pod(),
+                         id.mutable_pod_namespace(), id.mutable_service()}) {
+    SanitizeTargetStringInPlace(s, kMaxLabelTextBytes);
+  }
   return id;
 }
 

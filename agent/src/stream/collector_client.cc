@@ -1,12 +1,16 @@
 #include "stream/collector_client.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <random>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "safe_text.h"
 #include "stallscope/v1/collector.grpc.pb.h"
 #include "credential_file.h"
 #include "token_file.h"
@@ -41,6 +45,25 @@ std::string Token(const CollectorAuth& auth) {
   if (!text.ok()) return "";
   auto tokens = net::TokenFile::Parse(*text, auth.token_file);
   return tokens.ok() ? tokens->first_token() : "";
+}
+
+// The message of one batch. A report that does not parse (only a string that is not UTF-8
+// can fail: every output is guarded by SafeTextWriter) could never be stored and would sink
+// its whole batch: it is left out, and its seq put in `unreadable`.
+v1::AgentMessage BatchMessage(const std::vector<ReportBuffer::Entry>& batch, uint64_t dropped,
+                              std::vector<uint64_t>* unreadable) {
+  v1::AgentMessage message;
+  message.set_dropped_total(dropped);
+  google::protobuf::LogSilencer quiet;  // the caller logs one line, not one per bad field
+  for (const ReportBuffer::Entry& e : batch) {
+    v1::SequencedReport* sr = message.add_reports();
+    sr->set_seq(e.seq);
+    if (!sr->mutable_report()->ParseFromString(e.bytes)) {
+      unreadable->push_back(e.seq);
+      message.mutable_reports()->RemoveLast();
+    }
+  }
+  return message;
 }
 
 }  // namespace
@@ -129,7 +152,8 @@ void CollectorClient::Stop() {
 
 CollectorClient::Stats CollectorClient::stats() {
   std::lock_guard lock(mu_);
-  return {buffer_.acked(), buffer_.dropped(), buffer_.pending(), streams_ > 0 ? streams_ - 1 : 0, auth_failures_};
+  return {buffer_.acked(), buffer_.dropped(), buffer_.pending(), streams_ > 0 ? streams_ - 1 : 0, auth_failures_,
+          buffer_.rejected()};
 }
 
 void CollectorClient::Log(const std::string& message) {
@@ -181,12 +205,20 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
   }
   bool wrote_hello = stream->Write(hello);
 
+  // The seq ranges of the batches sent on this stream and not yet acknowledged, oldest first.
+  std::deque<std::pair<uint64_t, uint64_t>> unacked_batches;
   // Acknowledgements arrive on their own thread; the first one says where to resume.
   std::thread reader([&] {
     v1::CollectorMessage ack;
     while (stream->Read(&ack)) {
       std::lock_guard lock(mu_);
-      buffer_.Ack(ack.acked_through());
+      std::vector<uint64_t> rejected(ack.rejected_seqs().begin(), ack.rejected_seqs().end());
+      std::sort(rejected.begin(), rejected.end());
+      if (uint64_t n = buffer_.Ack(ack.acked_through(), rejected); n > 0)
+        Log(absl::StrCat("refused ", n, " reports it could not read (first seq ", rejected.front(),
+                         "); dropped, not resent (agentStats.collectorRejected)"));
+      while (!unacked_batches.empty() && unacked_batches.front().second <= ack.acked_through())
+        unacked_batches.pop_front();
       answered = true;
       last_progress = std::chrono::steady_clock::now();
       cv_.notify_all();
@@ -231,16 +263,16 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
     std::vector<ReportBuffer::Entry> batch = buffer_.TakeUnsent(options_.batch_reports, options_.batch_bytes);
     uint64_t dropped = buffer_.dropped();
     if (buffer_.pending() == batch.size()) last_progress = std::chrono::steady_clock::now();
+    unacked_batches.emplace_back(batch.front().seq, batch.back().seq);
     lock.unlock();
-    v1::AgentMessage message;
-    message.set_dropped_total(dropped);
-    for (ReportBuffer::Entry& e : batch) {
-      v1::SequencedReport* sr = message.add_reports();
-      sr->set_seq(e.seq);
-      sr->mutable_report()->ParseFromString(e.bytes);
-    }
-    bool ok = stream->Write(message);
+    std::vector<uint64_t> unreadable;
+    v1::AgentMessage message = BatchMessage(batch, dropped, &unreadable);
+    bool ok = message.reports_size() == 0 || stream->Write(message);
     lock.lock();
+    for (uint64_t seq : unreadable) buffer_.Reject(seq, seq);
+    if (!unreadable.empty())
+      Log(absl::StrCat(unreadable.size(), " reports not sent: a string is not UTF-8 (first seq ", unreadable.front(),
+                       "); dropped (agentStats.collectorRejected)"));
     if (!ok) broken = true;
   }
   bool stopping = stopping_;
@@ -259,6 +291,13 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
   grpc::Status status = stream->Finish();
   if (!stopping) {
     std::lock_guard relock(mu_);
+    // The refused batch is the first one sent and not acknowledged (one that was all
+    // unreadable was never sent: its reports are gone already).
+    while (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && answered && !unacked_batches.empty()) {
+      auto [first, last] = unacked_batches.front();
+      unacked_batches.pop_front();
+      if (DropRefusedBatch(status, first, last) > 0) break;
+    }
     if (NoteRefusal(status)) {
       connected_ = false;
       *stuck_out = true;  // retry on a new connection, which re-reads the TLS files
@@ -266,13 +305,22 @@ bool CollectorClient::RunStream(CollectorStub& stub, bool* stuck_out) {
     }
     if (connected_ || streams_ == 1) {
       std::string why = was_stuck ? "the collector stopped answering"
-                        : status.error_message().empty() ? "no status" : status.error_message();
+                        : status.error_message().empty() ? "no status" : SafeText(status.error_message(), 512);
       Log(absl::StrCat(answered ? "stream ended" : "unreachable", " (", why, "); buffering up to ",
                        options_.buffer_reports, " reports and retrying"));
     }
     connected_ = false;
   }
   return answered;
+}
+
+uint64_t CollectorClient::DropRefusedBatch(const grpc::Status& status, uint64_t first_seq, uint64_t last_seq) {
+  uint64_t n = buffer_.Reject(first_seq, last_seq);
+  if (n == 0) return 0;
+  // The collector's words are a network peer's text: safe text before a terminal shows them.
+  Log(absl::StrCat("refused a batch (seq ", first_seq, "-", last_seq, "): ", SafeText(status.error_message(), 512),
+                   "; its ", n, " reports are dropped, not resent (agentStats.collectorRejected)"));
+  return n;
 }
 
 bool CollectorClient::NoteRefusal(const grpc::Status& status) {

@@ -59,6 +59,7 @@ class CollectorClient {
     uint64_t pending = 0;  // queued or sent, not yet acknowledged
     uint64_t reconnects = 0;
     uint64_t auth_failures = 0;  // streams refused: authentication, identity or TLS handshake
+    uint64_t rejected = 0;       // reports the collector refused as unreadable: dropped, not resent
   };
 
   CollectorClient(std::string target, v1::AgentIdentity identity, Options options);
@@ -78,6 +79,10 @@ class CollectorClient {
   bool RunStream(class CollectorStub& stub, bool* stuck);
   // A refusal (authentication, identity, TLS) is shown once, clearly; true if it was one.
   bool NoteRefusal(const grpc::Status& status);
+  // A batch refused as malformed or invalid (INVALID_ARGUMENT) would be refused again on every
+  // resend: the first batch sent and not acknowledged is dropped and counted. mu_ held.
+  // Returns how many reports were dropped (0: none of that batch was left).
+  uint64_t DropRefusedBatch(const grpc::Status& status, uint64_t first_seq, uint64_t last_seq);
   void Log(const std::string& message);
 
   const std::string target_;

@@ -29,13 +29,30 @@ std::vector<ReportBuffer::Entry> ReportBuffer::TakeUnsent(size_t max_count, size
   return out;
 }
 
-void ReportBuffer::Ack(uint64_t acked_through) {
-  if (acked_through <= acked_through_) return;
+uint64_t ReportBuffer::Ack(uint64_t acked_through, const std::vector<uint64_t>& rejected) {
+  if (acked_through <= acked_through_) return 0;
   acked_through_ = acked_through;
+  uint64_t refused = 0;
+  auto next_rejected = rejected.begin();
   while (!entries_.empty() && entries_.front().seq <= acked_through) {
+    uint64_t seq = entries_.front().seq;
     entries_.pop_front();
-    ++acked_;
+    while (next_rejected != rejected.end() && *next_rejected < seq) ++next_rejected;
+    bool was_rejected = next_rejected != rejected.end() && *next_rejected == seq;
+    ++(was_rejected ? refused : acked_);
   }
+  rejected_ += refused;
+  return refused;
+}
+
+uint64_t ReportBuffer::Reject(uint64_t first_seq, uint64_t last_seq) {
+  auto seq_less = [](const Entry& e, uint64_t seq) { return e.seq < seq; };
+  auto first = std::lower_bound(entries_.begin(), entries_.end(), first_seq, seq_less);
+  auto last = std::lower_bound(first, entries_.end(), last_seq + 1, seq_less);
+  uint64_t n = static_cast<uint64_t>(last - first);
+  entries_.erase(first, last);
+  rejected_ += n;
+  return n;
 }
 
 bool ReportBuffer::has_unsent() const { return !entries_.empty() && entries_.back().seq >= next_send_seq_; }

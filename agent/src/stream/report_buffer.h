@@ -27,8 +27,13 @@ class ReportBuffer {
   // (always at least one when any is unsent); moves the send cursor past them. Copies:
   // the buffer may drop them while they are on the wire.
   std::vector<Entry> TakeUnsent(size_t max_count, size_t max_bytes);
-  // Everything up to `acked_through` is stored: forget it.
-  void Ack(uint64_t acked_through);
+  // Everything up to `acked_through` is stored, or was refused (`rejected`, ascending: reports
+  // the collector could not read): forget it. Returns how many of ours were refused.
+  uint64_t Ack(uint64_t acked_through, const std::vector<uint64_t>& rejected = {});
+  // Reports with seq in [first_seq, last_seq] can never be stored (the collector refused their
+  // batch as malformed, or one does not even parse here): resending them would be refused
+  // again, for ever. Drops them (counted as rejected); returns how many.
+  uint64_t Reject(uint64_t first_seq, uint64_t last_seq);
   // A new stream: send again everything not acknowledged.
   void Rewind() { next_send_seq_ = 0; }
 
@@ -36,6 +41,7 @@ class ReportBuffer {
   size_t pending() const { return entries_.size(); }  // not yet acknowledged
   uint64_t dropped() const { return dropped_; }
   uint64_t acked() const { return acked_; }
+  uint64_t rejected() const { return rejected_; }
   uint64_t last_seq() const { return next_seq_ - 1; }
 
  private:
@@ -45,6 +51,7 @@ class ReportBuffer {
   uint64_t next_send_seq_ = 0;  // entries with seq >= this are unsent on the current stream
   uint64_t dropped_ = 0;
   uint64_t acked_ = 0;
+  uint64_t rejected_ = 0;
   uint64_t acked_through_ = 0;
 };
 

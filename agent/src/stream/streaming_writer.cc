@@ -27,6 +27,7 @@ class StreamingWriter : public ReportWriter {
     with_stream.set_collector_unacked_at_exit(s.pending);
     with_stream.set_collector_reconnects(s.reconnects);
     with_stream.set_collector_auth_failures(s.auth_failures);
+    with_stream.set_collector_rejected(s.rejected);
     local_->Finish(summary, with_stream);
     // The counters travel to the collector too, as the run's last report.
     v1::Report last;

@@ -15,6 +15,7 @@
 #include "symbolize/proc_maps.h"
 #include "symbolize/symbol_cache.h"
 #include "target_files/target_files.h"
+#include "target_files/target_strings.h"
 
 namespace stallscope {
 namespace {
@@ -278,13 +279,13 @@ std::vector<v1::Frame> Symbolizer::Symbolize(pid_t pid, const std::vector<uint64
         if (entry->perf_map && (!had_map || entry->perf_map_size != size_before))
           impl_->BoundPerfMaps(pid);
         if (jit != nullptr) {
-          frame.set_function(std::string(entry->perf_map->Name(*jit)));
+          frame.set_function(SanitizeTargetString(entry->perf_map->Name(*jit)));
           frame.set_module("[jit]");
           frame.set_offset(address - jit->start);
         }
         continue;
       }
-      frame.set_module(cached->mapping.ModuleName());
+      frame.set_module(SanitizeTargetString(cached->mapping.ModuleName()));
       if (!cached->resolved) {
         cached->object = impl_->Resolve(pid, cached->mapping);
         cached->resolved = true;
@@ -305,7 +306,8 @@ std::vector<v1::Frame> Symbolizer::Symbolize(pid_t pid, const std::vector<uint64
       if (!vaddr) continue;
       const SymbolTable::Symbol* symbol = table->Find(*vaddr);
       if (symbol == nullptr) continue;
-      frame.set_function(symbolize::Demangle(table->Name(*symbol)));
+      // Symbol and perf-map names are the target's text (any bytes but NUL): safe text.
+      frame.set_function(SanitizeTargetString(symbolize::Demangle(table->Name(*symbol))));
       frame.set_offset(*vaddr - symbol->address);
     }
   } catch (const std::exception&) {

@@ -10,7 +10,7 @@ constexpr std::array<const char*, static_cast<size_t>(Refusal::kCount)> kRefusal
     "symlink", "not_regular", "too_large", "wrong_owner", "no_openat2", "on_fuse"};
 constexpr std::array<const char*, static_cast<size_t>(Shed::kCount)> kShedNames = {
     "read_truncated", "long_lines", "symbols", "perf_map_entries", "symbol_tables_evicted",
-    "mountinfo_unread"};
+    "mountinfo_unread", "invalid_utf8", "long_strings"};
 
 // Readers run on the agent's thread; /metrics reads from the ops server's thread.
 std::array<std::atomic<uint64_t>, static_cast<size_t>(Refusal::kCount)> g_refusals{};
@@ -61,6 +61,8 @@ void FillAgentStats(v1::AgentStats* stats) {
   stats->set_shed_perf_map_entries(ShedCount(Shed::kPerfMapEntries));
   stats->set_shed_symbol_tables_evicted(ShedCount(Shed::kSymbolTablesEvicted));
   stats->set_shed_mountinfo_unread(ShedCount(Shed::kMountinfoUnread));
+  stats->set_shed_invalid_utf8(ShedCount(Shed::kInvalidUtf8));
+  stats->set_shed_long_strings(ShedCount(Shed::kLongStrings));
 }
 
 }  // namespace stallscope::target_files

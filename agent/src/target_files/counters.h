@@ -30,6 +30,8 @@ enum class Shed : int {
   kPerfMapEntries,     // perf map entries past the per-process caps, not loaded
   kSymbolTablesEvicted,  // symbol tables dropped from the cache to stay under its byte bound
   kMountinfoUnread,      // a target's mountinfo unreadable: its FUSE mounts unknown
+  kInvalidUtf8,          // target strings with bytes that are not UTF-8, replaced by U+FFFD
+  kLongStrings,          // target strings cut to their cap (target_strings.h)
   kCount,
 };
 

@@ -47,17 +47,20 @@ TEST(BatchBuilderTest, SeqMustIncreaseAcrossTheStream) {
   EXPECT_FALSE(d.Build(Message({0}), 1).ok());
 }
 
-TEST(BatchBuilderTest, RejectsReportsWithoutKindAndBadIdentities) {
+TEST(BatchBuilderTest, RefusesReportsWithoutKindAloneAndBadIdentitiesWhole) {
   BatchBuilder b;
   v1::AgentMessage m = Message({});
   m.add_reports()->set_seq(1);  // no report at all
-  EXPECT_FALSE(b.Build(m, 1).ok());
-  BatchBuilder c;
-  m = Message({});
   v1::SequencedReport* sr = m.add_reports();
-  sr->set_seq(1);
+  sr->set_seq(2);
   sr->mutable_report();  // a report with no kind
-  EXPECT_FALSE(c.Build(m, 1).ok());
+  *m.add_reports() = Message({3}).reports(0);
+  auto batch = b.Build(m, 1);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ((*batch)->rows.size(), 3u);
+  EXPECT_TRUE((*batch)->rows[0].malformed && (*batch)->rows[0].refused);
+  EXPECT_TRUE((*batch)->rows[1].malformed && (*batch)->rows[1].refused);
+  EXPECT_FALSE((*batch)->rows[2].malformed || (*batch)->rows[2].refused);
   BatchBuilder d;
   m = Message({});
   m.mutable_identity()->set_agent_id("");
@@ -66,6 +69,36 @@ TEST(BatchBuilderTest, RejectsReportsWithoutKindAndBadIdentities) {
   m = Message({});
   m.mutable_identity()->set_service(std::string(1000, 's'));
   EXPECT_FALSE(e.Build(m, 1).ok());
+}
+
+// A target's thread name of bytes that are not UTF-8 made a report that does not parse: it is
+// refused alone (its seq consumed, named in the ack), the rest of the batch is stored.
+TEST(BatchBuilderTest, AReportThatDoesNotParseIsRefusedAloneAndTheRestStored) {
+  v1::AgentMessageFrames frames;
+  *frames.mutable_identity() = Agent("agent-1", "web-1", "shop");
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    v1::SequencedReportBytes* sr = frames.add_reports();
+    sr->set_seq(seq);
+    v1::Report report = Stall(1, 1, 1, "f");
+    if (seq == 2) report.mutable_loop_block()->set_comm("\xff\xfe\x1b]0;x\x07");
+    sr->set_report(report.SerializeAsString());  // serializes (and logs) in spite of the bytes
+  }
+  frames.add_reports()->set_seq(4);
+  frames.mutable_reports(3)->set_report("\x0a\xff\xff garbage");
+  BatchBuilder b;
+  auto batch = b.Build(frames, 5);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ((*batch)->rows.size(), 4u);
+  EXPECT_FALSE((*batch)->rows[0].refused);
+  EXPECT_TRUE((*batch)->rows[1].malformed);
+  EXPECT_FALSE((*batch)->rows[2].refused);
+  EXPECT_TRUE((*batch)->rows[3].malformed);
+  EXPECT_TRUE((*batch)->rows[1].body.empty());
+  // The stream goes on: the next message continues after seq 4.
+  frames.clear_reports();
+  frames.add_reports()->set_seq(5);
+  frames.mutable_reports(0)->set_report(Stall(1, 1, 1, "f").SerializeAsString());
+  EXPECT_TRUE(b.Build(frames, 6).ok());
 }
 
 TEST(BatchBuilderTest, RejectsTooManyReportsInOneMessage) {

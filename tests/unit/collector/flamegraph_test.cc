@@ -20,6 +20,18 @@ TEST(FlameGraphTest, MergesStacksRootFirstWeightedByStalledTime) {
             "\"recv (libc.so.6)\",\"value\":600}]}]}]}");
 }
 
+// A function named with an OSC sequence, markup and U+FFFE (an agent that sent it raw): the
+// JSON holds it as visible escapes, no control character even escaped as \u001b.
+TEST(FlameGraphTest, HostileNamesAreShownAsVisibleEscapes) {
+  FlameGraph g;
+  v1::Report r = Stall(1, 0, 0, "\x1b]0;pwned\x07</text>\xef\xbf\xbe");
+  g.Add(r.loop_block().stack(), 10);
+  std::string json = g.ToJson(0);
+  EXPECT_NE(json.find("\\\\x1b]0;pwned\\\\x07</text>\\\\ufffe (app.py:42)"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\\u00"), std::string::npos) << json;
+  EXPECT_EQ(json.find('\x1b'), std::string::npos);
+}
+
 TEST(FlameGraphTest, FoldsTinyNodesAndShowsMissingStacks) {
   FlameGraph g;
   g.Add({}, 5);

@@ -35,7 +35,10 @@ TEST(MetricsTest, HistogramsAreCumulativeWithSumAndCount) {
 }
 
 TEST(MetricsTest, LabelValuesAreEscaped) {
-  EXPECT_EQ(Label("host", "a\"b\\c\nd"), "host=\"a\\\"b\\\\c\\nd\"");
+  // A newline is first made the visible text "\n" (safe_text.h), whose backslash is escaped.
+  EXPECT_EQ(Label("host", "a\"b\\c\nd"), "host=\"a\\\"b\\\\c\\\\nd\"");
+  // Bytes that are not UTF-8 would make Prometheus refuse the whole page.
+  EXPECT_EQ(Label("host", "a\xff"), "host=\"a\xef\xbf\xbd\"");
 }
 
 TEST(MetricsTest, CountsFinalStallsOnlyAndSkipsDuplicates) {

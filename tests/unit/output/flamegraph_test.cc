@@ -245,6 +245,24 @@ TEST(FlamegraphSvg, EscapesXmlSpecialCharacters) {
   EXPECT_TRUE(WellFormed(svg, &error)) << error;
 }
 
+// A target names its functions (U+FFFE, an OSC sequence, bytes that are not UTF-8, markup):
+// the SVG stays well-formed XML, checked by a real parser.
+TEST(FlamegraphSvg, HostileFunctionNamesKeepTheSvgWellFormed) {
+  std::string svg = RenderFlameGraph(
+      {Stack({Py("\xef\xbf\xbe", "/srv/\xef\xbf\xbf.py", 1), Py("<module>", "/srv/a.py", 2)}, kMs),
+       Stack({Py("\x1b]0;pwned\x07</text><script>x</script>", "/srv/b.py", 3)}, kMs),
+       Stack({Native("\xff\xfe\xc0\xaf\xed\xa0\x80", "lib\x0b.so")}, kMs)},
+      FlameGraphOptions{});
+  EXPECT_EQ(svg.find("\xef\xbf\xbe"), std::string::npos);
+  EXPECT_EQ(svg.find('\x1b'), std::string::npos);
+  EXPECT_EQ(svg.find('\x07'), std::string::npos);
+  EXPECT_EQ(svg.find("<script>x"), std::string::npos);
+  EXPECT_NE(svg.find("\\ufffe"), std::string::npos);
+  EXPECT_NE(svg.find("\\x1b]0;pwned\\x07&lt;/text&gt;"), std::string::npos);
+  std::string error;
+  EXPECT_TRUE(WellFormed(svg, &error)) << error;
+}
+
 TEST(FlamegraphSvg, EmptyInputIsAValidGraph) {
   std::string svg = RenderFlameGraph({});
   EXPECT_NE(svg.find("No stalls"), std::string::npos);

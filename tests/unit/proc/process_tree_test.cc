@@ -2,7 +2,10 @@
 #include "proc/process_tree.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +46,35 @@ TEST(ReadThreadCpuTimeNs, MissingOrGarbledIsNullopt) {
   std::ofstream(root / "7/task/8/schedstat") << "123456789 42 3\n";
   EXPECT_EQ(ReadThreadCpuTimeNs(7, 8, root.string()), 123456789u);
   std::filesystem::remove_all(root);
+}
+
+// A real process names itself with a newline and a ')' (prctl(PR_SET_NAME) takes any bytes
+// but NUL): it is still alive with its start time (before, the first line of its stat held no
+// fields, and the agent took it for gone and stopped tracking it), and its name comes back
+// whole as safe text.
+TEST(ReadProcessStart, AHostileNameWithANewlineDoesNotHideTheProcess) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    prctl(PR_SET_NAME, "\xff)\nLOOP B) S 1", 0, 0, 0);
+    (void)!write(ready[1], "x", 1);
+    pause();
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  std::optional<ProcessStart> start = ReadProcessStart(child);
+  std::string comm = ReadComm(child);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
+  ASSERT_TRUE(start.has_value());
+  EXPECT_FALSE(start->exited());
+  EXPECT_GT(start->start_ticks, 0u);
+  EXPECT_EQ(comm, "\xef\xbf\xbd)\\nLOOP B) S 1");
 }
 
 }  // namespace

@@ -200,6 +200,31 @@ TEST_F(CollectorClientTest, EveryReportIsAcknowledgedOnce) {
   EXPECT_EQ(c.Count(), 1000);
 }
 
+// A tracked process named itself with bytes that are not UTF-8 (prctl(PR_SET_NAME)) and an
+// entry point let it through: that one report is dropped and counted, every other report is
+// stored, the stream is never reopened (before, the collector refused the whole batch, and
+// the agent resent it for ever: 0 stored, reconnects until the flood guard refused the node).
+TEST_F(CollectorClientTest, AReportThatCannotBeReadIsDroppedAloneAndTheStreamGoesOn) {
+  TestCollector c(dir_ + "/u.db");
+  c.Start();
+  CollectorClient client(absl::StrCat("127.0.0.1:", c.port()), Identity(), Fast());
+  client.Start();
+  for (uint32_t i = 0; i < 200; ++i) {
+    v1::Report r = Event(i);
+    if (i % 50 == 7) r.mutable_process_event()->set_comm("\xff\xfe\x1b]0;x\x07");
+    client.Write(r);
+  }
+  EXPECT_TRUE(client.Flush(std::chrono::seconds(20)));
+  auto s = client.stats();
+  EXPECT_EQ(s.acked, 196u);
+  EXPECT_EQ(s.rejected, 4u);
+  EXPECT_EQ(s.pending, 0u);
+  EXPECT_EQ(s.reconnects, 0u);
+  client.Stop();
+  c.Stop();
+  EXPECT_EQ(c.Count(), 196);
+}
+
 TEST_F(CollectorClientTest, ACollectorRestartLosesNothingAndStoresNothingTwice) {
   TestCollector c(dir_ + "/b.db");
   c.Start();

@@ -56,5 +56,24 @@ TEST(ReportBufferTest, BatchesStopAtTheByteLimitButNeverComeBackEmpty) {
   EXPECT_TRUE(b.TakeUnsent(10, 1000).empty());
 }
 
+// The collector names reports it could not read in its ack, or refuses a whole batch: they
+// leave the buffer counted as rejected, not acknowledged, and are never sent again.
+TEST(ReportBufferTest, RejectedReportsAreCountedApartAndNeverResent) {
+  ReportBuffer b(100);
+  for (int i = 0; i < 10; ++i) b.Push("r");
+  b.TakeUnsent(10, 1 << 20);
+  EXPECT_EQ(b.Ack(4, {2, 3}), 2u);
+  EXPECT_EQ(b.acked(), 2u);
+  EXPECT_EQ(b.rejected(), 2u);
+  EXPECT_EQ(b.Reject(5, 7), 3u);  // a batch refused whole
+  EXPECT_EQ(b.Reject(9, 9), 1u);  // one report that does not parse
+  EXPECT_EQ(b.rejected(), 6u);
+  b.Rewind();
+  std::vector<ReportBuffer::Entry> resent = b.TakeUnsent(10, 1 << 20);
+  ASSERT_EQ(resent.size(), 2u);
+  EXPECT_EQ(resent[0].seq, 8u);
+  EXPECT_EQ(resent[1].seq, 10u);
+}
+
 }  // namespace
 }  // namespace stallscope
