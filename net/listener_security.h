@@ -35,6 +35,9 @@ struct ListenerSecurityOptions {
   std::string client_ca;          // "" = no client certificates
   std::string token_file;         // "" = no tokens
   bool insecure = false;          // allow a non-loopback address without TLS + authentication
+  // Off loopback, authentication alone will do (no TLS): the daemon's ops port, whose only
+  // guarded page is /metrics and whose callers a NetworkPolicy names.
+  bool tls_optional = false;
   std::string realm = "stallscope";
 };
 

@@ -34,6 +34,10 @@ absl::Status Apply(DaemonConfig& c, absl::string_view key, absl::string_view val
   else if (key == "tls_key") c.tls_key = v;
   else if (key == "collector_token_file") c.collector_token_file = v;
   else if (key == "listen_token_file") c.listen_token_file = v;
+  else if (key == "listen_insecure") {
+    if (v != "true" && v != "false") return absl::InvalidArgumentError("listen_insecure is true or false");
+    c.listen_insecure = v == "true";
+  }
   else if (key == "select" || key == "exclude") {
     if (absl::Status st = ParseSelector(v).status(); !st.ok()) return st;
     (key == "select" ? c.select : c.exclude).push_back(v);
