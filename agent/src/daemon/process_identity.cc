@@ -79,7 +79,10 @@ const v1::ProcessIdentity& IdentityResolver::For(pid_t pid) {
   in.app = id.app();
   in.server = id.server();
   in.comm = stat ? stat->comm : "";
-  id.set_service(EvaluateServiceRule(rule_, in));
+  ServiceName service = EvaluateServiceRule(rule_, in);
+  id.set_service(service.value);
+  id.set_service_source(service.source);
+  id.set_service_hint(service.hint);
   return id;
 }
 
