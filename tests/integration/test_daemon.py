@@ -250,7 +250,7 @@ class Daemon(unittest.TestCase):
             # The container's label, not the environment's claim ("payments").
             self.assertEqual(identity["service"], "storefront", identity)
             self.assertEqual(identity["serviceSource"], "label:com.docker.compose.service", identity)
-            self.assertNotIn("serviceHint", identity)
+            self.assertFalse(identity.get("serviceHint", False), identity)
         else:
             self.assertEqual(identity["service"], "tornado_app", identity)
         # a gevent worker's stall: the worker's own identity (inherited server, app module service)
