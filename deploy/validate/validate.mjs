@@ -74,9 +74,11 @@ function containerProblems(where, c, spec, hostPaths) {
   if (!seccomp || seccomp === "Unconfined")
     out.push(`${where}: container ${c.name}: seccompProfile ${seccomp ?? "unset"} (RuntimeDefault or Localhost)`);
   if (sc.privileged) out.push(`${where}: container ${c.name}: privileged`);
-  if (sc.allowPrivilegeEscalation !== false) out.push(`${where}: container ${c.name}: allowPrivilegeEscalation not false`);
+  if (sc.allowPrivilegeEscalation !== false)
+    out.push(`${where}: container ${c.name}: allowPrivilegeEscalation not false`);
   if (sc.readOnlyRootFilesystem !== true) out.push(`${where}: container ${c.name}: root filesystem not read-only`);
-  if (!(sc.capabilities?.drop ?? []).includes("ALL")) out.push(`${where}: container ${c.name}: capabilities not dropped (ALL)`);
+  if (!(sc.capabilities?.drop ?? []).includes("ALL"))
+    out.push(`${where}: container ${c.name}: capabilities not dropped (ALL)`);
   if (!spec.hostPID && (sc.runAsNonRoot ?? spec.securityContext?.runAsNonRoot) !== true)
     out.push(`${where}: container ${c.name}: runAsNonRoot not true (only a node agent, hostPID, runs as root)`);
   for (const m of c.volumeMounts ?? [])
@@ -99,7 +101,8 @@ function hardeningProblems(list) {
     for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])])
       out.push(...containerProblems(d.where, c, spec, hostPaths));
     const labels = pod?.metadata?.labels ?? {};
-    const selected = policies.some((p) => (p.obj.metadata?.namespace ?? "default") === (d.obj.metadata?.namespace ?? "default") &&
+    const namespace = d.obj.metadata?.namespace ?? "default";
+    const selected = policies.some((p) => (p.obj.metadata?.namespace ?? "default") === namespace &&
       Object.entries(p.obj.spec?.podSelector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
     if (!selected) out.push(`${d.where}: no NetworkPolicy selects its pods`);
   }
@@ -117,7 +120,8 @@ function hardeningSelfTest(list) {
   spec.volumes.push({ name: "kubelet-pods", hostPath: { path: "/var/lib/kubelet/pods" } });
   spec.containers[0].volumeMounts.push({ name: "kubelet-pods", mountPath: "/host/var/lib/kubelet/pods" });
   const found = hardeningProblems([weak]).join("\n");
-  for (const expected of ["seccompProfile Unconfined", `exposes ${KUBELET_PODS}`, "mounted writable", "no NetworkPolicy"])
+  const expectations = ["seccompProfile Unconfined", `exposes ${KUBELET_PODS}`, "mounted writable", "no NetworkPolicy"];
+  for (const expected of expectations)
     if (!found.includes(expected)) problems.push(`hardening self-test: a weakened DaemonSet was not refused for "${expected}"`);
 }
 
