@@ -1,9 +1,10 @@
-# Install rules and the Debian package (scripts/package.sh): both binaries, the collector's
-# systemd unit, man pages made from each binary's --help text (help2man, built by the
+# Install rules and the Debian package (scripts/package.sh): both binaries, the collector's and
+# the agent's systemd units, man pages made from each binary's --help text (help2man, built by the
 # man_pages target, not by default), and an example daemon config.
 set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)  # packaging builds the binaries, not the unit tests
 install(TARGETS stallscope stallscope-collector RUNTIME DESTINATION bin)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/stallscope-collector.service
+              ${PROJECT_SOURCE_DIR}/packaging/stallscope-agent.service
         DESTINATION lib/systemd/system)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/stallscope-daemon.conf ${PROJECT_SOURCE_DIR}/README.md
         DESTINATION share/doc/stallscope)

@@ -185,10 +185,12 @@ void ListenerSecurity::Watch(std::chrono::seconds interval) {
 absl::Status ListenerSecurity::CheckListenAddress(const std::string& what, const std::string& host,
                                                   bool http) const {
   bool authenticated = http ? !options_.token_file.empty() : authenticates();
-  if (IsLoopbackHost(host) || options_.insecure || (tls() && authenticated)) return absl::OkStatus();
+  if (IsLoopbackHost(host) || options_.insecure || ((tls() || options_.tls_optional) && authenticated))
+    return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
-      "refusing to serve ", what, " on ", host.empty() ? "every address" : host,
-      " without TLS (--tls-cert/--tls-key) and ", http ? "tokens (--token-file)" : "authentication (--client-ca or --token-file)",
+      "refusing to serve ", what, " on ", host.empty() ? "every address" : host, " without ",
+      options_.tls_optional ? "" : "TLS (--tls-cert/--tls-key) and ",
+      http ? "tokens (--token-file)" : "authentication (--client-ca or --token-file)",
       "; listen on 127.0.0.1, or pass --insecure"));
 }
 

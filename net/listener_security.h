@@ -39,6 +39,9 @@ struct ListenerSecurityOptions {
   std::string token_file;         // "" = no tokens
   unsigned token_default_roles = kRoleIngest;  // of a token line without roles (token_file.h)
   bool insecure = false;          // allow a non-loopback address without TLS + authentication
+  // Off loopback, authentication alone will do (no TLS): the daemon's ops port, whose only
+  // guarded page is /metrics and whose callers a NetworkPolicy names.
+  bool tls_optional = false;
   std::string realm = "stallscope";
 };
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian package: stallscope and stallscope-collector in /usr/bin, the collector's
-# systemd unit, man pages from their --help text. Prints the .deb's path on stdout.
+# Builds the Debian package: stallscope and stallscope-collector in /usr/bin, their systemd
+# units (stallscope-collector.service, stallscope-agent.service), man pages from their --help text. Prints the .deb's path on stdout.
 #   scripts/package.sh && dpkg -i build/package/stallscope_*.deb
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks deploy/ without a cluster: yamllint (Debian) for YAML, then deploy/validate/validate.mjs
-# (npm: kubernetes-models' JSON Schemas of the Kubernetes API, and TypeScript excess-property
-# checks for unknown fields), then `stallscope daemon --check-config` on deploy/*.conf and on the
+# (npm: kubernetes-models' JSON Schemas of the Kubernetes API, TypeScript excess-property
+# checks for unknown fields, and the hardening rules of docs/security.md "Deployment hardening":
+# seccomp never Unconfined, hostPaths read-only and never the kubelet's pod directory, a
+# NetworkPolicy for every workload, ...), then `stallscope daemon --check-config` on deploy/*.conf and on the
 # config embedded in the ConfigMap, then `promtool check rules` on the PrometheusRule's rules
 # (deploy/monitoring/: custom resources of the Prometheus Operator and KEDA, yamllint only). Installs what it needs (Debian packages, npm ci into
 # $BUILD_DIR/manifest-validator). Exit 0 = all valid, 77 = the npm registry is unreachable.

@@ -4,7 +4,13 @@
 //     (kubernetes-models: types, enums, required fields, quantity/int formats);
 //  3. no unknown fields anywhere (a typo like `hostPid` is valid JSON Schema, since the API
 //     schemas allow extra properties): each document is type-checked by TypeScript as an object
-//     literal of the model's interface, whose excess-property check rejects unknown keys.
+//     literal of the model's interface, whose excess-property check rejects unknown keys;
+//  4. hardening (docs/security.md, "Deployment hardening"): every container has a seccomp
+//     profile other than Unconfined, is not privileged, cannot escalate, has a read-only root
+//     filesystem and drops ALL capabilities, and runs as non-root unless its pod is a node agent
+//     (hostPID); every hostPath is mounted read-only and none is, or holds, /var/lib/kubelet/pods;
+//     a NetworkPolicy selects every workload's pods. The rules are first tried on a weakened
+//     copy of the manifests, which they must refuse (a check that cannot fail checks nothing).
 // Exits 1 listing every problem, 0 printing what was checked.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -52,6 +58,76 @@ for (const d of docs) {
   }
 }
 
+// Hardening rules (4): the problems of a list of documents.
+const WORKLOADS = new Set(["DaemonSet", "Deployment", "StatefulSet", "Job", "CronJob"]);
+const KUBELET_PODS = "/var/lib/kubelet/pods";  // every pod's service-account tokens and Secrets
+
+function exposesKubeletPods(path) {
+  const p = path.replace(/\/+$/, "");
+  return p === "" || p === KUBELET_PODS || KUBELET_PODS.startsWith(`${p}/`);
+}
+
+function containerProblems(where, c, spec, hostPaths) {
+  const out = [];
+  const sc = c.securityContext ?? {};
+  const seccomp = sc.seccompProfile?.type ?? spec.securityContext?.seccompProfile?.type;
+  if (!seccomp || seccomp === "Unconfined")
+    out.push(`${where}: container ${c.name}: seccompProfile ${seccomp ?? "unset"} (RuntimeDefault or Localhost)`);
+  if (sc.privileged) out.push(`${where}: container ${c.name}: privileged`);
+  if (sc.allowPrivilegeEscalation !== false)
+    out.push(`${where}: container ${c.name}: allowPrivilegeEscalation not false`);
+  if (sc.readOnlyRootFilesystem !== true) out.push(`${where}: container ${c.name}: root filesystem not read-only`);
+  if (!(sc.capabilities?.drop ?? []).includes("ALL"))
+    out.push(`${where}: container ${c.name}: capabilities not dropped (ALL)`);
+  if (!spec.hostPID && (sc.runAsNonRoot ?? spec.securityContext?.runAsNonRoot) !== true)
+    out.push(`${where}: container ${c.name}: runAsNonRoot not true (only a node agent, hostPID, runs as root)`);
+  for (const m of c.volumeMounts ?? [])
+    if (hostPaths.has(m.name) && m.readOnly !== true)
+      out.push(`${where}: container ${c.name}: hostPath ${hostPaths.get(m.name)} mounted writable at ${m.mountPath}`);
+  return out;
+}
+
+function hardeningProblems(list) {
+  const out = [];
+  const policies = list.filter((d) => d.obj.kind === "NetworkPolicy");
+  if (!policies.length) out.push("no NetworkPolicy among the manifests");
+  for (const d of list) {
+    if (!WORKLOADS.has(d.obj.kind)) continue;
+    const pod = d.obj.kind === "CronJob" ? d.obj.spec?.jobTemplate?.spec?.template : d.obj.spec?.template;
+    const spec = pod?.spec ?? {};
+    const hostPaths = new Map((spec.volumes ?? []).filter((v) => v.hostPath).map((v) => [v.name, v.hostPath.path]));
+    for (const [name, path] of hostPaths)
+      if (exposesKubeletPods(path)) out.push(`${d.where}: hostPath volume ${name} (${path}) exposes ${KUBELET_PODS}`);
+    for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])])
+      out.push(...containerProblems(d.where, c, spec, hostPaths));
+    const labels = pod?.metadata?.labels ?? {};
+    const namespace = d.obj.metadata?.namespace ?? "default";
+    const selected = policies.some((p) => (p.obj.metadata?.namespace ?? "default") === namespace &&
+      Object.entries(p.obj.spec?.podSelector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
+    if (!selected) out.push(`${d.where}: no NetworkPolicy selects its pods`);
+  }
+  return out;
+}
+
+// The rules must refuse a weakened copy: Unconfined seccomp, the kubelet's pod directory mounted
+// writable, no NetworkPolicy.
+function hardeningSelfTest(list) {
+  const agent = list.find((d) => d.obj.kind === "DaemonSet");
+  if (!agent) return;
+  const weak = structuredClone(agent);
+  const spec = weak.obj.spec.template.spec;
+  spec.containers[0].securityContext.seccompProfile = { type: "Unconfined" };
+  spec.volumes.push({ name: "kubelet-pods", hostPath: { path: "/var/lib/kubelet/pods" } });
+  spec.containers[0].volumeMounts.push({ name: "kubelet-pods", mountPath: "/host/var/lib/kubelet/pods" });
+  const found = hardeningProblems([weak]).join("\n");
+  const expectations = ["seccompProfile Unconfined", `exposes ${KUBELET_PODS}`, "mounted writable", "no NetworkPolicy"];
+  for (const expected of expectations)
+    if (!found.includes(expected)) problems.push(`hardening self-test: a weakened DaemonSet was not refused for "${expected}"`);
+}
+
+hardeningSelfTest(docs);
+problems.push(...hardeningProblems(docs));
+
 // Unknown fields: one TypeScript file, one typed constant per document.
 const work = mkdtempSync(join(tmpdir(), "stallscope-manifests-"));
 try {
@@ -86,4 +162,4 @@ if (problems.length) {
   console.error(`${problems.length} problem(s) in ${docs.length} documents`);
   process.exit(1);
 }
-console.log(`${docs.length} documents valid (schema + no unknown fields): ${docs.map((d) => d.where).join("; ")}`);
+console.log(`${docs.length} documents valid (schema + no unknown fields + hardening): ${docs.map((d) => d.where).join("; ")}`);

@@ -18,6 +18,7 @@ TEST_PACKAGES=(
   # zlib1g-dev come with BUILD_PACKAGES)
   xz-utils
   bindfs fuse3  # test_hostile_targets.py: a target on a FUSE mount whose daemon is stopped
+  python3-seccomp  # tests/package/unit_sandbox.py: the systemd units' system call filters without systemd
 )
 BENCH_PACKAGES=(libbpf-tools bpftrace)
 # The libFuzzer targets and the sanitized unit tests (scripts/fuzz.sh, scripts/test.sh): clang

@@ -15,7 +15,9 @@ and time.
 - slow-header and idle-connection floods leave HTTP and gRPC answering; an HTTP/2 rapid reset
   flood keeps the collector's memory bounded while an agent keeps being served;
 - all of it at once against a collector on a non-loopback address while a real agent streams
-  to it over mTLS: every one of its stalls stored once, nothing forged stored."""
+  to it over mTLS: every one of its stalls stored once, nothing forged stored;
+- the daemon's ops port: loopback by default, another address only with a token file (issue 22),
+  /metrics 401 without the token, 200 with it, the probes open."""
 
 import base64
 import http.client
@@ -799,6 +801,83 @@ class DaemonOpsPort(unittest.TestCase):
         finally:
             for sk in socks:
                 sk.close()
+        daemon.signal(signal.SIGTERM)
+        self.assertEqual(daemon.wait(20), 0, daemon.output_tail())
+
+    def start_daemon(self, s, name, argv):
+        """A daemon (BPF probes and all) until its ready line: (process, ops port)."""
+        daemon = s.spawn(name, [harness.STALLSCOPE_BIN, "daemon"] + argv)
+
+        def ready():
+            m = re.search(r"daemon ready: .*on port (\d+)", daemon.stderr())
+            return int(m.group(1)) if m else None
+        port = harness.wait_until(lambda: ready() or not daemon.alive(), harness.ATTACH_TIMEOUT_S)
+        if not daemon.alive():
+            rc = daemon.poll()
+            if rc in (harness.EXIT_PRIVILEGES, harness.EXIT_KERNEL):
+                raise harness.EnvironmentSkip(harness.ENV_SKIP + "daemon exited %d" % rc)
+            return daemon, None
+        self.assertTrue(port, daemon.output_tail())
+        return daemon, port
+
+    def test_off_loopback_metrics_need_the_token_and_default_is_loopback(self):
+        """Issue 22: the ops port served /metrics in plaintext on every address by default.
+        Now a non-loopback address without a token file is refused (one line, exit 7); with one,
+        /metrics from that address is 401 without the token and 200 with it while the probes stay
+        open; with no --listen at all the port is on 127.0.0.1 only."""
+        harness.require_bpf()
+        harness.require_agent_binary()
+        host = public_ipv4()
+        if host is None:
+            self.skipTest("this machine has no non-loopback IPv4 address to listen on")
+        s = harness.Session("daemon-ops-public")
+        self.addCleanup(s.close)
+        conf = s.dir / "d.conf"
+        conf.write_text("scan_interval_ms = 500\nselect = cmdline:^no-such-process-here$\n")
+        for listen in (host + ":0", ":0", "0.0.0.0:0"):
+            p = subprocess.run([str(harness.STALLSCOPE_BIN), "daemon", "--config", str(conf), "--listen", listen],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 7, p.stderr)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            self.assertIn("refusing to serve /metrics", p.stderr)
+            self.assertIn("--listen-token-file", p.stderr)
+
+        tokens = s.dir / "ops-tokens"
+        tokens.write_text("prometheus %s\n" % TOKENS["viewer"])
+        tokens.chmod(0o600)
+        daemon, port = self.start_daemon(s, "daemon-public", ["--config", str(conf), "--listen", host + ":0",
+                                                              "--listen-token-file", str(tokens)])
+        self.assertTrue(port, daemon.output_tail())
+
+        def get(path, token=None, at=host):
+            headers = {"Authorization": "Bearer " + token} if token else {}
+            req = urllib.request.Request("http://%s:%d%s" % (at, port, path), headers=headers)
+            try:
+                with ch._opener.open(req, timeout=10) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+        self.assertEqual(get("/metrics")[0], 401)
+        self.assertEqual(get("/metrics", "tok-not-known-0123456789abcdef")[0], 401)
+        status, body = get("/metrics", TOKENS["viewer"])
+        self.assertEqual(status, 200)
+        self.assertIn("stallscope_agent_", body)
+        self.assertEqual(get("/healthz"), (200, "ok\n"))
+        self.assertEqual(get("/readyz"), (200, "ready\n"))
+        with self.assertRaises(OSError):  # that address only, not every one
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        daemon.signal(signal.SIGTERM)
+        self.assertEqual(daemon.wait(20), 0, daemon.output_tail())
+
+        # No --listen: 127.0.0.1:7702, unreachable on the machine's other address.
+        daemon, port = self.start_daemon(s, "daemon-default", ["--config", str(conf)])
+        if port is None and daemon.poll() == 9:
+            self.skipTest("port 7702 is taken on this machine (another daemon): default bind not checked")
+        self.assertEqual(port, 7702, daemon.output_tail())
+        self.assertIn("on port 7702 of 127.0.0.1", daemon.stderr())
+        self.assertEqual(get("/healthz", at="127.0.0.1"), (200, "ok\n"))
+        with self.assertRaises(OSError):
+            socket.create_connection((host, port), timeout=2).close()
         daemon.signal(signal.SIGTERM)
         self.assertEqual(daemon.wait(20), 0, daemon.output_tail())
 

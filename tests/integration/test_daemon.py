@@ -3,7 +3,8 @@ app, a gunicorn master (with its gevent workers) and a uWSGI master started afte
 tracks other Python processes; reports carry the process identity (a Tornado app run inside a
 real Docker-style cgroup gets its container id, runtime, pod and service from the cgroup path and
 a recorded config.v2.json; a uWSGI server in a Kubernetes pod's cgroup v2 path gets its pod from
-the kubelet's pod directory); /healthz, /readyz and /metrics answer; SIGHUP applies changed
+the kubelet's pod directory); a process's own environment cannot claim another service than the
+one its container's labels or pod name give (issue 22); /healthz, /readyz and /metrics answer; SIGHUP applies changed
 selectors (and a bad file keeps the old config); SIGTERM flushes every report to a real
 collector and exits 0."""
 
@@ -42,7 +43,8 @@ ONLY_OURS = "cmdline:" + re.escape(str(harness.APPS))
 
 def config_text(servers, host_root):
     lines = ["listen = 127.0.0.1:0", "scan_interval_ms = 500", "stats_interval_s = 2", "host_root = %s" % host_root,
-             "service = label:com.docker.compose.service, app, comm"]
+             # The environment first, as a user may write it: the orchestrator's name still wins.
+             "service = env:OTEL_SERVICE_NAME, label:com.docker.compose.service, workload, app, comm"]
     lines += ["select = server:%s %s" % (s, ONLY_OURS) for s in servers]
     return "\n".join(lines) + "\n"
 
@@ -183,7 +185,8 @@ class Daemon(unittest.TestCase):
         cls.cgroup_dir = cls.make_cgroup(CGROUP_V1_MEMORY, "docker/" + CONTAINER_ID)
         port = harness.free_port()
         argv = cls.in_cgroup(cls.cgroup_dir, [harness.PYTHON, harness.APPS / "tornado_app.py", port])
-        proc = cls.s.spawn("tornado", argv, env=cls.s.app_env(), cwd=harness.APPS)
+        # The app claims another service through its own environment (a pod posing as payments).
+        proc = cls.s.spawn("tornado", argv, env=cls.s.app_env(OTEL_SERVICE_NAME="payments"), cwd=harness.APPS)
         cls.s.wait_port(port, proc, "tornado")
         harness.http_get_ok(port, "/fast")
         return proc, port
@@ -244,7 +247,10 @@ class Daemon(unittest.TestCase):
             self.assertEqual(identity["pod"], "storefront-7d9f8b6c5-x2x9k", identity)
             self.assertEqual(identity["podNamespace"], "shop", identity)
             self.assertEqual(identity["container"], "web", identity)
+            # The container's label, not the environment's claim ("payments").
             self.assertEqual(identity["service"], "storefront", identity)
+            self.assertEqual(identity["serviceSource"], "label:com.docker.compose.service", identity)
+            self.assertFalse(identity.get("serviceHint", False), identity)
         else:
             self.assertEqual(identity["service"], "tornado_app", identity)
         # a gevent worker's stall: the worker's own identity (inherited server, app module service)
@@ -252,6 +258,9 @@ class Daemon(unittest.TestCase):
         self.assertTrue(worker_blocks, "no stall reported on a gunicorn worker")
         self.assertEqual(worker_blocks[0][1]["server"], "gunicorn")
         self.assertEqual(worker_blocks[0][1]["service"], "gevent_app")
+        # no orchestrator name outside a container: the app module, marked as the process's word
+        self.assertEqual(worker_blocks[0][1]["serviceSource"], "app")
+        self.assertTrue(worker_blocks[0][1]["serviceHint"])
 
     def test_kubernetes_pod_identity_from_cgroup_v2_and_kubelet_files(self):
         if not self.pod_cgroup:
@@ -264,7 +273,8 @@ class Daemon(unittest.TestCase):
         self.assertEqual(identity["podNamespace"], "billing", identity)
         self.assertEqual(identity["container"], "wsgi", identity)
         self.assertEqual(identity["app"], "sync_app:app", identity)
-        self.assertEqual(identity["service"], "sync_app", identity)
+        self.assertEqual(identity["service"], "billing-api", identity)  # the pod's workload
+        self.assertEqual(identity["serviceSource"], "workload", identity)
 
     def test_ops_endpoints(self):
         self.assertEqual(self.health, (200, "ok\n"))

@@ -2,7 +2,7 @@
 # The Debian package installs with dpkg -i, and what it installs runs: builds it with
 # scripts/package.sh, installs it with dpkg into a scratch root whose package database is a
 # copy of this machine's (so its Depends are checked against the real system without changing
-# it), then runs both installed binaries' --help and checks the unit and man pages are there.
+# it), then runs both installed binaries' --help and checks the units and man pages are there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 deb=$(scripts/package.sh | tail -n 1)
@@ -21,6 +21,7 @@ check() { [[ -e "$root/$1" ]] || { echo "FAIL: $1 not installed" >&2; exit 1; };
 check usr/bin/stallscope
 check usr/bin/stallscope-collector
 check usr/lib/systemd/system/stallscope-collector.service
+check usr/lib/systemd/system/stallscope-agent.service
 for page in stallscope stallscope-attach stallscope-daemon stallscope-collector; do
   check "usr/share/man/man1/$page.1.gz"
 done

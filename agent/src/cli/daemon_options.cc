@@ -23,9 +23,11 @@ Options:
                            --insecure. Token and key files must be owned by root or this
                            user and not readable or writable by others (exit 10)
   --insecure               send the collector token even without TLS (in the clear)
-  --listen ADDR            /healthz, /readyz, /metrics (default 0.0.0.0:7702; "off" = none)
+  --listen ADDR            /healthz, /readyz, /metrics (default 127.0.0.1:7702; "off" = none);
+                           another address than loopback needs --listen-token-file
   --listen-token-file FILE 'NAME TOKEN' lines: /metrics needs one of them (as Bearer or the
                            basic-auth password); /healthz and /readyz need none, tell nothing
+  --listen-insecure        serve /metrics off loopback without a token (not recommended)
   --output FILE            write events to FILE instead of stdout ("-": stdout); created
                            0600, never through a symlink or into another user's file
   --format text|json       text: one log line per event, a startup line and a heartbeat
@@ -40,7 +42,8 @@ SIGTERM/SIGINT: stop, flushing every report to the collector (waits up to 1 s fo
 acks; exits within 2 s). SIGHUP: reload.
 Exit codes: 0 ok, 1 internal error, 2 usage, 4 insufficient privileges, 5 kernel cannot run
 the probes, 6 cannot write the output (refused name, disk full), 7 bad config file or
-unusable --listen address, 9 the --listen port is already in use.
+unusable --listen address (a non-loopback one without --listen-token-file), 9 the --listen
+port is already in use.
 )";
 
 absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args) {
@@ -56,6 +59,7 @@ absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>&
     if (a == "-h" || a == "--help") opts.help = true;
     else if (a == "--verbose") opts.verbose = true;
     else if (a == "--insecure") opts.insecure = true;
+    else if (a == "--listen-insecure") opts.listen_insecure = true;
     else if (a == "--check-config") opts.check_config = true;
     else if (a == "--config") {
       std::optional<std::string> path;

@@ -17,6 +17,7 @@ struct DaemonOptions {
   std::optional<std::string> collector_ca, tls_cert, tls_key, collector_token_file, listen_token_file;
   bool verbose = false;
   bool insecure = false;  // a collector token may be sent without TLS
+  bool listen_insecure = false;  // --listen-insecure: /metrics off loopback without a token
   bool check_config = false;  // parse the config (and flags), report, exit
   bool help = false;
 };

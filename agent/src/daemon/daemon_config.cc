@@ -37,8 +37,10 @@ absl::Status Apply(DaemonConfig& c, absl::string_view key, absl::string_view val
   else if (key == "insecure") {
     if (v != "true" && v != "false") return absl::InvalidArgumentError("insecure: not true or false");
     c.insecure = v == "true";
-  }
-  else if (key == "select" || key == "exclude") {
+  } else if (key == "listen_insecure") {
+    if (v != "true" && v != "false") return absl::InvalidArgumentError("listen_insecure is true or false");
+    c.listen_insecure = v == "true";
+  } else if (key == "select" || key == "exclude") {
     if (absl::Status st = ParseSelector(v).status(); !st.ok()) return st;
     (key == "select" ? c.select : c.exclude).push_back(v);
   } else if (key == "service") {

@@ -19,12 +19,17 @@ struct DaemonConfig {
   std::string tls_cert, tls_key;        // client certificate for the collector (mTLS)
   std::string collector_token_file;     // bearer token for the collector (needs TLS, or insecure)
   bool insecure = false;                // send the token even without TLS
-  std::string listen = "0.0.0.0:7702";  // /healthz, /readyz, /metrics; "" or "off" = none
+  // /healthz, /readyz, /metrics; "" or "off" = none. Loopback unless told: another address
+  // needs listen_token_file (or listen_insecure). In a pod: the pod's IP (deploy/daemonset.yaml).
+  std::string listen = "127.0.0.1:7702";
   std::string listen_token_file;        // 'NAME TOKEN' lines: /metrics needs one of them
+  bool listen_insecure = false;         // serve /metrics off loopback without a token
   std::vector<std::string> select;      // each line: terms that must all match; lines are alternatives
   std::vector<std::string> exclude;     // each line: terms that must all match to exclude
-  std::string service = "env:STALLSCOPE_SERVICE, env:OTEL_SERVICE_NAME, label:app.kubernetes.io/name, "
-                        "label:app, label:com.docker.compose.service, workload, app, comm";
+  // Orchestrator sources win over the process's own (env, app, comm) whatever the order
+  // (service_rule.h); listed here in the order they apply.
+  std::string service = "label:app.kubernetes.io/name, label:app, label:com.docker.compose.service, workload, "
+                        "env:STALLSCOPE_SERVICE, env:OTEL_SERVICE_NAME, app, comm";
   uint32_t max_processes = 256;         // tracked processes (roots found plus their workers)
   uint32_t max_threads = 8192;          // threads tracked in the kernel
   uint64_t block_threshold_ms = 100;

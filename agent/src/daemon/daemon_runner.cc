@@ -59,6 +59,7 @@ absl::StatusOr<DaemonConfig> LoadConfig(const DaemonOptions& o) {
   if (o.collector_token_file) config->collector_token_file = *o.collector_token_file;
   if (o.listen_token_file) config->listen_token_file = *o.listen_token_file;
   if (o.insecure) config->insecure = true;
+  if (o.listen_insecure) config->listen_insecure = true;
   return config;
 }
 
@@ -115,7 +116,7 @@ class Daemon {
     writer_ = identity_writer.get();
 
     if (!config_.listen.empty()) {
-      auto port = ops_.Start(config_.listen, config_.listen_token_file);
+      auto port = ops_.Start(config_.listen, config_.listen_token_file, config_.listen_insecure);
       if (!port.ok())
         return Fail(std::string(port.status().message()),
                     absl::IsAlreadyExists(port.status())      ? net::kExitAddressInUse
@@ -178,8 +179,11 @@ class Daemon {
     last_scan_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - scan_start).count();
     if (!ready_) {
       ready_ = true;
-      fprintf(stderr, "stallscope: daemon ready: tracking %zu processes%s%s\n", control.Tracked().size(),
-              ops_port_ ? absl::StrCat("; /healthz /readyz /metrics on port ", ops_port_).c_str() : "",
+      std::string ops_host = config_.listen.substr(0, config_.listen.rfind(':'));
+      std::string ops = ops_port_ ? absl::StrCat("; /healthz /readyz /metrics on port ", ops_port_, " of ",
+                                                 ops_host.empty() ? "every address" : ops_host)
+                                  : "";
+      fprintf(stderr, "stallscope: daemon ready: tracking %zu processes%s%s\n", control.Tracked().size(), ops.c_str(),
               config_.collector.empty() ? "" : absl::StrCat("; streaming to ", config_.collector).c_str());
       LogStartup(control);
     }
@@ -308,7 +312,8 @@ class Daemon {
     if (!rule.ok()) return fail(rule.status());
     std::vector<std::string> need_restart;
     if (config->collector != config_.collector) need_restart.push_back("collector");
-    if (config->listen != config_.listen || config->listen_token_file != config_.listen_token_file)
+    if (config->listen != config_.listen || config->listen_token_file != config_.listen_token_file ||
+        config->listen_insecure != config_.listen_insecure)
       need_restart.push_back("listen");
     if (config->collector_ca != config_.collector_ca || config->tls_cert != config_.tls_cert ||
         config->tls_key != config_.tls_key || config->collector_token_file != config_.collector_token_file ||
@@ -323,6 +328,7 @@ class Daemon {
     next.collector = config_.collector;
     next.listen = config_.listen;
     next.listen_token_file = config_.listen_token_file;
+    next.listen_insecure = config_.listen_insecure;
     next.collector_ca = config_.collector_ca;
     next.tls_cert = config_.tls_cert;
     next.tls_key = config_.tls_key;

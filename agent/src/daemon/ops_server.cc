@@ -44,31 +44,47 @@ void OpsServer::Routes() {
 
 OpsServer::~OpsServer() { Stop(); }
 
-absl::StatusOr<int> OpsServer::Start(const std::string& listen, const std::string& token_file) {
-  net::ListenerSecurityOptions sec;
-  sec.token_file = token_file;
-  sec.token_default_roles = net::kRoleRead;  // its tokens only read /metrics
-  auto security = net::ListenerSecurity::Create(sec);
-  if (!security.ok())
-    return absl::Status(security.status().code(), absl::StrCat("listen_token_file: ", security.status().message()));
-  security_ = std::move(*security);
-  security_->WatchFiles(std::chrono::seconds(2));
-  server_ = security_->NewHttpServer();
-  Routes();
+absl::StatusOr<int> OpsServer::Start(const std::string& listen, const std::string& token_file, bool insecure) {
   size_t colon = listen.rfind(':');
   int port = -1;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535)
     return absl::InvalidArgumentError(absl::StrCat("listen: '", listen, "' is not HOST:PORT or :PORT"));
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  net::ListenerSecurityOptions sec;
+  sec.token_file = token_file;
+  sec.insecure = insecure;
+  sec.tls_optional = true;
+  sec.token_default_roles = net::kRoleRead;  // its tokens only read /metrics
+  auto security = net::ListenerSecurity::Create(sec);
+  // The code is kept: an unsafe token file is its own exit code (credential_file.h).
+  if (!security.ok())
+    return absl::Status(security.status().code(), absl::StrCat("listen_token_file: ", security.status().message()));
+  // The collector's rule, in the daemon's words: /metrics tells every service on the node.
+  if (!(*security)->CheckListenAddress("/metrics", host, true).ok())
+    return absl::FailedPreconditionError(absl::StrCat(
+        "listen: refusing to serve /metrics on ", host.empty() ? "every address" : host,
+        " without a token (--listen-token-file, listen_token_file); listen on 127.0.0.1 (the default) or the pod's "
+        "address with a token, or pass --listen-insecure"));
+  security_ = std::move(*security);
+  security_->WatchFiles(std::chrono::seconds(2));
+  server_ = security_->NewHttpServer();
+  Routes();
   if (host.empty()) host = "0.0.0.0";
   absl::StatusOr<int> bound = net::BindHttpServer(*server_, host, port);
   if (!bound.ok()) return absl::Status(bound.status().code(), absl::StrCat("listen: ", bound.status().message()));
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listen_done_ = true;
+  });
   return *bound;
 }
 
 void OpsServer::Stop() {
+  // cpp-httplib's stop() does nothing before its listener thread runs: a Stop() right after
+  // Start() would leave it listening and the join below waiting for ever.
+  for (int i = 0; server_ && thread_.joinable() && i < 2000 && !server_->is_running() && !listen_done_; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }

@@ -80,7 +80,10 @@ const v1::ProcessIdentity& IdentityResolver::For(pid_t pid) {
   in.app = id.app();
   in.server = id.server();
   in.comm = stat ? stat->comm : "";
-  id.set_service(EvaluateServiceRule(rule_, in));
+  ServiceName service = EvaluateServiceRule(rule_, in);
+  id.set_service(service.value);
+  id.set_service_source(service.source);
+  id.set_service_hint(service.hint);
   // Everything above comes from the target (its environment, command line, cgroup) or its
   // container's metadata: safe text before any log line, label or report shows it.
   for (std::string* s : {id.mutable_container_id(), id.mutable_container_runtime(), id.mutable_pod_uid(),

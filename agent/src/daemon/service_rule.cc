@@ -27,6 +27,29 @@ bool AllDigits(absl::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789") == absl::string_view::npos;
 }
 
+bool IsOrchestratorSource(const ServiceSource& s) {
+  return s.kind == "label" || s.kind == "workload" || s.kind == "pod" || s.kind == "namespace" ||
+         s.kind == "container";
+}
+
+std::string ValueOf(const ServiceSource& s, const ServiceInputs& in) {
+  if (s.kind == "env") return in.env ? in.env(s.arg) : "";
+  if (s.kind == "label") {
+    if (in.labels == nullptr) return "";
+    auto it = in.labels->find(s.arg);
+    return it == in.labels->end() ? "" : it->second;
+  }
+  if (s.kind == "workload") return WorkloadFromPodName(in.pod);
+  if (s.kind == "pod") return in.pod;
+  if (s.kind == "namespace") return in.pod_namespace;
+  if (s.kind == "container") return in.container;
+  if (s.kind == "app") return ServiceFromApp(in.app);
+  if (s.kind == "server") return in.server;
+  if (s.kind == "comm") return in.comm;
+  if (s.kind == "text") return s.arg;
+  return "";
+}
+
 }  // namespace
 
 absl::StatusOr<ServiceRule> ParseServiceRule(const std::string& text) {
@@ -48,24 +71,20 @@ absl::StatusOr<ServiceRule> ParseServiceRule(const std::string& text) {
   return rule;
 }
 
-std::string EvaluateServiceRule(const ServiceRule& rule, const ServiceInputs& in) {
-  for (const ServiceSource& s : rule) {
-    std::string v;
-    if (s.kind == "env") v = in.env ? in.env(s.arg) : "";
-    else if (s.kind == "label") {
-      if (in.labels)
-        if (auto it = in.labels->find(s.arg); it != in.labels->end()) v = it->second;
-    } else if (s.kind == "workload") v = WorkloadFromPodName(in.pod);
-    else if (s.kind == "pod") v = in.pod;
-    else if (s.kind == "namespace") v = in.pod_namespace;
-    else if (s.kind == "container") v = in.container;
-    else if (s.kind == "app") v = ServiceFromApp(in.app);
-    else if (s.kind == "server") v = in.server;
-    else if (s.kind == "comm") v = in.comm;
-    else if (s.kind == "text") v = s.arg;
-    if (!v.empty()) return v;
+bool IsProcessSource(const ServiceSource& source) {
+  return source.kind == "env" || source.kind == "app" || source.kind == "server" || source.kind == "comm";
+}
+
+ServiceName EvaluateServiceRule(const ServiceRule& rule, const ServiceInputs& in) {
+  for (bool orchestrator : {true, false}) {
+    for (const ServiceSource& s : rule) {
+      if (IsOrchestratorSource(s) != orchestrator) continue;
+      std::string v = ValueOf(s, in);
+      if (v.empty()) continue;
+      return {std::move(v), s.arg.empty() ? s.kind : absl::StrCat(s.kind, ":", s.arg), IsProcessSource(s)};
+    }
   }
-  return "";
+  return {};
 }
 
 std::string WorkloadFromPodName(const std::string& pod) {

@@ -1,5 +1,9 @@
-// The `service` label of a process: an ordered list of sources, the first that gives a
-// non-empty value wins. Sources:
+// The `service` label of a process: an ordered list of sources. What the orchestrator says wins
+// over what the process says of itself: the first orchestrator source (label, workload, pod,
+// namespace, container) that gives a non-empty value names the service; only when none does,
+// the first of the others (env, app, server, comm, text), in the rule's order. A process sets
+// its own environment, script and name (and can re-exec itself with any of them): read alone
+// they would let a pod pose as another service. Sources:
 //   env:NAME     the process's environment variable NAME
 //   label:KEY    a container label / OCI annotation
 //   workload     the Kubernetes pod name without its controller suffixes (checkout-7d9f8b6c5-x2x9k -> checkout)
@@ -36,7 +40,18 @@ struct ServiceInputs {
   std::string pod, pod_namespace, container, app, server, comm;
 };
 
-std::string EvaluateServiceRule(const ServiceRule& rule, const ServiceInputs& in);
+// What the rule gave and from where.
+struct ServiceName {
+  std::string value;
+  std::string source;  // the source as written in the rule: "workload", "env:OTEL_SERVICE_NAME"
+  bool hint = false;   // the process's own word (env, app, server, comm): no orchestrator source gave one
+};
+
+// Orchestrator sources first (a process cannot change them), then the rest.
+ServiceName EvaluateServiceRule(const ServiceRule& rule, const ServiceInputs& in);
+
+// True for the sources whose value the process itself controls: env, app, server, comm.
+bool IsProcessSource(const ServiceSource& source);
 
 // checkout-7d9f8b6c5-x2x9k -> checkout (Deployment), web-0 -> web (StatefulSet),
 // agent-x2x9k -> agent (DaemonSet/Job); other names unchanged.

@@ -46,13 +46,17 @@ TEST(DaemonConfigTest, ErrorsNameTheLine) {
   EXPECT_FALSE(ParseDaemonConfig("select = cmdline:([\n").ok());
   EXPECT_FALSE(ParseDaemonConfig("service = label\n").ok());
   EXPECT_FALSE(ParseDaemonConfig("memory_limit_mb = 1\n").ok());
+  EXPECT_FALSE(ParseDaemonConfig("listen_insecure = yes\n").ok());
+  EXPECT_TRUE(ParseDaemonConfig("listen_insecure = true\n")->listen_insecure);
 }
 
 TEST(DaemonConfigTest, DefaultsWithoutAFile) {
   auto c = ParseDaemonConfig("");
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(c->select.empty());  // = server:any
-  EXPECT_EQ(c->listen, "0.0.0.0:7702");
+  // Loopback unless told: /metrics is never on the network by default.
+  EXPECT_EQ(c->listen, "127.0.0.1:7702");
+  EXPECT_FALSE(c->listen_insecure);
   EXPECT_FALSE(LoadDaemonConfig("/nonexistent/stallscope.conf").ok());
 }
 

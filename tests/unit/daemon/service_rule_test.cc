@@ -22,7 +22,7 @@ TEST(ServiceRuleTest, AppModules) {
   EXPECT_EQ(ServiceFromApp(""), "");
 }
 
-TEST(ServiceRuleTest, FirstNonEmptySourceWins) {
+TEST(ServiceRuleTest, FirstNonEmptySourceWinsOrchestratorFirst) {
   auto rule = ParseServiceRule("env:OTEL_SERVICE_NAME, label:app, workload, app, comm");
   ASSERT_TRUE(rule.ok());
   std::map<std::string, std::string> labels;
@@ -31,14 +31,55 @@ TEST(ServiceRuleTest, FirstNonEmptySourceWins) {
   in.comm = "gunicorn";
   in.app = "shop.wsgi:app";
   in.env = [](const std::string&) { return std::string(); };
-  EXPECT_EQ(EvaluateServiceRule(*rule, in), "shop");
+  ServiceName name = EvaluateServiceRule(*rule, in);
+  EXPECT_EQ(name.value, "shop");
+  EXPECT_EQ(name.source, "app");
+  EXPECT_TRUE(name.hint);  // the process's own script: nothing the orchestrator said
   in.pod = "checkout-7d9f8b6c5-x2x9k";
-  EXPECT_EQ(EvaluateServiceRule(*rule, in), "checkout");
+  name = EvaluateServiceRule(*rule, in);
+  EXPECT_EQ(name.value, "checkout");
+  EXPECT_EQ(name.source, "workload");
+  EXPECT_FALSE(name.hint);
   labels["app"] = "storefront";
-  EXPECT_EQ(EvaluateServiceRule(*rule, in), "storefront");
-  in.env = [](const std::string& name) { return name == "OTEL_SERVICE_NAME" ? std::string("otel-shop") : ""; };
-  EXPECT_EQ(EvaluateServiceRule(*rule, in), "otel-shop");
-  EXPECT_EQ(EvaluateServiceRule(*ParseServiceRule("pod, text:unknown"), ServiceInputs{}), "unknown");
+  EXPECT_EQ(EvaluateServiceRule(*rule, in).value, "storefront");
+  EXPECT_EQ(EvaluateServiceRule(*rule, in).source, "label:app");
+  ServiceName fallback = EvaluateServiceRule(*ParseServiceRule("pod, text:unknown"), ServiceInputs{});
+  EXPECT_EQ(fallback.value, "unknown");
+  EXPECT_FALSE(fallback.hint);  // the operator's own text
+}
+
+// A pod whose environment claims another service keeps its orchestrator identity, whatever
+// order the rule lists the sources in; the claim counts only where the orchestrator says nothing.
+TEST(ServiceRuleTest, APodsEnvironmentCannotClaimAnotherService) {
+  auto rule = ParseServiceRule("env:STALLSCOPE_SERVICE, env:OTEL_SERVICE_NAME, label:app.kubernetes.io/name, "
+                               "workload, app, comm");
+  ASSERT_TRUE(rule.ok());
+  std::map<std::string, std::string> labels;
+  int env_reads = 0;
+  ServiceInputs in;
+  in.labels = &labels;
+  in.env = [&env_reads](const std::string& name) {
+    ++env_reads;
+    return name == "OTEL_SERVICE_NAME" ? std::string("payments") : "";
+  };
+  in.pod = "reviews-5c8d7f9b4d-q8wzt";
+  in.comm = "gunicorn";
+  ServiceName name = EvaluateServiceRule(*rule, in);
+  EXPECT_EQ(name.value, "reviews");
+  EXPECT_EQ(name.source, "workload");
+  EXPECT_FALSE(name.hint);
+  EXPECT_EQ(env_reads, 0);  // not even read: the orchestrator named it
+  labels["app.kubernetes.io/name"] = "reviews-api";
+  EXPECT_EQ(EvaluateServiceRule(*rule, in).value, "reviews-api");
+
+  // Outside any pod or labelled container: the process's word, marked as a hint.
+  ServiceInputs bare = in;
+  bare.labels = nullptr;
+  bare.pod = "";
+  name = EvaluateServiceRule(*rule, bare);
+  EXPECT_EQ(name.value, "payments");
+  EXPECT_EQ(name.source, "env:OTEL_SERVICE_NAME");
+  EXPECT_TRUE(name.hint);
 }
 
 TEST(ServiceRuleTest, RejectsUnknownSources) {
