@@ -68,7 +68,7 @@ function(bpf_headers_standalone target)
     list(APPEND headers ${CMAKE_CURRENT_SOURCE_DIR}/${header})
   endforeach()
   foreach(header IN LISTS ARGN)
-    set(stamp ${CMAKE_CURRENT_BINARY_DIR}/standalone/${header}.ok)
+    set(stamp ${CMAKE_CURRENT_BINARY_DIR}/${header}.standalone)
     add_custom_command(
       OUTPUT ${stamp}
       COMMAND ${BPF_CLANG} ${BPF_CFLAGS} -Wno-unused-function -I${CMAKE_CURRENT_SOURCE_DIR}
