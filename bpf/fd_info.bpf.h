@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* What an fd of the current task is, read in the kernel while it is still open: the file kind,
- * and for sockets their addresses. Included by stallscope.bpf.c (needs vmlinux.h and the ABI).
+ * and for sockets their addresses.
  * Every helper here reads the *current* task's fd table: call them only where the task of
  * interest is current (its own syscall tracepoints, or sched_switch for prev). */
 #ifndef STALLSCOPE_BPF_FD_INFO_BPF_H_
 #define STALLSCOPE_BPF_FD_INFO_BPF_H_
+
+#include "common.bpf.h"
 
 /* The task, its fd table and the table's bounds are direct loads from a BTF pointer (no
  * probe-read call each, 43 ns apiece at the time of writing). The array of files is a pointer to

@@ -9,9 +9,12 @@
  * saturation (busy == size); a saturation that lasted >= the threshold is sent when it ends (at
  * the next transition after its idle gap outlasted the grace; the agent finalises it itself if
  * none comes), and the agent reads ongoing ones from the mmapped pool array. One event per saturation, none per
- * request. Included from stallscope.bpf.c (needs is_tracked, count, events). */
+ * request. */
 #ifndef STALLSCOPE_POOLS_BPF_H_
 #define STALLSCOPE_POOLS_BPF_H_
+
+#include "common.bpf.h"
+#include "task_syscall.bpf.h"
 
 #define FUTEX_WAIT 0
 #define FUTEX_WAIT_BITSET 9
@@ -30,7 +33,7 @@ struct {
   __type(value, struct ss_pool_member);
 } pool_members SEC(".maps");
 
-/* Bit per tid that may be in pool_members (see thread_bitmap in stallscope.bpf.c). */
+/* Bit per tid that may be in pool_members (see thread_bitmap in common.bpf.h). */
 SS_ID_BITMAP(member_bitmap);
 
 static __always_inline struct ss_pool_member *lookup_member(__u32 tid) {

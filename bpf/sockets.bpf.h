@@ -7,10 +7,14 @@
  *     is whoever accept()s it (sys_exit_accept/accept4).
  * The listener's accept-queue depth is counted here (children established minus accepted or
  * closed before accept), so its peak is exact rather than polled. Bytes come from tcp_sock at
- * close; resets from the tcp reset tracepoints. Included from stallscope.bpf.c after
- * pools.bpf.h (listeners, pools). */
+ * close; resets from the tcp reset tracepoints. Uses the listeners and pools of
+ * pools.bpf.h. */
 #ifndef STALLSCOPE_SOCKETS_BPF_H_
 #define STALLSCOPE_SOCKETS_BPF_H_
+
+#include "common.bpf.h"
+#include "fd_info.bpf.h"
+#include "pools.bpf.h"
 
 /* Set by the agent: send a SS_EV_SOCKET_CLOSED per connection (it writes SocketLifetime reports
  * or the text endpoint table). Accept-queue and accept-wait accounting runs either way. */

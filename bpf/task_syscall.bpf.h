@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The syscall a sleeping task sits in, from the user registers saved at kernel entry: shared by
- * the busy-period accounting (which syscall blocked) and the pool members' idle check. Included
- * by stallscope.bpf.c before pools.bpf.h.
+ * the busy-period accounting (which syscall blocked) and the pool members' idle check.
  *
  * x86_64: entry_SYSCALL_64 saves the number as orig_ax and sets ax to -ENOSYS until the call
  * returns, while exception entries save an error code (or -1) as orig_ax and keep the user's ax;
@@ -9,6 +8,9 @@
  * NO_SYSCALL (-1) outside syscalls. */
 #ifndef STALLSCOPE_BPF_TASK_SYSCALL_BPF_H_
 #define STALLSCOPE_BPF_TASK_SYSCALL_BPF_H_
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
 
 #define SS_ENOSYS 38
 

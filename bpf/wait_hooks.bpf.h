@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The waits that bound busy periods (epoll_wait & co., poll, select) and epoll_ctl, the loop
- * evidence. Included by stallscope.bpf.c after the busy-period helpers.
+ * evidence.
  *
  * Entries only: a wait's return is inferred where the thread is next seen outside it
- * (wait_returned_at in stallscope.bpf.c), so each wait on the host runs one program, not two.
+ * (wait_returned_at in busy_period.bpf.h), so each wait on the host runs one program, not two.
  * Two ways in, one logic:
  * - tracepoint/syscalls/sys_enter_<wait> (the default): the kernel dispatches these per
  *   syscall number, so every other syscall on the host never enters a BPF program. They need
@@ -13,6 +13,12 @@
  * Blocking syscalls inside a busy period are not seen here at all: sched_switch finds them. */
 #ifndef STALLSCOPE_BPF_WAIT_HOOKS_BPF_H_
 #define STALLSCOPE_BPF_WAIT_HOOKS_BPF_H_
+
+#include "common.bpf.h"
+#include "busy_period.bpf.h"
+#include "fd_info.bpf.h"
+#include "pools.bpf.h" /* nr_epoll_wait & co. */
+#include "task_syscall.bpf.h"
 
 /* --syscall-hooks sched: no syscall hook at all (see "waits seen by the scheduler" below). */
 const volatile bool waits_at_switch = false;

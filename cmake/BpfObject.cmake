@@ -28,6 +28,11 @@ add_custom_command(
   COMMENT "Generating vmlinux.h from ${VMLINUX_BTF}")
 add_custom_target(vmlinux_h DEPENDS ${VMLINUX_H_DIR}/vmlinux.h)
 
+# The flags of every BPF compile. -mcpu=v3: atomic OR/AND on map values (tracked-process
+# bitmap), kernel 5.12+.
+set(BPF_CFLAGS -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_TARGET_ARCH} -Wall -Werror
+    -I${VMLINUX_H_DIR})
+
 # bpf_object(<name> <source.bpf.c> [DEPENDS headers...]): builds <name>.bpf.o and <name>.skel.h,
 # and an INTERFACE library <name>_skel to link against.
 function(bpf_object name source)
@@ -36,9 +41,7 @@ function(bpf_object name source)
   set(skel ${CMAKE_CURRENT_BINARY_DIR}/${name}.skel.h)
   add_custom_command(
     OUTPUT ${obj}
-    # -mcpu=v3: atomic OR/AND on map values (tracked-process bitmap), kernel 5.12+.
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_TARGET_ARCH}
-            -Wall -Werror -I${VMLINUX_H_DIR} -I${CMAKE_CURRENT_SOURCE_DIR}
+    COMMAND ${BPF_CLANG} ${BPF_CFLAGS} -I${CMAKE_CURRENT_SOURCE_DIR}
             -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${obj}
     DEPENDS ${source} ${ARG_DEPENDS} vmlinux_h ${VMLINUX_H_DIR}/vmlinux.h
     COMMENT "BPF ${source}")
@@ -52,4 +55,28 @@ function(bpf_object name source)
   add_dependencies(${name}_skel ${name}_skel_gen)
   target_include_directories(${name}_skel INTERFACE ${CMAKE_CURRENT_BINARY_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(${name}_skel INTERFACE PkgConfig::LIBBPF PkgConfig::LIBELF ZLIB::ZLIB)
+endfunction()
+
+# bpf_headers_standalone(<target> headers...): a target that compiles each header alone, as a C
+# file with the flags above (-fsyntax-only), so a header that leans on what its includer defined
+# before it fails the build. -Wno-unused-function: a header's static helpers have no caller when
+# it is compiled alone. Re-run when any of the headers changes.
+function(bpf_headers_standalone target)
+  set(stamps)
+  set(headers)
+  foreach(header IN LISTS ARGN)
+    list(APPEND headers ${CMAKE_CURRENT_SOURCE_DIR}/${header})
+  endforeach()
+  foreach(header IN LISTS ARGN)
+    set(stamp ${CMAKE_CURRENT_BINARY_DIR}/${header}.standalone)
+    add_custom_command(
+      OUTPUT ${stamp}
+      COMMAND ${BPF_CLANG} ${BPF_CFLAGS} -Wno-unused-function -I${CMAKE_CURRENT_SOURCE_DIR}
+              -x c -fsyntax-only ${CMAKE_CURRENT_SOURCE_DIR}/${header}
+      COMMAND ${CMAKE_COMMAND} -E touch ${stamp}
+      DEPENDS ${headers} vmlinux_h ${VMLINUX_H_DIR}/vmlinux.h
+      COMMENT "BPF header ${header} compiles on its own")
+    list(APPEND stamps ${stamp})
+  endforeach()
+  add_custom_target(${target} DEPENDS ${stamps})
 endfunction()

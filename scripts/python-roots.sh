@@ -8,8 +8,10 @@
 #
 #   scripts/python-roots.sh [SUITE...]   (default: bullseye trixie sid trixie-ft)
 #
-# Prints "SUITE DIR" per ready root. Exit 0 when every root is ready, 1 otherwise (a suite that
-# could not be built is reported on stderr). Needs root and a Debian mirror.
+# Prints "SUITE DIR" per ready root. Exit 0 when every root is ready, 77 when the missing ones
+# need root to build and this is not root (ctest counts its setup test skipped), 1 otherwise (a
+# suite that could not be built is reported on stderr). Needs root and a Debian mirror. Several
+# runs at once (tests of several checkouts) build each root once: the others wait for it.
 # Environment: STALLSCOPE_ROOTS_DIR (default /var/cache/stallscope/roots),
 # STALLSCOPE_MIRROR (default: the first URIs: line under /etc/apt/sources.list.d/).
 set -euo pipefail
@@ -32,15 +34,33 @@ packages_for() {
   esac
 }
 
+# The stamp of a ready root: its content changes when the package list does.
+root_ready() {
+  local stamp=$ROOTS_DIR/$1/.stallscope-root
+  [[ -f $stamp && $(cat "$stamp") == "v$STAMP_VERSION $(packages_for "$1")" ]]
+}
+
+# Returns 0 when the root is ready, 2 when it needs building and this is not root, 1 on failure.
 build_root() {
-  local suite=$1 dir=$ROOTS_DIR/$1
-  local stamp=$dir/.stallscope-root
-  local want="v$STAMP_VERSION $(packages_for "$suite")"
-  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
+  local suite=$1
+  if root_ready "$suite"; then return 0; fi
   if [[ $(id -u) -ne 0 ]]; then
     echo "python-roots: building the $suite root needs root" >&2
-    return 1
+    return 2
   fi
+  mkdir -p "$ROOTS_DIR"
+  # One build per suite at a time; the lock is released when this function returns.
+  local lock rc=0
+  exec {lock}>"$ROOTS_DIR/.$suite.lock"
+  flock "$lock"
+  root_ready "$suite" || debootstrap_root "$suite" || rc=$?
+  exec {lock}>&-
+  return $rc
+}
+
+debootstrap_root() {
+  local suite=$1 dir=$ROOTS_DIR/$1
+  local want="v$STAMP_VERSION $(packages_for "$suite")"
   local tmp=$ROOTS_DIR/.$suite.tmp
   rm -rf "$tmp"
   mkdir -p "$ROOTS_DIR"
@@ -75,7 +95,11 @@ build_ft() {
   local root=$ROOTS_DIR/trixie
   local stamp=$root$FT_PREFIX/.stallscope-ft want="v1 $FT_SHA256"
   if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
-  build_root trixie || return 1
+  build_root trixie || return $?
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "python-roots: building trixie-ft needs root" >&2
+    return 2
+  fi
   # One build at a time (tests of several checkouts may ask at once); the winner's stamp ends
   # the others' wait.
   mkdir -p "$ROOTS_DIR"
@@ -125,17 +149,21 @@ build_ft() {
 main() {
   local suites=("$@")
   ((${#suites[@]})) || suites=(bullseye trixie sid trixie-ft)
-  local status=0 suite
+  local failed=0 need_root=0 suite rc
   for suite in "${suites[@]}"; do
+    rc=0
     if [[ $suite == trixie-ft ]]; then
-      if build_ft; then echo "$suite $ROOTS_DIR/trixie"; else status=1; fi
-    elif build_root "$suite"; then
-      echo "$suite $ROOTS_DIR/$suite"
+      build_ft || rc=$?
+      ((rc)) || echo "$suite $ROOTS_DIR/trixie"
     else
-      status=1
+      build_root "$suite" || rc=$?
+      ((rc)) || echo "$suite $ROOTS_DIR/$suite"
     fi
+    if ((rc == 2)); then need_root=1; elif ((rc)); then failed=1; fi
   done
-  return $status
+  if ((failed)); then return 1; fi
+  if ((need_root)); then return 77; fi
+  return 0
 }
 
 main "$@"
