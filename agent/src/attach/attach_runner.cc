@@ -39,6 +39,7 @@
 #include "pools/work_loops.h"
 #include "daemon/process_facts.h"
 #include "proc/fd_target.h"
+#include "proc/proc_stat.h"
 #include "proc/process_tree.h"
 #include "proc/runtime_detect.h"
 #include "sockets/socket_reports.h"
@@ -311,7 +312,7 @@ class AttachRun : public TraceControl {
   std::vector<pid_t> PruneExited() {
     std::vector<pid_t> gone;
     for (pid_t pid : tracked_) {
-      std::optional<ProcessStart> start = ReadProcessStart(pid);
+      std::optional<ProcessStat> start = ReadProcessStat(pid);
       auto known = start_ticks_.find(pid);
       // A zombie leader whose other threads still run is alive.
       bool exited = !start || (start->exited() && ListThreads(pid).size() <= 1) ||
@@ -715,7 +716,7 @@ int RunAttach(const AttachOptions& options) {
   for (pid_t pid : options.pids) {
     auto tgid = ThreadGroupOf(pid);
     if (!tgid) return Fail(absl::NotFoundError(absl::StrCat("no process with PID ", pid)));
-    if (std::optional<ProcessStart> start = ReadProcessStart(*tgid);
+    if (std::optional<ProcessStat> start = ReadProcessStat(*tgid);
         start && start->exited() && ListThreads(*tgid).size() <= 1)
       return Fail(absl::NotFoundError(absl::StrCat("process ", *tgid,
                                                    " is a zombie: it has exited and only waits for "

@@ -35,29 +35,6 @@ std::string Basename(const std::string& path) {
 
 }  // namespace
 
-std::optional<ProcessStat> ReadProcessStat(pid_t pid, const std::string& proc_root) {
-  std::string text = ReadAll(absl::StrCat(proc_root, "/", pid, "/stat"), 4096);
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; it ends at the last ')'.
-  size_t open = text.find('('), close = text.rfind(')');
-  // close + 2: the fields start after ") "; a file ending at ')' has none (substr would throw).
-  if (open == std::string::npos || close == std::string::npos || close < open || close + 2 > text.size())
-    return std::nullopt;
-  ProcessStat st;
-  st.pid = pid;
-  st.comm = SanitizeTargetString(std::string_view(text).substr(open + 1, close - open - 1), kMaxCommBytes);
-  std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(text).substr(close + 2), ' ', absl::SkipEmpty());
-  // f[0] = state (field 3), f[1] = ppid (4), f[6] = flags (9), f[19] = starttime (22)
-  if (f.size() < 20) return std::nullopt;
-  int ppid = 0;
-  uint64_t flags = 0;
-  if (!absl::SimpleAtoi(f[1], &ppid) || !absl::SimpleAtoi(f[6], &flags) || !absl::SimpleAtoi(f[19], &st.start_ticks))
-    return std::nullopt;
-  st.ppid = ppid;
-  constexpr uint64_t kPfKthread = 0x00200000;
-  st.kernel_thread = (flags & kPfKthread) != 0;
-  return st;
-}
-
 std::vector<pid_t> ListPids(const std::string& proc_root) {
   std::vector<pid_t> pids;
   DIR* dir = opendir(proc_root.c_str());

@@ -11,18 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "proc/proc_stat.h"
+
 namespace stallscope {
-
-struct ProcessStat {
-  pid_t pid = 0;
-  pid_t ppid = 0;
-  std::string comm;
-  uint64_t start_ticks = 0;  // since boot, in clock ticks: with pid, identifies a process
-  bool kernel_thread = false;
-};
-
-// /proc/PID/stat; nullopt when the process is gone.
-std::optional<ProcessStat> ReadProcessStat(pid_t pid, const std::string& proc_root = "/proc");
 
 // Every numeric entry of /proc.
 std::vector<pid_t> ListPids(const std::string& proc_root = "/proc");

@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "proc/fd_target.h"
+#include "proc/proc_stat.h"
 #include "proc/process_tree.h"
 #include "target_files/target_files.h"
 
@@ -27,20 +28,6 @@ namespace stallscope {
 namespace {
 
 constexpr absl::string_view kTcpListen = "0A";
-
-std::optional<pid_t> ParentOf(pid_t pid) {
-  std::optional<std::string> text = target_files::ReadProcFile(absl::StrCat("/proc/", pid, "/stat"));
-  if (!text) return std::nullopt;
-  // The whole record: the name may contain spaces, parentheses and newlines (its first line
-  // may end at the name's ')', and substr past it would throw).
-  const std::string& stat = *text;
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 > stat.size()) return std::nullopt;
-  std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
-  int ppid = 0;
-  if (f.size() < 2 || !absl::SimpleAtoi(f[1], &ppid)) return std::nullopt;
-  return ppid;
-}
 
 // Socket fds of /proc/PID/fd, by inode. The cap is past any pool worker's fd count: the
 // listeners may sit at any fd number.
@@ -188,11 +175,11 @@ std::optional<ListenerFd> ParseListenLine(absl::string_view line, bool ipv6) {
 }
 
 std::optional<ProcessView> ReadProcessView(pid_t pid, const WaitSyscalls& nr) {
-  std::optional<pid_t> ppid = ParentOf(pid);
-  if (!ppid) return std::nullopt;
+  std::optional<ProcessStat> stat = ReadProcessStat(pid);
+  if (!stat) return std::nullopt;
   ProcessView view;
   view.pid = pid;
-  view.ppid = *ppid;
+  view.ppid = stat->ppid;
   std::string exe_path = target_files::ReadProcLink(absl::StrCat("/proc/", pid, "/exe")).value_or("");
   view.is_uwsgi = absl::EndsWith(exe_path, "/uwsgi") || absl::StrContains(exe_path, "/uwsgi-");
 

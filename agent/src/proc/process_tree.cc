@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "target_files/target_strings.h"
+#include "proc/proc_stat.h"
 #include "target_files/target_files.h"
 
 namespace stallscope {
@@ -26,29 +27,6 @@ std::optional<std::string> FirstLine(const std::string& path) {
 
 std::string PidDir(const std::string& proc_root, pid_t pid) {
   return proc_root + "/" + std::to_string(pid);
-}
-
-// The whole of /proc/PID/stat: its comm may hold a newline (prctl(PR_SET_NAME) takes any
-// bytes), so its first line is not the record (a process cut there looked gone, and went
-// untracked). Fields follow the last ')'.
-std::optional<std::string> StatFields(const std::string& proc_root, pid_t pid) {
-  std::optional<std::string> text = target_files::ReadProcFile(PidDir(proc_root, pid) + "/stat");
-  if (!text) return std::nullopt;
-  size_t close = text->rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  return text->substr(close + 1);
-}
-
-std::optional<pid_t> ParentOf(const std::string& proc_root, pid_t pid) {
-  // The name is in parentheses and may itself contain spaces, parentheses and newlines: parse
-  // after the last ')'. Fields then: state ppid ...
-  std::optional<std::string> fields = StatFields(proc_root, pid);
-  if (!fields) return std::nullopt;
-  std::istringstream rest(*fields);
-  std::string state;
-  pid_t ppid = 0;
-  if (!(rest >> state >> ppid)) return std::nullopt;
-  return ppid;
 }
 
 }  // namespace
@@ -96,22 +74,6 @@ std::optional<uint64_t> ReadThreadCpuTimeNs(pid_t pid, pid_t tid, const std::str
   return ns;
 }
 
-std::optional<ProcessStart> ReadProcessStart(pid_t pid, const std::string& proc_root) {
-  // "pid (comm) S ppid ...": the comm may hold ')' and newlines itself; fields follow the last
-  // ')', and starttime is the 20th of them (field 22 of proc(5)).
-  std::optional<std::string> fields = StatFields(proc_root, pid);
-  if (!fields) return std::nullopt;
-  std::istringstream rest(*fields);
-  std::string field;
-  ProcessStart out;
-  for (int i = 0; i < 20 && rest >> field; ++i) {
-    if (i == 0) out.state = field.empty() ? 0 : field[0];
-    if (i == 19 && !absl::SimpleAtoi(field, &out.start_ticks)) return std::nullopt;
-  }
-  if (out.state == 0) return std::nullopt;
-  return out;
-}
-
 std::vector<pid_t> ListThreads(pid_t pid, const std::string& proc_root) {
   std::vector<pid_t> out;
   if (DIR* dir = opendir((proc_root + "/" + std::to_string(pid) + "/task").c_str())) {
@@ -149,7 +111,7 @@ std::vector<pid_t> FindDescendants(const std::vector<pid_t>& roots, const std::s
     while (dirent* entry = readdir(dir)) {
       int pid = 0;
       if (!absl::SimpleAtoi(entry->d_name, &pid) || pid <= 0) continue;
-      if (auto ppid = ParentOf(proc_root, pid)) children[*ppid].push_back(pid);
+      if (auto stat = ReadProcessStat(pid, proc_root)) children[stat->ppid].push_back(pid);
     }
     closedir(dir);
   }

@@ -16,14 +16,6 @@ std::optional<pid_t> ThreadGroupOf(pid_t pid, const std::string& proc_root = "/p
 
 // The process's name (/proc/PID/comm), "" when gone.
 std::string ReadComm(pid_t pid, const std::string& proc_root = "/proc");
-// From /proc/PID/stat: the state letter ('R', 'S', 'Z' for a zombie, ...) and the start time
-// (clock ticks after boot; with the PID it names one process, across PID reuse). nullopt: gone.
-struct ProcessStart {
-  char state = 0;
-  uint64_t start_ticks = 0;
-  bool exited() const { return state == 'Z' || state == 'X'; }
-};
-std::optional<ProcessStart> ReadProcessStart(pid_t pid, const std::string& proc_root = "/proc");
 
 // A thread's name (/proc/PID/task/TID/comm), "" when gone.
 std::string ReadThreadComm(pid_t pid, pid_t tid, const std::string& proc_root = "/proc");

@@ -41,5 +41,20 @@ TEST_F(ProcessStatTest, TruncatedFilesAreRejected) {
   }
 }
 
+TEST_F(ProcessStatTest, StateKernelThreadsAndAHostileNameFromOneParser) {
+  // One parser for the whole agent (proc/proc_stat.h): the state, the kernel-thread flag, and
+  // a name the process chose (invalid UTF-8, an escape, a newline, a ')') made safe.
+  auto st = ParseProcessStat(42, "42 (\xff\x1b]0;x\x07\n) S) Z 1 0 0 0 -1 2097152 0 0 0 0 0 0 0 0 20 0 1 0 99 0 0\n");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->state, 'Z');
+  EXPECT_TRUE(st->exited());
+  EXPECT_TRUE(st->kernel_thread);
+  EXPECT_EQ(st->ppid, 1);
+  EXPECT_EQ(st->start_ticks, 99u);
+  EXPECT_EQ(st->comm.find('\x1b'), std::string::npos) << st->comm;
+  EXPECT_EQ(st->comm.find('\n'), std::string::npos) << st->comm;
+  EXPECT_FALSE(ParseProcessStat(42, "42 (x) SS 1 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0").has_value());
+}
+
 }  // namespace
 }  // namespace stallscope

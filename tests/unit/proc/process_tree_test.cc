@@ -1,6 +1,8 @@
 // /proc readers of process_tree.h, against a live thread and a made-up /proc.
 #include "proc/process_tree.h"
 
+#include "proc/proc_stat.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -52,7 +54,7 @@ TEST(ReadThreadCpuTimeNs, MissingOrGarbledIsNullopt) {
 // but NUL): it is still alive with its start time (before, the first line of its stat held no
 // fields, and the agent took it for gone and stopped tracking it), and its name comes back
 // whole as safe text.
-TEST(ReadProcessStart, AHostileNameWithANewlineDoesNotHideTheProcess) {
+TEST(ReadProcessStat, AHostileNameWithANewlineDoesNotHideTheProcess) {
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
   pid_t child = fork();
@@ -65,7 +67,7 @@ TEST(ReadProcessStart, AHostileNameWithANewlineDoesNotHideTheProcess) {
   }
   char c;
   ASSERT_EQ(read(ready[0], &c, 1), 1);
-  std::optional<ProcessStart> start = ReadProcessStart(child);
+  std::optional<ProcessStat> start = ReadProcessStat(child);
   std::string comm = ReadComm(child);
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
