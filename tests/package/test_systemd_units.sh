@@ -42,7 +42,13 @@ fi
 work=$(mktemp -d)
 chmod 0755 "$work"  # the sandboxed collector (nobody) reaches its state directory below
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# SIGKILL to each unshare's child first: unshare --fork does not pass SIGTERM on, and the child
+# keeps no parent-death signal once setpriv changed its user. The collector is its PID
+# namespace's first process: when it dies, the kernel ends the namespace.
+cleanup() {
+  for p in "${pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # "PATTERN" "FILE" TIMEOUT_S: waits until FILE has a line matching PATTERN.
