@@ -546,6 +546,25 @@ class Agent:
 
 # ---- a test session -----------------------------------------------------------------------------
 
+def start_daemon(s, name, argv):
+    """`stallscope daemon ARGV` in session `s` until its ready line: (process, ops port); the
+    port is None when the daemon exited (a kernel or privileges that cannot run it skip)."""
+    daemon = s.spawn(name, [STALLSCOPE_BIN, "daemon"] + [str(a) for a in argv])
+
+    def ready():
+        m = re.search(r"daemon ready: .*on port (\d+)", daemon.stderr())
+        return int(m.group(1)) if m else None
+    port = wait_until(lambda: ready() or not daemon.alive(), ATTACH_TIMEOUT_S)
+    if not daemon.alive():
+        rc = daemon.poll()
+        if rc in (EXIT_PRIVILEGES, EXIT_KERNEL):
+            raise EnvironmentSkip(ENV_SKIP + "daemon exited %d" % rc)
+        return daemon, None
+    if not port:
+        raise AssertionError("daemon gave no ready line\n%s" % daemon.output_tail())
+    return daemon, port
+
+
 class Session:
     """Owns a temp dir and every process a test starts; close() kills them all."""
 

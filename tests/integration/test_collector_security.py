@@ -754,17 +754,9 @@ class DaemonOpsPort(unittest.TestCase):
         conf = s.dir / "d.conf"
         conf.write_text("listen = 127.0.0.1:0\nlisten_token_file = %s\nscan_interval_ms = 500\n"
                         "select = cmdline:^no-such-process-here$\n" % (s.dir / "ops-tokens"))
-        daemon = s.spawn("daemon", [harness.STALLSCOPE_BIN, "daemon", "--config", conf])
-
-        def ready():
-            m = re.search(r"daemon ready: .*on port (\d+)", daemon.stderr())
-            return int(m.group(1)) if m else None
-        port = harness.wait_until(lambda: ready() or not daemon.alive(), harness.ATTACH_TIMEOUT_S)
-        if not daemon.alive():
-            rc = daemon.poll()
-            if rc in (harness.EXIT_PRIVILEGES, harness.EXIT_KERNEL):
-                raise harness.EnvironmentSkip(harness.ENV_SKIP + "daemon exited %d" % rc)
-            raise AssertionError("daemon exited %s\n%s" % (rc, daemon.output_tail()))
+        daemon, port = harness.start_daemon(s, "daemon", ["--config", conf])
+        if port is None:
+            raise AssertionError("daemon exited %s\n%s" % (daemon.poll(), daemon.output_tail()))
         self.assertTrue(port, daemon.output_tail())
         self.assertEqual(ch.get(port, "/healthz"), (200, "ok\n"))
         self.assertEqual(ch.get(port, "/readyz"), (200, "ready\n"))
@@ -804,22 +796,6 @@ class DaemonOpsPort(unittest.TestCase):
         daemon.signal(signal.SIGTERM)
         self.assertEqual(daemon.wait(20), 0, daemon.output_tail())
 
-    def start_daemon(self, s, name, argv):
-        """A daemon (BPF probes and all) until its ready line: (process, ops port)."""
-        daemon = s.spawn(name, [harness.STALLSCOPE_BIN, "daemon"] + argv)
-
-        def ready():
-            m = re.search(r"daemon ready: .*on port (\d+)", daemon.stderr())
-            return int(m.group(1)) if m else None
-        port = harness.wait_until(lambda: ready() or not daemon.alive(), harness.ATTACH_TIMEOUT_S)
-        if not daemon.alive():
-            rc = daemon.poll()
-            if rc in (harness.EXIT_PRIVILEGES, harness.EXIT_KERNEL):
-                raise harness.EnvironmentSkip(harness.ENV_SKIP + "daemon exited %d" % rc)
-            return daemon, None
-        self.assertTrue(port, daemon.output_tail())
-        return daemon, port
-
     def test_off_loopback_metrics_need_the_token_and_default_is_loopback(self):
         """Issue 22: the ops port served /metrics in plaintext on every address by default.
         Now a non-loopback address without a token file is refused (one line, exit 7); with one,
@@ -845,7 +821,7 @@ class DaemonOpsPort(unittest.TestCase):
         tokens = s.dir / "ops-tokens"
         tokens.write_text("prometheus %s\n" % TOKENS["viewer"])
         tokens.chmod(0o600)
-        daemon, port = self.start_daemon(s, "daemon-public", ["--config", str(conf), "--listen", host + ":0",
+        daemon, port = harness.start_daemon(s, "daemon-public", ["--config", str(conf), "--listen", host + ":0",
                                                               "--listen-token-file", str(tokens)])
         self.assertTrue(port, daemon.output_tail())
 
@@ -870,7 +846,7 @@ class DaemonOpsPort(unittest.TestCase):
         self.assertEqual(daemon.wait(20), 0, daemon.output_tail())
 
         # No --listen: 127.0.0.1:7702, unreachable on the machine's other address.
-        daemon, port = self.start_daemon(s, "daemon-default", ["--config", str(conf)])
+        daemon, port = harness.start_daemon(s, "daemon-default", ["--config", str(conf)])
         if port is None and daemon.poll() == 9:
             self.skipTest("port 7702 is taken on this machine (another daemon): default bind not checked")
         self.assertEqual(port, 7702, daemon.output_tail())

@@ -217,17 +217,9 @@ class DaemonOpsPortFlood(unittest.TestCase):
         conf = s.dir / "d.conf"
         conf.write_text("listen = 127.0.0.1:0\nlisten_token_file = %s\nscan_interval_ms = 500\n"
                         "select = cmdline:^no-such-process-here$\n" % (s.dir / "ops-tokens"))
-        daemon = s.spawn("daemon", [harness.STALLSCOPE_BIN, "daemon", "--config", conf])
-
-        def ready():
-            m = re.search(r"daemon ready: .*on port (\d+)", daemon.stderr())
-            return int(m.group(1)) if m else None
-        port = harness.wait_until(lambda: ready() or not daemon.alive(), harness.ATTACH_TIMEOUT_S)
-        if not daemon.alive():
-            rc = daemon.poll()
-            if rc in (harness.EXIT_PRIVILEGES, harness.EXIT_KERNEL):
-                raise harness.EnvironmentSkip(harness.ENV_SKIP + "daemon exited %d" % rc)
-            raise AssertionError("daemon exited %s\n%s" % (rc, daemon.output_tail()))
+        daemon, port = harness.start_daemon(s, "daemon", ["--config", conf])
+        if port is None:
+            raise AssertionError("daemon exited %s\n%s" % (daemon.poll(), daemon.output_tail()))
         for path, total in (("/healthz", 150 * MiB), ("/metrics", 150 * MiB)):
             with PeakRss(daemon.pid) as rss:
                 status, sent, took = flood(port, chunked_post(path, total), total)
